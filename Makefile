@@ -1,0 +1,46 @@
+# sparselme — developer entry points.  `make demo` and `make test` install what is missing.
+VENV    ?= .venv
+PY      := $(VENV)/bin/python
+STAMP   := $(VENV)/.installed-stamp
+SYSDEPS := libsuitesparse-dev libopenblas0-pthread
+
+.PHONY: install sysdeps demo test test-all bench lint clean
+
+install: $(STAMP)
+
+# System libraries: CHOLMOD headers (SuiteSparse 5.12 on Debian bookworm) and an optimized BLAS.
+# apt-get runs only when a package is missing, so repeated runs cost nothing.
+sysdeps:
+	@missing=""; for p in $(SYSDEPS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing system packages:$$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q $$missing; \
+	fi
+
+$(STAMP): pyproject.toml | sysdeps
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip setuptools wheel
+	# scikit-sparse is built against the system SuiteSparse with the numpy already in the venv.
+	$(PY) -m pip install -q "numpy>=1.24" "cython>=3.0,<3.1"
+	$(PY) -m pip install -q --no-build-isolation "scikit-sparse==0.4.16"
+	$(PY) -m pip install -q -e ".[test,plot,parquet,dask]"
+	@touch $(STAMP)
+
+demo: install
+	$(PY) -m sparselme.demo
+
+test: install
+	$(PY) -m pytest -q
+
+test-all: install
+	$(PY) -m pytest -q -m ""
+
+bench: install
+	$(PY) -m benchmarks
+
+lint: install
+	$(VENV)/bin/ruff check sparselme tests benchmarks
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache
