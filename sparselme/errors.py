@@ -1,0 +1,79 @@
+"""Exceptions and warnings raised by sparselme.
+
+Every problem with the user's input raises a subclass of :class:`SparselmeError`; those
+that Python users would catch as ``ValueError`` or ``KeyError`` also derive from them.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+__all__ = [
+    "SparselmeError",
+    "FormulaError",
+    "DataError",
+    "MissingDataError",
+    "UnknownColumnError",
+    "IdentifiabilityError",
+    "ConvergenceWarning",
+    "SingularFitWarning",
+    "RankDeficiencyWarning",
+]
+
+
+class SparselmeError(Exception):
+    """Base class of every sparselme error."""
+
+
+class FormulaError(SparselmeError, ValueError):
+    """A malformed model formula; the message points at the offending token."""
+
+    def __init__(self, message: str, formula: str | None = None, position: int | None = None):
+        self.formula = formula
+        self.position = position
+        self.reason = message
+        text = message
+        if formula is not None:
+            text += f"\n    {formula}"
+            if position is not None:
+                text += "\n    " + " " * position + "^"
+        super().__init__(text)
+
+
+class DataError(SparselmeError, ValueError):
+    """The data cannot be used as given (missing values, wrong types, wrong lengths...)."""
+
+
+class MissingDataError(DataError):
+    """Missing or non-finite values in the variables a model uses."""
+
+
+class IdentifiabilityError(DataError):
+    """The random-effects structure cannot be estimated from these data."""
+
+
+class UnknownColumnError(SparselmeError, KeyError):
+    """A variable named in a formula or argument is not a column of the data."""
+
+    def __init__(self, name: str, available: Iterable[str], where: str = "data"):
+        self.name = name
+        close = difflib.get_close_matches(str(name), [str(a) for a in available], n=3, cutoff=0.6)
+        hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        self.message = f"column {name!r} not found in {where}{hint}"
+        super().__init__(self.message)
+
+    def __str__(self) -> str:  # KeyError would otherwise print the repr of the message
+        return self.message
+
+
+class ConvergenceWarning(UserWarning):
+    """The optimizer stopped without meeting the convergence checks."""
+
+
+class SingularFitWarning(UserWarning):
+    """The fit is on the boundary of the parameter space (a variance is zero)."""
+
+
+class RankDeficiencyWarning(UserWarning):
+    """Columns of the fixed-effects design were dropped because they are redundant."""
