@@ -1,0 +1,13 @@
+"""sparselme: linear mixed-effects models on one global sparse random-effects matrix.
+
+lme4's formula language and statsmodels' ``MixedLM`` API on an engine that factors the
+penalized system with CHOLMOD.
+"""
+
+from . import datasets, errors
+from .model import LinearMixedModel, lmer
+from .results import MixedLMResults
+
+__version__ = "0.1.0"
+
+__all__ = ["lmer", "LinearMixedModel", "MixedLMResults", "datasets", "errors", "__version__"]

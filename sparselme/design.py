@@ -1,0 +1,299 @@
+"""Materialization: parsed formula + data → X, y, weights, offset and the terms of Z.
+
+The fixed-effects part and each term's left-hand side go through formulaic. Categorical
+columns follow their pandas category order (first level is the reference); ordered
+categoricals get R's polynomial contrasts; grouping variables are always categorical.
+Column names are reported in R's style (``(Intercept)``, ``recipeB``,
+``temperature.L``) for the lme4 interface and in formulaic's style for the statsmodels
+one. The formulaic model specs are kept so new data can be coded the same way.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import scipy.linalg as la
+from formulaic import Formula, ModelSpec, model_matrix
+from formulaic.transforms.contrasts import C, PolyContrasts
+
+from .errors import (
+    DataError,
+    MissingDataError,
+    RankDeficiencyWarning,
+    UnknownColumnError,
+)
+from .formula.parse import BarTerm, ParsedFormula
+from .terms import RandomEffectsTerm
+
+__all__ = ["Design", "build_design", "r_style_name", "prepare_frame", "group_codes"]
+
+_RANK_TOL = 1e-7
+
+
+def r_style_name(name: str) -> str:
+    """formulaic column name → R's: ``Intercept``→``(Intercept)``, ``f[T.b]``→``fb``."""
+    if name == "Intercept":
+        return "(Intercept)"
+    name = re.sub(r"\[T\.([^\]]*)\]", r"\1", name)
+    return re.sub(r"\[([^\]]*)\]", r"\1", name)
+
+
+def _formula_variables(text: str) -> set[str]:
+    """Names of the data variables a formulaic formula text refers to."""
+    try:
+        req = Formula(text).required_variables
+    except Exception:  # formulaic parse problems surface later with its message
+        return set()
+    return {str(v) for v in req}
+
+
+def prepare_frame(data: pd.DataFrame, variables: set[str]) -> tuple[pd.DataFrame, dict]:
+    """Split data for formulaic: ordered categoricals go to the context with poly contrasts.
+
+    Unused categories are dropped so that they do not create empty columns.
+    """
+    frame = {}
+    context = {}
+    for name in variables:
+        if name not in data.columns:
+            continue
+        col = data[name]
+        if isinstance(col.dtype, pd.CategoricalDtype):
+            col = col.cat.remove_unused_categories()
+            if col.cat.ordered and len(col.cat.categories) > 1:
+                context[name] = C(col, PolyContrasts())
+                continue
+        frame[name] = col
+    return pd.DataFrame(frame, index=data.index), context
+
+
+def group_codes(data: pd.DataFrame, variables: Sequence[str]) -> tuple[np.ndarray, pd.Index]:
+    """Observed levels of a grouping factor (an interaction for several variables).
+
+    Levels are in R's order: category order for categoricals, sorted values otherwise;
+    for ``a:b`` the first variable varies slowest. Returns (codes (n,), levels).
+    """
+    codes = None
+    labels: list[np.ndarray] = []
+    for name in variables:
+        col = data[name]
+        if isinstance(col.dtype, pd.CategoricalDtype):
+            col = col.cat.remove_unused_categories()
+            c = col.cat.codes.to_numpy().astype(np.int64)
+            lev = np.asarray(col.cat.categories.astype(str))
+        else:
+            c, lev = pd.factorize(col, sort=True)
+            c = c.astype(np.int64)
+            lev = np.asarray(pd.Index(lev).astype(str))
+        if codes is None:
+            codes, labels = c, [lev]
+        else:
+            codes = codes * len(lev) + c
+            labels.append(lev)
+    observed, dense = np.unique(codes, return_inverse=True)
+    # decode observed combined codes back to per-variable labels
+    parts = []
+    rem = observed
+    sizes = [len(lv) for lv in labels]
+    for i in range(len(labels) - 1, -1, -1):
+        rem, idx = np.divmod(rem, sizes[i])
+        parts.append(labels[i][idx])
+    parts.reverse()
+    names = parts[0].astype(object)
+    for part in parts[1:]:
+        names = names + ":" + part.astype(object)
+    return dense.astype(np.intp), pd.Index(names, name=":".join(variables))
+
+
+@dataclass
+class Design:
+    """The materialized model: X (n, p), y (n,), weights, offset and the terms of Z."""
+
+    y: np.ndarray
+    X: np.ndarray
+    terms: list[RandomEffectsTerm]
+    fixed_names: list[str]  # formulaic style, e.g. "Intercept", "C(x)[T.b]"
+    weights: np.ndarray | None = None
+    offset: np.ndarray | None = None
+    response_name: str = "y"
+    dropped_columns: list[str] = field(default_factory=list)
+    fixed_spec: ModelSpec | None = None
+    parsed: ParsedFormula | None = None
+    row_index: pd.Index | None = None
+
+    @property
+    def nobs(self) -> int:
+        return len(self.y)
+
+    @property
+    def fixed_names_r(self) -> list[str]:
+        return [r_style_name(n) for n in self.fixed_names]
+
+    @property
+    def y_centered(self) -> np.ndarray:
+        """y − offset."""
+        return self.y if self.offset is None else self.y - self.offset
+
+
+def redundant_columns(X: np.ndarray, tol: float = _RANK_TOL) -> list[int]:
+    """Indices of columns of X that are (numerically) in the span of earlier columns."""
+    if X.shape[1] == 0:
+        return []
+    norms = np.linalg.norm(X, axis=0)
+    R = la.qr(X, mode="r", check_finite=False)[0]
+    d = np.abs(np.diag(R))
+    scale = np.where(norms > 0, norms, 1.0)
+    return [j for j in range(X.shape[1]) if norms[j] == 0 or d[j] <= tol * scale[j]]
+
+
+def _check_columns(data: pd.DataFrame, names: set[str]) -> None:
+    for name in sorted(names):
+        if name not in data.columns:
+            raise UnknownColumnError(name, data.columns)
+
+
+def _term_model(lhs: str, frame: pd.DataFrame, context: dict) -> tuple[np.ndarray, list[str]]:
+    mm = model_matrix(lhs, frame, context=context, na_action="ignore")
+    return np.asarray(mm, dtype=float), [r_style_name(c) for c in mm.columns]
+
+
+def build_design(
+    parsed: ParsedFormula,
+    data: pd.DataFrame,
+    weights: np.ndarray | str | None = None,
+    offset: np.ndarray | str | None = None,
+    missing: str = "raise",
+) -> Design:
+    """Materialize a parsed lme4 formula on a DataFrame.
+
+    Terms are returned in lme4's order: by decreasing number of levels (stable).
+    """
+    if not isinstance(data, pd.DataFrame):
+        data = pd.DataFrame(data)
+    if parsed.response is None:
+        raise DataError("the formula has no response: write it as 'y ~ ...'")
+    fixed_text = parsed.fixed_formula()
+    needed = _formula_variables(fixed_text)
+    for bar in parsed.bars:
+        needed |= _formula_variables("~" + bar.lhs)
+        needed |= set(bar.group)
+    _check_columns(data, needed)
+
+    w = data[weights].to_numpy(float) if isinstance(weights, str) else weights
+    off = data[offset].to_numpy(float) if isinstance(offset, str) else offset
+    keep = _missing_rows(data, needed, w, off, missing)
+    if keep is not None:
+        data = data.loc[keep]
+        w = None if w is None else np.asarray(w, dtype=float)[keep]
+        off = None if off is None else np.asarray(off, dtype=float)[keep]
+    w = None if w is None else np.asarray(w, dtype=float)
+    off = None if off is None else np.asarray(off, dtype=float)
+    if len(data) == 0:
+        raise DataError("no observations: the data are empty")
+
+    frame, context = prepare_frame(data, needed)
+    mm = model_matrix(fixed_text, frame, context=context, na_action="ignore")
+    y = np.asarray(mm.lhs, dtype=float).ravel()
+    Xdf = mm.rhs
+    X = np.asarray(Xdf, dtype=float)
+    names = [str(c) for c in Xdf.columns]
+
+    dropped = redundant_columns(X)
+    if dropped:
+        dropped_names = [r_style_name(names[j]) for j in dropped]
+        warnings.warn(
+            f"fixed-effect model matrix is rank deficient so dropping {len(dropped)} "
+            f"column{'s' if len(dropped) > 1 else ''}: {', '.join(dropped_names)}",
+            RankDeficiencyWarning,
+            stacklevel=3,
+        )
+        keep = [j for j in range(X.shape[1]) if j not in set(dropped)]
+        X = X[:, keep]
+        dropped_cols = [names[j] for j in dropped]
+        names = [names[j] for j in keep]
+    else:
+        dropped_cols = []
+
+    terms = [_make_term(bar, data, frame, context) for bar in parsed.bars]
+    order = sorted(range(len(terms)), key=lambda i: -terms[i].nlevels)
+    terms = [terms[i] for i in order]
+    return Design(
+        y=y,
+        X=np.asfortranarray(X),
+        terms=terms,
+        fixed_names=names,
+        weights=w,
+        offset=off,
+        response_name=str(parsed.response).strip(),
+        dropped_columns=dropped_cols,
+        fixed_spec=Xdf.model_spec,
+        parsed=parsed,
+        row_index=data.index,
+    )
+
+
+def _make_term(bar: BarTerm, data: pd.DataFrame, frame: pd.DataFrame, context: dict) -> RandomEffectsTerm:
+    codes, levels = group_codes(data, bar.group)
+    model, cols = _term_model(bar.lhs, frame, context)
+    return RandomEffectsTerm(
+        name=bar.group_name,
+        columns=tuple(cols),
+        levels=levels,
+        codes=codes,
+        model=model,
+        covariance="unstructured",
+        group_vars=tuple(bar.group),
+        lhs=bar.lhs,
+    )
+
+
+def _missing_rows(
+    data: pd.DataFrame, needed: set[str], w, off, missing: str
+) -> np.ndarray | None:
+    """Rows to keep (None: all) after checking the used columns for NaN/inf."""
+    if missing not in ("none", "raise", "drop"):
+        raise ValueError(f"missing must be 'none', 'raise' or 'drop', not {missing!r}")
+    bad = np.zeros(len(data), dtype=bool)
+    bad_cols = []
+    for name in sorted(needed):
+        col = data[name]
+        if isinstance(col.dtype, pd.CategoricalDtype) or col.dtype == object or pd.api.types.is_string_dtype(col):
+            isbad = col.isna().to_numpy()
+        else:
+            try:
+                vals = col.to_numpy(dtype=float, na_value=np.nan)
+            except (TypeError, ValueError):
+                isbad = col.isna().to_numpy()
+            else:
+                isbad = ~np.isfinite(vals)
+        if isbad.any():
+            bad_cols.append(f"{name} ({int(isbad.sum())})")
+            bad |= isbad
+    for label, arr in (("weights", w), ("offset", off)):
+        if arr is not None:
+            a = np.asarray(arr, dtype=float)
+            if a.shape != (len(data),):
+                raise DataError(f"{label} has length {a.shape[0] if a.ndim else 1}, but the data have {len(data)} rows")
+            isbad = ~np.isfinite(a)
+            if isbad.any():
+                bad_cols.append(f"{label} ({int(isbad.sum())})")
+                bad |= isbad
+    if not bad.any():
+        return None
+    if missing == "drop":
+        warnings.warn(
+            f"dropped {int(bad.sum())} of {len(data)} rows with missing or non-finite values "
+            f"in: {', '.join(bad_cols)}",
+            UserWarning,
+            stacklevel=4,
+        )
+        return ~bad
+    raise MissingDataError(
+        f"{int(bad.sum())} of {len(data)} rows have missing or non-finite values in the model's "
+        f"variables: {', '.join(bad_cols)}. Pass missing='drop' to drop these rows."
+    )

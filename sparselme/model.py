@@ -1,0 +1,143 @@
+"""The model: a design, its cross-products and the penalized least-squares objective.
+
+``LinearMixedModel`` is kept apart from its results: ``fit()`` runs the optimizer over θ
+and returns a :class:`~sparselme.results.MixedLMResults`. ``lmer()`` is the lme4-style
+entry point.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from .crossprod import compute_crossproducts
+from .design import Design, build_design
+from .errors import ConvergenceWarning, SingularFitWarning
+from .formula.parse import parse_formula
+from .optimize import (
+    SINGULAR_TOL,
+    OptSummary,
+    check_convergence,
+    minimize_bobyqa,
+    restart_bobyqa,
+    snap_to_boundary,
+)
+from .pls import PenalizedLeastSquares
+from .results import MixedLMResults
+
+__all__ = ["LinearMixedModel", "lmer"]
+
+# lme4 computes derivatives for its convergence check only below this many observations.
+_DERIVS_MAX_NOBS = 10_000
+
+
+class LinearMixedModel:
+    """A linear mixed model y = Xβ + Zb + ε on one global sparse Z.
+
+    Build it from a :class:`~sparselme.design.Design` or with :meth:`from_formula`.
+    """
+
+    def __init__(self, design: Design, ordering: str = "default"):
+        self.design = design
+        self.cp = compute_crossproducts(design.terms, design.X, design.y_centered, design.weights)
+        self.pls = PenalizedLeastSquares(design.terms, self.cp, ordering=ordering)
+
+    @classmethod
+    def from_formula(
+        cls,
+        formula: str,
+        data: pd.DataFrame,
+        weights: np.ndarray | str | None = None,
+        offset: np.ndarray | str | None = None,
+        missing: str = "raise",
+    ) -> LinearMixedModel:
+        """Parse an lme4 formula and materialize it on ``data``."""
+        design = build_design(parse_formula(formula), data, weights=weights, offset=offset,
+                              missing=missing)
+        return cls(design)
+
+    @property
+    def lower_bounds(self) -> np.ndarray:
+        return self.pls.lower_bounds
+
+    def objective(self, theta: np.ndarray, reml: bool = True) -> float:
+        """Profiled deviance (REML criterion or −2 log-likelihood) at θ."""
+        return self.pls.deviance(theta, reml=reml)
+
+    def fit(
+        self,
+        REML: bool = True,  # noqa: N803 - lme4's argument name
+        start: np.ndarray | None = None,
+        *,
+        maxeval: int = 100_000,
+        ftol_abs: float = 1e-8,
+        xtol_abs: float = 1e-8,
+        check_derivatives: bool | None = None,
+        max_restarts: int = 2,
+        keep_log: bool = False,
+        r_names: bool = True,
+    ) -> MixedLMResults:
+        """Minimize the profiled deviance over θ with BOBYQA and return the results.
+
+        When the post-fit gradient check fails (BOBYQA stopping short on badly scaled
+        θ), BOBYQA is restarted from where it stopped, at most ``max_restarts`` times.
+        Derivatives are checked below 10,000 observations unless ``check_derivatives``
+        says otherwise, as in lme4.
+        """
+        def f(theta: np.ndarray) -> float:
+            return self.objective(theta, REML)
+
+        x0 = self.pls.initial_theta if start is None else np.asarray(start, dtype=float)
+        optsum = minimize_bobyqa(
+            f, x0, self.lower_bounds, maxeval=maxeval, ftol_abs=ftol_abs, xtol_abs=xtol_abs,
+            keep_log=keep_log,
+        )
+        if check_derivatives is None:
+            check_derivatives = self.design.nobs < _DERIVS_MAX_NOBS
+        for attempt in range(max_restarts + 1):
+            snap_to_boundary(f, optsum)
+            if not check_derivatives:
+                break
+            check_convergence(f, optsum)
+            if not optsum.messages or attempt == max_restarts:
+                break
+            # BOBYQA stopped short (badly scaled θ): restart from where it stopped.
+            optsum = restart_bobyqa(f, optsum, maxeval=maxeval, ftol_abs=ftol_abs,
+                                    xtol_abs=xtol_abs, keep_log=keep_log)
+        _warn_about(optsum, self.lower_bounds)
+        solution = self.pls.solve(optsum.final)
+        return MixedLMResults(self, solution, optsum, reml=REML, r_names=r_names)
+
+
+def _warn_about(optsum: OptSummary, lower: np.ndarray) -> None:
+    if optsum.returnvalue == "NLOPT_MAXEVAL_REACHED":
+        grad = "" if optsum.gradient is None else f"; gradient {optsum.gradient}"
+        warnings.warn(
+            f"optimizer stopped after {optsum.feval} evaluations (maxeval) before converging{grad}",
+            ConvergenceWarning, stacklevel=3,
+        )
+    for m in optsum.messages:
+        warnings.warn(f"model may not have converged: {m}", ConvergenceWarning, stacklevel=3)
+    if np.any(optsum.final[lower == 0] < SINGULAR_TOL):
+        warnings.warn("boundary (singular) fit: a variance component is estimated as zero",
+                      SingularFitWarning, stacklevel=3)
+
+
+def lmer(
+    formula: str,
+    data: pd.DataFrame,
+    REML: bool = True,  # noqa: N803 - lme4's argument name
+    weights: np.ndarray | str | None = None,
+    offset: np.ndarray | str | None = None,
+    missing: str = "raise",
+    **fit_kwargs,
+) -> MixedLMResults:
+    """Fit a linear mixed model written in lme4's formula language; returns the results.
+
+    >>> res = lmer("Reaction ~ Days + (Days | Subject)", sleepstudy)  # doctest: +SKIP
+    """
+    model = LinearMixedModel.from_formula(formula, data, weights=weights, offset=offset,
+                                          missing=missing)
+    return model.fit(REML=REML, **fit_kwargs)
