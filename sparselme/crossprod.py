@@ -72,9 +72,7 @@ def _cross_blocks(ts: RandomEffectsTerm, tt: RandomEffectsTerm, w: np.ndarray) -
     values = np.empty((m, ts.k, tt.k))
     for a in range(ts.k):
         for b in range(tt.k):
-            values[:, a, b] = np.bincount(
-                inverse, w * ts.model[:, a] * tt.model[:, b], minlength=m
-            )
+            values[:, a, b] = np.bincount(inverse, w * ts.model[:, a] * tt.model[:, b], minlength=m)
     return CrossBlocks(rows=pairs // tt.nlevels, cols=pairs % tt.nlevels, values=values)
 
 
@@ -107,9 +105,7 @@ def compute_crossproducts(
     wy = y * w
     diag = [_level_gram(t, w) for t in terms]
     cross = {
-        (s, t): _cross_blocks(terms[s], terms[t], w)
-        for s in range(len(terms))
-        for t in range(s)
+        (s, t): _cross_blocks(terms[s], terms[t], w) for s in range(len(terms)) for t in range(s)
     }
     wXy = np.column_stack([wX, wy])
     sums = [_level_sums(t, wXy) for t in terms]

@@ -237,7 +237,9 @@ def build_design(
     )
 
 
-def _make_term(bar: BarTerm, data: pd.DataFrame, frame: pd.DataFrame, context: dict) -> RandomEffectsTerm:
+def _make_term(
+    bar: BarTerm, data: pd.DataFrame, frame: pd.DataFrame, context: dict
+) -> RandomEffectsTerm:
     codes, levels = group_codes(data, bar.group)
     model, cols = _term_model(bar.lhs, frame, context)
     return RandomEffectsTerm(
@@ -252,9 +254,7 @@ def _make_term(bar: BarTerm, data: pd.DataFrame, frame: pd.DataFrame, context: d
     )
 
 
-def _missing_rows(
-    data: pd.DataFrame, needed: set[str], w, off, missing: str
-) -> np.ndarray | None:
+def _missing_rows(data: pd.DataFrame, needed: set[str], w, off, missing: str) -> np.ndarray | None:
     """Rows to keep (None: all) after checking the used columns for NaN/inf."""
     if missing not in ("none", "raise", "drop"):
         raise ValueError(f"missing must be 'none', 'raise' or 'drop', not {missing!r}")
@@ -262,7 +262,11 @@ def _missing_rows(
     bad_cols = []
     for name in sorted(needed):
         col = data[name]
-        if isinstance(col.dtype, pd.CategoricalDtype) or col.dtype == object or pd.api.types.is_string_dtype(col):
+        if (
+            isinstance(col.dtype, pd.CategoricalDtype)
+            or col.dtype == object
+            or pd.api.types.is_string_dtype(col)
+        ):
             isbad = col.isna().to_numpy()
         else:
             try:
@@ -278,7 +282,9 @@ def _missing_rows(
         if arr is not None:
             a = np.asarray(arr, dtype=float)
             if a.shape != (len(data),):
-                raise DataError(f"{label} has length {a.shape[0] if a.ndim else 1}, but the data have {len(data)} rows")
+                raise DataError(
+                    f"{label} has length {a.shape[0] if a.ndim else 1}, but the data have {len(data)} rows"
+                )
             isbad = ~np.isfinite(a)
             if isbad.any():
                 bad_cols.append(f"{label} ({int(isbad.sum())})")

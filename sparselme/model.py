@@ -54,8 +54,9 @@ class LinearMixedModel:
         missing: str = "raise",
     ) -> LinearMixedModel:
         """Parse an lme4 formula and materialize it on ``data``."""
-        design = build_design(parse_formula(formula), data, weights=weights, offset=offset,
-                              missing=missing)
+        design = build_design(
+            parse_formula(formula), data, weights=weights, offset=offset, missing=missing
+        )
         return cls(design)
 
     @property
@@ -86,12 +87,18 @@ class LinearMixedModel:
         Derivatives are checked below 10,000 observations unless ``check_derivatives``
         says otherwise, as in lme4.
         """
+
         def f(theta: np.ndarray) -> float:
             return self.objective(theta, REML)
 
         x0 = self.pls.initial_theta if start is None else np.asarray(start, dtype=float)
         optsum = minimize_bobyqa(
-            f, x0, self.lower_bounds, maxeval=maxeval, ftol_abs=ftol_abs, xtol_abs=xtol_abs,
+            f,
+            x0,
+            self.lower_bounds,
+            maxeval=maxeval,
+            ftol_abs=ftol_abs,
+            xtol_abs=xtol_abs,
             keep_log=keep_log,
         )
         if check_derivatives is None:
@@ -104,8 +111,9 @@ class LinearMixedModel:
             if not optsum.messages or attempt == max_restarts:
                 break
             # BOBYQA stopped short (badly scaled θ): restart from where it stopped.
-            optsum = restart_bobyqa(f, optsum, maxeval=maxeval, ftol_abs=ftol_abs,
-                                    xtol_abs=xtol_abs, keep_log=keep_log)
+            optsum = restart_bobyqa(
+                f, optsum, maxeval=maxeval, ftol_abs=ftol_abs, xtol_abs=xtol_abs, keep_log=keep_log
+            )
         _warn_about(optsum, self.lower_bounds)
         solution = self.pls.solve(optsum.final)
         return MixedLMResults(self, solution, optsum, reml=REML, r_names=r_names)
@@ -116,13 +124,17 @@ def _warn_about(optsum: OptSummary, lower: np.ndarray) -> None:
         grad = "" if optsum.gradient is None else f"; gradient {optsum.gradient}"
         warnings.warn(
             f"optimizer stopped after {optsum.feval} evaluations (maxeval) before converging{grad}",
-            ConvergenceWarning, stacklevel=3,
+            ConvergenceWarning,
+            stacklevel=3,
         )
     for m in optsum.messages:
         warnings.warn(f"model may not have converged: {m}", ConvergenceWarning, stacklevel=3)
     if np.any(optsum.final[lower == 0] < SINGULAR_TOL):
-        warnings.warn("boundary (singular) fit: a variance component is estimated as zero",
-                      SingularFitWarning, stacklevel=3)
+        warnings.warn(
+            "boundary (singular) fit: a variance component is estimated as zero",
+            SingularFitWarning,
+            stacklevel=3,
+        )
 
 
 def lmer(
@@ -138,6 +150,7 @@ def lmer(
 
     >>> res = lmer("Reaction ~ Days + (Days | Subject)", sleepstudy)  # doctest: +SKIP
     """
-    model = LinearMixedModel.from_formula(formula, data, weights=weights, offset=offset,
-                                          missing=missing)
+    model = LinearMixedModel.from_formula(
+        formula, data, weights=weights, offset=offset, missing=missing
+    )
     return model.fit(REML=REML, **fit_kwargs)

@@ -18,7 +18,15 @@ from dataclasses import dataclass, field
 import nlopt
 import numpy as np
 
-__all__ = ["OptSummary", "minimize_bobyqa", "restart_bobyqa", "snap_to_boundary", "check_convergence", "finite_difference_derivatives", "SINGULAR_TOL"]
+__all__ = [
+    "OptSummary",
+    "minimize_bobyqa",
+    "restart_bobyqa",
+    "snap_to_boundary",
+    "check_convergence",
+    "finite_difference_derivatives",
+    "SINGULAR_TOL",
+]
 
 SINGULAR_TOL = 1e-4  # lme4's isSingular tolerance on θ's with a zero lower bound
 
@@ -98,8 +106,11 @@ def minimize_bobyqa(
     """Minimize f over x ≥ lower with nlopt's LN_BOBYQA; return the record."""
     x0 = np.maximum(np.asarray(x0, dtype=float), lower)
     summary = OptSummary(
-        initial=x0.copy(), lower=np.asarray(lower, float), ftol_abs=ftol_abs,
-        xtol_abs=xtol_abs, maxeval=maxeval,
+        initial=x0.copy(),
+        lower=np.asarray(lower, float),
+        ftol_abs=ftol_abs,
+        xtol_abs=xtol_abs,
+        maxeval=maxeval,
     )
     best = [np.inf, x0.copy()]
 
@@ -184,7 +195,10 @@ def snap_to_boundary(
 
 
 def finite_difference_derivatives(
-    f: Callable[[np.ndarray], float], x: np.ndarray, lower: np.ndarray, fx: float | None = None,
+    f: Callable[[np.ndarray], float],
+    x: np.ndarray,
+    lower: np.ndarray,
+    fx: float | None = None,
     h: float = 1e-4,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Central-difference gradient (n,) and Hessian (n, n) of f at x.

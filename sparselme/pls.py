@@ -204,7 +204,9 @@ class PenalizedLeastSquares:
         )
 
     # ---- conditional variances ---------------------------------------------------------
-    def inverse_diagonal_blocks(self, theta: np.ndarray, max_entries: int = 2**24) -> list[np.ndarray]:
+    def inverse_diagonal_blocks(
+        self, theta: np.ndarray, max_entries: int = 2**24
+    ) -> list[np.ndarray]:
         """Per term, the (L, k, k) diagonal blocks of (ΛᵀZᵀWZΛ + I)⁻¹ at θ.
 
         Solves against batches of unit columns; never forms the q×q inverse.

@@ -119,7 +119,9 @@ class MixedLMResults:
 
     def term_covariances(self) -> list[np.ndarray]:
         """Per term, the (k, k) covariance σ² T Tᵀ of one level's random effects."""
-        return [t.covariance_matrix(th, self.scale) for t, th in zip(self.terms, self._term_thetas())]
+        return [
+            t.covariance_matrix(th, self.scale) for t, th in zip(self.terms, self._term_thetas())
+        ]
 
     @cached_property
     def varcorr(self) -> pd.DataFrame:
@@ -307,15 +309,26 @@ def lme4_summary(res: MixedLMResults) -> str:
         )
     r = res.resid / res.sigma
     q = np.quantile(r, [0, 0.25, 0.5, 0.75, 1])
-    lines += ["", "Scaled residuals:", "     Min       1Q   Median       3Q      Max ",
-              " ".join(f"{v:8.4f}" for v in q), "", "Random effects:"]
+    lines += [
+        "",
+        "Scaled residuals:",
+        "     Min       1Q   Median       3Q      Max ",
+        " ".join(f"{v:8.4f}" for v in q),
+        "",
+        "Random effects:",
+    ]
     vc = res.varcorr
     table = [("Groups", "Name", "Variance", "Std.Dev.", "Corr")]
     for _, row in vc[vc["var2"].isna()].iterrows():
-        table.append((
-            str(row.grp), "" if pd.isna(row.var1) else str(row.var1),
-            f"{row.vcov:.4g}", f"{row.sdcor:.4g}", "",
-        ))
+        table.append(
+            (
+                str(row.grp),
+                "" if pd.isna(row.var1) else str(row.var1),
+                f"{row.vcov:.4g}",
+                f"{row.sdcor:.4g}",
+                "",
+            )
+        )
     for _, row in vc[vc["var2"].notna()].iterrows():
         for i, tr in enumerate(table):
             if tr[0] == row.grp and tr[1] == row.var2:
@@ -325,16 +338,22 @@ def lme4_summary(res: MixedLMResults) -> str:
     for tr in table:
         grp = tr[0] if tr[0] != last else ""
         last = tr[0]
-        lines.append(" " + "  ".join(
-            (grp if i == 0 else tr[i]).ljust(widths[i]) if i < 2 else tr[i].rjust(widths[i])
-            for i in range(5)
-        ).rstrip())
+        lines.append(
+            " "
+            + "  ".join(
+                (grp if i == 0 else tr[i]).ljust(widths[i]) if i < 2 else tr[i].rjust(widths[i])
+                for i in range(5)
+            ).rstrip()
+        )
     ng = "; ".join(f"{k}, {v}" for k, v in res.ngroups.items())
     lines += [f"Number of obs: {res.nobs}, groups:  {ng}", "", "Fixed effects:"]
-    fe = pd.DataFrame({
-        "Estimate": res.fe_params, "Std. Error": res.bse_fe,
-        "t value": res.fe_params / res.bse_fe,
-    })
+    fe = pd.DataFrame(
+        {
+            "Estimate": res.fe_params,
+            "Std. Error": res.bse_fe,
+            "t value": res.fe_params / res.bse_fe,
+        }
+    )
     lines.append(fe.to_string(float_format=lambda v: f"{v:.5g}"))
     if res.is_singular:
         lines += ["", "boundary (singular) fit: see help('isSingular')"]

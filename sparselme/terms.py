@@ -51,7 +51,9 @@ class RandomEffectsTerm:
         if self.covariance not in COVARIANCE_STRUCTURES:
             raise ValueError(f"unknown covariance structure {self.covariance!r}")
         self.codes = np.ascontiguousarray(self.codes, dtype=np.intp)
-        self.model = np.ascontiguousarray(np.asarray(self.model, dtype=float).reshape(len(self.codes), -1))
+        self.model = np.ascontiguousarray(
+            np.asarray(self.model, dtype=float).reshape(len(self.codes), -1)
+        )
         k = self.k
         if self.covariance == "unstructured":
             # lme4's order: the lower triangle column by column.

@@ -20,8 +20,9 @@ _DATA = resources.files(__package__) / "data"
 
 def names() -> list[str]:
     """Names of the bundled datasets."""
-    return sorted(p.name[: -len(".meta.json")] for p in _DATA.iterdir()
-                  if p.name.endswith(".meta.json"))
+    return sorted(
+        p.name[: -len(".meta.json")] for p in _DATA.iterdir() if p.name.endswith(".meta.json")
+    )
 
 
 def _resolve(name: str) -> str:
@@ -29,7 +30,9 @@ def _resolve(name: str) -> str:
     try:
         return lookup[name.lower()]
     except KeyError:
-        raise KeyError(f"unknown dataset {name!r}; bundled datasets: {', '.join(names())}") from None
+        raise KeyError(
+            f"unknown dataset {name!r}; bundled datasets: {', '.join(names())}"
+        ) from None
 
 
 @cache
