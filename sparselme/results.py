@@ -244,7 +244,9 @@ class MixedLMResults:
         for t, B, V in zip(self.terms, self._b_blocks(), blocks):
             df = pd.DataFrame(B, index=t.levels, columns=list(t.columns))
             if t.name in frames:
-                frames[t.name] = frames[t.name].join(df, rsuffix=f".{len(cvars[t.name])}")
+                clash = df.columns.intersection(frames[t.name].columns)
+                df = df.rename(columns={c: f"{c}.{len(cvars[t.name])}" for c in clash})
+                frames[t.name] = pd.concat([frames[t.name], df], axis=1)
                 cvars[t.name].append(V)
             else:
                 frames[t.name] = df
