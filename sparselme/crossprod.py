@@ -51,6 +51,11 @@ class CrossProducts:
     def p(self) -> int:
         return self.XtX.shape[0]
 
+    @property
+    def ZXy(self) -> list[np.ndarray]:
+        """Per term (L, k, p + 1): [ZᵀWX  ZᵀWy] blocks side by side."""
+        return [np.concatenate([zx, zy[:, :, None]], axis=2) for zx, zy in zip(self.ZtX, self.Zty)]
+
 
 def _level_gram(term: RandomEffectsTerm, w: np.ndarray) -> np.ndarray:
     """(L, k, k) per-level Σ w·m mᵀ."""

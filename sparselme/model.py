@@ -11,6 +11,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from .crossprod import compute_crossproducts
 from .design import Design, build_design
@@ -39,10 +40,12 @@ class LinearMixedModel:
     Build it from a :class:`~sparselme.design.Design` or with :meth:`from_formula`.
     """
 
-    def __init__(self, design: Design, ordering: str = "default"):
+    def __init__(self, design: Design, ordering: str = "default", factorization: str = "auto"):
         self.design = design
         self.cp = compute_crossproducts(design.terms, design.X, design.y_centered, design.weights)
-        self.pls = PenalizedLeastSquares(design.terms, self.cp, ordering=ordering)
+        self.pls = PenalizedLeastSquares(
+            design.terms, self.cp, ordering=ordering, factorization=factorization
+        )
 
     @classmethod
     def from_formula(
@@ -52,12 +55,16 @@ class LinearMixedModel:
         weights: np.ndarray | str | None = None,
         offset: np.ndarray | str | None = None,
         missing: str = "raise",
+        **engine,
     ) -> LinearMixedModel:
-        """Parse an lme4 formula and materialize it on ``data``."""
+        """Parse an lme4 formula and materialize it on ``data``.
+
+        ``engine`` options (``ordering``, ``factorization``) go to the PLS objective.
+        """
         design = build_design(
             parse_formula(formula), data, weights=weights, offset=offset, missing=missing
         )
-        return cls(design)
+        return cls(design, **engine)
 
     @property
     def lower_bounds(self) -> np.ndarray:
@@ -91,31 +98,23 @@ class LinearMixedModel:
         def f(theta: np.ndarray) -> float:
             return self.objective(theta, REML)
 
-        x0 = self.pls.initial_theta if start is None else np.asarray(start, dtype=float)
-        optsum = minimize_bobyqa(
-            f,
-            x0,
-            self.lower_bounds,
-            maxeval=maxeval,
-            ftol_abs=ftol_abs,
-            xtol_abs=xtol_abs,
-            keep_log=keep_log,
-        )
         if check_derivatives is None:
             check_derivatives = self.design.nobs < _DERIVS_MAX_NOBS
-        for attempt in range(max_restarts + 1):
-            snap_to_boundary(f, optsum)
-            if not check_derivatives:
-                break
-            check_convergence(f, optsum)
-            if not optsum.messages or attempt == max_restarts:
-                break
-            # BOBYQA stopped short (badly scaled θ): restart from where it stopped.
-            optsum = restart_bobyqa(
-                f, optsum, maxeval=maxeval, ftol_abs=ftol_abs, xtol_abs=xtol_abs, keep_log=keep_log
-            )
+        x0 = self.pls.initial_theta if start is None else np.asarray(start, dtype=float)
+        options = dict(maxeval=maxeval, ftol_abs=ftol_abs, xtol_abs=xtol_abs, keep_log=keep_log)
+        with threadpool_limits(limits=self.pls.chol.blas_threads, user_api="blas"):
+            optsum = minimize_bobyqa(f, x0, self.lower_bounds, **options)
+            for attempt in range(max_restarts + 1):
+                snap_to_boundary(f, optsum)
+                if not check_derivatives:
+                    break
+                check_convergence(f, optsum)
+                if not optsum.messages or attempt == max_restarts:
+                    break
+                # BOBYQA stopped short (badly scaled θ): restart from where it stopped.
+                optsum = restart_bobyqa(f, optsum, **options)
+            solution = self.pls.solve(optsum.final)
         _warn_about(optsum, self.lower_bounds)
-        solution = self.pls.solve(optsum.final)
         return MixedLMResults(self, solution, optsum, reml=REML, r_names=r_names)
 
 

@@ -26,15 +26,13 @@ Nothing here touches an n-length array.
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.linalg as la
-import scipy.sparse as sp
-from sksparse import cholmod
 
+from .cholesky import choose_factorization
 from .crossprod import CrossProducts
 from .terms import RandomEffectsTerm, sandwich
 
@@ -66,6 +64,8 @@ class PenalizedLeastSquares:
     cp : their cross-products with X and y.
     ordering : CHOLMOD fill-reducing ordering (``"default"``, ``"amd"``, ``"metis"``,
         ``"natural"`` ...).
+    factorization : ``"auto"``, ``"sparse"`` (CHOLMOD on all of A) or ``"block"``
+        (leading term in closed form, dense Schur complement); see :mod:`.cholesky`.
     """
 
     def __init__(
@@ -73,6 +73,7 @@ class PenalizedLeastSquares:
         terms: Sequence[RandomEffectsTerm],
         cp: CrossProducts,
         ordering: str = "default",
+        factorization: str = "auto",
     ):
         self.terms = list(terms)
         self.cp = cp
@@ -85,34 +86,10 @@ class PenalizedLeastSquares:
         self.theta_offsets = np.concatenate([[0], np.cumsum(th_sizes)]).astype(np.intp)
         self.lower_bounds = np.concatenate([t.lower_bounds for t in self.terms])
         self.initial_theta = np.concatenate([t.initial_theta for t in self.terms])
-        self._build_pattern()
-        self.factor = cholmod.analyze(self.A, mode="supernodal", ordering_method=ordering)
+        self.chol = choose_factorization(self.terms, cp.cross, ordering, factorization)
+        self._zxy = cp.ZXy
         self.n_evaluations = 0
         self._theta: np.ndarray | None = None
-
-    # ---- set-up: the fixed sparse pattern of ΛᵀZᵀWZΛ (lower triangle) -----------------
-    def _build_pattern(self) -> None:
-        rows, cols = [], []
-        for s, t in enumerate(self.terms):
-            ti, tj = np.tril_indices(t.k)
-            base = self.b_offsets[s] + np.arange(t.nlevels)[:, None] * t.k
-            rows.append((base + ti).ravel())
-            cols.append((base + tj).ravel())
-        for (s, t), blk in self.cp.cross.items():
-            ks, kt = self.terms[s].k, self.terms[t].k
-            a, b = np.divmod(np.arange(ks * kt), kt)
-            rows.append((self.b_offsets[s] + blk.rows[:, None] * ks + a).ravel())
-            cols.append((self.b_offsets[t] + blk.cols[:, None] * kt + b).ravel())
-        r = np.concatenate(rows)
-        c = np.concatenate(cols)
-        order = np.lexsort((r, c))
-        indptr = np.concatenate([[0], np.cumsum(np.bincount(c, minlength=self.q))])
-        self._gather = order
-        self._tril = [np.tril_indices(t.k) for t in self.terms]
-        self.A = sp.csc_matrix(
-            (np.zeros(len(r)), r[order].astype(np.int32), indptr.astype(np.int32)),
-            shape=(self.q, self.q),
-        )
 
     # ---- per-θ work ---------------------------------------------------------------------
     def templates(self, theta: np.ndarray) -> list[np.ndarray]:
@@ -120,14 +97,12 @@ class PenalizedLeastSquares:
         o = self.theta_offsets
         return [t.template(theta[o[i] : o[i + 1]]) for i, t in enumerate(self.terms)]
 
-    def _update_values(self, T: list[np.ndarray]) -> None:
+    def block_values(self, T: list[np.ndarray]):
+        """θ-rescaled blocks of ΛᵀZᵀWZΛ: per term (L, k, k), per pair (m, k_s, k_t)."""
         cp = self.cp
-        pieces = []
-        for s, (D, (ti, tj)) in enumerate(zip(cp.diag, self._tril)):
-            pieces.append(sandwich(T[s], D, T[s])[:, ti, tj].ravel())
-        for (s, t), blk in cp.cross.items():
-            pieces.append(sandwich(T[s], blk.values, T[t]).ravel())
-        np.take(np.concatenate(pieces), self._gather, out=self.A.data)
+        diag = [sandwich(Ts, D, Ts) for Ts, D in zip(T, cp.diag)]
+        cross = {key: sandwich(T[key[0]], blk.values, T[key[1]]) for key, blk in cp.cross.items()}
+        return diag, cross
 
     def _lambda_t(self, T: list[np.ndarray], blocks: list[np.ndarray]) -> np.ndarray:
         """Λᵀ applied to per-term level blocks of shape (L, k, r) → (q, r)."""
@@ -137,20 +112,16 @@ class PenalizedLeastSquares:
     def _factor(self, theta: np.ndarray) -> list[np.ndarray]:
         theta = np.asarray(theta, dtype=float)
         T = self.templates(theta)
-        self._update_values(T)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", cholmod.CholmodWarning)
-            self.factor.cholesky_inplace(self.A, beta=1.0)
+        self.chol.update(*self.block_values(T))
         self._theta = theta.copy()
         return T
 
     def _solve_fixed(self, T: list[np.ndarray]):
         """c_u, R_ZX, R_X, c_β, β after the factor is current."""
-        cp, f = self.cp, self.factor
-        lzy = self._lambda_t(T, [z[:, :, None] for z in cp.Zty])[:, 0]
-        lzx = self._lambda_t(T, cp.ZtX)
-        cu = f.solve_L(f.apply_P(lzy), use_LDLt_decomposition=False)
-        RZX = f.solve_L(f.apply_P(lzx), use_LDLt_decomposition=False)
+        cp = self.cp
+        # one forward solve for [ΛᵀZᵀWX  ΛᵀZᵀWy]
+        sol = self.chol.forward(self._lambda_t(T, self._zxy))
+        RZX, cu = sol[:, :-1], sol[:, -1]
         if self.p:
             XtVX = cp.XtX - RZX.T @ RZX
             RX = la.cholesky(XtVX, lower=False, check_finite=False)
@@ -167,7 +138,7 @@ class PenalizedLeastSquares:
         T = self._factor(theta)
         cu, _, RX, cbeta, _ = self._solve_fixed(T)
         pwrss = self.cp.yty - cu @ cu - cbeta @ cbeta
-        return self._criterion(self.factor.logdet(), RX, pwrss, reml)
+        return self._criterion(self.chol.logdet(), RX, pwrss, reml)
 
     def _criterion(self, logdet_L: float, RX: np.ndarray, pwrss: float, reml: bool) -> float:
         n, p = self.n, self.p
@@ -183,15 +154,14 @@ class PenalizedLeastSquares:
         """β, the conditional modes and the pieces of the deviance at θ."""
         T = self._factor(theta)
         cu, RZX, RX, cbeta, beta = self._solve_fixed(T)
-        f = self.factor
-        u = f.apply_Pt(f.solve_Lt(cu - RZX @ beta, use_LDLt_decomposition=False))
+        u = self.chol.backward(cu - RZX @ beta)
         return PLSSolution(
             theta=np.asarray(theta, dtype=float).copy(),
             beta=beta,
             u=u,
             b=self.lambda_times(T, u),
             pwrss=float(self.cp.yty - cu @ cu - cbeta @ cbeta),
-            logdet_L=float(f.logdet()),
+            logdet_L=self.chol.logdet(),
             logdet_RX=2.0 * float(np.sum(np.log(np.abs(np.diag(RX))))) if self.p else 0.0,
             RX=RX,
         )
@@ -204,30 +174,8 @@ class PenalizedLeastSquares:
         )
 
     # ---- conditional variances ---------------------------------------------------------
-    def inverse_diagonal_blocks(
-        self, theta: np.ndarray, max_entries: int = 2**24
-    ) -> list[np.ndarray]:
-        """Per term, the (L, k, k) diagonal blocks of (ΛᵀZᵀWZΛ + I)⁻¹ at θ.
-
-        Solves against batches of unit columns; never forms the q×q inverse.
-        """
+    def inverse_diagonal_blocks(self, theta: np.ndarray) -> list[np.ndarray]:
+        """Per term, the (L, k, k) diagonal blocks of (ΛᵀZᵀWZΛ + I)⁻¹ at θ."""
         if self._theta is None or not np.array_equal(self._theta, theta):
             self._factor(theta)
-        f = self.factor
-        out = []
-        for s, t in enumerate(self.terms):
-            k, L = t.k, t.nlevels
-            blocks = np.empty((L, k, k))
-            per_batch = max(1, max_entries // (self.q * k))
-            for start in range(0, L, per_batch):
-                stop = min(L, start + per_batch)
-                cols = self.b_offsets[s] + np.arange(start * k, stop * k)
-                E = np.zeros((self.q, len(cols)))
-                E[cols, np.arange(len(cols))] = 1.0
-                R = f.solve_A(E)  # (q, m·k); keep the k×k block of each level
-                m = stop - start
-                rr = cols.reshape(m, k)[:, :, None]
-                cc = np.arange(m * k).reshape(m, k)[:, None, :]
-                blocks[start:stop] = R[rr, cc]
-            out.append(blocks)
-        return out
+        return self.chol.inverse_diagonal_blocks()

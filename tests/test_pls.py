@@ -46,12 +46,16 @@ def random_frame(rng: np.random.Generator, n: int, n1: int, n2: int) -> pd.DataF
     n2=st.integers(2, 5),
     weighted=st.booleans(),
     reml=st.booleans(),
+    factorization=st.sampled_from(["sparse", "block"]),
 )
-def test_sparse_objective_equals_dense_brute_force(seed, formula, n, n1, n2, weighted, reml):
+def test_sparse_objective_equals_dense_brute_force(
+    seed, formula, n, n1, n2, weighted, reml, factorization
+):
     rng = np.random.default_rng(seed)
     data = random_frame(rng, n, n1, n2)
     weights = rng.uniform(0.3, 3.0, n) if weighted else None
-    model = sl.LinearMixedModel.from_formula(formula, data, weights=weights)
+    model = sl.LinearMixedModel.from_formula(formula, data, weights=weights,
+                                             factorization=factorization)
     lower = model.lower_bounds
     theta = np.where(lower == 0, rng.uniform(0.0, 2.0, len(lower)), rng.uniform(-1, 1, len(lower)))
     sparse = model.objective(theta, reml=reml)
@@ -71,10 +75,12 @@ def test_fitted_theta_minimizes_the_dense_criterion_too():
         assert dense_deviance(model, trial, reml=False) >= best - 1e-7
 
 
-def test_solution_satisfies_the_penalized_normal_equations():
+@pytest.mark.parametrize("factorization", ["sparse", "block"])
+def test_solution_satisfies_the_penalized_normal_equations(factorization):
     rng = np.random.default_rng(3)
     data = random_frame(rng, 60, 5, 3)
-    model = sl.LinearMixedModel.from_formula("y ~ x + (x|g1) + (1|g2)", data)
+    model = sl.LinearMixedModel.from_formula("y ~ x + (x|g1) + (1|g2)", data,
+                                             factorization=factorization)
     theta = np.array([0.8, 0.3, 0.5, 1.2])
     sol = model.pls.solve(theta)
     from dense_reference import dense_lambda, dense_z
@@ -90,11 +96,14 @@ def test_solution_satisfies_the_penalized_normal_equations():
     assert sol.pwrss == pytest.approx(r @ r + sol.u @ sol.u, rel=1e-9)
 
 
-def test_conditional_variances_equal_the_dense_inverse():
+@pytest.mark.parametrize("factorization", ["sparse", "block"])
+@pytest.mark.parametrize("formula", ["y ~ x + (x|g1) + (1|g2)", "y ~ x + (1|g2) + (x|g1:g3)",
+                                     "y ~ x + (x|g1)"])
+def test_conditional_variances_equal_the_dense_inverse(factorization, formula):
     rng = np.random.default_rng(5)
     data = random_frame(rng, 60, 5, 4)
-    model = sl.LinearMixedModel.from_formula("y ~ x + (x|g1) + (1|g2)", data)
-    theta = np.array([0.9, -0.2, 0.4, 0.7])
+    model = sl.LinearMixedModel.from_formula(formula, data, factorization=factorization)
+    theta = np.linspace(0.9, 0.4, len(model.lower_bounds))
     from dense_reference import dense_lambda, dense_z
 
     ZL = dense_z(model) @ dense_lambda(model, theta)

@@ -1,0 +1,390 @@
+"""Cholesky factorizations of the penalized system A(θ) = ΛᵀZᵀWZΛ + I.
+
+Both classes take the θ-rescaled block values of ΛᵀZᵀWZΛ — per term the (L, k, k)
+level-diagonal blocks, per term pair (s, t), s > t, the (m, k_s, k_t) cross blocks — and
+provide the same operations on P A Pᵀ = L Lᵀ:
+
+* ``update(diag, cross)``: refactor with new values (the pattern never changes);
+* ``logdet()``: log|L|²;
+* ``forward(B)``: L⁻¹ P B and ``backward(C)``: Pᵀ L⁻ᵀ C for B, C of shape (q, r);
+* ``inverse_diagonal_blocks()``: per term the (L, k, k) diagonal blocks of A⁻¹.
+
+:class:`SparseCholesky` factors A with CHOLMOD on a fill-reducing ordering analysed once.
+:class:`BlockCholesky` eliminates the leading term in closed form — its block of A is
+block diagonal, one k×k block per level — and factors the Schur complement of the
+remaining terms densely with LAPACK. It is chosen when that complement is small or fills
+in anyway (crossed designs), and it needs no CHOLMOD at all for a single term.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+import scipy.linalg as la
+import scipy.sparse as sp
+from scipy.linalg import lapack
+from sksparse import cholmod
+
+from .crossprod import CrossBlocks
+from .terms import RandomEffectsTerm
+
+__all__ = ["SparseCholesky", "BlockCholesky", "choose_factorization"]
+
+# Dense Schur complements up to this order are factored with LAPACK.
+DENSE_SCHUR_MAX = 8000
+# ... when at least this fraction of their lower triangle is structurally nonzero.
+DENSE_SCHUR_MIN_FILL = 0.05
+# Below this order a second BLAS thread does not pay, and on a busy machine it can cost
+# an order of magnitude (threads spinning at barriers), so dense work stays on one.
+SINGLE_THREAD_MAX = 2500
+
+
+def _offsets(terms: Sequence[RandomEffectsTerm]) -> np.ndarray:
+    return np.concatenate([[0], np.cumsum([t.q for t in terms])]).astype(np.intp)
+
+
+def _block_entries(
+    row0: int,
+    col0: int,
+    rows: np.ndarray,
+    cols: np.ndarray,
+    kr: int,
+    kc: int,
+    lower_only: bool = False,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Matrix (row, col) of every entry of blocks stacked (m, kr, kc), flattened C-order."""
+    if lower_only:
+        a, b = np.tril_indices(kr)
+    else:
+        a, b = np.divmod(np.arange(kr * kc), kc)
+    r = row0 + rows[:, None] * kr + a
+    c = col0 + cols[:, None] * kc + b
+    return r.ravel(), c.ravel()
+
+
+class SparseCholesky:
+    """CHOLMOD supernodal factorization of A on a pattern analysed once."""
+
+    def __init__(
+        self,
+        terms: Sequence[RandomEffectsTerm],
+        cross: dict[tuple[int, int], CrossBlocks],
+        ordering: str = "default",
+    ):
+        self.terms = list(terms)
+        self.offsets = off = _offsets(terms)
+        self.q = int(off[-1])
+        rows, cols = [], []
+        for s, t in enumerate(terms):
+            lv = np.arange(t.nlevels)
+            r, c = _block_entries(off[s], off[s], lv, lv, t.k, t.k, lower_only=True)
+            rows.append(r)
+            cols.append(c)
+        for (s, t), blk in cross.items():
+            r, c = _block_entries(off[s], off[t], blk.rows, blk.cols, terms[s].k, terms[t].k)
+            rows.append(r)
+            cols.append(c)
+        r, c = np.concatenate(rows), np.concatenate(cols)
+        order = np.lexsort((r, c))
+        indptr = np.concatenate([[0], np.cumsum(np.bincount(c, minlength=self.q))])
+        self._gather = order
+        self._tril = [np.tril_indices(t.k) for t in terms]
+        self.A = sp.csc_matrix(
+            (np.zeros(len(r)), r[order].astype(np.int32), indptr.astype(np.int32)),
+            shape=(self.q, self.q),
+        )
+        self.factor = cholmod.analyze(self.A, mode="supernodal", ordering_method=ordering)
+        self.blas_threads = None
+
+    def update(self, diag: list[np.ndarray], cross: dict[tuple[int, int], np.ndarray]) -> None:
+        pieces = [D[:, a, b].ravel() for D, (a, b) in zip(diag, self._tril)]
+        pieces += [V.ravel() for V in cross.values()]
+        np.take(np.concatenate(pieces), self._gather, out=self.A.data)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", cholmod.CholmodWarning)
+            self.factor.cholesky_inplace(self.A, beta=1.0)
+
+    def logdet(self) -> float:
+        return float(self.factor.logdet())
+
+    def forward(self, B: np.ndarray) -> np.ndarray:
+        f = self.factor
+        return f.solve_L(f.apply_P(B), use_LDLt_decomposition=False)
+
+    def backward(self, C: np.ndarray) -> np.ndarray:
+        f = self.factor
+        return f.apply_Pt(f.solve_Lt(C, use_LDLt_decomposition=False))
+
+    def inverse_diagonal_blocks(self, max_entries: int = 2**24) -> list[np.ndarray]:
+        """Solves against batches of unit columns; never forms the q×q inverse."""
+        out = []
+        for s, t in enumerate(self.terms):
+            k, L = t.k, t.nlevels
+            blocks = np.empty((L, k, k))
+            per_batch = max(1, max_entries // (self.q * k))
+            for start in range(0, L, per_batch):
+                stop = min(L, start + per_batch)
+                m = stop - start
+                cols = self.offsets[s] + np.arange(start * k, stop * k)
+                E = np.zeros((self.q, m * k))
+                E[cols, np.arange(m * k)] = 1.0
+                R = self.factor.solve_A(E)
+                blocks[start:stop] = R[
+                    cols.reshape(m, k)[:, :, None], np.arange(m * k).reshape(m, k)[:, None, :]
+                ]
+            out.append(blocks)
+        return out
+
+
+class BlockCholesky:
+    """The leading term eliminated in closed form, a dense Schur complement for the rest.
+
+    With A = [[A₁₁, A₂₁ᵀ], [A₂₁, A₂₂]] and A₁₁ block diagonal (one k₁×k₁ block per level
+    of the leading term):  L₁₁ = chol(A₁₁) blockwise, L₂₁ = A₂₁ L₁₁⁻ᵀ (sparse, the
+    pattern of A₂₁), S = A₂₂ − L₂₁L₂₁ᵀ dense, S = U₂₂ᵀU₂₂ by LAPACK (L₂₂ = U₂₂ᵀ).
+    """
+
+    def __init__(
+        self,
+        terms: Sequence[RandomEffectsTerm],
+        cross: dict[tuple[int, int], CrossBlocks],
+    ):
+        self.terms = list(terms)
+        lead = terms[0]
+        self.k1, self.L1, self.q1 = lead.k, lead.nlevels, lead.q
+        self.offsets = off = _offsets(terms) - self.q1  # offsets within the Schur block
+        self.q = int(off[-1]) + self.q1
+        self.q2 = self.q - self.q1
+        # where A₂₂'s block values go in the dense (C-ordered) q₂×q₂ matrix
+        flat = []
+        for s in range(1, len(terms)):
+            lv = np.arange(terms[s].nlevels)
+            r, c = _block_entries(off[s], off[s], lv, lv, terms[s].k, terms[s].k)
+            flat.append(r * self.q2 + c)
+        self._a22_keys = [key for key in cross if key[1] >= 1]
+        for s, t in self._a22_keys:
+            blk = cross[(s, t)]
+            r, c = _block_entries(off[s], off[t], blk.rows, blk.cols, terms[s].k, terms[t].k)
+            flat.append(r * self.q2 + c)
+        self._a22_flat = np.concatenate(flat) if flat else np.zeros(0, dtype=np.intp)
+        # the fixed CSC pattern of L₂₁ (q₂ × q₁) and a gather map from block values
+        self._a21_keys = [key for key in cross if key[1] == 0]
+        self._a21_levels = [cross[key].cols for key in self._a21_keys]
+        rows, cols = [np.zeros(0, dtype=np.intp)], [np.zeros(0, dtype=np.intp)]
+        for s, _ in self._a21_keys:
+            blk = cross[(s, 0)]
+            r, c = _block_entries(off[s], 0, blk.rows, blk.cols, terms[s].k, self.k1)
+            rows.append(r)
+            cols.append(c)
+        r, c = np.concatenate(rows), np.concatenate(cols)
+        self._a21_gather = np.lexsort((r, c))
+        indptr = np.concatenate([[0], np.cumsum(np.bincount(c, minlength=self.q1))])
+        self.L21 = sp.csc_matrix(
+            (np.zeros(len(r)), r[self._a21_gather], indptr), shape=(self.q2, self.q1)
+        )
+        self._plan_outer_product()
+        self.blas_threads = 1 if self.q2 <= SINGLE_THREAD_MAX else None
+        self.S = np.zeros((self.q2, self.q2))
+        self.U22 = np.zeros((0, 0))
+        self.L11 = np.zeros((self.L1, self.k1, self.k1))
+        self.L11inv = np.zeros_like(self.L11)
+
+    # ---- factorization --------------------------------------------------------------------
+    def update(self, diag: list[np.ndarray], cross: dict[tuple[int, int], np.ndarray]) -> None:
+        A11 = diag[0] + np.eye(self.k1)
+        if self.k1 == 1:
+            self.L11 = np.sqrt(A11)
+            self.L11inv = 1.0 / self.L11
+        else:
+            self.L11 = np.linalg.cholesky(A11)
+            self.L11inv = np.linalg.inv(self.L11)
+        if self.q2 == 0:
+            return
+        if self._a21_keys:  # L₂₁ = A₂₁ L₁₁⁻ᵀ, block by block
+            Linv_t = self.L11inv.transpose(0, 2, 1)
+            blocks = [
+                cross[key] * Linv_t[lv] if self.k1 == 1 else np.matmul(cross[key], Linv_t[lv])
+                for key, lv in zip(self._a21_keys, self._a21_levels)
+            ]
+            np.take(
+                np.concatenate([b.ravel() for b in blocks]), self._a21_gather, out=self.L21.data
+            )
+        S = self.S
+        S.fill(0.0)
+        pieces = [D.ravel() for D in diag[1:]] + [cross[key].ravel() for key in self._a22_keys]
+        S.reshape(-1)[self._a22_flat] = np.concatenate(pieces)
+        S[np.diag_indices(self.q2)] += 1.0
+        if self._pair_first.size:  # S −= lower triangle of L₂₁L₂₁ᵀ
+            d = self.L21.data
+            prod = d[self._pair_first] * d[self._pair_second]
+            S.reshape(-1)[self._pair_targets] -= np.add.reduceat(prod, self._pair_starts)
+        # S's lower triangle is complete; LAPACK reads it as the upper triangle of Sᵀ (F-order)
+        U, info = lapack.dpotrf(S.T, lower=0, overwrite_a=1, clean=1)
+        if info != 0:
+            raise np.linalg.LinAlgError(f"Schur complement not positive definite (info={info})")
+        self.U22 = U
+
+    def _plan_outer_product(self) -> None:
+        """Index maps for the lower triangle of L₂₁L₂₁ᵀ on L₂₁'s fixed pattern.
+
+        (L₂₁L₂₁ᵀ)[i, j] = Σ_c L₂₁[i, c] L₂₁[j, c]: every pair of stored entries in one
+        column contributes to one position. The pairs are sorted by target position so
+        each evaluation is one gather-multiply and one segmented sum.
+        """
+        L = self.L21
+        sizes = np.diff(L.indptr).astype(np.int64)
+        reps = sizes * sizes
+        total = int(reps.sum())
+        first = np.repeat(L.indptr[:-1].astype(np.int64), reps)
+        within = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(reps) - reps, reps)
+        size_r = np.repeat(sizes, reps)
+        e1 = first + within // size_r
+        e2 = first + within % size_r
+        del first, within, size_r
+        r1, r2 = L.indices[e1], L.indices[e2]
+        keep = r1 >= r2
+        e1, e2 = e1[keep], e2[keep]
+        target = r1[keep].astype(np.int64) * self.q2 + r2[keep]
+        order = np.argsort(target, kind="stable")
+        target = target[order]
+        self._pair_first = e1[order].astype(np.int32 if L.nnz < 2**31 else np.int64)
+        self._pair_second = e2[order].astype(self._pair_first.dtype)
+        bounds = np.flatnonzero(np.diff(target)) + 1
+        self._pair_starts = np.concatenate([[0], bounds]).astype(np.intp)[: len(target)]
+        self._pair_targets = target[self._pair_starts]
+
+    def logdet(self) -> float:
+        ld = 2.0 * float(np.sum(np.log(np.diagonal(self.L11, axis1=1, axis2=2))))
+        if self.q2:
+            ld += 2.0 * float(np.sum(np.log(np.diag(self.U22))))
+        return ld
+
+    # ---- solves -------------------------------------------------------------------------------
+    def _l11_solve(self, B1: np.ndarray, transpose: bool) -> np.ndarray:
+        r = B1.shape[1]
+        M = self.L11inv.transpose(0, 2, 1) if transpose else self.L11inv
+        return np.matmul(M, B1.reshape(self.L1, self.k1, r)).reshape(self.q1, r)
+
+    def forward(self, B: np.ndarray) -> np.ndarray:
+        """L⁻¹B: x₁ = L₁₁⁻¹b₁, x₂ = L₂₂⁻¹(b₂ − L₂₁x₁)."""
+        vec = B.ndim == 1
+        B = B.reshape(self.q, -1)
+        X1 = self._l11_solve(B[: self.q1], transpose=False)
+        parts = [X1]
+        if self.q2:
+            rhs = B[self.q1 :] - self.L21 @ X1
+            parts.append(la.solve_triangular(self.U22, rhs, trans="T", check_finite=False))
+        X = np.concatenate(parts, axis=0)
+        return X[:, 0] if vec else X
+
+    def backward(self, C: np.ndarray) -> np.ndarray:
+        """L⁻ᵀC: y₂ = L₂₂⁻ᵀc₂, y₁ = L₁₁⁻ᵀ(c₁ − L₂₁ᵀy₂)."""
+        vec = C.ndim == 1
+        C = C.reshape(self.q, -1)
+        rhs1 = C[: self.q1]
+        parts = []
+        if self.q2:
+            Y2 = la.solve_triangular(self.U22, C[self.q1 :], check_finite=False)
+            rhs1 = rhs1 - self.L21.T @ Y2
+            parts.append(Y2)
+        Y = np.concatenate([self._l11_solve(rhs1, transpose=True)] + parts, axis=0)
+        return Y[:, 0] if vec else Y
+
+    def inverse_diagonal_blocks(self, max_pairs: int = 2**22) -> list[np.ndarray]:
+        """Diagonal blocks of A⁻¹ from S⁻¹ (q₂×q₂) and L₂₁; never the q×q inverse.
+
+        (A⁻¹)₂₂ = S⁻¹, and the level blocks of (A⁻¹)₁₁ = L₁₁⁻ᵀ(I + L₂₁ᵀS⁻¹L₂₁)L₁₁⁻¹ need
+        S⁻¹ only at the row pairs that share a column block of L₂₁.
+        """
+        k1 = self.k1
+        G = np.zeros((self.L1, k1, k1))  # level blocks of L₂₁ᵀ S⁻¹ L₂₁
+        rest = []
+        if self.q2:
+            Sinv, _ = lapack.dpotri(self.U22, lower=0)
+            Sinv = np.triu(Sinv) + np.triu(Sinv, 1).T
+            for s in range(1, len(self.terms)):
+                t = self.terms[s]
+                base = self.offsets[s] + np.arange(t.nlevels)[:, None, None] * t.k
+                a = np.arange(t.k)
+                rest.append(Sinv[base + a[None, :, None], base + a[None, None, :]])
+            self._add_quadratic_forms(G, Sinv, max_pairs)
+        inner = np.eye(k1)[None, :, :] + G
+        lead = np.matmul(np.matmul(self.L11inv.transpose(0, 2, 1), inner), self.L11inv)
+        return [lead] + rest
+
+    def _add_quadratic_forms(self, G: np.ndarray, Sinv: np.ndarray, max_pairs: int) -> None:
+        """G[l][a, b] += L₂₁[:, (l,a)]ᵀ S⁻¹ L₂₁[:, (l,b)] over pairs of stored entries."""
+        k1 = self.k1
+        L = self.L21
+        starts = L.indptr[:-1:k1]
+        ends = L.indptr[k1::k1]
+        sizes = (ends - starts).astype(np.int64)
+        col_of = np.repeat(np.arange(self.q1), np.diff(L.indptr))
+        npairs = sizes**2
+        lo = 0
+        while lo < self.L1:
+            hi = lo + max(1, int(np.searchsorted(np.cumsum(npairs[lo:]), max_pairs)))
+            hi = min(hi, self.L1)
+            sz, st = sizes[lo:hi], starts[lo:hi]
+            reps = sz * sz
+            total = int(reps.sum())
+            if total:
+                first = np.repeat(np.cumsum(reps) - reps, reps)
+                within = np.arange(total) - first
+                size_r = np.repeat(sz, reps)
+                e1 = np.repeat(st, reps) + within // size_r
+                e2 = np.repeat(st, reps) + within % size_r
+                lv = np.repeat(np.arange(lo, hi), reps)
+                a = col_of[e1] - lv * k1
+                b = col_of[e2] - lv * k1
+                vals = L.data[e1] * L.data[e2] * Sinv[L.indices[e1], L.indices[e2]]
+                G += np.bincount((lv * k1 + a) * k1 + b, vals, minlength=self.L1 * k1 * k1).reshape(
+                    self.L1, k1, k1
+                )
+            lo = hi
+
+
+def choose_factorization(
+    terms: Sequence[RandomEffectsTerm],
+    cross: dict[tuple[int, int], CrossBlocks],
+    ordering: str = "default",
+    method: str = "auto",
+) -> SparseCholesky | BlockCholesky:
+    """BlockCholesky when the Schur complement is small or fills in, else CHOLMOD.
+
+    ``method`` forces one: ``"sparse"`` (CHOLMOD) or ``"block"``.
+    """
+    if method == "sparse":
+        return SparseCholesky(terms, cross, ordering)
+    if method == "block":
+        return BlockCholesky(terms, cross)
+    if method != "auto":
+        raise ValueError(f"factorization must be 'auto', 'sparse' or 'block', not {method!r}")
+    q1 = terms[0].q
+    q2 = sum(t.q for t in terms[1:])
+    if q2 == 0:
+        return BlockCholesky(terms, cross)
+    if q2 <= DENSE_SCHUR_MAX:
+        fill = _schur_fill(terms, cross, q1, q2)
+        if q2 <= 500 or fill >= DENSE_SCHUR_MIN_FILL:
+            return BlockCholesky(terms, cross)
+    return SparseCholesky(terms, cross, ordering)
+
+
+def _schur_fill(terms, cross, q1: int, q2: int) -> float:
+    """Structural fill of the Schur complement's lower triangle (fraction of q₂²/2)."""
+    off = _offsets(terms)
+    rows, cols = [], []
+    for (s, t), blk in cross.items():
+        if t == 0:
+            r, c = _block_entries(off[s] - q1, 0, blk.rows, blk.cols, terms[s].k, terms[0].k)
+            rows.append(r)
+            cols.append(c)
+    if not rows:
+        return 0.0
+    r, c = np.concatenate(rows), np.concatenate(cols)
+    P = sp.csc_matrix((np.ones(len(r)), (r, c)), shape=(q2, q1))
+    nnz = (P @ P.T).nnz
+    return nnz / (q2 * q2)
