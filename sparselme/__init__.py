@@ -7,7 +7,9 @@ penalized system with CHOLMOD.
 from . import datasets, errors
 from .model import LinearMixedModel, lmer
 from .results import MixedLMResults
+from .statsmodels_compat import MixedLM, MixedLMParams, mixedlm
 
 __version__ = "0.1.0"
 
 __all__ = ["lmer", "LinearMixedModel", "MixedLMResults", "datasets", "errors", "__version__"]
+__all__ += ["mixedlm", "MixedLM", "MixedLMParams"]
