@@ -348,8 +348,7 @@ def _vc_term(
     pair_names: list[str],
     pair_of_entry: np.ndarray,
     vals: np.ndarray,
-    n: int,
-    n_groups: int,
+    gcodes: np.ndarray,
     group_labels: list[Any],
 ) -> _VCInfo:
     """One variance component as an engine term.
@@ -360,7 +359,7 @@ def _vc_term(
     levels of a k = 1 term; otherwise the term is "scalar" over the groups with k = the
     largest number of columns in a group (missing columns are zero).
     """
-    n_pairs = len(pair_group)
+    n, n_groups, n_pairs = len(gcodes), len(group_labels), len(pair_group)
     colnames: dict[int, list[str]] = {}
     first = np.searchsorted(pair_group, np.arange(n_groups))
     for p, g in enumerate(pair_group):
@@ -369,11 +368,12 @@ def _vc_term(
         raise DataError(f"variance component {name!r} has an all-zero design")
     per_row = np.bincount(rows, minlength=n)
     if per_row.max() <= 1:
-        codes = np.zeros(n, dtype=np.intp)
+        # rows without an entry point at a level of their own group, with a zero model
+        own = np.minimum(first, n_pairs - 1)[gcodes]
+        codes = np.where(pair_group[own] == gcodes, own, 0).astype(np.intp)
         model = np.zeros(n)
         codes[rows] = pair_of_entry
         model[rows] = vals
-        # rows without an entry point at a level of their own group with a zero model
         levels = pd.Index(
             [f"{group_labels[g]}:{pair_names[p]}" for p, g in enumerate(pair_group)], name=name
         )
@@ -396,7 +396,7 @@ def _vc_term(
         name=name,
         columns=tuple(f"{name}{j}" for j in range(k)),
         levels=pd.Index([str(g) for g in group_labels], name=name),
-        codes=np.zeros(n, dtype=np.intp),  # set by the caller (group codes)
+        codes=gcodes,
         model=model,
         covariance="scalar",
         group_vars=(name,),
@@ -413,7 +413,7 @@ def _vc_from_formula(
     on all rows and keeping each group's nonzero columns is the same thing and much
     faster; otherwise the formula is evaluated group by group.
     """
-    n, G = len(data), len(labels)
+    G = len(labels)
     mm = _evaluate(formula, data, sparse=True)
     cols = [str(c) for c in mm.model_spec.column_names]
     per_group = "Intercept" in cols or any("[T." in c for c in cols)
@@ -445,15 +445,12 @@ def _vc_from_formula(
         vals = np.concatenate(vals_l)
         pair_group = np.asarray(pg, dtype=np.int64)
         pair_names = names
-    info = _vc_term(name, rows, pair_group, pair_names, inv, vals, n, G, labels)
-    if info.term.covariance == "scalar" and info.term.nlevels == G and info.term.k > 1:
-        info.term.codes = gcodes.copy()
-    return info
+    return _vc_term(name, rows, pair_group, pair_names, inv, vals, gcodes, labels)
 
 
 def _vc_from_spec(spec: VCSpec, gcodes: np.ndarray, labels: list[Any]) -> list[_VCInfo]:
     """Variance components given as a :class:`VCSpec` (array API)."""
-    n, G = len(gcodes), len(labels)
+    G = len(labels)
     order = np.argsort(gcodes, kind="stable")
     bounds = np.searchsorted(gcodes[order], np.arange(G + 1))
     out = []
@@ -480,12 +477,9 @@ def _vc_from_spec(spec: VCSpec, gcodes: np.ndarray, labels: list[Any]) -> list[_
             names,
             np.concatenate(inv_l),
             np.concatenate(vals_l),
-            n,
-            G,
+            gcodes,
             labels,
         )
-        if info.term.k > 1:
-            info.term.codes = gcodes.copy()
         out.append(info)
     return out
 
@@ -1242,24 +1236,30 @@ def _optimize(
     return engine.pls.solve(full), optsum
 
 
-def _polish(f, optsum: OptSummary, max_steps: int = 4) -> bool:
+def _polish(f, optsum: OptSummary, max_steps: int = 2) -> bool:
     """Newton steps from BOBYQA's stopping point (interior optima with few θ's only).
 
     BOBYQA stops when the deviance changes by less than ftol_abs, which leaves θ good
     to about √ftol; statsmodels reports its estimates with 4 decimals on the user scale
-    (a variance of 10⁷ shows 11 digits). A few Newton steps on finite-difference
-    derivatives take θ to the optimum; a step is taken only when it lowers the deviance.
+    (a variance of 10⁷ shows 11 digits). Newton steps on finite-difference derivatives
+    (the convergence check's, when it made them) take θ to the optimum; a step is taken
+    only when it lowers the deviance.
     """
     x, fx, lower = optsum.final.copy(), optsum.fmin, optsum.lower
     if len(x) == 0 or len(x) > 10 or np.any((lower == 0) & (x < SINGULAR_TOL)):
         return False
-    moved = False
-    for _ in range(max_steps):
+    g, H = optsum.gradient, optsum.hessian
+    if g is None or H is None or len(g) != len(x):
         g, H = finite_difference_derivatives(f, x, lower, fx)
+    moved = False
+    for step_no in range(max_steps):
         try:
             np.linalg.cholesky(H)
             step = np.linalg.solve(H, g)
         except np.linalg.LinAlgError:
+            break
+        decrement = float(g @ step)
+        if decrement < 1e-10:
             break
         t = 1.0
         while t > 1e-3:
@@ -1272,8 +1272,9 @@ def _polish(f, optsum: OptSummary, max_steps: int = 4) -> bool:
         else:
             break
         x, fx, moved = trial, ft, True
-        if np.max(np.abs(t * step)) < 1e-9 * max(1.0, float(np.max(np.abs(x)))):
-            break
+        if decrement < 1e-6 or step_no + 1 == max_steps:
+            break  # the remaining error is of the order of decrement²
+        g, H = finite_difference_derivatives(f, x, lower, fx)
     if moved:
         optsum.final, optsum.fmin = x, fx
     return moved
@@ -1340,6 +1341,7 @@ class _GroupAlgebra:
         Z = sp.csr_matrix(
             (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n, B * m)
         )
+        Z.eliminate_zeros()
         K = (Z.T @ Z).tocoo()
         if np.any(K.row // m != K.col // m):
             raise ValueError("random effects of different groups share observations")
@@ -1451,6 +1453,10 @@ class MixedLMCompatResults(MixedLMResults):
     @property
     def k_vc(self) -> int:
         return self.model.k_vc
+
+    @property
+    def converged(self) -> bool:
+        return self.optsum.returnvalue != "NOT_OPTIMIZED" and self.optsum.converged
 
     @property
     def df_resid(self) -> int:
