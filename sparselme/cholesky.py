@@ -374,17 +374,14 @@ def choose_factorization(
 
 
 def _schur_fill(terms, cross, q1: int, q2: int) -> float:
-    """Structural fill of the Schur complement's lower triangle (fraction of q₂²/2)."""
-    off = _offsets(terms)
-    rows, cols = [], []
+    """Upper bound on the structural fill of L₂₁L₂₁ᵀ's lower triangle (fraction of q₂²/2).
+
+    Each column of L₂₁ with m entries touches at most m(m+1)/2 positions.
+    """
+    k1 = terms[0].k
+    per_level = np.zeros(terms[0].nlevels)
     for (s, t), blk in cross.items():
         if t == 0:
-            r, c = _block_entries(off[s] - q1, 0, blk.rows, blk.cols, terms[s].k, terms[0].k)
-            rows.append(r)
-            cols.append(c)
-    if not rows:
-        return 0.0
-    r, c = np.concatenate(rows), np.concatenate(cols)
-    P = sp.csc_matrix((np.ones(len(r)), (r, c)), shape=(q2, q1))
-    nnz = (P @ P.T).nnz
-    return nnz / (q2 * q2)
+            per_level += np.bincount(blk.cols, minlength=len(per_level)) * terms[s].k
+    touched = k1 * float(np.sum(per_level * (per_level + 1) / 2))
+    return min(1.0, touched / (q2 * (q2 + 1) / 2))

@@ -28,7 +28,7 @@ from .optimize import (
 from .pls import PenalizedLeastSquares
 from .results import MixedLMResults
 
-__all__ = ["LinearMixedModel", "lmer"]
+__all__ = ["LinearMixedModel", "lmer", "moment_start"]
 
 # lme4 computes derivatives for its convergence check only below this many observations.
 _DERIVS_MAX_NOBS = 10_000
@@ -100,8 +100,13 @@ class LinearMixedModel:
 
         if check_derivatives is None:
             check_derivatives = self.design.nobs < _DERIVS_MAX_NOBS
-        x0 = self.pls.initial_theta if start is None else np.asarray(start, dtype=float)
         options = dict(maxeval=maxeval, ftol_abs=ftol_abs, xtol_abs=xtol_abs, keep_log=keep_log)
+        if start is None:
+            x0, estimated = moment_start(self)
+            if estimated.all():  # a good start deserves a smaller first trust region
+                options["initial_step"] = np.maximum(0.2 * x0, 0.05)
+        else:
+            x0 = np.asarray(start, dtype=float)
         with threadpool_limits(limits=self.pls.chol.blas_threads, user_api="blas"):
             optsum = minimize_bobyqa(f, x0, self.lower_bounds, **options)
             for attempt in range(max_restarts + 1):
@@ -116,6 +121,39 @@ class LinearMixedModel:
             solution = self.pls.solve(optsum.final)
         _warn_about(optsum, self.lower_bounds)
         return MixedLMResults(self, solution, optsum, reml=REML, r_names=r_names)
+
+
+def moment_start(model: LinearMixedModel) -> tuple[np.ndarray, np.ndarray]:
+    """Starting θ: one-way ANOVA moment estimates for ``(1 | g)`` terms, identity elsewhere.
+
+    For each intercept-only term, the between- and within-level mean squares of the
+    ordinary least-squares residuals give σ²_g/σ² (all from the cross-products, no pass
+    over the data). Returns θ₀ and a mask of the entries that were estimated.
+    """
+    cp, pls = model.cp, model.pls
+    theta = pls.initial_theta.copy()
+    estimated = np.zeros(len(theta), dtype=bool)
+    n = cp.nobs
+    if cp.p:
+        beta = np.linalg.lstsq(cp.XtX, cp.Xty, rcond=None)[0]
+        rss = cp.yty - 2.0 * beta @ cp.Xty + beta @ cp.XtX @ beta
+    else:
+        beta, rss = np.zeros(0), cp.yty
+    for s, term in enumerate(model.design.terms):
+        L = term.nlevels
+        if not term.intercept_only or L < 2 or n <= L:
+            continue
+        counts = cp.diag[s][:, 0, 0]
+        sums = cp.Zty[s][:, 0] - cp.ZtX[s][:, 0, :] @ beta
+        ssb = float(np.sum(sums**2 / counts))
+        msw = (rss - ssb) / (n - L)
+        n0 = (n - np.sum(counts**2) / n) / (L - 1)
+        if msw <= 0 or n0 <= 0:
+            continue
+        between = max((ssb / (L - 1) - msw) / n0, 0.0)
+        theta[pls.theta_offsets[s]] = np.sqrt(between / msw)
+        estimated[pls.theta_offsets[s]] = True
+    return theta, estimated
 
 
 def _warn_about(optsum: OptSummary, lower: np.ndarray) -> None:

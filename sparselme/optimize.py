@@ -131,29 +131,19 @@ def minimize_bobyqa(
         summary.final, summary.fmin, summary.returnvalue = x0, float(f(x0)), "NLOPT_SUCCESS"
         summary.feval = 1
     else:
-        # BOBYQA needs at least two parameters; a one-parameter problem gets a dummy one.
-        dim = max(n, 2)
-        opt = nlopt.opt(nlopt.LN_BOBYQA, dim)
-        lb = np.full(dim, -np.inf)
-        lb[:n] = lower
-        ub = np.full(dim, np.inf)
-        if dim > n:
-            lb[n:], ub[n:] = -1.0, 1.0
-        opt.set_lower_bounds(lb)
-        opt.set_upper_bounds(ub)
-        opt.set_min_objective(lambda x, g: objective(x[:n], g))
+        opt = nlopt.opt(nlopt.LN_BOBYQA, n)
+        opt.set_lower_bounds(np.asarray(lower, dtype=float))
+        opt.set_upper_bounds(np.full(n, np.inf))
+        opt.set_min_objective(objective)
         opt.set_ftol_abs(ftol_abs)
         opt.set_xtol_abs(xtol_abs)
         opt.set_maxeval(maxeval)
         if initial_step is not None:
-            step = np.ones(dim)
-            step[:n] = initial_step
-            opt.set_initial_step(step)
-        xstart = np.zeros(dim)
-        xstart[:n] = x0
+            opt.set_initial_step(np.broadcast_to(initial_step, (n,)).astype(float))
+        xstart = x0
         try:
             xopt = opt.optimize(xstart)
-            summary.final = np.asarray(xopt[:n], dtype=float)
+            summary.final = np.asarray(xopt, dtype=float)
             summary.fmin = float(opt.last_optimum_value())
             summary.returnvalue = _NLOPT_CODES.get(opt.last_optimize_result(), "NLOPT_UNKNOWN")
         except nlopt.RoundoffLimited:

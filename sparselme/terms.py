@@ -82,6 +82,11 @@ class RandomEffectsTerm:
         return len(self.codes)
 
     @property
+    def intercept_only(self) -> bool:
+        """True for a ``(1 | g)`` term: one model column of ones."""
+        return self.k == 1 and bool(np.all(self.model == 1.0))
+
+    @property
     def n_theta(self) -> int:
         return 1 if self.covariance == "scalar" else len(self._theta_pos[0])
 
