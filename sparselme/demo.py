@@ -10,8 +10,11 @@ from .model import lmer
 EXAMPLES = [
     ("dietox: random intercept", "dietox", "Weight ~ Time + (1 | Pig)"),
     ("dietox: random intercept and slope", "dietox", "Weight ~ Time + (Time | Pig)"),
-    ("InstEval: crossed students and lecturers", "InstEval",
-     "y ~ service * dept + (1 | s) + (1 | d)"),
+    (
+        "InstEval: crossed students and lecturers",
+        "InstEval",
+        "y ~ service * dept + (1 | s) + (1 | d)",
+    ),
 ]
 
 
@@ -22,8 +25,10 @@ def main() -> None:
         res = lmer(formula, data)
         elapsed = time.perf_counter() - start
         print("=" * 78)
-        print(f"{title}   ({len(data):,} rows, fitted in {elapsed:.2f} s, "
-              f"{res.optsum.feval} evaluations)")
+        print(
+            f"{title}   ({len(data):,} rows, fitted in {elapsed:.2f} s, "
+            f"{res.optsum.feval} evaluations)"
+        )
         print("=" * 78)
         print(res.summary())
         print()
