@@ -1241,16 +1241,16 @@ def _polish(f, optsum: OptSummary, max_steps: int = 2) -> bool:
 
     BOBYQA stops when the deviance changes by less than ftol_abs, which leaves θ good
     to about √ftol; statsmodels reports its estimates with 4 decimals on the user scale
-    (a variance of 10⁷ shows 11 digits). Newton steps on finite-difference derivatives
-    (the convergence check's, when it made them) take θ to the optimum; a step is taken
-    only when it lowers the deviance.
+    (a variance of 10⁷ shows 11 digits). Newton steps on finite-difference derivatives,
+    starting from those of the convergence check (made below 10,000 observations), take θ
+    to the optimum; a step is taken only when it lowers the deviance.
     """
     x, fx, lower = optsum.final.copy(), optsum.fmin, optsum.lower
     if len(x) == 0 or len(x) > 10 or np.any((lower == 0) & (x < SINGULAR_TOL)):
         return False
     g, H = optsum.gradient, optsum.hessian
     if g is None or H is None or len(g) != len(x):
-        g, H = finite_difference_derivatives(f, x, lower, fx)
+        return False  # no convergence check was made (large data): keep BOBYQA's θ
     moved = False
     for step_no in range(max_steps):
         try:
@@ -1666,10 +1666,20 @@ class MixedLMCompatResults(MixedLMResults):
         out += [(s0 + j, label) for j, (label, _) in enumerate(self._layout.extra)]
         return out
 
+    @property
+    def _only_re(self) -> bool:
+        """Only the re term (no variance components or bar terms), over several groups."""
+        return self.k_re > 0 and len(self.terms) == 1 and self.model.n_groups > 1
+
     @cached_property
     def random_effects(self) -> dict[Any, pd.Series]:
         """Conditional means of each group's random effects, keyed by group label."""
         blocks = self._b_blocks()
+        if self._only_re:  # the common case, vectorized: one row of b per group
+            index = pd.Index(self.model.exog_re_names)
+            return {
+                g: pd.Series(b, index=index) for g, b in zip(self.model.group_labels, blocks[0])
+            }
         out = {}
         bars = self._single_group_bars() if self.model.n_groups == 1 else []
         for g, (label, cols) in enumerate(zip(self.model.group_labels, self._group_columns())):
@@ -1694,6 +1704,13 @@ class MixedLMCompatResults(MixedLMResults):
             raise NotImplementedError(
                 "random_effects_cov with bar terms crossing the groups; use ranef()"
             )
+        if self._only_re:
+            index = pd.Index(self.model.exog_re_names)
+            covs = self.scale * alg.P
+            return {
+                g: pd.DataFrame(c, index=index, columns=index)
+                for g, c in zip(self.model.group_labels, covs)
+            }
         out = {}
         bars = self._single_group_bars() if self.model.n_groups == 1 else []
         for g, (label, cols) in enumerate(zip(self.model.group_labels, self._group_columns())):

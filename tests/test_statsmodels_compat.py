@@ -621,3 +621,12 @@ def test_large_groups_fall_back_to_lme4_standard_errors(monkeypatch, penicillin)
         bse = res.bse
     assert np.isnan(bse.iloc[1:]).all()
     assert bse.iloc[0] == pytest.approx(np.sqrt(res._cov_fe[0, 0]))
+
+
+def test_docs_examples_run(capsys):
+    text = (Path(__file__).parents[1] / "docs" / "statsmodels.md").read_text()
+    blocks = [b.split("```", 1)[0] for b in text.split("```python\n")[1:]]
+    assert len(blocks) >= 2
+    for code in blocks:
+        exec(compile(code, "docs/statsmodels.md", "exec"), {})
+    assert "Mixed Linear Model Regression Results" in capsys.readouterr().out
