@@ -23,6 +23,7 @@ covariances are computed group by group in the random-effects space (no n×n mat
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import math
@@ -75,7 +76,14 @@ __all__ = [
 _MAX_BLOCK_ENTRIES = 25_000_000
 # statsmodels' fit() options we accept and ignore (our optimizer is BOBYQA on θ).
 _IGNORED_FIT_KWARGS = ("gtol", "maxiter", "eps", "maxcor", "ftol", "tol", "disp", "maxls")
-_ENGINE_FIT_KWARGS = ("maxeval", "ftol_abs", "xtol_abs", "check_derivatives", "max_restarts")
+_ENGINE_FIT_KWARGS = (
+    "maxeval",
+    "ftol_abs",
+    "xtol_abs",
+    "check_derivatives",
+    "max_restarts",
+    "keep_log",
+)
 
 
 # ======================================================================================
@@ -923,8 +931,11 @@ class MixedLM:
         at their starting values where it is 0 (statsmodels' meaning); ``free`` with an
         identity ``cov_re`` fits independent random effects.
         """
-        if "REML" in fit_kwargs:  # lme4's spelling, for code that refits results.model
+        # lme4's spellings, for lme4-style code that refits ``results.model``
+        if "REML" in fit_kwargs:
             reml = bool(fit_kwargs.pop("REML"))
+        theta_start = fit_kwargs.pop("start", None)
+        fit_kwargs.pop("r_names", None)
         if fe_pen is not None or cov_pen is not None:
             raise NotImplementedError("penalized fits (fe_pen, cov_pen) are not supported")
         engine_opts = {k: fit_kwargs.pop(k) for k in _ENGINE_FIT_KWARGS if k in fit_kwargs}
@@ -942,8 +953,18 @@ class MixedLM:
         view = self._view(diagonal)
         engine = view._engine
         theta0 = view._theta_from_params(engine, start)
+        if theta_start is not None:
+            theta0 = np.asarray(theta_start, dtype=float).copy()
         fixed = view._fixed_theta(engine, free)
-        solution, optsum = _optimize(engine, reml, theta0, fixed, do_cg, engine_opts)
+        solution, optsum = _optimize(
+            engine,
+            reml,
+            theta0,
+            fixed,
+            do_cg,
+            engine_opts,
+            engine_start=start is None and theta_start is None,
+        )
         res = MixedLMCompatResults(view, solution, optsum, reml=reml, r_names=False)
         res.freepat = free
         res.use_sqrt = self.use_sqrt
@@ -1179,6 +1200,16 @@ def _is_independent(free: MixedLMParams | None, start: MixedLMParams | None, k_r
 # ======================================================================================
 
 
+def _blas_limits(engine: LinearMixedModel):
+    """The engine's BLAS thread setting (one thread for small dense factors)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl comes with the engine
+        return contextlib.nullcontext()
+    threads = getattr(getattr(engine.pls, "chol", None), "blas_threads", None)
+    return threadpool_limits(limits=threads, user_api="blas")
+
+
 def _optimize(
     engine: LinearMixedModel,
     reml: bool,
@@ -1186,8 +1217,17 @@ def _optimize(
     fixed: np.ndarray,
     do_cg: bool,
     options: dict,
+    engine_start: bool = False,
 ):
-    """(PLSSolution, OptSummary over the full θ) of a fit with θ[fixed] held at theta0."""
+    """(PLSSolution, OptSummary over the full θ) of a fit with θ[fixed] held at theta0.
+
+    ``engine_start``: no starting values were given, the engine may choose its own.
+    """
+    with _blas_limits(engine):
+        return _optimize_in(engine, reml, theta0, fixed, do_cg, options, engine_start)
+
+
+def _optimize_in(engine, reml, theta0, fixed, do_cg, options, engine_start):
     lower = engine.pls.lower_bounds
     theta0 = np.where(fixed, theta0, np.maximum(theta0, lower))
     if not do_cg:
@@ -1204,7 +1244,8 @@ def _optimize(
         return engine.objective(th, reml)
 
     if not fixed.any():
-        res = engine.fit(REML=reml, start=theta0, r_names=False, **options)
+        start = None if engine_start else theta0
+        res = engine.fit(REML=reml, start=start, r_names=False, **options)
         if _polish(f, res.optsum):
             return engine.pls.solve(res.optsum.final), res.optsum
         return res.solution, res.optsum

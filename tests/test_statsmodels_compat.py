@@ -614,6 +614,15 @@ def test_lme4_extras_on_compat_results(slopes_pair, dietox):
     assert ri.AIC == pytest.approx(-2 * ri.llf + 2 * 4)  # lme4: β, θ, σ
 
 
+def test_lme4_style_refit_through_results_model(dietox):
+    reml = slf.mixedlm("Weight ~ Time", dietox, groups="Pig", re_formula="~Time").fit()
+    ml = reml.model.fit(REML=False, start=reml.theta)  # as lme4-style helpers refit
+    direct = reml.model.fit(reml=False)
+    assert isinstance(ml, compat.MixedLMCompatResults) and ml.method == "ML"
+    assert ml.llf == pytest.approx(direct.llf, abs=1e-6)
+    assert reml.model.objective(reml.theta, True) == pytest.approx(-2 * reml.llf)
+
+
 def test_large_groups_fall_back_to_lme4_standard_errors(monkeypatch, penicillin):
     monkeypatch.setattr(compat, "_MAX_BLOCK_ENTRIES", 10)
     res = slf.mixedlm("diameter ~ 1 + (1|plate) + (1|sample)", penicillin).fit()
