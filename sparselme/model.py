@@ -26,6 +26,7 @@ from .optimize import (
     snap_to_boundary,
 )
 from .pls import PenalizedLeastSquares
+from .progress import FitProgress
 from .results import MixedLMResults
 
 __all__ = ["LinearMixedModel", "lmer", "moment_start"]
@@ -86,13 +87,14 @@ class LinearMixedModel:
         max_restarts: int = 2,
         keep_log: bool = False,
         r_names: bool = True,
+        verbose: bool | None = None,
     ) -> MixedLMResults:
         """Minimize the profiled deviance over θ with BOBYQA and return the results.
 
         When the post-fit gradient check fails (BOBYQA stopping short on badly scaled
         θ), BOBYQA is restarted from where it stopped, at most ``max_restarts`` times.
         Derivatives are checked below 10,000 observations unless ``check_derivatives``
-        says otherwise, as in lme4.
+        says otherwise, as in lme4. ``verbose``: progress on stderr (see :mod:`.progress`).
         """
 
         def f(theta: np.ndarray) -> float:
@@ -100,14 +102,16 @@ class LinearMixedModel:
 
         if check_derivatives is None:
             check_derivatives = self.design.nobs < _DERIVS_MAX_NOBS
+        progress = FitProgress("REML criterion" if REML else "deviance", verbose=verbose)
         options = dict(maxeval=maxeval, ftol_abs=ftol_abs, xtol_abs=xtol_abs, keep_log=keep_log)
+        options["callback"] = progress
         if start is None:
             x0, estimated = moment_start(self)
             if estimated.all():  # a good start deserves a smaller first trust region
                 options["initial_step"] = np.maximum(0.2 * x0, 0.05)
         else:
             x0 = np.asarray(start, dtype=float)
-        with threadpool_limits(limits=self.pls.chol.blas_threads, user_api="blas"):
+        with threadpool_limits(limits=self.pls.chol.blas_threads, user_api="blas"), progress:
             optsum = minimize_bobyqa(f, x0, self.lower_bounds, **options)
             for attempt in range(max_restarts + 1):
                 snap_to_boundary(f, optsum)
