@@ -30,7 +30,13 @@ from sksparse import cholmod
 from .crossprod import CrossBlocks
 from .terms import RandomEffectsTerm
 
-__all__ = ["SparseCholesky", "BlockCholesky", "choose_factorization"]
+__all__ = [
+    "SparseCholesky",
+    "BlockCholesky",
+    "choose_factorization",
+    "batched_cholesky",
+    "batched_lower_inverse",
+]
 
 # Dense Schur complements up to this order are factored with LAPACK.
 DENSE_SCHUR_MAX = 8000
@@ -39,6 +45,34 @@ DENSE_SCHUR_MIN_FILL = 0.05
 # Below this order a second BLAS thread does not pay, and on a busy machine it can cost
 # an order of magnitude (threads spinning at barriers), so dense work stays on one.
 SINGLE_THREAD_MAX = 2500
+
+
+def batched_cholesky(A: np.ndarray) -> np.ndarray:
+    """Lower Cholesky factors of a stack of SPD blocks (m, k, k); closed form for k ≤ 2."""
+    k = A.shape[1]
+    if k == 1:
+        return np.sqrt(A)
+    if k == 2:
+        L = np.zeros_like(A)
+        L[:, 0, 0] = l00 = np.sqrt(A[:, 0, 0])
+        L[:, 1, 0] = l10 = A[:, 1, 0] / l00
+        L[:, 1, 1] = np.sqrt(A[:, 1, 1] - l10 * l10)
+        return L
+    return np.linalg.cholesky(A)
+
+
+def batched_lower_inverse(L: np.ndarray) -> np.ndarray:
+    """Inverses of a stack of lower-triangular blocks (m, k, k); closed form for k ≤ 2."""
+    k = L.shape[1]
+    if k == 1:
+        return 1.0 / L
+    if k == 2:
+        out = np.zeros_like(L)
+        out[:, 0, 0] = i00 = 1.0 / L[:, 0, 0]
+        out[:, 1, 1] = i11 = 1.0 / L[:, 1, 1]
+        out[:, 1, 0] = -L[:, 1, 0] * i00 * i11
+        return out
+    return np.linalg.inv(L)
 
 
 def _offsets(terms: Sequence[RandomEffectsTerm]) -> np.ndarray:
@@ -194,12 +228,8 @@ class BlockCholesky:
     # ---- factorization --------------------------------------------------------------------
     def update(self, diag: list[np.ndarray], cross: dict[tuple[int, int], np.ndarray]) -> None:
         A11 = diag[0] + np.eye(self.k1)
-        if self.k1 == 1:
-            self.L11 = np.sqrt(A11)
-            self.L11inv = 1.0 / self.L11
-        else:
-            self.L11 = np.linalg.cholesky(A11)
-            self.L11inv = np.linalg.inv(self.L11)
+        self.L11 = batched_cholesky(A11)
+        self.L11inv = batched_lower_inverse(self.L11)
         if self.q2 == 0:
             return
         if self._a21_keys:  # L₂₁ = A₂₁ L₁₁⁻ᵀ, block by block

@@ -28,8 +28,9 @@ from .optimize import (
 from .pls import PenalizedLeastSquares
 from .progress import FitProgress
 from .results import MixedLMResults
+from .start import moment_start
 
-__all__ = ["LinearMixedModel", "lmer", "moment_start"]
+__all__ = ["LinearMixedModel", "lmer"]
 
 # lme4 computes derivatives for its convergence check only below this many observations.
 _DERIVS_MAX_NOBS = 10_000
@@ -106,7 +107,7 @@ class LinearMixedModel:
         options = dict(maxeval=maxeval, ftol_abs=ftol_abs, xtol_abs=xtol_abs, keep_log=keep_log)
         options["callback"] = progress
         if start is None:
-            x0, estimated = moment_start(self)
+            x0, estimated = moment_start(self.design.terms, self.cp, self.pls.theta_offsets)
             if estimated.all():  # a good start deserves a smaller first trust region
                 options["initial_step"] = np.maximum(0.2 * x0, 0.05)
         else:
@@ -125,39 +126,6 @@ class LinearMixedModel:
             solution = self.pls.solve(optsum.final)
         _warn_about(optsum, self.lower_bounds)
         return MixedLMResults(self, solution, optsum, reml=REML, r_names=r_names)
-
-
-def moment_start(model: LinearMixedModel) -> tuple[np.ndarray, np.ndarray]:
-    """Starting θ: one-way ANOVA moment estimates for ``(1 | g)`` terms, identity elsewhere.
-
-    For each intercept-only term, the between- and within-level mean squares of the
-    ordinary least-squares residuals give σ²_g/σ² (all from the cross-products, no pass
-    over the data). Returns θ₀ and a mask of the entries that were estimated.
-    """
-    cp, pls = model.cp, model.pls
-    theta = pls.initial_theta.copy()
-    estimated = np.zeros(len(theta), dtype=bool)
-    n = cp.nobs
-    if cp.p:
-        beta = np.linalg.lstsq(cp.XtX, cp.Xty, rcond=None)[0]
-        rss = cp.yty - 2.0 * beta @ cp.Xty + beta @ cp.XtX @ beta
-    else:
-        beta, rss = np.zeros(0), cp.yty
-    for s, term in enumerate(model.design.terms):
-        L = term.nlevels
-        if not term.intercept_only or L < 2 or n <= L:
-            continue
-        counts = cp.diag[s][:, 0, 0]
-        sums = cp.Zty[s][:, 0] - cp.ZtX[s][:, 0, :] @ beta
-        ssb = float(np.sum(sums**2 / counts))
-        msw = (rss - ssb) / (n - L)
-        n0 = (n - np.sum(counts**2) / n) / (L - 1)
-        if msw <= 0 or n0 <= 0:
-            continue
-        between = max((ssb / (L - 1) - msw) / n0, 0.0)
-        theta[pls.theta_offsets[s]] = np.sqrt(between / msw)
-        estimated[pls.theta_offsets[s]] = True
-    return theta, estimated
 
 
 def _warn_about(optsum: OptSummary, lower: np.ndarray) -> None:

@@ -87,7 +87,8 @@ class PenalizedLeastSquares:
         self.lower_bounds = np.concatenate([t.lower_bounds for t in self.terms])
         self.initial_theta = np.concatenate([t.initial_theta for t in self.terms])
         self.chol = choose_factorization(self.terms, cp.cross, ordering, factorization)
-        self._zxy = cp.ZXy
+        # [ZᵀWX  ZᵀWy] per term, stored (L, p+1, k) so Λᵀ applies as one GEMM
+        self._zxy_t = [np.ascontiguousarray(B.transpose(0, 2, 1)) for B in cp.ZXy]
         self.n_evaluations = 0
         self._theta: np.ndarray | None = None
 
@@ -104,9 +105,16 @@ class PenalizedLeastSquares:
         cross = {key: sandwich(T[key[0]], blk.values, T[key[1]]) for key, blk in cp.cross.items()}
         return diag, cross
 
-    def _lambda_t(self, T: list[np.ndarray], blocks: list[np.ndarray]) -> np.ndarray:
-        """Λᵀ applied to per-term level blocks of shape (L, k, r) → (q, r)."""
-        out = [np.einsum("lkr,kj->ljr", B, Ts).reshape(-1, B.shape[2]) for B, Ts in zip(blocks, T)]
+    def _lambda_t_zxy(self, T: list[np.ndarray]) -> np.ndarray:
+        """(q, p+1) Λᵀ[ZᵀWX  ZᵀWy]: one small GEMM per term on the stored (L, p+1, k) blocks."""
+        out = []
+        for B, Ts in zip(self._zxy_t, T):
+            L, r, k = B.shape
+            if k == 1:
+                out.append(B[:, :, 0] * Ts[0, 0])
+            else:
+                lam = (B.reshape(L * r, k) @ Ts).reshape(L, r, k)
+                out.append(lam.transpose(0, 2, 1).reshape(L * k, r))
         return np.concatenate(out, axis=0)
 
     def _factor(self, theta: np.ndarray) -> list[np.ndarray]:
@@ -120,8 +128,8 @@ class PenalizedLeastSquares:
         """c_u, R_ZX, R_X, c_β, β after the factor is current."""
         cp = self.cp
         # one forward solve for [ΛᵀZᵀWX  ΛᵀZᵀWy]
-        sol = self.chol.forward(self._lambda_t(T, self._zxy))
-        RZX, cu = sol[:, :-1], sol[:, -1]
+        sol = self.chol.forward(self._lambda_t_zxy(T))
+        RZX, cu = sol[:, :-1], np.ascontiguousarray(sol[:, -1])
         if self.p:
             XtVX = cp.XtX - RZX.T @ RZX
             RX = la.cholesky(XtVX, lower=False, check_finite=False)

@@ -153,6 +153,9 @@ class RandomEffectsTerm:
 
 def sandwich(Ta: np.ndarray, blocks: np.ndarray, Tb: np.ndarray) -> np.ndarray:
     """Taᵀ · B · Tb for a stack of blocks B of shape (m, ka, kb)."""
-    if Ta.shape[0] == 1 and Tb.shape[0] == 1:
+    m, ka, kb = blocks.shape
+    if ka == 1 and kb == 1:
         return blocks * (Ta[0, 0] * Tb[0, 0])
-    return np.einsum("ia,mij,jb->mab", Ta, blocks, Tb, optimize=True)
+    right = (blocks.reshape(m * ka, kb) @ Tb).reshape(m, ka, kb)  # B·Tb as one GEMM
+    left = right.transpose(0, 2, 1).reshape(m * kb, ka) @ Ta  # (Taᵀ·B·Tb)ᵀ blockwise
+    return left.reshape(m, kb, ka).transpose(0, 2, 1)

@@ -142,7 +142,9 @@ def test_insteval_crossed_fits_within_ten_seconds():
 def test_optsum_records_the_optimization():
     _, _, res = fitted("sleepstudy_rs")
     o = res.optsum
-    np.testing.assert_array_equal(o.initial, [1.0, 0.0, 1.0])
+    # the start is the moment estimate, not the identity
+    assert not np.allclose(o.initial, [1.0, 0.0, 1.0])
+    assert np.allclose(o.initial, o.final, rtol=0.5, atol=0.1)
     np.testing.assert_array_equal(o.final, res.theta)
     assert o.fmin == pytest.approx(-2 * res.llf)
     assert o.feval > 10

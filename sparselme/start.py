@@ -1,0 +1,80 @@
+"""Starting values for θ from moment estimates (cross-products only, no pass over data).
+
+A good start saves optimizer evaluations. Residuals r of an ordinary least-squares fit of
+y on X give, per term:
+
+* ``(1 | g)``: the one-way ANOVA estimate of σ²_g / σ² from between- and within-level
+  mean squares (with the usual n₀ correction for unbalanced levels);
+* any other term with k columns: per-level regressions b_l = G_l⁻¹ Z_lᵀr (G_l = Z_lᵀZ_l),
+  whose spread, less the average sampling covariance σ²·mean(G_l⁻¹), estimates the
+  random-effects covariance; its Cholesky factor relative to σ is the template T.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from .crossprod import CrossProducts
+from .terms import RandomEffectsTerm
+
+__all__ = ["moment_start"]
+
+
+def moment_start(
+    terms: Sequence[RandomEffectsTerm], cp: CrossProducts, theta_offsets: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(θ₀, mask of entries that were estimated); unestimated entries keep T = I."""
+    n = cp.nobs
+    if cp.p:
+        beta = np.linalg.lstsq(cp.XtX, cp.Xty, rcond=None)[0]
+        rss = float(cp.yty - 2.0 * beta @ cp.Xty + beta @ cp.XtX @ beta)
+    else:
+        beta, rss = np.zeros(0), float(cp.yty)
+    parts, mask = [], []
+    for s, term in enumerate(terms):
+        h = cp.Zty[s] - cp.ZtX[s] @ beta  # (L, k) per-level Zᵀr
+        if term.intercept_only:
+            T = _anova_template(cp.diag[s][:, 0, 0], h[:, 0], rss, n, cp.p)
+        else:
+            T = _regression_template(cp.diag[s], h, rss, n, cp.p)
+        ok = T is not None
+        th = term.theta_from_template(T) if ok else term.initial_theta
+        parts.append(th)
+        mask.append(np.full(len(th), ok))
+    del theta_offsets  # the concatenation order is the offsets' order
+    return np.concatenate(parts), np.concatenate(mask)
+
+
+def _anova_template(counts: np.ndarray, sums: np.ndarray, rss: float, n: int, p: int):
+    L = len(counts)
+    if L < 2 or n - L - p <= 0:
+        return None
+    ssb = float(np.sum(sums**2 / counts))
+    msw = (rss - ssb) / (n - L)
+    n0 = (n - np.sum(counts**2) / n) / (L - 1)
+    if msw <= 0 or n0 <= 0:
+        return None
+    between = max((ssb / (L - 1) - msw) / n0, 0.0)
+    return np.array([[np.sqrt(between / msw)]])
+
+
+def _regression_template(G: np.ndarray, h: np.ndarray, rss: float, n: int, p: int):
+    L, k, _ = G.shape
+    det = np.linalg.det(G)
+    scale = np.einsum("lii->l", G) ** k
+    usable = det > 1e-10 * np.maximum(scale, 1e-300)
+    m = int(usable.sum())
+    if m <= k or n - m * k - p <= 0:
+        return None
+    Ginv = np.linalg.inv(G[usable])
+    b = np.einsum("lij,lj->li", Ginv, h[usable])
+    sigma2 = (rss - float(np.einsum("li,li->", h[usable], b))) / (n - m * k - p)
+    if not sigma2 > 0:
+        return None
+    cov = np.cov(b, rowvar=False).reshape(k, k) - sigma2 * Ginv.mean(axis=0)
+    vals, vecs = np.linalg.eigh(cov / sigma2)
+    rel = (vecs * np.maximum(vals, 0.0)) @ vecs.T
+    rel += np.eye(k) * (1e-6 * max(float(np.max(np.diag(rel))), 1e-6))
+    return np.linalg.cholesky(rel)
