@@ -72,8 +72,9 @@ __all__ = [
 ]
 
 # Dense per-group algebra is skipped (variance-parameter SEs become NaN) beyond this many
-# stored numbers: one group with q random effects costs q².
-_MAX_BLOCK_ENTRIES = 25_000_000
+# stored numbers or flops: B groups of up to m random effects cost B·m² and B·m³.
+_MAX_BLOCK_ENTRIES = 4_000_000
+_MAX_BLOCK_FLOPS = 2e9
 # statsmodels' fit() options we accept and ignore (our optimizer is BOBYQA on θ).
 _IGNORED_FIT_KWARGS = ("gtol", "maxiter", "eps", "maxcor", "ftol", "tol", "disp", "maxls")
 _ENGINE_FIT_KWARGS = (
@@ -1363,7 +1364,7 @@ class _GroupAlgebra:
             self.pos.append((blk, used[blk] + rank * t.k))
             used += counts * t.k
         self.B, self.m = B, int(used.max()) if len(used) else 0
-        if self.B * self.m * self.m > _MAX_BLOCK_ENTRIES:
+        if self.B * self.m**2 > _MAX_BLOCK_ENTRIES or self.B * self.m**3 > _MAX_BLOCK_FLOPS:
             raise MemoryError(
                 f"{self.B} group(s) of up to {self.m} random effects are too large for "
                 "dense per-group algebra"
