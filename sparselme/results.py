@@ -291,6 +291,19 @@ class MixedLMResults:
     def __repr__(self) -> str:
         return f"<MixedLMResults {self.method} nobs={self.nobs} logLik={self.llf:.4f}>"
 
+    # ---- plots (matplotlib, the optional extra ``plot``) --------------------------------
+    def plot_diagnostics(self, **kwargs):
+        """Residuals vs fitted, QQ plots; see :func:`sparselme.plotting.plot_diagnostics`."""
+        from .plotting import plot_diagnostics
+
+        return plot_diagnostics(self, **kwargs)
+
+    def plot_ranef(self, **kwargs):
+        """Caterpillar plot of the random effects; see :func:`sparselme.plotting.plot_ranef`."""
+        from .plotting import plot_ranef
+
+        return plot_ranef(self, **kwargs)
+
 
 def lme4_summary(res: MixedLMResults) -> str:
     """Text in the layout of lme4's ``summary(lmer(...))``."""
