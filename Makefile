@@ -4,7 +4,7 @@ PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed-stamp
 SYSDEPS := libsuitesparse-dev libopenblas0-pthread
 
-.PHONY: install sysdeps demo test test-all bench lint clean
+.PHONY: install sysdeps demo test test-all bench lint docs clean
 
 install: $(STAMP)
 
@@ -24,7 +24,7 @@ $(STAMP): pyproject.toml | sysdeps
 	# scikit-sparse is built against the system SuiteSparse with the numpy already in the venv.
 	$(PY) -m pip install -q "numpy>=1.24" "cython>=3.0,<3.1"
 	$(PY) -m pip install -q --no-build-isolation "scikit-sparse==0.4.16"
-	$(PY) -m pip install -q -e ".[test,plot,parquet,dask]"
+	$(PY) -m pip install -q -e ".[test,plot,parquet,dask,docs]"
 	@touch $(STAMP)
 
 demo: install
@@ -39,8 +39,12 @@ test-all: install
 bench: install
 	$(PY) -m benchmarks
 
+# The docs site (MkDocs Material); its images are drawn by docs/hooks.py during the build.
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
+
 lint: install
 	$(VENV)/bin/ruff check sparselme tests benchmarks
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache site
