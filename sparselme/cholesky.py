@@ -220,7 +220,6 @@ class BlockCholesky:
         )
         self._plan_outer_product()
         self.blas_threads = 1 if self.q2 <= SINGLE_THREAD_MAX else None
-        self.S = np.zeros((self.q2, self.q2))
         self.U22 = np.zeros((0, 0))
         self.L11 = np.zeros((self.L1, self.k1, self.k1))
         self.L11inv = np.zeros_like(self.L11)
@@ -241,15 +240,13 @@ class BlockCholesky:
             np.take(
                 np.concatenate([b.ravel() for b in blocks]), self._a21_gather, out=self.L21.data
             )
-        S = self.S
-        S.fill(0.0)
+        # S = A₂₂ + I − L₂₁L₂₁ᵀ (lower triangle) in one scatter-add of all contributions
+        d = self.L21.data
         pieces = [D.ravel() for D in diag[1:]] + [cross[key].ravel() for key in self._a22_keys]
-        S.reshape(-1)[self._a22_flat] = np.concatenate(pieces)
-        S[np.diag_indices(self.q2)] += 1.0
-        if self._pair_first.size:  # S −= lower triangle of L₂₁L₂₁ᵀ
-            d = self.L21.data
-            prod = d[self._pair_first] * d[self._pair_second]
-            S.reshape(-1)[self._pair_targets] -= np.add.reduceat(prod, self._pair_starts)
+        pieces.append(-(d[self._pair_first] * d[self._pair_second]))
+        S = np.bincount(self._s_index, np.concatenate(pieces), minlength=self.q2 * self.q2)
+        S = S.reshape(self.q2, self.q2)
+        S.reshape(-1)[:: self.q2 + 1] += 1.0
         # S's lower triangle is complete; LAPACK reads it as the upper triangle of Sᵀ (F-order)
         U, info = lapack.dpotrf(S.T, lower=0, overwrite_a=1, clean=1)
         if info != 0:
@@ -259,31 +256,25 @@ class BlockCholesky:
     def _plan_outer_product(self) -> None:
         """Index maps for the lower triangle of L₂₁L₂₁ᵀ on L₂₁'s fixed pattern.
 
-        (L₂₁L₂₁ᵀ)[i, j] = Σ_c L₂₁[i, c] L₂₁[j, c]: every pair of stored entries in one
-        column contributes to one position. The pairs are sorted by target position so
-        each evaluation is one gather-multiply and one segmented sum.
+        (L₂₁L₂₁ᵀ)[i, j] = Σ_c L₂₁[i, c] L₂₁[j, c]: every pair of stored entries (a, b) of
+        one column with row(a) ≥ row(b) contributes to position (row(a), row(b)). Rows are
+        sorted within columns, so the pairs are the lower triangles of each column's
+        entries, generated per distinct column length.
         """
         L = self.L21
-        sizes = np.diff(L.indptr).astype(np.int64)
-        reps = sizes * sizes
-        total = int(reps.sum())
-        first = np.repeat(L.indptr[:-1].astype(np.int64), reps)
-        within = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(reps) - reps, reps)
-        size_r = np.repeat(sizes, reps)
-        e1 = first + within // size_r
-        e2 = first + within % size_r
-        del first, within, size_r
-        r1, r2 = L.indices[e1], L.indices[e2]
-        keep = r1 >= r2
-        e1, e2 = e1[keep], e2[keep]
-        target = r1[keep].astype(np.int64) * self.q2 + r2[keep]
-        order = np.argsort(target, kind="stable")
-        target = target[order]
-        self._pair_first = e1[order].astype(np.int32 if L.nnz < 2**31 else np.int64)
-        self._pair_second = e2[order].astype(self._pair_first.dtype)
-        bounds = np.flatnonzero(np.diff(target)) + 1
-        self._pair_starts = np.concatenate([[0], bounds]).astype(np.intp)[: len(target)]
-        self._pair_targets = target[self._pair_starts]
+        sizes = np.diff(L.indptr)
+        idx_type = np.int32 if L.nnz < 2**31 else np.int64
+        firsts, seconds = [np.zeros(0, idx_type)], [np.zeros(0, idx_type)]
+        for size in np.unique(sizes[sizes > 0]):
+            starts = L.indptr[:-1][sizes == size].astype(np.int64)
+            a, b = np.tril_indices(int(size))
+            firsts.append((starts[:, None] + a).ravel().astype(idx_type))
+            seconds.append((starts[:, None] + b).ravel().astype(idx_type))
+        self._pair_first = np.concatenate(firsts)
+        self._pair_second = np.concatenate(seconds)
+        rows = L.indices.astype(np.int64)
+        pair_targets = rows[self._pair_first] * self.q2 + rows[self._pair_second]
+        self._s_index = np.concatenate([self._a22_flat.astype(np.int64), pair_targets])
 
     def logdet(self) -> float:
         ld = 2.0 * float(np.sum(np.log(np.diagonal(self.L11, axis1=1, axis2=2))))

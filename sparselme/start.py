@@ -32,13 +32,20 @@ def moment_start(
         rss = float(cp.yty - 2.0 * beta @ cp.Xty + beta @ cp.XtX @ beta)
     else:
         beta, rss = np.zeros(0), float(cp.yty)
+    anova = {
+        s: _anova_components(cp.diag[s][:, 0, 0], cp.Zty[s][:, 0] - cp.ZtX[s][:, 0, :] @ beta,
+                             rss, n, cp.p)
+        for s, term in enumerate(terms)
+        if term.intercept_only
+    }
+    sigma2 = _residual_variance([c for c in anova.values() if c is not None], rss, n, cp.p)
     parts, mask = [], []
     for s, term in enumerate(terms):
-        h = cp.Zty[s] - cp.ZtX[s] @ beta  # (L, k) per-level Zᵀr
         if term.intercept_only:
-            T = _anova_template(cp.diag[s][:, 0, 0], h[:, 0], rss, n, cp.p)
+            comp = anova[s]
+            T = None if comp is None else np.array([[np.sqrt(comp[0] / sigma2)]])
         else:
-            T = _regression_template(cp.diag[s], h, rss, n, cp.p)
+            T = _regression_template(cp.diag[s], cp.Zty[s] - cp.ZtX[s] @ beta, rss, n, cp.p)
         ok = T is not None
         th = term.theta_from_template(T) if ok else term.initial_theta
         parts.append(th)
@@ -47,7 +54,8 @@ def moment_start(
     return np.concatenate(parts), np.concatenate(mask)
 
 
-def _anova_template(counts: np.ndarray, sums: np.ndarray, rss: float, n: int, p: int):
+def _anova_components(counts: np.ndarray, sums: np.ndarray, rss: float, n: int, p: int):
+    """(between-level variance, within-level mean square) of a one-way ANOVA, or None."""
     L = len(counts)
     if L < 2 or n - L - p <= 0:
         return None
@@ -56,8 +64,24 @@ def _anova_template(counts: np.ndarray, sums: np.ndarray, rss: float, n: int, p:
     n0 = (n - np.sum(counts**2) / n) / (L - 1)
     if msw <= 0 or n0 <= 0:
         return None
-    between = max((ssb / (L - 1) - msw) / n0, 0.0)
-    return np.array([[np.sqrt(between / msw)]])
+    return max((ssb / (L - 1) - msw) / n0, 0.0), msw
+
+
+def _residual_variance(components: list[tuple[float, float]], rss: float, n: int, p: int) -> float:
+    """σ² for the intercept terms' start.
+
+    Each term's within-level mean square also holds the variance of the factors crossed
+    with it, so with crossed factors the total variance less every between-level
+    component is the better estimate; with nested factors that difference is too small,
+    and the smallest within-level mean square (the innermost factor's) is used.
+    """
+    if not components:
+        return 1.0
+    if len(components) == 1:
+        return components[0][1]
+    smallest_within = min(msw for _, msw in components)
+    remainder = rss / max(n - p, 1) - sum(b for b, _ in components)
+    return remainder if remainder >= 0.5 * smallest_within else smallest_within
 
 
 def _regression_template(G: np.ndarray, h: np.ndarray, rss: float, n: int, p: int):
