@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 
 import numpy as np
 import scipy.linalg as la
 import scipy.sparse as sp
 from scipy.linalg import lapack
 from sksparse import cholmod
+from threadpoolctl import ThreadpoolController
 
 from .crossprod import CrossBlocks
 from .terms import RandomEffectsTerm
@@ -36,6 +38,7 @@ __all__ = [
     "choose_factorization",
     "batched_cholesky",
     "batched_lower_inverse",
+    "blas_threads",
 ]
 
 # Dense Schur complements up to this order are factored with LAPACK.
@@ -45,6 +48,14 @@ DENSE_SCHUR_MIN_FILL = 0.05
 # Below this order a second BLAS thread does not pay, and on a busy machine it can cost
 # an order of magnitude (threads spinning at barriers), so dense work stays on one.
 SINGLE_THREAD_MAX = 2500
+
+
+_BLAS = ThreadpoolController()
+
+
+def blas_threads(limit: int | None) -> AbstractContextManager:
+    """Context limiting BLAS threads (a no-op for None); cheap enough to enter per call."""
+    return nullcontext() if limit is None else _BLAS.limit(limits=limit, user_api="blas")
 
 
 def batched_cholesky(A: np.ndarray) -> np.ndarray:

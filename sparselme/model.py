@@ -11,8 +11,8 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from threadpoolctl import threadpool_limits
 
+from .cholesky import blas_threads
 from .crossprod import compute_crossproducts
 from .design import Design, build_design
 from .errors import ConvergenceWarning, SingularFitWarning
@@ -74,7 +74,8 @@ class LinearMixedModel:
 
     def objective(self, theta: np.ndarray, reml: bool = True) -> float:
         """Profiled deviance (REML criterion or −2 log-likelihood) at θ."""
-        return self.pls.deviance(theta, reml=reml)
+        with blas_threads(self.pls.chol.blas_threads):
+            return self.pls.deviance(theta, reml=reml)
 
     def fit(
         self,
@@ -112,7 +113,7 @@ class LinearMixedModel:
                 options["initial_step"] = np.maximum(0.2 * x0, 0.05)
         else:
             x0 = np.asarray(start, dtype=float)
-        with threadpool_limits(limits=self.pls.chol.blas_threads, user_api="blas"), progress:
+        with blas_threads(self.pls.chol.blas_threads), progress:
             optsum = minimize_bobyqa(f, x0, self.lower_bounds, **options)
             for attempt in range(max_restarts + 1):
                 snap_to_boundary(f, optsum)

@@ -174,6 +174,10 @@ class MixedLMResults:
         """(p, p) covariance of the fixed-effects estimates, σ² (R_XᵀR_X)⁻¹."""
         return pd.DataFrame(self._cov_fe, index=self.exog_names, columns=self.exog_names)
 
+    def vcov(self) -> pd.DataFrame:
+        """lme4's ``vcov()``: covariance of the fixed-effects estimates (p, p)."""
+        return pd.DataFrame(self._cov_fe, index=self.exog_names, columns=self.exog_names)
+
     @property
     def bse_fe(self) -> pd.Series:
         """Standard errors of the fixed effects."""
@@ -207,17 +211,13 @@ class MixedLMResults:
 
     @property
     def aic(self) -> float:
-        """statsmodels' AIC: NaN under REML; counts fixed effects and variance parameters."""
-        if self.reml:
-            return float("nan")
-        return -2 * self.llf + 2 * (self.k_fe + self.n_theta)
+        """statsmodels' AIC: NaN under REML; counts β, the variance parameters and σ."""
+        return float("nan") if self.reml else self.AIC
 
     @property
     def bic(self) -> float:
         """statsmodels' BIC: NaN under REML."""
-        if self.reml:
-            return float("nan")
-        return -2 * self.llf + math.log(self.nobs) * (self.k_fe + self.n_theta)
+        return float("nan") if self.reml else self.BIC
 
     @property
     def converged(self) -> bool:
