@@ -175,7 +175,7 @@ def _profile_frames(profiles: Mapping[str, pd.DataFrame] | pd.DataFrame) -> dict
         missing = {"value", "zeta"} - set(frame.columns)
         if missing:
             raise ValueError(f"profile of {name!r} lacks column(s) {sorted(missing)}")
-        out[name] = frame.sort_values("value")
+        out[name] = frame.dropna(subset=["value", "zeta"]).sort_values("value")
     if not out:
         raise ValueError("no profiles to plot")
     return out

@@ -87,7 +87,8 @@ def test_profile_panels_and_confidence_limits():
         "sigma": pd.DataFrame({"value": 2.0 + z, "zeta": z}),
         "(Intercept)": pd.DataFrame({"value": 10 + 2 * z, "zeta": z}),
     }
-    fig = plot_profile(profiles, levels=[0.95])
+    gap = pd.DataFrame({"value": [np.nan], "zeta": [np.nan]})  # a failed profile point
+    fig = plot_profile({k: pd.concat([f, gap]) for k, f in profiles.items()}, levels=[0.95])
     assert [ax.get_title() for ax in fig.axes] == ["sigma", "(Intercept)"]
     ax = fig.axes[0]
     verticals = [line for line in ax.lines if np.ptp(line.get_xdata()) == 0]
