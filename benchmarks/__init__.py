@@ -1,0 +1,1 @@
+"""Benchmarks of sparselme against statsmodels and lme4: ``python -m benchmarks``."""

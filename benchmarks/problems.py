@@ -1,0 +1,204 @@
+"""The benchmark problems: one registry, each problem with its data, lme4 formula and spellings.
+
+Every data builder is deterministic (fixed seeds) and takes its sizes as keyword arguments,
+so the smoke test can build the same problem at a tiny size (``Problem.make_data(tiny=True)``).
+Factors are pandas Categoricals whose category order is the R level order; the lme4 adapter
+hands R the same order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["Problem", "StatsmodelsSpec", "PROBLEMS", "get", "names"]
+
+
+@dataclass(frozen=True)
+class StatsmodelsSpec:
+    """How ``statsmodels.MixedLM.from_formula`` spells the model."""
+
+    formula: str
+    groups: str  # a column name, or "" for one group spanning all rows (crossed designs)
+    re_formula: str | None = None
+    vc_formula: dict[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class Problem:
+    name: str
+    description: str
+    formula: str  # lme4 spelling, also what sparselme.lmer takes
+    build: Callable[..., pd.DataFrame]
+    params: dict = field(default_factory=dict)
+    tiny_params: dict = field(default_factory=dict)
+    reml: bool = True
+    reps: int = 3
+    statsmodels: StatsmodelsSpec | None = None
+    statsmodels_skip: str = ""  # why statsmodels is not attempted (known hopeless / no spelling)
+    pending: str = ""  # set when the problem cannot run yet; the runner skips it cleanly
+    pair: str = ""  # problems sharing a pair name form the flat-in-n per-evaluation report
+
+    def make_data(self, tiny: bool = False) -> pd.DataFrame:
+        if self.pending:
+            raise RuntimeError(f"{self.name} is pending: {self.pending}")
+        return self.build(**(self.tiny_params if tiny else self.params))
+
+
+# ---------------------------------------------------------------------------- data builders
+
+
+def bundled(name: str) -> pd.DataFrame:
+    """A dataset shipped with sparselme (R's factor level order restored)."""
+    from sparselme import datasets
+
+    return datasets.load(name)
+
+
+def _factor(codes: np.ndarray, nlevels: int, prefix: str) -> pd.Categorical:
+    width = len(str(nlevels))
+    categories = [f"{prefix}{i:0{width}d}" for i in range(1, nlevels + 1)]
+    return pd.Categorical.from_codes(codes, categories=categories)
+
+
+def _balanced_codes(rng: np.random.Generator, n: int, nlevels: int) -> np.ndarray:
+    """Every level at least once (n >= nlevels), in random order."""
+    return rng.permutation(np.arange(n) % nlevels).astype(np.int32)
+
+
+def group_slopes(groups: int, per_group: int, seed: int = 20240501) -> pd.DataFrame:
+    """``y ~ x + (x|g)``: ``groups`` groups of ``per_group`` rows, correlated intercept/slope."""
+    rng = np.random.default_rng(seed)
+    n = groups * per_group
+    g = np.repeat(np.arange(groups, dtype=np.int32), per_group)
+    x = rng.uniform(0.0, 10.0, n)
+    cov = np.array([[4.0, 0.3], [0.3, 0.25]])
+    b = rng.multivariate_normal([0.0, 0.0], cov, size=groups)
+    y = 10.0 + 1.5 * x + b[g, 0] + b[g, 1] * x + rng.normal(0.0, 2.0, n)
+    return pd.DataFrame({"y": y, "x": x, "g": _factor(g, groups, "g")})
+
+
+def crossed(n: int, levels_a: int, levels_b: int, seed: int = 20240502) -> pd.DataFrame:
+    """``y ~ x + (1|a) + (1|b)``: two crossed factors, every level present, random pairing."""
+    rng = np.random.default_rng(seed)
+    a = _balanced_codes(rng, n, levels_a)
+    b = _balanced_codes(rng, n, levels_b)
+    x = rng.normal(0.0, 1.0, n)
+    ua = rng.normal(0.0, 1.0, levels_a)
+    ub = rng.normal(0.0, 0.5, levels_b)
+    y = 2.0 + 0.5 * x + ua[a] + ub[b] + rng.normal(0.0, 1.0, n)
+    return pd.DataFrame(
+        {"y": y, "x": x, "a": _factor(a, levels_a, "a"), "b": _factor(b, levels_b, "b")}
+    )
+
+
+# ---------------------------------------------------------------------------- the registry
+
+_CROSSED_SM_SKIP = "hopeless: crossed factors need one all-rows group (dense n × q blocks)"
+
+_CROSSED_SM = StatsmodelsSpec("y ~ x", groups="", vc_formula={"a": "0 + C(a)", "b": "0 + C(b)"})
+
+_FLAT_LEVELS = {"levels_a": 2_000, "levels_b": 500}
+_FLAT_TINY = {"n": 2_000, "levels_a": 200, "levels_b": 50}
+
+_REGISTRY: list[Problem] = [
+    Problem(
+        name="insteval",
+        description="InstEval, y ~ service*dept + (1|s) + (1|d), REML (73,421 rows, q = 4,100)",
+        formula="y ~ service*dept + (1|s) + (1|d)",
+        build=bundled,
+        params={"name": "InstEval"},
+        tiny_params={"name": "InstEval"},
+        reps=5,
+        statsmodels=StatsmodelsSpec(
+            "y ~ service*dept", groups="", vc_formula={"s": "0 + C(s)", "d": "0 + C(d)"}
+        ),
+        statsmodels_skip=_CROSSED_SM_SKIP,
+    ),
+    Problem(
+        name="sleepstudy",
+        description="sleepstudy, Reaction ~ Days + (Days|Subject), REML (180 rows)",
+        formula="Reaction ~ Days + (Days|Subject)",
+        build=bundled,
+        params={"name": "sleepstudy"},
+        tiny_params={"name": "sleepstudy"},
+        statsmodels=StatsmodelsSpec("Reaction ~ Days", groups="Subject", re_formula="~Days"),
+    ),
+    Problem(
+        name="dietox",
+        description="dietox, Weight ~ Time + (Time|Pig), REML (861 rows)",
+        formula="Weight ~ Time + (Time|Pig)",
+        build=bundled,
+        params={"name": "dietox"},
+        tiny_params={"name": "dietox"},
+        statsmodels=StatsmodelsSpec("Weight ~ Time", groups="Pig", re_formula="~Time"),
+    ),
+    Problem(
+        name="slopes_100k",
+        description="simulated, y ~ x + (x|g), 100,000 groups x 10 rows, REML",
+        formula="y ~ x + (x|g)",
+        build=group_slopes,
+        params={"groups": 100_000, "per_group": 10},
+        tiny_params={"groups": 50, "per_group": 10},
+        reps=1,
+        statsmodels=StatsmodelsSpec("y ~ x", groups="g", re_formula="~x"),
+    ),
+    Problem(
+        name="crossed_1m",
+        description="simulated, y ~ x + (1|a) + (1|b), 1,000,000 rows, 50,000 x 5,000 levels, REML",
+        formula="y ~ x + (1|a) + (1|b)",
+        build=crossed,
+        params={"n": 1_000_000, "levels_a": 50_000, "levels_b": 5_000},
+        tiny_params={"n": 3_000, "levels_a": 300, "levels_b": 40},
+        reps=1,
+        statsmodels=_CROSSED_SM,
+        statsmodels_skip=_CROSSED_SM_SKIP,
+    ),
+    Problem(
+        name="flat_200k",
+        description="simulated, y ~ x + (1|a) + (1|b), 200,000 rows, 2,000 x 500 levels, REML",
+        formula="y ~ x + (1|a) + (1|b)",
+        build=crossed,
+        params={"n": 200_000, **_FLAT_LEVELS},
+        tiny_params=_FLAT_TINY,
+        statsmodels=_CROSSED_SM,
+        statsmodels_skip=_CROSSED_SM_SKIP,
+        pair="flat",
+    ),
+    Problem(
+        name="flat_400k",
+        description="simulated, y ~ x + (1|a) + (1|b), 400,000 rows, 2,000 x 500 levels, REML",
+        formula="y ~ x + (1|a) + (1|b)",
+        build=crossed,
+        params={"n": 400_000, **_FLAT_LEVELS},
+        tiny_params={**_FLAT_TINY, "n": 2 * _FLAT_TINY["n"]},
+        statsmodels=_CROSSED_SM,
+        statsmodels_skip=_CROSSED_SM_SKIP,
+        pair="flat",
+    ),
+    Problem(
+        name="parquet_10m",
+        description="10,000,000 rows streamed from Parquet in chunks",
+        formula="y ~ x + (1|a) + (1|b)",
+        build=crossed,
+        reps=1,
+        statsmodels_skip=_CROSSED_SM_SKIP,
+        pending="needs chunked Parquet input (the streaming issue)",
+    ),
+]
+
+PROBLEMS: dict[str, Problem] = {p.name: p for p in _REGISTRY}
+
+
+def names() -> list[str]:
+    return list(PROBLEMS)
+
+
+def get(name: str) -> Problem:
+    try:
+        return PROBLEMS[name]
+    except KeyError:
+        raise KeyError(f"unknown problem {name!r}; known: {', '.join(PROBLEMS)}") from None

@@ -1,0 +1,124 @@
+"""Keep the benchmark harness from rotting: tiny data builders, the sparselme adapter in
+process, one worker subprocess, the R data hand-off and the report. No R needed."""
+
+from __future__ import annotations
+
+import csv
+import re
+import sys
+from dataclasses import asdict, fields
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+if str(REPO) not in sys.path:  # `pytest` (not `python -m pytest`) does not add the cwd
+    sys.path.insert(0, str(REPO))
+
+from benchmarks import adapters, report, runner  # noqa: E402
+from benchmarks.adapters import lme4 as lme4_adapter  # noqa: E402
+from benchmarks.adapters import statsmodels as sm_adapter  # noqa: E402
+from benchmarks.problems import PROBLEMS, bundled  # noqa: E402
+
+RUNNABLE = [name for name, p in PROBLEMS.items() if not p.pending]
+
+
+def _variables(formula: str) -> set[str]:
+    return set(re.findall(r"[A-Za-z_][A-Za-z_0-9]*", formula)) - {"C"}
+
+
+def test_registry_has_the_spec_problems():
+    assert {"insteval", "sleepstudy", "dietox", "slopes_100k", "crossed_1m"} <= set(PROBLEMS)
+    assert PROBLEMS["insteval"].reps == 5 and PROBLEMS["crossed_1m"].reps == 1
+    pair = [p for p in PROBLEMS.values() if p.pair == "flat"]
+    assert len(pair) == 2 and pair[0].params["n"] * 2 == pair[1].params["n"]
+    assert {k: v for k, v in pair[0].params.items() if k != "n"} == {
+        k: v for k, v in pair[1].params.items() if k != "n"
+    }
+    pending = PROBLEMS["parquet_10m"]
+    assert pending.pending
+    with pytest.raises(RuntimeError, match="pending"):
+        pending.make_data()
+
+
+@pytest.mark.parametrize("name", RUNNABLE)
+def test_tiny_data_builders(name):
+    problem = PROBLEMS[name]
+    data = problem.make_data(tiny=True)
+    assert len(data) > 0
+    assert _variables(problem.formula) <= set(data.columns)
+    for col in data.columns:
+        if isinstance(data[col].dtype, pd.CategoricalDtype):  # every level used, none missing
+            assert not data[col].isna().any()
+            assert data[col].cat.codes.nunique() == len(data[col].cat.categories)
+    if problem.build is not bundled:  # simulated data are seeded: the same frame every time
+        pd.testing.assert_frame_equal(data, problem.make_data(tiny=True))
+    if problem.statsmodels is not None:
+        spec = problem.statsmodels
+        assert _variables(spec.formula) <= set(data.columns)
+        assert spec.groups == "" or spec.groups in data.columns
+
+
+def test_statsmodels_skips_crossed_designs_with_a_reason():
+    assert sm_adapter.skip_reason(PROBLEMS["sleepstudy"]) == ""
+    assert "hopeless" in sm_adapter.skip_reason(PROBLEMS["crossed_1m"])
+    assert sm_adapter.skip_reason(PROBLEMS["flat_200k"], force=True) == ""  # --try-hopeless
+    assert sm_adapter.skip_reason(PROBLEMS["parquet_10m"], force=True)  # no spelling
+
+
+def test_sparselme_adapter_on_sleepstudy():
+    problem = PROBLEMS["sleepstudy"]
+    m = adapters.load("sparselme").run(problem, problem.make_data())
+    assert m.fit_s > 0 and m.evals and m.evals > 5
+    assert m.s_per_eval and 0 < m.s_per_eval < m.fit_s
+    assert m.loglik == pytest.approx(-871.8141, abs=1e-3)  # lme4's REML logLik
+
+
+def test_worker_subprocess_reports_a_run():
+    run = runner.run_one(PROBLEMS["sleepstudy"], "sparselme", 1, tiny=True, limit_s=120)
+    assert run.status == "ok", run.note
+    assert run.nobs == 180 and run.peak_rss_mb and run.peak_rss_mb > 10
+
+
+def test_worker_past_its_time_limit_is_killed_and_recorded():
+    run = runner.run_one(PROBLEMS["flat_200k"], "sparselme", 1, tiny=True, limit_s=0.001)
+    assert run.status == "timeout" and run.note == "did not finish in 0.001 s"
+
+
+def test_lme4_hand_off_keeps_level_order(tmp_path):
+    data = PROBLEMS["crossed_1m"].make_data(tiny=True)
+    data["b"] = data["b"].cat.reorder_categories(data["b"].cat.categories[::-1])
+    lme4_adapter.write_for_r(data, tmp_path)
+    written = pd.read_csv(tmp_path / "data.csv")
+    for col in ("a", "b"):
+        levels = (tmp_path / f"{col}.levels").read_text().splitlines()
+        assert levels == list(data[col].cat.categories)
+        rebuilt = [levels[c - 1] for c in written[col]]
+        assert rebuilt == list(data[col].astype(str))
+    assert written["y"].tolist() == data["y"].tolist()  # floats round-trip exactly
+
+
+def test_report_from_results(tmp_path):
+    pytest.importorskip("matplotlib")
+    rows = [
+        runner.Run("insteval", "sparselme", 1, "ok", 73421, 0.9, 30, 0.02, -1.0, 200.0, "0.1"),
+        runner.Run("insteval", "sparselme", 2, "ok", 73421, 1.1, 30, 0.03, -1.0, 210.0, "0.1"),
+        runner.Run("insteval", "lme4", 1, "ok", 73421, 15.0, 31, 0.4, -1.0, 400.0, "1.1.31"),
+        runner.Run("insteval", "statsmodels", 0, "skipped", note="hopeless"),
+        runner.Run("slopes_100k", "sparselme", 1, "ok", 10**6, 4.0, 80, 0.05, -2.0, 900.0),
+        runner.Run("slopes_100k", "statsmodels", 1, "timeout", note="did not finish in 300 s"),
+        runner.Run("flat_200k", "sparselme", 1, "ok", 200_000, 1.0, 40, 0.020, -3.0, 150.0),
+        runner.Run("flat_400k", "sparselme", 1, "ok", 400_000, 1.0, 40, 0.021, -4.0, 190.0),
+    ]
+    results = tmp_path / "results.csv"
+    with results.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=[f.name for f in fields(runner.Run)])
+        writer.writeheader()
+        writer.writerows(asdict(r) for r in rows)
+    md, png = report.write(results, tmp_path / "missing.json", tmp_path / "docs")
+    text = md.read_text()
+    assert "| insteval | lme4 | 15 s |" in text and "15×" in text
+    assert "did not finish in 300 s" in text and "> 75×" in text
+    assert "1.05 (met)" in text
+    assert png.stat().st_size > 1000
