@@ -22,6 +22,7 @@ from .optimize import (
     OptSummary,
     check_convergence,
     minimize_bobyqa,
+    newton_polish,
     restart_bobyqa,
     snap_to_boundary,
 )
@@ -82,39 +83,49 @@ class LinearMixedModel:
         REML: bool = True,  # noqa: N803 - lme4's argument name
         start: np.ndarray | None = None,
         *,
+        fixed_theta: np.ndarray | None = None,
         maxeval: int = 100_000,
         ftol_abs: float = 1e-8,
         xtol_abs: float = 1e-8,
         check_derivatives: bool | None = None,
         max_restarts: int = 2,
+        polish: bool = True,
         keep_log: bool = False,
         r_names: bool = True,
         verbose: bool | None = None,
     ) -> MixedLMResults:
         """Minimize the profiled deviance over θ with BOBYQA and return the results.
 
-        When the post-fit gradient check fails (BOBYQA stopping short on badly scaled
-        θ), BOBYQA is restarted from where it stopped, at most ``max_restarts`` times.
-        Derivatives are checked below 10,000 observations unless ``check_derivatives``
-        says otherwise, as in lme4. ``verbose``: progress on stderr (see :mod:`.progress`).
+        ``fixed_theta`` (n_theta,) holds θ entries to keep fixed, NaN for free ones (used
+        by constrained covariances and profiles). After BOBYQA: boundary snapping; below
+        10,000 observations (as lme4, unless ``check_derivatives`` says otherwise) a
+        finite-difference gradient check, BOBYQA restarts when it fails (badly scaled θ),
+        and Newton steps on those derivatives (``polish``). ``verbose``: progress on
+        stderr (see :mod:`.progress`).
         """
-
-        def f(theta: np.ndarray) -> float:
-            return self.objective(theta, REML)
-
-        if check_derivatives is None:
-            check_derivatives = self.design.nobs < _DERIVS_MAX_NOBS
-        progress = FitProgress("REML criterion" if REML else "deviance", verbose=verbose)
+        n_theta = len(self.lower_bounds)
+        free = np.ones(n_theta, bool) if fixed_theta is None else np.isnan(fixed_theta)
         options = dict(maxeval=maxeval, ftol_abs=ftol_abs, xtol_abs=xtol_abs, keep_log=keep_log)
-        options["callback"] = progress
         if start is None:
             x0, estimated = moment_start(self.design.terms, self.cp, self.pls.theta_offsets)
-            if estimated.all():  # a good start deserves a smaller first trust region
-                options["initial_step"] = np.maximum(0.2 * x0, 0.05)
+            if estimated[free].all():  # a good start deserves a smaller first trust region
+                options["initial_step"] = np.maximum(0.2 * x0[free], 0.05)
         else:
-            x0 = np.asarray(start, dtype=float)
+            x0 = np.asarray(start, dtype=float).copy()
+        if fixed_theta is not None:
+            x0[~free] = fixed_theta[~free]
+        if check_derivatives is None:
+            check_derivatives = self.design.nobs < _DERIVS_MAX_NOBS
+
+        def f(x: np.ndarray) -> float:
+            theta = x0.copy()
+            theta[free] = x
+            return self.objective(theta, REML)
+
+        progress = FitProgress("REML criterion" if REML else "deviance", verbose=verbose)
+        lower = self.lower_bounds[free]
         with blas_threads(self.pls.chol.blas_threads), progress:
-            optsum = minimize_bobyqa(f, x0, self.lower_bounds, **options)
+            optsum = minimize_bobyqa(f, x0[free], lower, callback=progress, **options)
             for attempt in range(max_restarts + 1):
                 snap_to_boundary(f, optsum)
                 if not check_derivatives:
@@ -123,7 +134,10 @@ class LinearMixedModel:
                 if not optsum.messages or attempt == max_restarts:
                     break
                 # BOBYQA stopped short (badly scaled θ): restart from where it stopped.
-                optsum = restart_bobyqa(f, optsum, **options)
+                optsum = restart_bobyqa(f, optsum, callback=progress, **options)
+            if polish and check_derivatives and not optsum.messages:
+                newton_polish(f, optsum)
+            optsum.expand(x0, free, self.lower_bounds)
             solution = self.pls.solve(optsum.final)
         _warn_about(optsum, self.lower_bounds)
         return MixedLMResults(self, solution, optsum, reml=REML, r_names=r_names)
