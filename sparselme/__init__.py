@@ -5,11 +5,13 @@ penalized system with CHOLMOD.
 """
 
 from . import datasets, errors
+from .inference import anova
 from .model import LinearMixedModel, lmer
+from .resampling import bootstrap
 from .results import MixedLMResults
 from .statsmodels_compat import MixedLM, MixedLMParams, mixedlm
 
 __version__ = "0.1.0"
 
 __all__ = ["lmer", "LinearMixedModel", "MixedLMResults", "datasets", "errors", "__version__"]
-__all__ += ["mixedlm", "MixedLM", "MixedLMParams"]
+__all__ += ["mixedlm", "MixedLM", "MixedLMParams", "anova", "bootstrap"]

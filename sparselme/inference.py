@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 from scipy import stats
-from threadpoolctl import threadpool_limits
 
+from .cholesky import blas_threads
 from .contrasts import type1_contrasts, type3_contrasts
 
 if TYPE_CHECKING:
@@ -65,7 +65,7 @@ def engine_of(res: MixedLMResults) -> LinearMixedModel:
 
 def blas_limits(model: LinearMixedModel):
     """The BLAS thread limit the engine fits under (one thread for small dense work)."""
-    return threadpool_limits(limits=model.pls.chol.blas_threads, user_api="blas")
+    return blas_threads(getattr(model.pls.chol, "blas_threads", None))
 
 
 def refit_ml(res: MixedLMResults) -> MixedLMResults:

@@ -304,6 +304,49 @@ class MixedLMResults:
 
         return plot_ranef(self, **kwargs)
 
+    # ---- inference and prediction (sparselme.inference, .profile, .bootstrap, .predict) ----
+    def coef_table(self, ddf: str = "Satterthwaite") -> pd.DataFrame:
+        """t tests of the fixed effects with lmerTest's df; see :func:`.inference.coef_table`."""
+        from .inference import coef_table
+
+        return coef_table(self, ddf)
+
+    def anova(self, *others, type: int | str = 3, ddf: str = "Satterthwaite", **kwargs):  # noqa: A002
+        """F tests of the fixed-effect terms, or with other fits the likelihood-ratio table."""
+        from .inference import anova, f_tests
+
+        return anova(self, *others, **kwargs) if others else f_tests(self, type, ddf)
+
+    def confint(self, parm=None, level: float = 0.95, method: str = "profile", **kwargs):
+        """Profile, Wald or bootstrap intervals in lme4's layout; see :func:`.profile.confint`."""
+        from .profile import confint
+
+        return confint(self, parm, level=level, method=method, **kwargs)
+
+    def profile(self, which=None, **kwargs):
+        """Likelihood profiles (traces, ``confint()``, ``plot()``); see :func:`.profile.profile`."""
+        from .profile import profile
+
+        return profile(self, which, **kwargs)
+
+    def bootstrap(self, nsim: int = 500, func=None, seed=None, **kwargs):
+        """Parametric bootstrap; see :func:`sparselme.bootstrap.bootstrap`."""
+        from .resampling import bootstrap
+
+        return bootstrap(self, nsim, func, seed, **kwargs)
+
+    def predict(self, newdata=None, re_form=None, allow_new_levels: bool = False, **kwargs):
+        """lme4's predictions with random effects; see :func:`sparselme.predict.predict`."""
+        from .predict import predict
+
+        return predict(self, newdata, re_form, allow_new_levels, **kwargs)
+
+    def simulate(self, nsim: int = 1, seed=None, use_u: bool = False) -> pd.DataFrame:
+        """Responses simulated from the fit (columns sim_1...); see :func:`.predict.simulate`."""
+        from .predict import simulate
+
+        return simulate(self, nsim, seed, use_u)
+
 
 def lme4_summary(res: MixedLMResults) -> str:
     """Text in the layout of lme4's ``summary(lmer(...))``."""
