@@ -304,7 +304,7 @@ class MixedLMResults:
 
         return plot_ranef(self, **kwargs)
 
-    # ---- inference and prediction (sparselme.inference, .profile, .bootstrap, .predict) ----
+    # ---- inference and prediction (sparselme.inference, .profile, .resampling, .predict) ---
     def coef_table(self, ddf: str = "Satterthwaite") -> pd.DataFrame:
         """t tests of the fixed effects with lmerTest's df; see :func:`.inference.coef_table`."""
         from .inference import coef_table
@@ -330,7 +330,7 @@ class MixedLMResults:
         return profile(self, which, **kwargs)
 
     def bootstrap(self, nsim: int = 500, func=None, seed=None, **kwargs):
-        """Parametric bootstrap; see :func:`sparselme.bootstrap.bootstrap`."""
+        """Parametric bootstrap; see :func:`sparselme.resampling.bootstrap`."""
         from .resampling import bootstrap
 
         return bootstrap(self, nsim, func, seed, **kwargs)
