@@ -103,12 +103,11 @@ def _coerce(newdata: pd.DataFrame, levels: dict[str, list], poly: set[str]) -> p
         vals = out[name].astype(object)
         if all(isinstance(v, str) for v in lev):
             vals = vals.where(vals.isna(), vals.astype(str))
-        cat = pd.Categorical(vals, categories=lev, ordered=name in poly)
-        unseen = vals.notna().to_numpy() & pd.isna(cat)
+        unseen = vals.notna().to_numpy() & ~vals.isin(lev).to_numpy()
         if unseen.any():
             new = ", ".join(repr(v) for v in pd.unique(vals[unseen])[:5])
             raise DataError(f"factor {name!r} has new level(s) {new} not in the fitted data")
-        out[name] = cat
+        out[name] = pd.Categorical(vals, categories=lev, ordered=name in poly)
     return out
 
 
