@@ -1,10 +1,11 @@
 """Cholesky factorizations of the penalized system A(θ) = ΛᵀZᵀWZΛ + I.
 
-Both classes take the θ-rescaled block values of ΛᵀZᵀWZΛ — per term the (L, k, k)
-level-diagonal blocks, per term pair (s, t), s > t, the (m, k_s, k_t) cross blocks — and
+Both classes hold the cross-products ZᵀWZ in block form (per term the (L, k, k)
+level-diagonal blocks, per term pair (s, t), s > t, the (m, k_s, k_t) cross blocks) and
 provide the same operations on P A Pᵀ = L Lᵀ:
 
-* ``update(diag, cross)``: refactor with new values (the pattern never changes);
+* ``update(T)``: rescale by the terms' templates T(θ) and refactor (the pattern never
+  changes);
 * ``logdet()``: log|L|²;
 * ``forward(B)``: L⁻¹ P B and ``backward(C)``: Pᵀ L⁻ᵀ C for B, C of shape (q, r);
 * ``inverse_diagonal_blocks()``: per term the (L, k, k) diagonal blocks of A⁻¹.
@@ -25,12 +26,12 @@ from contextlib import AbstractContextManager, nullcontext
 import numpy as np
 import scipy.linalg as la
 import scipy.sparse as sp
-from scipy.linalg import lapack
+from scipy.linalg import blas, lapack
 from sksparse import cholmod
 from threadpoolctl import ThreadpoolController
 
-from .crossprod import CrossBlocks
-from .terms import RandomEffectsTerm
+from .crossprod import CrossProducts
+from .terms import RandomEffectsTerm, sandwich
 
 __all__ = [
     "SparseCholesky",
@@ -48,6 +49,10 @@ DENSE_SCHUR_MIN_FILL = 0.05
 # Below this order a second BLAS thread does not pay, and on a busy machine it can cost
 # an order of magnitude (threads spinning at barriers), so dense work stays on one.
 SINGLE_THREAD_MAX = 2500
+# L₂₁L₂₁ᵀ by dense SYRK when its flops are below this many per gathered entry pair ...
+DENSE_CROSS_FLOPS_PER_PAIR = 100
+# ... and dense L₂₁ stays below this many entries (256 MB).
+DENSE_CROSS_MAX_ENTRIES = 2**25
 
 
 _BLAS = ThreadpoolController()
@@ -109,16 +114,28 @@ def _block_entries(
     return r.ravel(), c.ravel()
 
 
+def scaled_diag(T: list[np.ndarray], cp: CrossProducts, s: int) -> np.ndarray:
+    """(L, k, k) level blocks of term s in ΛᵀZᵀWZΛ."""
+    return sandwich(T[s], cp.diag[s], T[s])
+
+
+def scaled_cross(T: list[np.ndarray], cp: CrossProducts, key: tuple[int, int]) -> np.ndarray:
+    """(m, k_s, k_t) cross blocks of terms (s, t) in ΛᵀZᵀWZΛ."""
+    return sandwich(T[key[0]], cp.cross[key].values, T[key[1]])
+
+
 class SparseCholesky:
     """CHOLMOD supernodal factorization of A on a pattern analysed once."""
 
     def __init__(
         self,
         terms: Sequence[RandomEffectsTerm],
-        cross: dict[tuple[int, int], CrossBlocks],
+        cp: CrossProducts,
         ordering: str = "default",
     ):
         self.terms = list(terms)
+        self.cp = cp
+        cross = cp.cross
         self.offsets = off = _offsets(terms)
         self.q = int(off[-1])
         rows, cols = [], []
@@ -143,9 +160,10 @@ class SparseCholesky:
         self.factor = cholmod.analyze(self.A, mode="supernodal", ordering_method=ordering)
         self.blas_threads = None
 
-    def update(self, diag: list[np.ndarray], cross: dict[tuple[int, int], np.ndarray]) -> None:
-        pieces = [D[:, a, b].ravel() for D, (a, b) in zip(diag, self._tril)]
-        pieces += [V.ravel() for V in cross.values()]
+    def update(self, T: list[np.ndarray]) -> None:
+        cp = self.cp
+        pieces = [scaled_diag(T, cp, s)[:, a, b].ravel() for s, (a, b) in enumerate(self._tril)]
+        pieces += [scaled_cross(T, cp, key).ravel() for key in cp.cross]
         np.take(np.concatenate(pieces), self._gather, out=self.A.data)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", cholmod.CholmodWarning)
@@ -191,12 +209,10 @@ class BlockCholesky:
     pattern of A₂₁), S = A₂₂ − L₂₁L₂₁ᵀ dense, S = U₂₂ᵀU₂₂ by LAPACK (L₂₂ = U₂₂ᵀ).
     """
 
-    def __init__(
-        self,
-        terms: Sequence[RandomEffectsTerm],
-        cross: dict[tuple[int, int], CrossBlocks],
-    ):
+    def __init__(self, terms: Sequence[RandomEffectsTerm], cp: CrossProducts):
         self.terms = list(terms)
+        self.cp = cp
+        cross = cp.cross
         lead = terms[0]
         self.k1, self.L1, self.q1 = lead.k, lead.nlevels, lead.q
         self.offsets = off = _offsets(terms) - self.q1  # offsets within the Schur block
@@ -229,37 +245,56 @@ class BlockCholesky:
         self.L21 = sp.csc_matrix(
             (np.zeros(len(r)), r[self._a21_gather], indptr), shape=(self.q2, self.q1)
         )
-        self._plan_outer_product()
+        # L₂₁L₂₁ᵀ: a dense SYRK when L₂₁ is dense enough that BLAS beats gathering the
+        # entry pairs of each column (cross-tabulations that fill in, e.g. many rows over
+        # few levels); otherwise the pair plan, whose cost is Σ (column count)².
+        counts = np.diff(indptr).astype(np.int64)
+        pairs = int(np.sum(counts * (counts + 1) // 2))
+        self.dense_cross = (
+            self.q2 * self.q1 <= DENSE_CROSS_MAX_ENTRIES
+            and self.q2 * self.q2 * self.q1 / 2 < DENSE_CROSS_FLOPS_PER_PAIR * pairs
+        )
+        if self.dense_cross:  # unscaled A₂₁ = Z₂ᵀWZ₁, dense; rescaled per θ at fixed cost
+            base = np.zeros(self.q2 * self.q1)
+            entry_col = np.repeat(np.arange(self.q1), counts)
+            flat = self.L21.indices.astype(np.int64) * self.q1 + entry_col
+            base[flat] = np.concatenate(
+                [cross[key].values.ravel() for key in self._a21_keys] or [np.zeros(0)]
+            )[self._a21_gather]
+            self._A21_base = base.reshape(self.q2, self.q1)
+            self._L21_dense = np.zeros((self.q2, self.q1), order="F")
+            self._s_index = self._a22_flat.astype(np.int64)
+        else:
+            self._plan_outer_product()
         self.blas_threads = 1 if self.q2 <= SINGLE_THREAD_MAX else None
         self.U22 = np.zeros((0, 0))
         self.L11 = np.zeros((self.L1, self.k1, self.k1))
         self.L11inv = np.zeros_like(self.L11)
 
     # ---- factorization --------------------------------------------------------------------
-    def update(self, diag: list[np.ndarray], cross: dict[tuple[int, int], np.ndarray]) -> None:
-        A11 = diag[0] + np.eye(self.k1)
-        self.L11 = batched_cholesky(A11)
+    def update(self, T: list[np.ndarray]) -> None:
+        cp = self.cp
+        self.L11 = batched_cholesky(scaled_diag(T, cp, 0) + np.eye(self.k1))
         self.L11inv = batched_lower_inverse(self.L11)
         if self.q2 == 0:
             return
-        if self._a21_keys:  # L₂₁ = A₂₁ L₁₁⁻ᵀ, block by block
-            Linv_t = self.L11inv.transpose(0, 2, 1)
-            blocks = [
-                cross[key] * Linv_t[lv] if self.k1 == 1 else np.matmul(cross[key], Linv_t[lv])
-                for key, lv in zip(self._a21_keys, self._a21_levels)
-            ]
-            np.take(
-                np.concatenate([b.ravel() for b in blocks]), self._a21_gather, out=self.L21.data
-            )
-        # S = A₂₂ + I − L₂₁L₂₁ᵀ (lower triangle) in one scatter-add of all contributions
-        d = self.L21.data
-        pieces = [D.ravel() for D in diag[1:]] + [cross[key].ravel() for key in self._a22_keys]
-        pieces.append(-(d[self._pair_first] * d[self._pair_second]))
+        pieces = [scaled_diag(T, cp, s).ravel() for s in range(1, len(self.terms))]
+        pieces += [scaled_cross(T, cp, key).ravel() for key in self._a22_keys]
+        if self.dense_cross:
+            self._L21_dense = self._dense_l21(T)
+        else:
+            self._update_sparse_l21(T)
+            d = self.L21.data  # S −= L₂₁L₂₁ᵀ through the pair plan, in the same scatter-add
+            pieces.append(-(d[self._pair_first] * d[self._pair_second]))
+        # S = A₂₂ + I − L₂₁L₂₁ᵀ (lower triangle), C-ordered; LAPACK reads its lower
+        # triangle as the upper triangle of the F-ordered view Sᵀ.
         S = np.bincount(self._s_index, np.concatenate(pieces), minlength=self.q2 * self.q2)
         S = S.reshape(self.q2, self.q2)
         S.reshape(-1)[:: self.q2 + 1] += 1.0
-        # S's lower triangle is complete; LAPACK reads it as the upper triangle of Sᵀ (F-order)
-        U, info = lapack.dpotrf(S.T, lower=0, overwrite_a=1, clean=1)
+        St = S.T
+        if self.dense_cross:
+            St = blas.dsyrk(-1.0, self._L21_dense, beta=1.0, c=St, lower=0, overwrite_c=1)
+        U, info = lapack.dpotrf(St, lower=0, overwrite_a=1, clean=1)
         if info != 0:
             raise np.linalg.LinAlgError(f"Schur complement not positive definite (info={info})")
         self.U22 = U
@@ -287,6 +322,38 @@ class BlockCholesky:
         pair_targets = rows[self._pair_first] * self.q2 + rows[self._pair_second]
         self._s_index = np.concatenate([self._a22_flat.astype(np.int64), pair_targets])
 
+    def _update_sparse_l21(self, T: list[np.ndarray]) -> None:
+        """L₂₁ = A₂₁ L₁₁⁻ᵀ on its sparse pattern, block by block."""
+        if not self._a21_keys:
+            return
+        Linv_t = self.L11inv.transpose(0, 2, 1)
+        blocks = []
+        for key, lv in zip(self._a21_keys, self._a21_levels):
+            V = scaled_cross(T, self.cp, key)
+            blocks.append(V * Linv_t[lv] if self.k1 == 1 else np.matmul(V, Linv_t[lv]))
+        np.take(np.concatenate([b.ravel() for b in blocks]), self._a21_gather, out=self.L21.data)
+
+    def _dense_l21(self, T: list[np.ndarray]) -> np.ndarray:
+        """(q₂, q₁) F-ordered L₂₁ = Λ₂ᵀ A₂₁ Λ₁ L₁₁⁻ᵀ from the stored dense A₂₁: O(q₂q₁)."""
+        if self.k1 == 1:
+            D = self._A21_base * (T[0][0, 0] * self.L11inv[:, 0, 0])[None, :]
+        else:  # columns of level l times T₁ L₁₁[l]⁻ᵀ
+            R = np.matmul(T[0][None, :, :], self.L11inv.transpose(0, 2, 1))
+            D3 = self._A21_base.reshape(self.q2, self.L1, self.k1)
+            D = np.einsum("ila,lab->ilb", D3, R).reshape(self.q2, self.q1)
+        for s in range(1, len(self.terms)):  # rows of term s times T_sᵀ
+            k, rows = self.terms[s].k, slice(self.offsets[s], self.offsets[s + 1])
+            if k == 1:
+                D[rows] *= T[s][0, 0]
+            else:
+                block = D[rows].reshape(-1, k, self.q1)
+                D[rows] = np.einsum("ba,lbc->lac", T[s], block).reshape(-1, self.q1)
+        return np.asfortranarray(D)
+
+    def _l21(self):
+        """L₂₁ in the form the products use: dense (F-ordered) or sparse CSC."""
+        return self._L21_dense if self.dense_cross else self.L21
+
     def logdet(self) -> float:
         ld = 2.0 * float(np.sum(np.log(np.diagonal(self.L11, axis1=1, axis2=2))))
         if self.q2:
@@ -306,7 +373,7 @@ class BlockCholesky:
         X1 = self._l11_solve(B[: self.q1], transpose=False)
         parts = [X1]
         if self.q2:
-            rhs = B[self.q1 :] - self.L21 @ X1
+            rhs = B[self.q1 :] - self._l21() @ X1
             parts.append(la.solve_triangular(self.U22, rhs, trans="T", check_finite=False))
         X = np.concatenate(parts, axis=0)
         return X[:, 0] if vec else X
@@ -319,7 +386,7 @@ class BlockCholesky:
         parts = []
         if self.q2:
             Y2 = la.solve_triangular(self.U22, C[self.q1 :], check_finite=False)
-            rhs1 = rhs1 - self.L21.T @ Y2
+            rhs1 = rhs1 - self._l21().T @ Y2
             parts.append(Y2)
         Y = np.concatenate([self._l11_solve(rhs1, transpose=True)] + parts, axis=0)
         return Y[:, 0] if vec else Y
@@ -341,7 +408,13 @@ class BlockCholesky:
                 base = self.offsets[s] + np.arange(t.nlevels)[:, None, None] * t.k
                 a = np.arange(t.k)
                 rest.append(Sinv[base + a[None, :, None], base + a[None, None, :]])
-            self._add_quadratic_forms(G, Sinv, max_pairs)
+            if self.dense_cross:
+                D = self._L21_dense
+                M = (Sinv @ D).reshape(self.q2, self.L1, k1)
+                D3 = D.reshape(self.q2, k1, self.L1, order="F")  # column l·k₁+a → [:, a, l]
+                G += np.einsum("ial,ilb->lab", D3, M)
+            else:
+                self._add_quadratic_forms(G, Sinv, max_pairs)
         inner = np.eye(k1)[None, :, :] + G
         lead = np.matmul(np.matmul(self.L11inv.transpose(0, 2, 1), inner), self.L11inv)
         return [lead] + rest
@@ -380,7 +453,7 @@ class BlockCholesky:
 
 def choose_factorization(
     terms: Sequence[RandomEffectsTerm],
-    cross: dict[tuple[int, int], CrossBlocks],
+    cp: CrossProducts,
     ordering: str = "default",
     method: str = "auto",
 ) -> SparseCholesky | BlockCholesky:
@@ -389,20 +462,20 @@ def choose_factorization(
     ``method`` forces one: ``"sparse"`` (CHOLMOD) or ``"block"``.
     """
     if method == "sparse":
-        return SparseCholesky(terms, cross, ordering)
+        return SparseCholesky(terms, cp, ordering)
     if method == "block":
-        return BlockCholesky(terms, cross)
+        return BlockCholesky(terms, cp)
     if method != "auto":
         raise ValueError(f"factorization must be 'auto', 'sparse' or 'block', not {method!r}")
     q1 = terms[0].q
     q2 = sum(t.q for t in terms[1:])
     if q2 == 0:
-        return BlockCholesky(terms, cross)
+        return BlockCholesky(terms, cp)
     if q2 <= DENSE_SCHUR_MAX:
-        fill = _schur_fill(terms, cross, q1, q2)
+        fill = _schur_fill(terms, cp.cross, q1, q2)
         if q2 <= 500 or fill >= DENSE_SCHUR_MIN_FILL:
-            return BlockCholesky(terms, cross)
-    return SparseCholesky(terms, cross, ordering)
+            return BlockCholesky(terms, cp)
+    return SparseCholesky(terms, cp, ordering)
 
 
 def _schur_fill(terms, cross, q1: int, q2: int) -> float:

@@ -34,7 +34,7 @@ import scipy.linalg as la
 
 from .cholesky import choose_factorization
 from .crossprod import CrossProducts
-from .terms import RandomEffectsTerm, sandwich
+from .terms import RandomEffectsTerm
 
 __all__ = ["PenalizedLeastSquares", "PLSSolution"]
 
@@ -86,7 +86,7 @@ class PenalizedLeastSquares:
         self.theta_offsets = np.concatenate([[0], np.cumsum(th_sizes)]).astype(np.intp)
         self.lower_bounds = np.concatenate([t.lower_bounds for t in self.terms])
         self.initial_theta = np.concatenate([t.initial_theta for t in self.terms])
-        self.chol = choose_factorization(self.terms, cp.cross, ordering, factorization)
+        self.chol = choose_factorization(self.terms, cp, ordering, factorization)
         # [ZᵀWX  ZᵀWy] per term, stored (L, p+1, k) so Λᵀ applies as one GEMM
         self._zxy_t = [np.ascontiguousarray(B.transpose(0, 2, 1)) for B in cp.ZXy]
         self.n_evaluations = 0
@@ -97,13 +97,6 @@ class PenalizedLeastSquares:
         """Each term's k×k template T(θ)."""
         o = self.theta_offsets
         return [t.template(theta[o[i] : o[i + 1]]) for i, t in enumerate(self.terms)]
-
-    def block_values(self, T: list[np.ndarray]):
-        """θ-rescaled blocks of ΛᵀZᵀWZΛ: per term (L, k, k), per pair (m, k_s, k_t)."""
-        cp = self.cp
-        diag = [sandwich(Ts, D, Ts) for Ts, D in zip(T, cp.diag)]
-        cross = {key: sandwich(T[key[0]], blk.values, T[key[1]]) for key, blk in cp.cross.items()}
-        return diag, cross
 
     def _lambda_t_zxy(self, T: list[np.ndarray]) -> np.ndarray:
         """(q, p+1) Λᵀ[ZᵀWX  ZᵀWy]: one small GEMM per term on the stored (L, p+1, k) blocks."""
@@ -120,7 +113,7 @@ class PenalizedLeastSquares:
     def _factor(self, theta: np.ndarray) -> list[np.ndarray]:
         theta = np.asarray(theta, dtype=float)
         T = self.templates(theta)
-        self.chol.update(*self.block_values(T))
+        self.chol.update(T)
         self._theta = theta.copy()
         return T
 

@@ -115,3 +115,31 @@ def test_conditional_variances_equal_the_dense_inverse(factorization, formula):
             sl_ = slice(at + lvl * t.k, at + (lvl + 1) * t.k)
             np.testing.assert_allclose(B[lvl], inv[sl_, sl_], rtol=1e-9, atol=1e-12)
         at += t.q
+
+
+@pytest.mark.parametrize("dense_cross", [False, True])
+def test_both_outer_product_strategies_agree_with_the_dense_likelihood(dense_cross, monkeypatch):
+    import sparselme.cholesky as chol
+
+    monkeypatch.setattr(chol, "DENSE_CROSS_FLOPS_PER_PAIR", 1e12 if dense_cross else 0.0)
+    rng = np.random.default_rng(11)
+    data = random_frame(rng, 90, 7, 5)
+    model = sl.LinearMixedModel.from_formula("y ~ x + (x|g1) + (1|g2) + (1|g3)", data,
+                                             factorization="block")
+    assert model.pls.chol.dense_cross is dense_cross
+    theta = np.array([0.8, 0.2, 0.5, 1.1, 0.6])
+    for reml in (True, False):
+        assert model.objective(theta, reml) == pytest.approx(dense_deviance(model, theta, reml),
+                                                             rel=1e-9)
+    from dense_reference import dense_lambda, dense_z
+
+    ZL = dense_z(model) @ dense_lambda(model, theta)
+    inv = np.linalg.inv(ZL.T @ ZL + np.eye(ZL.shape[1]))
+    blocks = model.pls.inverse_diagonal_blocks(theta)
+    np.testing.assert_allclose(blocks[0][2], inv[4:6, 4:6], rtol=1e-9)
+    sol = model.pls.solve(theta)
+    X, y = model.design.X, model.design.y
+    A = np.block([[ZL.T @ ZL + np.eye(ZL.shape[1]), ZL.T @ X], [X.T @ ZL, X.T @ X]])
+    np.testing.assert_allclose(np.concatenate([sol.u, sol.beta]),
+                               np.linalg.solve(A, np.concatenate([ZL.T @ y, X.T @ y])),
+                               rtol=1e-8, atol=1e-10)
