@@ -169,6 +169,9 @@ class SparseCholesky:
             warnings.simplefilter("ignore", cholmod.CholmodWarning)
             self.factor.cholesky_inplace(self.A, beta=1.0)
 
+    def refresh(self) -> None:
+        """Nothing is derived from the cross-products' values here."""
+
     def logdet(self) -> float:
         return float(self.factor.logdet())
 
@@ -255,13 +258,9 @@ class BlockCholesky:
             and self.q2 * self.q2 * self.q1 / 2 < DENSE_CROSS_FLOPS_PER_PAIR * pairs
         )
         if self.dense_cross:  # unscaled A₂₁ = Z₂ᵀWZ₁, dense; rescaled per θ at fixed cost
-            base = np.zeros(self.q2 * self.q1)
             entry_col = np.repeat(np.arange(self.q1), counts)
-            flat = self.L21.indices.astype(np.int64) * self.q1 + entry_col
-            base[flat] = np.concatenate(
-                [cross[key].values.ravel() for key in self._a21_keys] or [np.zeros(0)]
-            )[self._a21_gather]
-            self._A21_base = base.reshape(self.q2, self.q1)
+            self._base_flat = self.L21.indices.astype(np.int64) * self.q1 + entry_col
+            self.refresh()
             self._L21_dense = np.zeros((self.q2, self.q1), order="F")
             self._s_index = self._a22_flat.astype(np.int64)
         else:
@@ -321,6 +320,14 @@ class BlockCholesky:
         rows = L.indices.astype(np.int64)
         pair_targets = rows[self._pair_first] * self.q2 + rows[self._pair_second]
         self._s_index = np.concatenate([self._a22_flat.astype(np.int64), pair_targets])
+
+    def refresh(self) -> None:
+        """Re-read values derived from the cross-products (after they were changed in place)."""
+        if self.dense_cross:
+            base = np.zeros(self.q2 * self.q1)
+            values = [self.cp.cross[key].values.ravel() for key in self._a21_keys]
+            base[self._base_flat] = np.concatenate(values or [np.zeros(0)])[self._a21_gather]
+            self._A21_base = base.reshape(self.q2, self.q1)
 
     def _update_sparse_l21(self, T: list[np.ndarray]) -> None:
         """L₂₁ = A₂₁ L₁₁⁻ᵀ on its sparse pattern, block by block."""

@@ -174,6 +174,10 @@ def lmer(
 
     >>> res = lmer("Reaction ~ Days + (Days | Subject)", sleepstudy)  # doctest: +SKIP
     """
+    from .distributed import is_streamable, lmer_streamed
+
+    if is_streamable(data):  # a Parquet path, pyarrow Dataset or Dask DataFrame: out of core
+        return lmer_streamed(formula, data, REML, weights, offset, missing, **fit_kwargs)
     model = LinearMixedModel.from_formula(
         formula, data, weights=weights, offset=offset, missing=missing
     )

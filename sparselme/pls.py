@@ -87,8 +87,7 @@ class PenalizedLeastSquares:
         self.lower_bounds = np.concatenate([t.lower_bounds for t in self.terms])
         self.initial_theta = np.concatenate([t.initial_theta for t in self.terms])
         self.chol = choose_factorization(self.terms, cp, ordering, factorization)
-        # [ZᵀWX  ZᵀWy] per term, stored (L, p+1, k) so Λᵀ applies as one GEMM
-        self._zxy_t = [np.ascontiguousarray(B.transpose(0, 2, 1)) for B in cp.ZXy]
+        self.refresh()
         self.n_evaluations = 0
         self._theta: np.ndarray | None = None
 
@@ -97,6 +96,16 @@ class PenalizedLeastSquares:
         """Each term's k×k template T(θ)."""
         o = self.theta_offsets
         return [t.template(theta[o[i] : o[i + 1]]) for i, t in enumerate(self.terms)]
+
+    def refresh(self) -> None:
+        """Re-read the cross-products after their values changed in place (same pattern).
+
+        Residual variance structures re-weight the cross-products between evaluations.
+        """
+        # [ZᵀWX  ZᵀWy] per term, stored (L, p+1, k) so Λᵀ applies as one GEMM
+        self._zxy_t = [np.ascontiguousarray(B.transpose(0, 2, 1)) for B in self.cp.ZXy]
+        self.chol.refresh()
+        self._theta = None
 
     def _lambda_t_zxy(self, T: list[np.ndarray]) -> np.ndarray:
         """(q, p+1) Λᵀ[ZᵀWX  ZᵀWy]: one small GEMM per term on the stored (L, p+1, k) blocks."""
