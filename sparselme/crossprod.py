@@ -10,32 +10,81 @@ in the block form of the random-effects terms:
   and their (m, k_s, k_t) blocks of Z_sᵀWZ_t;
 * ``ZtX[s]``: (L_s, k_s, p), ``Zty[s]``: (L_s, k_s), ``XtX``: (p, p), ``Xty``: (p,),
   ``yty``: float.
+
+Being sums over rows, cross-products of disjoint chunks of the data add up:
+:func:`chunk_crossproducts` computes them for one chunk (codes into the *global* levels
+of each term) and ``a + b`` / :meth:`CrossProducts.sum` combine chunks, so data that do
+not fit in memory can be reduced chunk by chunk or across a cluster
+(:mod:`sparselme.distributed`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
 from .terms import RandomEffectsTerm
 
-__all__ = ["CrossBlocks", "CrossProducts", "compute_crossproducts"]
+__all__ = [
+    "CrossBlocks",
+    "CrossProducts",
+    "TermRows",
+    "chunk_crossproducts",
+    "compute_crossproducts",
+]
+
+
+class TermRows(NamedTuple):
+    """The rows of one random-effects term in (a chunk of) the data."""
+
+    codes: np.ndarray  # (n,) level index into the term's global levels
+    model: np.ndarray  # (n, k) model rows
+    nlevels: int  # number of global levels L
+
+    @property
+    def k(self) -> int:
+        return self.model.shape[1]
 
 
 @dataclass
 class CrossBlocks:
-    """Blocks of Z_sᵀWZ_t at the level pairs (rows[i], cols[i]) that co-occur."""
+    """Blocks of Z_sᵀWZ_t at the level pairs (rows[i], cols[i]) that co-occur.
+
+    Pairs are sorted by (row, col) and unique.
+    """
 
     rows: np.ndarray  # (m,) level index in term s
     cols: np.ndarray  # (m,) level index in term t
     values: np.ndarray  # (m, k_s, k_t)
 
+    @classmethod
+    def concat(cls, parts: Sequence[CrossBlocks]) -> CrossBlocks:
+        """Sum of blocks over the union of their level pairs (sorted by (row, col))."""
+        if len(parts) == 1:
+            return parts[0]
+        rows = np.concatenate([b.rows for b in parts]).astype(np.int64, copy=False)
+        cols = np.concatenate([b.cols for b in parts]).astype(np.int64, copy=False)
+        values = np.concatenate([b.values for b in parts], axis=0)
+        width = int(cols.max()) + 1 if len(cols) else 1
+        pairs, inverse = np.unique(rows * width + cols, return_inverse=True)
+        m, ks, kt = len(pairs), values.shape[1], values.shape[2]
+        out = np.empty((m, ks, kt))
+        for a in range(ks):
+            for b in range(kt):
+                out[:, a, b] = np.bincount(inverse, values[:, a, b], minlength=m)
+        return cls(rows=pairs // width, cols=pairs % width, values=out)
+
 
 @dataclass
 class CrossProducts:
-    """Weighted cross-products of Z, X and y (see module docstring for shapes)."""
+    """Weighted cross-products of Z, X and y (see module docstring for shapes).
+
+    Cross-products of disjoint row sets add: ``cp1 + cp2`` (or :meth:`sum` for many,
+    which merges the sparse cross blocks once) is the cross-products of the union.
+    """
 
     nobs: int
     diag: list[np.ndarray]
@@ -56,8 +105,75 @@ class CrossProducts:
         """Per term (L, k, p + 1): [ZᵀWX  ZᵀWy] blocks side by side."""
         return [np.concatenate([zx, zy[:, :, None]], axis=2) for zx, zy in zip(self.ZtX, self.Zty)]
 
+    # ---- additivity ------------------------------------------------------------------------
+    def _check_compatible(self, other: CrossProducts) -> None:
+        shapes = [d.shape for d in self.diag], [x.shape for x in self.ZtX]
+        others = [d.shape for d in other.diag], [x.shape for x in other.ZtX]
+        if shapes != others or self.XtX.shape != other.XtX.shape:
+            raise ValueError(
+                "cannot add cross-products of different designs: "
+                f"terms {shapes[0]} vs {others[0]}, p = {self.p} vs {other.p}"
+            )
 
-def _level_gram(term: RandomEffectsTerm, w: np.ndarray) -> np.ndarray:
+    @classmethod
+    def sum(cls, parts: Iterable[CrossProducts]) -> CrossProducts:
+        """The cross-products of the union of the (disjoint) row sets of ``parts``."""
+        parts = list(parts)
+        if not parts:
+            raise ValueError("CrossProducts.sum needs at least one part")
+        first = parts[0]
+        if len(parts) == 1:
+            return first
+        for other in parts[1:]:
+            first._check_compatible(other)
+        keys = sorted({key for cp in parts for key in cp.cross})
+        return cls(
+            nobs=sum(cp.nobs for cp in parts),
+            diag=[_add_all([cp.diag[s] for cp in parts]) for s in range(len(first.diag))],
+            cross={
+                key: CrossBlocks.concat([cp.cross[key] for cp in parts if key in cp.cross])
+                for key in keys
+            },
+            ZtX=[_add_all([cp.ZtX[s] for cp in parts]) for s in range(len(first.ZtX))],
+            Zty=[_add_all([cp.Zty[s] for cp in parts]) for s in range(len(first.Zty))],
+            XtX=_add_all([cp.XtX for cp in parts]),
+            Xty=_add_all([cp.Xty for cp in parts]),
+            yty=float(sum(cp.yty for cp in parts)),
+            sum_log_weights=float(sum(cp.sum_log_weights for cp in parts)),
+        )
+
+    def __add__(self, other: CrossProducts) -> CrossProducts:
+        if not isinstance(other, CrossProducts):
+            return NotImplemented
+        return CrossProducts.sum([self, other])
+
+    merge = __add__
+
+    def select_fixed(self, keep: Sequence[int]) -> CrossProducts:
+        """The cross-products with X restricted to the columns ``keep`` (e.g. full rank)."""
+        keep = np.asarray(keep, dtype=np.intp)
+        return CrossProducts(
+            nobs=self.nobs,
+            diag=self.diag,
+            cross=self.cross,
+            ZtX=[np.ascontiguousarray(zx[:, :, keep]) for zx in self.ZtX],
+            Zty=self.Zty,
+            XtX=self.XtX[np.ix_(keep, keep)],
+            Xty=self.Xty[keep],
+            yty=self.yty,
+            sum_log_weights=self.sum_log_weights,
+        )
+
+
+def _add_all(arrays: Sequence[np.ndarray]) -> np.ndarray:
+    """Elementwise sum of equally shaped arrays (one copy, summed in order)."""
+    out = np.array(arrays[0], dtype=float, copy=True)
+    for a in arrays[1:]:
+        out += a
+    return out
+
+
+def _level_gram(term: TermRows, w: np.ndarray) -> np.ndarray:
     """(L, k, k) per-level Σ w·m mᵀ."""
     L, k = term.nlevels, term.k
     out = np.empty((L, k, k))
@@ -69,7 +185,7 @@ def _level_gram(term: RandomEffectsTerm, w: np.ndarray) -> np.ndarray:
     return out
 
 
-def _cross_blocks(ts: RandomEffectsTerm, tt: RandomEffectsTerm, w: np.ndarray) -> CrossBlocks:
+def _cross_blocks(ts: TermRows, tt: TermRows, w: np.ndarray) -> CrossBlocks:
     """Blocks of Z_sᵀWZ_t for the level pairs that occur together."""
     key = ts.codes.astype(np.int64) * tt.nlevels + tt.codes
     pairs, inverse = np.unique(key, return_inverse=True)
@@ -81,7 +197,7 @@ def _cross_blocks(ts: RandomEffectsTerm, tt: RandomEffectsTerm, w: np.ndarray) -
     return CrossBlocks(rows=pairs // tt.nlevels, cols=pairs % tt.nlevels, values=values)
 
 
-def _level_sums(term: RandomEffectsTerm, wv: np.ndarray) -> np.ndarray:
+def _level_sums(term: TermRows, wv: np.ndarray) -> np.ndarray:
     """(L, k, r) per-level Σ m ⊗ v for v of shape (n, r) (already weighted)."""
     L, k = term.nlevels, term.k
     r = wv.shape[1]
@@ -91,6 +207,39 @@ def _level_sums(term: RandomEffectsTerm, wv: np.ndarray) -> np.ndarray:
         for j in range(r):
             out[:, a, j] = np.bincount(term.codes, mw * wv[:, j], minlength=L)
     return out
+
+
+def chunk_crossproducts(
+    rows: Sequence[TermRows],
+    X: np.ndarray,
+    y: np.ndarray,
+    weights: np.ndarray | None = None,
+) -> CrossProducts:
+    """Cross-products of one chunk of n rows (or of all the data).
+
+    ``rows`` are the terms' rows in Z's column order, their codes index the terms'
+    global levels (so chunks add); X is (n, p), y is (n,) (offset already removed),
+    weights (n,) prior weights or None.
+    """
+    n = len(y)
+    w = np.ones(n) if weights is None else np.asarray(weights, dtype=float)
+    wX = X * w[:, None]
+    wy = y * w
+    diag = [_level_gram(t, w) for t in rows]
+    cross = {(s, t): _cross_blocks(rows[s], rows[t], w) for s in range(len(rows)) for t in range(s)}
+    wXy = np.column_stack([wX, wy])
+    sums = [_level_sums(t, wXy) for t in rows]
+    return CrossProducts(
+        nobs=n,
+        diag=diag,
+        cross=cross,
+        ZtX=[np.ascontiguousarray(s[:, :, :-1]) for s in sums],
+        Zty=[np.ascontiguousarray(s[:, :, -1]) for s in sums],
+        XtX=X.T @ wX,
+        Xty=X.T @ wy,
+        yty=float(y @ wy),
+        sum_log_weights=float(np.sum(np.log(w))) if weights is not None else 0.0,
+    )
 
 
 def compute_crossproducts(
@@ -104,24 +253,5 @@ def compute_crossproducts(
     ``terms`` are in Z's column order; X is (n, p), y is (n,) (offset already removed),
     weights (n,) prior weights or None.
     """
-    n = len(y)
-    w = np.ones(n) if weights is None else np.asarray(weights, dtype=float)
-    wX = X * w[:, None]
-    wy = y * w
-    diag = [_level_gram(t, w) for t in terms]
-    cross = {
-        (s, t): _cross_blocks(terms[s], terms[t], w) for s in range(len(terms)) for t in range(s)
-    }
-    wXy = np.column_stack([wX, wy])
-    sums = [_level_sums(t, wXy) for t in terms]
-    return CrossProducts(
-        nobs=n,
-        diag=diag,
-        cross=cross,
-        ZtX=[s[:, :, :-1] for s in sums],
-        Zty=[s[:, :, -1] for s in sums],
-        XtX=X.T @ wX,
-        Xty=X.T @ wy,
-        yty=float(y @ wy),
-        sum_log_weights=float(np.sum(np.log(w))) if weights is not None else 0.0,
-    )
+    rows = [TermRows(t.codes, t.model, t.nlevels) for t in terms]
+    return chunk_crossproducts(rows, X, y, weights)

@@ -671,6 +671,12 @@ class MixedLM:
         if args:
             raise TypeError("MixedLM.from_formula takes no further positional arguments")
         kwargs.pop("eval_env", None)
+        from .distributed import is_streamable, mixedlm_streamed
+
+        if is_streamable(data):  # a Parquet path, pyarrow Dataset or Dask DataFrame: out of core
+            return mixedlm_streamed(
+                formula, data, re_formula, vc_formula, subset, missing, groups=groups, **kwargs
+            )
         if kwargs:
             raise TypeError(f"unexpected argument {sorted(kwargs)[0]!r}")
         if not isinstance(data, pd.DataFrame):
