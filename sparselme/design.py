@@ -21,6 +21,7 @@ import scipy.linalg as la
 from formulaic import Formula, ModelSpec, model_matrix
 from formulaic.transforms.contrasts import C, PolyContrasts
 
+from .cholesky import blas_threads
 from .errors import (
     DataError,
     MissingDataError,
@@ -145,7 +146,8 @@ def redundant_columns(X: np.ndarray, tol: float = _RANK_TOL) -> list[int]:
     if X.shape[1] == 0:
         return []
     norms = np.linalg.norm(X, axis=0)
-    R = la.qr(X, mode="r", check_finite=False)[0]
+    with blas_threads(1):  # tall and skinny: threads only add contention
+        R = la.qr(X, mode="r", check_finite=False)[0]
     d = np.abs(np.diag(R))
     scale = np.where(norms > 0, norms, 1.0)
     return [j for j in range(X.shape[1]) if norms[j] == 0 or d[j] <= tol * scale[j]]
