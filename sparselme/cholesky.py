@@ -158,7 +158,7 @@ class SparseCholesky:
             shape=(self.q, self.q),
         )
         self.factor = cholmod.analyze(self.A, mode="supernodal", ordering_method=ordering)
-        self.blas_threads = None
+        self.blas_threads = 1  # supernodes here are small: threads mostly contend
 
     def update(self, T: list[np.ndarray]) -> None:
         cp = self.cp
