@@ -21,12 +21,13 @@ import scipy.linalg as la
 from formulaic import Formula, ModelSpec, model_matrix
 from formulaic.transforms.contrasts import C, PolyContrasts
 
+from . import validation as check
 from .cholesky import blas_threads
 from .errors import (
     DataError,
+    DroppedRowsWarning,
     MissingDataError,
     RankDeficiencyWarning,
-    UnknownColumnError,
 )
 from .formula.parse import BarTerm, ParsedFormula
 from .terms import RandomEffectsTerm
@@ -153,14 +154,9 @@ def redundant_columns(X: np.ndarray, tol: float = _RANK_TOL) -> list[int]:
     return [j for j in range(X.shape[1]) if norms[j] == 0 or d[j] <= tol * scale[j]]
 
 
-def _check_columns(data: pd.DataFrame, names: set[str]) -> None:
-    for name in sorted(names):
-        if name not in data.columns:
-            raise UnknownColumnError(name, data.columns)
-
-
 def _term_model(lhs: str, frame: pd.DataFrame, context: dict) -> tuple[np.ndarray, list[str]]:
-    mm = model_matrix(lhs, frame, context=context, na_action="ignore")
+    with check.formula_evaluation(lhs, "random-effects term"):
+        mm = model_matrix(lhs, frame, context=context, na_action="ignore")
     return np.asarray(mm, dtype=float), [r_style_name(c) for c in mm.columns]
 
 
@@ -175,35 +171,45 @@ def build_design(
 
     Terms are returned in lme4's order: by decreasing number of levels (stable).
     """
-    if not isinstance(data, pd.DataFrame):
-        data = pd.DataFrame(data)
+    data = check.as_data_frame(data)
     if parsed.response is None:
         raise DataError("the formula has no response: write it as 'y ~ ...'")
+    check.check_missing_option(missing)
     fixed_text = parsed.fixed_formula()
     needed = _formula_variables(fixed_text)
+    predictors = set(needed)
     for bar in parsed.bars:
-        needed |= _formula_variables("~" + bar.lhs)
-        needed |= set(bar.group)
-    _check_columns(data, needed)
+        lhs_vars = _formula_variables("~" + bar.lhs)
+        predictors |= lhs_vars
+        needed |= lhs_vars | set(bar.group)
+    check.check_columns(data, needed, parsed.text)
+    response_vars = _formula_variables(f"~ {parsed.response}")
+    check.check_variable_types(data, response_vars, predictors - response_vars)
 
-    w = data[weights].to_numpy(float) if isinstance(weights, str) else weights
-    off = data[offset].to_numpy(float) if isinstance(offset, str) else offset
+    w = check.data_vector(data, weights, "weights")
+    off = check.data_vector(data, offset, "offset")
+    original = len(data)
     keep = _missing_rows(data, needed, w, off, missing)
+    zero = check.zero_weight_rows(w)
+    if zero is not None:
+        check.warn_dropped(int(zero.sum()), original, "with weight 0", stacklevel=3)
+        keep = ~zero if keep is None else keep & ~zero
     if keep is not None:
         data = data.loc[keep]
-        w = None if w is None else np.asarray(w, dtype=float)[keep]
-        off = None if off is None else np.asarray(off, dtype=float)[keep]
-    w = None if w is None else np.asarray(w, dtype=float)
-    off = None if off is None else np.asarray(off, dtype=float)
-    if len(data) == 0:
-        raise DataError("no observations: the data are empty")
+        w = None if w is None else w[keep]
+        off = None if off is None else off[keep]
+    check.check_not_empty(len(data), original)
 
     frame, context = prepare_frame(data, needed)
-    mm = model_matrix(fixed_text, frame, context=context, na_action="ignore")
-    y = np.asarray(mm.lhs, dtype=float).ravel()
+    with check.formula_evaluation(parsed.text):
+        mm = model_matrix(fixed_text, frame, context=context, na_action="ignore")
+    response_name = str(parsed.response).strip()
+    y = check.check_response_matrix(mm.lhs, response_name)
     Xdf = mm.rhs
     X = np.asarray(Xdf, dtype=float)
     names = [str(c) for c in Xdf.columns]
+    check.check_magnitude(y, [response_name], "the response")
+    check.check_magnitude(X, [r_style_name(c) for c in names], "the fixed-effects column")
 
     dropped = redundant_columns(X)
     if dropped:
@@ -220,10 +226,15 @@ def build_design(
         names = [names[j] for j in keep]
     else:
         dropped_cols = []
+    check.check_not_exact_fit(y if off is None else y - off, X, response_name)
 
     terms = [_make_term(bar, data, frame, context) for bar in parsed.bars]
     order = sorted(range(len(terms)), key=lambda i: -terms[i].nlevels)
     terms = [terms[i] for i in order]
+    check.check_identifiable(terms, len(y))
+    for t in terms:
+        check.check_magnitude(t.model, t.columns, f"the column of {check.term_label(t)}")
+    check.warn_about_scales(terms, stacklevel=3)
     return Design(
         y=y,
         X=np.asfortranarray(X),
@@ -231,7 +242,7 @@ def build_design(
         fixed_names=names,
         weights=w,
         offset=off,
-        response_name=str(parsed.response).strip(),
+        response_name=response_name,
         dropped_columns=dropped_cols,
         fixed_spec=Xdf.model_spec,
         parsed=parsed,
@@ -258,8 +269,7 @@ def _make_term(
 
 def _missing_rows(data: pd.DataFrame, needed: set[str], w, off, missing: str) -> np.ndarray | None:
     """Rows to keep (None: all) after checking the used columns for NaN/inf."""
-    if missing not in ("none", "raise", "drop"):
-        raise ValueError(f"missing must be 'none', 'raise' or 'drop', not {missing!r}")
+    check.check_missing_option(missing)
     bad = np.zeros(len(data), dtype=bool)
     bad_cols = []
     for name in sorted(needed):
@@ -297,7 +307,7 @@ def _missing_rows(data: pd.DataFrame, needed: set[str], w, off, missing: str) ->
         warnings.warn(
             f"dropped {int(bad.sum())} of {len(data)} rows with missing or non-finite values "
             f"in: {', '.join(bad_cols)}",
-            UserWarning,
+            DroppedRowsWarning,
             stacklevel=4,
         )
         return ~bad

@@ -13,12 +13,15 @@ __all__ = [
     "SparselmeError",
     "FormulaError",
     "DataError",
+    "DataTypeError",
     "MissingDataError",
     "UnknownColumnError",
     "IdentifiabilityError",
     "ConvergenceWarning",
     "SingularFitWarning",
     "RankDeficiencyWarning",
+    "ScaleWarning",
+    "DroppedRowsWarning",
 ]
 
 
@@ -45,6 +48,10 @@ class DataError(SparselmeError, ValueError):
     """The data cannot be used as given (missing values, wrong types, wrong lengths...)."""
 
 
+class DataTypeError(DataError, TypeError):
+    """The data (or an argument standing for data) is not of a usable type."""
+
+
 class MissingDataError(DataError):
     """Missing or non-finite values in the variables a model uses."""
 
@@ -53,14 +60,18 @@ class IdentifiabilityError(DataError):
     """The random-effects structure cannot be estimated from these data."""
 
 
-class UnknownColumnError(SparselmeError, KeyError):
-    """A variable named in a formula or argument is not a column of the data."""
+class UnknownColumnError(SparselmeError, KeyError, ValueError):
+    """A variable named in a formula or argument is not a column of the data.
 
-    def __init__(self, name: str, available: Iterable[str], where: str = "data"):
+    A KeyError, as pandas raises for a missing column, and a ValueError like every other
+    problem with the model's input.
+    """
+
+    def __init__(self, name: str, available: Iterable[str], where: str = "data", note: str = ""):
         self.name = name
         close = difflib.get_close_matches(str(name), [str(a) for a in available], n=3, cutoff=0.6)
         hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-        self.message = f"column {name!r} not found in {where}{hint}"
+        self.message = f"column {name!r} not found in {where}{note}{hint}"
         super().__init__(self.message)
 
     def __str__(self) -> str:  # KeyError would otherwise print the repr of the message
@@ -77,3 +88,11 @@ class SingularFitWarning(UserWarning):
 
 class RankDeficiencyWarning(UserWarning):
     """Columns of the fixed-effects design were dropped because they are redundant."""
+
+
+class ScaleWarning(UserWarning):
+    """Variables on extreme scales make the variance parameters hard to estimate."""
+
+
+class DroppedRowsWarning(UserWarning):
+    """Rows were left out of the fit (missing values with missing='drop', zero weights)."""

@@ -11,7 +11,9 @@ import warnings
 
 import numpy as np
 import pandas as pd
+from sksparse.cholmod import CholmodNotPositiveDefiniteError
 
+from . import validation
 from .cholesky import blas_threads
 from .crossprod import compute_crossproducts
 from .design import Design, build_design
@@ -21,6 +23,7 @@ from .optimize import (
     SINGULAR_TOL,
     OptSummary,
     check_convergence,
+    finite_difference_derivatives,
     minimize_bobyqa,
     newton_polish,
     restart_bobyqa,
@@ -64,9 +67,9 @@ class LinearMixedModel:
 
         ``engine`` options (``ordering``, ``factorization``) go to the PLS objective.
         """
-        design = build_design(
-            parse_formula(formula), data, weights=weights, offset=offset, missing=missing
-        )
+        parsed = parse_formula(formula)
+        validation.check_has_random_terms(parsed.bars, formula)
+        design = build_design(parsed, data, weights=weights, offset=offset, missing=missing)
         return cls(design, **engine)
 
     @property
@@ -74,9 +77,17 @@ class LinearMixedModel:
         return self.pls.lower_bounds
 
     def objective(self, theta: np.ndarray, reml: bool = True) -> float:
-        """Profiled deviance (REML criterion or −2 log-likelihood) at θ."""
+        """Profiled deviance (REML criterion or −2 log-likelihood) at θ.
+
+        +inf where rounding makes the penalized system not positive definite (θ's far
+        out of scale): the optimizer backs off from there instead of failing.
+        """
         with blas_threads(self.pls.chol.blas_threads):
-            return self.pls.deviance(theta, reml=reml)
+            try:
+                return self.pls.deviance(theta, reml=reml)
+            except (np.linalg.LinAlgError, CholmodNotPositiveDefiniteError):
+                self.pls._theta = None  # the factor is not that of any θ now
+                return np.inf
 
     def fit(
         self,
@@ -103,6 +114,8 @@ class LinearMixedModel:
         and Newton steps on those derivatives (``polish``). ``verbose``: progress on
         stderr (see :mod:`.progress`).
         """
+        REML = validation.check_flag(REML, "REML")
+        maxeval = validation.check_maxeval(maxeval)
         n_theta = len(self.lower_bounds)
         free = np.ones(n_theta, bool) if fixed_theta is None else np.isnan(fixed_theta)
         options = dict(maxeval=maxeval, ftol_abs=ftol_abs, xtol_abs=xtol_abs, keep_log=keep_log)
@@ -137,6 +150,8 @@ class LinearMixedModel:
                 optsum = restart_bobyqa(f, optsum, callback=progress, **options)
             if polish and check_derivatives and not optsum.messages:
                 newton_polish(f, optsum)
+            if optsum.returnvalue == "NLOPT_MAXEVAL_REACHED" and optsum.gradient is None:
+                optsum.gradient = finite_difference_derivatives(f, optsum.final, lower)[0]
             optsum.expand(x0, free, self.lower_bounds)
             solution = self.pls.solve(optsum.final)
         _warn_about(optsum, self.lower_bounds)
