@@ -157,8 +157,23 @@ class SparseCholesky:
             (np.zeros(len(r)), r[order].astype(np.int32), indptr.astype(np.int32)),
             shape=(self.q, self.q),
         )
+        self.ordering = ordering
         self.factor = cholmod.analyze(self.A, mode="supernodal", ordering_method=ordering)
         self.blas_threads = 1  # supernodes here are small: threads mostly contend
+
+    def __getstate__(self) -> dict:
+        """Everything but the CHOLMOD factor, which does not pickle (see __setstate__)."""
+        state = self.__dict__.copy()
+        del state["factor"]
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        """Analyse A's pattern again and refactor its stored values: the same factor."""
+        self.__dict__.update(state)
+        self.factor = cholmod.analyze(self.A, mode="supernodal", ordering_method=self.ordering)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", cholmod.CholmodWarning)
+            self.factor.cholesky_inplace(self.A, beta=1.0)
 
     def update(self, T: list[np.ndarray]) -> None:
         cp = self.cp
