@@ -624,7 +624,7 @@ def test_lme4_style_refit_through_results_model(dietox):
 
 
 def test_large_groups_fall_back_to_lme4_standard_errors(monkeypatch, penicillin):
-    monkeypatch.setattr(compat, "_MAX_BLOCK_ENTRIES", 10)
+    monkeypatch.setattr(compat.algebra, "_MAX_BLOCK_ENTRIES", 10)
     res = slf.mixedlm("diameter ~ 1 + (1|plate) + (1|sample)", penicillin).fit()
     with pytest.warns(UserWarning, match="not computed"):
         bse = res.bse

@@ -1,0 +1,162 @@
+"""Per-group algebra: statsmodels' Hessian (for ``bse``) and conditional covariances."""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from ..terms import RandomEffectsTerm
+
+# Dense per-group algebra is skipped (variance-parameter SEs become NaN) beyond this many
+# stored numbers or flops: B groups of up to m random effects cost B·m² and B·m³.
+_MAX_BLOCK_ENTRIES = 4_000_000
+_MAX_BLOCK_FLOPS = 2e9
+
+
+class GroupAlgebra:
+    """Dense per-group matrices in the random-effects space, padded to a common size m.
+
+    For group b with random-effects design Z_b, K = Z_bᵀZ_b, T the group's block of Λ(θ)
+    and C = TᵀKT + I:
+
+    * P = T C⁻¹ Tᵀ: the conditional covariance of the group's effects divided by σ²;
+    * W = Z_bᵀV⁻¹Z_b = K − K P K, with V = I + Z_b T Tᵀ Z_bᵀ (statsmodels' profile scale);
+    * WX = Z_bᵀV⁻¹X_b (m, p), wr = Z_bᵀV⁻¹r_b (m,), r = y − Xβ.
+
+    Arrays are (B, m, m), (B, m, p), (B, m) for B groups. With terms that cross the
+    groups, everything is one group (B = 1, m = q).
+    """
+
+    def __init__(
+        self,
+        terms: list[RandomEffectsTerm],
+        thetas: list[np.ndarray],
+        blocks: list[np.ndarray] | None,
+        X: np.ndarray,
+        resid: np.ndarray,
+    ):
+        if blocks is None:
+            blocks = [np.zeros(t.nlevels, dtype=np.intp) for t in terms]
+        self.terms = terms
+        self._place_levels(blocks)
+        if self.B * self.m**2 > _MAX_BLOCK_ENTRIES or self.B * self.m**3 > _MAX_BLOCK_FLOPS:
+            raise MemoryError(
+                f"{self.B} group(s) of up to {self.m} random effects are too large for "
+                "dense per-group algebra"
+            )
+        B, m = self.B, self.m
+        Z = self._padded_Z(len(resid))
+        K = (Z.T @ Z).tocoo()
+        if np.any(K.row // m != K.col // m):
+            raise ValueError("random effects of different groups share observations")
+        self.K = np.zeros((B, m, m))
+        np.add.at(self.K, (K.row // m, K.row % m, K.col % m), K.data)
+        ZX = np.asarray(Z.T @ X).reshape(B, m, X.shape[1])
+        Zr = np.asarray(Z.T @ resid).reshape(B, m)
+        T = self._padded_T(thetas)
+        Tt = np.transpose(T, (0, 2, 1))
+        C = Tt @ self.K @ T + np.eye(m)[None]
+        self.P = T @ np.linalg.solve(C, Tt)
+        KP = self.K @ self.P
+        self.W = self.K - KP @ self.K
+        self.WX = ZX - KP @ ZX
+        self.wr = Zr - np.einsum("bij,bj->bi", KP, Zr)
+
+    def _place_levels(self, blocks: list[np.ndarray]) -> None:
+        """``pos[s]`` = (block (L,), offset (L,)) of each level of term s; B and m."""
+        B = int(max((b.max() + 1 for b in blocks if len(b)), default=1))
+        used = np.zeros(B, dtype=np.intp)
+        self.pos: list[tuple[np.ndarray, np.ndarray]] = []
+        for t, blk in zip(self.terms, blocks):
+            blk = np.asarray(blk, dtype=np.intp)
+            counts = np.bincount(blk, minlength=B)
+            order = np.argsort(blk, kind="stable")
+            starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+            rank = np.empty(len(blk), dtype=np.intp)
+            rank[order] = np.arange(len(blk)) - np.repeat(starts, counts)
+            self.pos.append((blk, used[blk] + rank * t.k))
+            used += counts * t.k
+        self.B, self.m = B, int(used.max()) if len(used) else 0
+
+    def _padded_Z(self, n: int) -> sp.csr_matrix:
+        """Z (n, B·m) in padded coordinates: column b·m + local."""
+        rows, cols, vals = [], [], []
+        for t, (blk, off) in zip(self.terms, self.pos):
+            lv = t.codes
+            for a in range(t.k):
+                rows.append(np.arange(n))
+                cols.append(blk[lv] * self.m + off[lv] + a)
+                vals.append(t.model[:, a])
+        Z = sp.csr_matrix(
+            (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+            shape=(n, self.B * self.m),
+        )
+        Z.eliminate_zeros()
+        return Z
+
+    def _padded_T(self, thetas: list[np.ndarray]) -> np.ndarray:
+        """(B, m, m) blocks of Λ(θ), θ given per term."""
+        T = np.zeros((self.B, self.m, self.m))
+        for t, th, (blk, off) in zip(self.terms, thetas, self.pos):
+            Tt = t.template(th)
+            for a in range(t.k):
+                for c in range(t.k):
+                    if Tt[a, c] != 0:
+                        T[blk, off + a, off + c] = Tt[a, c]
+        return T
+
+    def apply(self, spec: tuple[int, np.ndarray], A: np.ndarray) -> np.ndarray:
+        """D A for D = the term's S at every level (block diagonal), A of shape (B, m, ...)."""
+        s, S = spec
+        blk, off = self.pos[s]
+        k = S.shape[0]
+        idx = off[:, None] + np.arange(k)[None, :]
+        g = A[blk[:, None], idx]  # (L, k, ...)
+        out = np.zeros_like(A)
+        out[blk[:, None], idx] = np.einsum("ab,lb...->la...", S, g)
+        return out
+
+    def hessian(
+        self, specs: list[tuple[int, np.ndarray]], M: np.ndarray, Q: float, fac: float, reml: bool
+    ) -> np.ndarray:
+        """statsmodels' Hessian of its profile log-likelihood in (β, Ψ/σ² entries).
+
+        ℓ = −½log|V| − (fac/2)·log Q(β) [− ½log|XᵀV⁻¹X| under REML], V linear in the
+        parameters with dV/dψ_i = Z D_i Zᵀ. M = XᵀV⁻¹X (p, p); returns (p + k, p + k)
+        for k = len(specs).
+        """
+        p = M.shape[0]
+        npar = len(specs)
+        W, WX, wr = self.W, self.WX, self.wr
+        Y = [self.apply(sp_, W) for sp_ in specs]  # D_i W
+        U = [self.apply(sp_, wr) for sp_ in specs]  # D_i wr
+        V = [self.apply(sp_, WX) for sp_ in specs]  # D_i WX
+        WU = [np.einsum("bij,bj->bi", W, u) for u in U]
+        WV = [W @ v for v in V]
+        a = np.array([np.sum(u * wr) for u in U])
+        c = [np.einsum("bip,bi->p", WX, u) for u in U]
+        A = [np.einsum("bip,biq->pq", WX, v) for v in V]
+        Minv = np.linalg.inv(M) if p else M
+        H = np.zeros((p + npar, p + npar))
+        H[:p, :p] = -fac * M / Q
+        for i in range(npar):
+            H[:p, p + i] = H[p + i, :p] = -fac * c[i] / Q
+            for j in range(i + 1):
+                tr = np.sum(Y[i] * np.transpose(Y[j], (0, 2, 1)))
+                b = np.sum(U[i] * WU[j])
+                h = 0.5 * tr - fac * b / Q + 0.5 * fac * a[i] * a[j] / Q**2
+                if reml and p:
+                    F = np.einsum("bip,biq->pq", V[i], WV[j])
+                    F = F + F.T
+                    h += 0.5 * np.trace(Minv @ A[j] @ Minv @ A[i]) - 0.5 * np.trace(Minv @ F)
+                H[p + i, p + j] = H[p + j, p + i] = h
+        return H
+
+
+def spec_matrix(term: RandomEffectsTerm, a: int, b: int) -> np.ndarray:
+    """S (k, k) with Ψ = Σψ·S: e_a e_bᵀ + e_b e_aᵀ (a ≠ b), e_a e_aᵀ, or I (scalar term)."""
+    if term.covariance == "scalar":
+        return np.eye(term.k)
+    S = np.zeros((term.k, term.k))
+    S[a, b] = S[b, a] = 1.0
+    return S

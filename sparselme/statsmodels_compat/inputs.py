@@ -1,0 +1,151 @@
+"""Reading statsmodels' inputs: arrays, data columns, groups, subsets, missing values."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from formulaic import Formula, model_matrix
+
+from ..design import prepare_frame
+from ..errors import DataError, MissingDataError, UnknownColumnError
+
+
+def groups_to_codes(groups: np.ndarray) -> tuple[np.ndarray, list[Any]]:
+    """Codes (n,) into the sorted distinct labels, as statsmodels orders groups."""
+    values = np.asarray(groups)
+    if values.ndim != 1:
+        raise DataError(f"groups must be one-dimensional, got shape {values.shape}")
+    try:
+        codes, uniques = pd.factorize(values, sort=True)
+    except TypeError as exc:
+        raise DataError(f"groups labels cannot be sorted: {exc}") from None
+    if (codes < 0).any():
+        raise MissingDataError(f"groups has {int((codes < 0).sum())} missing labels")
+    labels = [u.item() if isinstance(u, np.generic) else u for u in uniques]
+    return codes.astype(np.intp), labels
+
+
+def group_rows(codes: np.ndarray, n_groups: int) -> list[np.ndarray]:
+    """Per group, its row numbers in increasing order, for group codes (n,)."""
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(n_groups + 1))
+    return [order[bounds[g] : bounds[g + 1]] for g in range(n_groups)]
+
+
+def formula_vars(text: str) -> set[str]:
+    """The data columns a formula uses (none when formulaic cannot read it)."""
+    try:
+        return {str(v) for v in Formula(text).required_variables}
+    except Exception:
+        return set()
+
+
+def evaluate(text: str, data: pd.DataFrame, sparse: bool = False):
+    """A one-sided formula evaluated with formulaic (pandas categoricals kept in order)."""
+    rhs = text.strip()
+    rhs = rhs[1:] if rhs.startswith("~") else rhs
+    needed = formula_vars("~" + rhs)
+    missing = [v for v in needed if v not in data.columns]
+    if missing:
+        raise UnknownColumnError(missing[0], data.columns)
+    frame, context = prepare_frame(data, needed)
+    return model_matrix(
+        "~" + rhs, frame, context=context, na_action="ignore", output="sparse" if sparse else None
+    )
+
+
+def check_columns(data: pd.DataFrame, names: set[str]) -> None:
+    for name in sorted(names):
+        if name not in data.columns:
+            raise UnknownColumnError(name, data.columns)
+
+
+def subset_mask(data: pd.DataFrame, subset) -> np.ndarray:
+    """(n,) bool: ``subset`` as a boolean mask or index labels of ``data``."""
+    sub = np.asarray(subset)
+    if sub.dtype == bool:
+        if len(sub) != len(data):
+            raise DataError("a boolean subset must have one value per row of data")
+        return sub
+    return np.asarray(data.index.isin(sub))
+
+
+def as_matrix(a, what: str) -> tuple[np.ndarray, list[str] | None, pd.Index | None]:
+    """Array-like → (values (n, k), column names or None, row index or None)."""
+    if isinstance(a, pd.DataFrame):
+        return a.to_numpy(dtype=float), [str(c) for c in a.columns], a.index
+    if isinstance(a, pd.Series):
+        name = None if a.name is None else [str(a.name)]
+        return a.to_numpy(dtype=float)[:, None], name, a.index
+    try:
+        arr = np.asarray(a, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"{what} must be numeric: {exc}") from None
+    return (arr[:, None] if arr.ndim == 1 else arr), None, None
+
+
+def bad_rows(values: Sequence[np.ndarray]) -> np.ndarray:
+    """(n,) bool: rows with a missing or non-finite value in any of the arrays."""
+    bad = np.zeros(len(values[0]), dtype=bool)
+    for v in values:
+        v = np.asarray(v)
+        if v.dtype.kind in "fc":
+            bad |= ~np.isfinite(v).reshape(len(v), -1).all(axis=1)
+        elif v.dtype.kind == "O":
+            bad |= pd.isna(pd.DataFrame(v.reshape(len(v), -1))).any(axis=1).to_numpy()
+    return bad
+
+
+def exog_names(X: np.ndarray) -> list[str]:
+    """statsmodels' default names: 'const' for a constant column, x1, x2, ... otherwise."""
+    p = X.shape[1]
+    if p == 0:
+        return []
+    const = np.flatnonzero(np.ptp(X, axis=0) == 0) if len(X) else np.array([], dtype=int)
+    if const.size:
+        names = [f"x{i}" for i in range(1, p)]
+        names.insert(int(const[0]), "const")
+        return names
+    return [f"x{i}" for i in range(1, p + 1)]
+
+
+def handle_missing(
+    data: pd.DataFrame, needed: set[str], garr: np.ndarray | None, missing: str
+) -> tuple[pd.DataFrame, np.ndarray | None]:
+    """Raise on, or drop (``missing="drop"``), rows with missing values in ``needed``."""
+    if missing not in ("none", "drop", "raise"):
+        raise ValueError(f"missing must be 'none', 'drop' or 'raise', not {missing!r}")
+    bad = np.zeros(len(data), dtype=bool)
+    counts = []
+    columns = [(name, _missing_values(data[name])) for name in sorted(needed)]
+    if garr is not None:
+        columns.append(("groups", pd.isna(pd.Series(garr)).to_numpy()))
+    for name, isbad in columns:
+        if isbad.any():
+            counts.append(f"{name} ({int(isbad.sum())})")
+            bad |= isbad
+    if not bad.any():
+        return data, garr
+    if missing != "drop":
+        raise MissingDataError(
+            f"{int(bad.sum())} of {len(data)} rows have missing or non-finite values in the "
+            f"model's variables: {', '.join(counts)}. Pass missing='drop' to drop these rows."
+        )
+    warnings.warn(
+        f"dropped {int(bad.sum())} of {len(data)} rows with missing or non-finite values in: "
+        f"{', '.join(counts)}",
+        UserWarning,
+        stacklevel=4,
+    )
+    return data.loc[~bad], None if garr is None else garr[~bad]
+
+
+def _missing_values(col: pd.Series) -> np.ndarray:
+    """(n,) bool: NA, or non-finite in a numeric (non-boolean) column."""
+    if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
+        return ~np.isfinite(col.to_numpy(dtype=float, na_value=np.nan))
+    return col.isna().to_numpy()

@@ -1,0 +1,379 @@
+"""statsmodels' ``MixedLM`` (and ``mixedlm``) on the engine: construction, θ ↔ params, fit."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..design import Design, build_design
+from ..formula.parse import parse_formula
+from ..model import LinearMixedModel
+from .build import formula_groups, formula_layout, from_arrays, used_columns
+from .fit import optimize, split_fit_kwargs
+from .inputs import check_columns, group_rows, groups_to_codes, handle_missing
+from .layout import Layout
+from .params import MixedLMParams, VCSpec, chol_or_diag, is_independent
+from .results import MixedLMCompatResults
+
+
+class MixedLM:
+    """statsmodels' linear mixed model, fitted by the sparse engine.
+
+    ``MixedLM(endog, exog, groups, exog_re=None, exog_vc=None)``: ``exog_re`` defaults to a
+    random intercept per group; ``exog_vc`` is a :class:`VCSpec` (or statsmodels'
+    deprecated dict of dicts). Use :meth:`from_formula` (``mixedlm``) for formulas.
+    """
+
+    def __init__(
+        self,
+        endog,
+        exog,
+        groups,
+        exog_re=None,
+        exog_vc=None,
+        use_sqrt: bool = True,
+        missing: str = "none",
+        **kwargs,
+    ):
+        allowed = {"missing_idx", "model_spec", "formula", "_prebuilt"}
+        bad = set(kwargs) - allowed
+        if bad:
+            raise ValueError(f"argument {sorted(bad)[0]} not permitted for MixedLM initialization")
+        self.use_sqrt = use_sqrt
+        self.reml = True
+        prebuilt = kwargs.get("_prebuilt")
+        if prebuilt is not None:
+            self._init_from(*prebuilt)
+            return
+        design, layout, re_display, exog_vc = from_arrays(
+            endog, exog, groups, exog_re, exog_vc, missing
+        )
+        self._init_from(design, layout, None, re_display)
+        self.exog_vc = exog_vc
+
+    def _init_from(
+        self, design: Design, layout: Layout, formula: str | None, re_display=None
+    ) -> None:
+        self._base_design = design
+        self.layout = layout
+        self.formula = formula
+        self._re_display = list(layout.re_names if re_display is None else re_display)
+        self._engines: dict[bool, LinearMixedModel] = {}
+        self._diagonal = False
+
+    @classmethod
+    def from_formula(
+        cls,
+        formula: str,
+        data: pd.DataFrame,
+        re_formula: str | None = None,
+        vc_formula: Mapping[str, str] | None = None,
+        subset=None,
+        use_sparse: bool = False,
+        missing: str = "none",
+        *args,
+        groups=None,
+        **kwargs,
+    ) -> MixedLM:
+        """statsmodels' ``MixedLM.from_formula`` (``mixedlm``); lme4 bar terms allowed.
+
+        ``groups`` is a column name or an array aligned with the rows of ``data``.
+        ``subset`` (boolean mask or index labels) selects rows before anything else.
+        """
+        if args:
+            raise TypeError("MixedLM.from_formula takes no further positional arguments")
+        kwargs.pop("eval_env", None)
+        from ..distributed import is_streamable, mixedlm_streamed
+
+        if is_streamable(data):  # a Parquet path, pyarrow Dataset or Dask DataFrame: out of core
+            return mixedlm_streamed(
+                formula, data, re_formula, vc_formula, subset, missing, groups=groups, **kwargs
+            )
+        if kwargs:
+            raise TypeError(f"unexpected argument {sorted(kwargs)[0]!r}")
+        if not isinstance(data, pd.DataFrame):
+            data = pd.DataFrame(data)
+        parsed = parse_formula(formula)
+        data, groups, garr, gname, re_formula, bars = formula_groups(
+            parsed, data, groups, re_formula, vc_formula, subset
+        )
+        needed = used_columns(parsed, bars, re_formula, vc_formula, groups)
+        check_columns(data, needed)
+        data, garr = handle_missing(data, needed, garr, missing)
+        if isinstance(groups, str):
+            garr = data[groups].to_numpy()
+        if garr is None:
+            garr = np.ones(len(data), dtype=np.int64)
+        gcodes, labels = groups_to_codes(garr)
+        design = build_design(dataclasses.replace(parsed, bars=tuple(bars)), data, missing="raise")
+        no_default = bool(vc_formula) or (groups is None and bool(bars))
+        design, layout, vcs = formula_layout(
+            design, parsed, data, gcodes, labels, gname, re_formula, vc_formula, no_default
+        )
+        model = cls(None, None, None, _prebuilt=(design, layout, formula))
+        model.exog_vc = VCSpec([v.name for v in vcs], [], [])
+        model.data_frame = data
+        return model
+
+    # ---- statsmodels' model attributes --------------------------------------------------
+    @property
+    def endog(self) -> np.ndarray:
+        return self.design.y
+
+    @property
+    def exog(self) -> np.ndarray:
+        return self.design.X
+
+    @property
+    def groups(self) -> np.ndarray:
+        labels = np.asarray(self.layout.group_labels, dtype=object)
+        return labels[self.layout.group_codes]
+
+    @property
+    def exog_re(self) -> np.ndarray | None:
+        t = self.layout.re_term
+        return None if t is None else t.model
+
+    @property
+    def exog_names(self) -> list[str]:
+        return list(self.design.fixed_names)
+
+    @property
+    def endog_names(self) -> str:
+        return self.design.response_name
+
+    @property
+    def exog_re_names(self) -> list[str]:
+        return list(self._re_display)
+
+    @property
+    def param_names(self) -> list[str]:
+        return self.layout.param_names()
+
+    @property
+    def group_labels(self) -> list[Any]:
+        return list(self.layout.group_labels)
+
+    @property
+    def n_groups(self) -> int:
+        return len(self.layout.group_labels)
+
+    @property
+    def row_indices(self) -> dict[Any, np.ndarray]:
+        rows = group_rows(self.layout.group_codes, self.n_groups)
+        return dict(zip(self.layout.group_labels, rows))
+
+    @property
+    def nobs(self) -> int:
+        return self.design.nobs
+
+    n_totobs = nobs
+
+    @property
+    def k_fe(self) -> int:
+        return self.design.X.shape[1]
+
+    @property
+    def k_re(self) -> int:
+        return self.layout.k_re
+
+    @property
+    def k_re2(self) -> int:
+        return self.k_re * (self.k_re + 1) // 2
+
+    @property
+    def k_vc(self) -> int:
+        return self.layout.k_vc
+
+    @property
+    def k_params(self) -> int:
+        return self.k_fe + self.k_re2
+
+    # ---- the engine behind it -------------------------------------------------------------
+    def _engine_for(self, diagonal: bool) -> LinearMixedModel:
+        """The engine model: the re term unstructured, or diagonal (independent effects)."""
+        if diagonal not in self._engines:
+            terms = self.layout.terms()
+            if diagonal and self.layout.re_term is not None:
+                t = self.layout.re_term
+                terms = [dataclasses.replace(t, covariance="diagonal")] + terms[1:]
+            design = dataclasses.replace(self._base_design, terms=terms)
+            self._engines[diagonal] = LinearMixedModel(design)
+        return self._engines[diagonal]
+
+    @property
+    def _engine(self) -> LinearMixedModel:
+        return self._engine_for(self._diagonal)
+
+    @property
+    def design(self) -> Design:
+        """The engine's design (X, y and the random-effects terms)."""
+        return self._engine.design
+
+    @property
+    def pls(self):
+        return self._engine.pls
+
+    @property
+    def cp(self):
+        return self._engine.cp
+
+    @property
+    def lower_bounds(self) -> np.ndarray:
+        return self._engine.lower_bounds
+
+    def objective(self, theta: np.ndarray, reml: bool = True) -> float:
+        """The engine's profiled deviance at θ (−2 × statsmodels' llf)."""
+        return self._engine.objective(theta, reml)
+
+    def _view(self, diagonal: bool) -> MixedLM:
+        if diagonal == self._diagonal:
+            return self
+        view = copy.copy(self)
+        view._diagonal = diagonal
+        return view
+
+    # ---- θ ↔ statsmodels' parameters -------------------------------------------------------
+    def _theta_slices(self, engine: LinearMixedModel) -> list[slice]:
+        sizes = [t.n_theta for t in engine.design.terms]
+        o = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
+        return [slice(o[i], o[i + 1]) for i in range(len(sizes))]
+
+    def _theta_from_params(
+        self, engine: LinearMixedModel, params: MixedLMParams | None
+    ) -> np.ndarray:
+        theta = engine.pls.initial_theta.copy()
+        if params is None:
+            return theta
+        sl = self._theta_slices(engine)
+        terms = engine.design.terms
+        s = 0
+        if self.k_re:
+            L = chol_or_diag(np.asarray(params.cov_re, dtype=float))
+            rows, cols = terms[0].theta_positions
+            theta[sl[0]] = L[rows, cols] if terms[0].covariance != "scalar" else L[0, 0]
+            s = 1
+        vc = np.asarray(params.vcomp, dtype=float)
+        for j in range(min(self.k_vc, len(vc))):
+            theta[sl[s + j]] = math.sqrt(max(vc[j], 0.0))
+        return theta
+
+    def _fixed_theta(self, engine: LinearMixedModel, free: MixedLMParams | None) -> np.ndarray:
+        """(n_theta,) True where ``free`` holds a θ at its starting value."""
+        fixed = np.zeros(len(engine.pls.initial_theta), dtype=bool)
+        if free is None:
+            return fixed
+        sl = self._theta_slices(engine)
+        terms = engine.design.terms
+        s = 0
+        if self.k_re:
+            mask = np.asarray(free.cov_re)
+            rows, cols = terms[0].theta_positions
+            fixed[sl[0]] = mask[rows, cols] == 0
+            s = 1
+        vc = np.asarray(free.vcomp)
+        for j in range(min(self.k_vc, len(vc))):
+            fixed[sl[s + j]] = vc[j] == 0
+        return fixed
+
+    def _as_params(self, start_params) -> MixedLMParams | None:
+        if start_params is None or hasattr(start_params, "cov_re"):
+            return start_params
+        p = np.asarray(start_params, dtype=float)
+        k_cov = self.k_re2 + self.k_vc
+        if len(p) == self.k_fe + k_cov:
+            return MixedLMParams.from_packed(p, self.k_fe, self.k_re, self.use_sqrt, has_fe=True)
+        if len(p) == k_cov:
+            return MixedLMParams.from_packed(p, self.k_fe, self.k_re, self.use_sqrt, has_fe=False)
+        raise ValueError("invalid start_params")
+
+    # ---- fitting ------------------------------------------------------------------------
+    def fit(
+        self,
+        start_params=None,
+        reml: bool = True,
+        niter_sa: int = 0,
+        do_cg: bool = True,
+        fe_pen=None,
+        cov_pen=None,
+        free: MixedLMParams | None = None,
+        full_output: bool = False,
+        method=None,
+        **fit_kwargs,
+    ) -> MixedLMCompatResults:
+        """Fit by REML (default) or ML with BOBYQA over θ (statsmodels' arguments).
+
+        ``method`` and statsmodels' optimizer options (maxiter, gtol, ...) are accepted and
+        ignored: the optimizer is BOBYQA on the relative covariance factor, as in lme4.
+        ``free`` holds entries of the covariance's Cholesky factor and variance components
+        at their starting values where it is 0 (statsmodels' meaning); ``free`` with an
+        identity ``cov_re`` fits independent random effects.
+        """
+        if fe_pen is not None or cov_pen is not None:
+            raise NotImplementedError("penalized fits (fe_pen, cov_pen) are not supported")
+        reml, theta_start, engine_opts = split_fit_kwargs(fit_kwargs, reml)
+        start = self._as_params(start_params)
+        diagonal = is_independent(free, start, self.k_re)
+        view = self._view(diagonal)
+        engine = view._engine
+        theta0 = view._theta_from_params(engine, start)
+        if theta_start is not None:
+            theta0 = np.asarray(theta_start, dtype=float).copy()
+        fixed = view._fixed_theta(engine, free)
+        solution, optsum = optimize(
+            engine,
+            reml,
+            theta0,
+            fixed,
+            do_cg,
+            engine_opts,
+            engine_start=start is None and theta_start is None,
+        )
+        res = MixedLMCompatResults(view, solution, optsum, reml=reml, r_names=False)
+        res.freepat = free
+        res.use_sqrt = self.use_sqrt
+        res.hist = [dataclasses.asdict(optsum)] if full_output else None
+        res._fixed_theta = fixed
+        return res
+
+    # ---- other statsmodels model methods -------------------------------------------------
+    def predict(self, params, exog=None) -> np.ndarray:
+        """Xβ for ``params`` (a MixedLMParams or a vector starting with β)."""
+        X = self.exog if exog is None else np.asarray(exog, dtype=float)
+        beta = params.fe_params if hasattr(params, "fe_params") else np.asarray(params)
+        return X @ np.asarray(beta, dtype=float)[: self.k_fe]
+
+    def loglike(self, params, profile_fe: bool = True) -> float:
+        """statsmodels' profile log-likelihood at covariance parameters ``params``.
+
+        ``params`` is a MixedLMParams or the packed covariance parameters (in
+        ``use_sqrt`` form); the fixed effects are profiled out (GLS) either way.
+        """
+        if not hasattr(params, "cov_re"):
+            params = MixedLMParams.from_packed(
+                np.asarray(params, dtype=float), self.k_fe, self.k_re, self.use_sqrt, has_fe=False
+            )
+        engine = self._engine_for(False)
+        theta = self._theta_from_params(engine, params)
+        return -0.5 * engine.objective(theta, self.reml)
+
+    def get_distribution(self, *args, **kwargs):  # pragma: no cover - not provided
+        raise NotImplementedError("use results.simulate() for parametric bootstrap draws")
+
+    def __getattr__(self, name: str):
+        # Engine attributes (e.g. for lme4-style helpers that expect a LinearMixedModel).
+        if name.startswith("_") or name == "layout":
+            raise AttributeError(name)
+        return getattr(self._engine, name)
+
+    def __repr__(self) -> str:
+        return f"<sparselme MixedLM nobs={self.nobs} groups={self.n_groups}>"
+
+
+mixedlm = MixedLM.from_formula

@@ -1,0 +1,491 @@
+"""The results of a fit through the statsmodels API (statsmodels' names and meaning)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import warnings
+from collections.abc import Mapping
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from ..design import prepare_frame
+from ..errors import SingularFitWarning
+from ..model import LinearMixedModel
+from ..results import MixedLMResults, lme4_summary
+from .algebra import GroupAlgebra, spec_matrix
+from .fit import engine_options, optimize
+from .hypotheses import ContrastResults, constraints
+from .inputs import check_columns
+from .layout import Layout, column_label
+from .params import MixedLMParams, chol_or_diag
+from .summary import summary_of
+
+
+class MixedLMCompatResults(MixedLMResults):
+    """A fit through the statsmodels API: statsmodels' attributes with its semantics.
+
+    Everything of :class:`~sparselme.results.MixedLMResults` (lme4-style extras) is kept;
+    statsmodels' names (``params``, ``bse``, ``bse_fe``, ``cov_params()``, ``summary()``,
+    ``fittedvalues``...) follow statsmodels. ``summary_lme4()`` gives lme4's printout.
+    """
+
+    freepat: MixedLMParams | None = None
+    hist: list | None = None
+    use_t: bool = False
+
+    # ---- bookkeeping ---------------------------------------------------------------------
+    @property
+    def _layout(self) -> Layout:
+        return self.model.layout
+
+    @property
+    def k_re(self) -> int:
+        return self.model.k_re
+
+    @property
+    def k_re2(self) -> int:
+        return self.model.k_re2
+
+    @property
+    def k_vc(self) -> int:
+        return self.model.k_vc
+
+    @property
+    def converged(self) -> bool:
+        return self.optsum.returnvalue != "NOT_OPTIMIZED" and self.optsum.converged
+
+    @property
+    def df_resid(self) -> int:
+        return self.nobs - int(np.linalg.matrix_rank(self.design.X)) if self.k_fe else self.nobs
+
+    @property
+    def npar(self) -> int:
+        """lme4's parameter count (free θ only when ``free`` held some fixed)."""
+        fixed = getattr(self, "_fixed_theta", None)
+        n_theta = self.n_theta - (int(fixed.sum()) if fixed is not None else 0)
+        return self.k_fe + n_theta + 1
+
+    def _term_theta(self, s: int) -> np.ndarray:
+        o = self.model.pls.theta_offsets
+        return self.theta[o[s] : o[s + 1]]
+
+    def _relcov(self, s: int) -> np.ndarray:
+        """(k, k) Ψ/σ² of engine term s: T Tᵀ."""
+        T = self.terms[s].template(self._term_theta(s))
+        return T @ T.T
+
+    # ---- statsmodels' parameters ----------------------------------------------------------
+    @cached_property
+    def cov_re_unscaled(self) -> pd.DataFrame:
+        names = self.model.exog_re_names
+        cov = self._relcov(0) if self.k_re else np.zeros((0, 0))
+        return pd.DataFrame(cov, index=names, columns=names)
+
+    @property
+    def cov_re(self) -> pd.DataFrame:
+        """Random-effects covariance of one group (user scale)."""
+        return self.cov_re_unscaled * self.scale
+
+    @cached_property
+    def _vcomp_unscaled(self) -> np.ndarray:
+        s0 = 1 if self.k_re else 0
+        return np.array([self._relcov(s0 + j)[0, 0] for j in range(self.k_vc)])
+
+    @property
+    def vcomp(self) -> np.ndarray:
+        """Variance components (user scale), in sorted-name order."""
+        return self._vcomp_unscaled * self.scale
+
+    @cached_property
+    def params_object(self) -> MixedLMParams:
+        return MixedLMParams.from_components(
+            fe_params=self.solution.beta.copy(),
+            cov_re=self.cov_re_unscaled.to_numpy(),
+            vcomp=self._vcomp_unscaled.copy(),
+        )
+
+    @cached_property
+    def _param_values(self) -> np.ndarray:
+        vals = [self.solution.beta]
+        for s, a, b in self._layout.param_specs():
+            vals.append(np.array([self._relcov(s)[a, b]]))
+        return np.concatenate(vals)
+
+    @property
+    def params(self) -> pd.Series:
+        """Fixed effects, then variance parameters divided by ``scale`` (statsmodels)."""
+        return pd.Series(self._param_values, index=self.model.param_names)
+
+    @property
+    def k_params(self) -> int:
+        return len(self._param_values)
+
+    # ---- statsmodels' covariance of the estimates ------------------------------------------
+    @cached_property
+    def _algebra(self) -> GroupAlgebra | None:
+        d = self.design
+        resid = d.y_centered - d.X @ self.solution.beta
+        thetas = [self._term_theta(s) for s in range(len(self.terms))]
+        try:
+            return GroupAlgebra(
+                list(self.terms), thetas, self._layout.block_of_levels(), d.X, resid
+            )
+        except MemoryError as exc:
+            warnings.warn(
+                f"statsmodels-style standard errors of variance parameters are not "
+                f"computed: {exc}; fixed-effect standard errors are lme4's",
+                UserWarning,
+                stacklevel=3,
+            )
+            return None
+
+    @cached_property
+    def hessian(self) -> np.ndarray | None:
+        """statsmodels' Hessian of the profile log-likelihood at the estimates."""
+        alg = self._algebra
+        if alg is None:
+            return None
+        specs = [(s, spec_matrix(self.terms[s], a, b)) for s, a, b in self._layout.param_specs()]
+        RX = self.solution.RX
+        fac = self.nobs - (self.k_fe if self.reml else 0)
+        return alg.hessian(specs, RX.T @ RX, self.solution.pwrss, fac, self.reml)
+
+    @cached_property
+    def _cov_params(self) -> np.ndarray:
+        k = self.k_params
+        H = self.hessian
+        if H is None:
+            out = np.full((k, k), np.nan)
+            out[: self.k_fe, : self.k_fe] = self._cov_fe
+            return out
+        free = np.ones(k, dtype=bool)
+        pat = self._free_packed()
+        if pat is not None:
+            free[: len(pat)] = pat
+        out = np.zeros((k, k))
+        ii = np.flatnonzero(free)
+        if len(ii):
+            sub = -H[np.ix_(ii, ii)]
+            try:
+                out[np.ix_(ii, ii)] = np.linalg.inv(sub)
+            except np.linalg.LinAlgError:
+                out[np.ix_(ii, ii)] = np.linalg.pinv(sub)
+        return out
+
+    def cov_params(self) -> pd.DataFrame:
+        """statsmodels' covariance of all parameters: inverse of minus its Hessian."""
+        names = self.model.param_names
+        return pd.DataFrame(self._cov_params, index=names, columns=names)
+
+    @property
+    def bse(self) -> pd.Series:
+        with np.errstate(invalid="ignore"):
+            se = np.sqrt(np.diag(self._cov_params))
+        return pd.Series(se, index=self.model.param_names)
+
+    @property
+    def bse_fe(self) -> pd.Series:
+        return self.bse.iloc[: self.k_fe]
+
+    @property
+    def bse_re(self) -> pd.Series:
+        """SEs of the variance parameters on the user scale, as statsmodels reports them."""
+        return self.bse.iloc[self.k_fe :] * math.sqrt(self.scale)
+
+    @property
+    def tvalues(self) -> pd.Series:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return self.params / self.bse
+
+    @property
+    def pvalues(self) -> pd.Series:
+        return pd.Series(2 * stats.norm.sf(np.abs(self.tvalues)), index=self.model.param_names)
+
+    def conf_int(self, alpha: float = 0.05, cols=None) -> pd.DataFrame:
+        """Wald intervals params ± z·bse for every parameter (statsmodels)."""
+        q = stats.norm.ppf(1 - alpha / 2)
+        p, se = self.params, self.bse
+        out = pd.DataFrame({0: p - q * se, 1: p + q * se})
+        return out if cols is None else out.iloc[list(cols)]
+
+    # ---- likelihood summaries ----------------------------------------------------------------
+    @property
+    def _df_modelwc(self) -> int:
+        pat = self._free_packed()
+        return (self.k_params if pat is None else int(np.sum(pat))) + 1
+
+    def _free_packed(self) -> np.ndarray | None:
+        """(k,) bool in packed order: the parameters ``free`` leaves free (None: all)."""
+        if self.freepat is None:
+            return None
+        return self.freepat.get_packed(use_sqrt=False, has_fe=True) != 0
+
+    @property
+    def aic(self) -> float:
+        """statsmodels' AIC: NaN under REML; parameters + 1 for the scale."""
+        return float("nan") if self.reml else -2 * (self.llf - self._df_modelwc)
+
+    @property
+    def bic(self) -> float:
+        return float("nan") if self.reml else -2 * self.llf + math.log(self.nobs) * self._df_modelwc
+
+    # ---- random effects -------------------------------------------------------------------------
+    def _group_effect_names(self, g: int) -> list[str]:
+        names = list(self.model.exog_re_names)
+        for v in self._layout.vc:
+            if v.level_group is None:
+                continue
+            names += [f"{v.name}[{c}]" for c in v.colnames.get(g, [])]
+        return names
+
+    def _group_columns(self) -> list[list[tuple[int, int, int]]]:
+        """Per group, its effects as (term, level, column) in statsmodels' order."""
+        G = self.model.n_groups
+        out: list[list[tuple[int, int, int]]] = [[] for _ in range(G)]
+        s = 0
+        if self.k_re:
+            for g in range(G):
+                out[g] += [(0, g, a) for a in range(self.k_re)]
+            s = 1
+        for j, v in enumerate(self._layout.vc):
+            t = self.terms[s + j]
+            if v.level_group is None:
+                continue
+            if t.k == 1:
+                for lvl, g in enumerate(v.level_group):
+                    out[int(g)].append((s + j, lvl, 0))
+            else:
+                for g in range(G):
+                    out[g] += [(s + j, g, a) for a in range(len(v.colnames.get(g, [])))]
+        return out
+
+    def _single_group_bars(self) -> list[tuple[int, str]]:
+        """Bar terms not nested in the groups: (term index, label) for the single group."""
+        s0 = 1 if self.k_re else 0
+        out = [(s0 + j, v.name) for j, v in enumerate(self._layout.vc) if v.level_group is None]
+        s0 += len(self._layout.vc)
+        out += [(s0 + j, label) for j, (label, _) in enumerate(self._layout.extra)]
+        return out
+
+    def _group_effects(self) -> list[tuple[int, Any, list[tuple[int, int, int]], list[str]]]:
+        """Per group (index, label, its effects as (term, level, column), their names).
+
+        With a single group, the bar terms not nested in it are its effects too.
+        """
+        bars = self._single_group_bars() if self.model.n_groups == 1 else []
+        out = []
+        for g, (label, cols) in enumerate(zip(self.model.group_labels, self._group_columns())):
+            names = self._group_effect_names(g)
+            for s, lab in bars:
+                t = self.terms[s]
+                for lvl, lv in enumerate(t.levels):
+                    for a, c in enumerate(t.columns):
+                        cols.append((s, lvl, a))
+                        names.append(f"{column_label(lab, c) if t.k > 1 else lab}[{lv}]")
+            out.append((g, label, cols, names))
+        return out
+
+    @property
+    def _only_re(self) -> bool:
+        """Only the re term (no variance components or bar terms), over several groups."""
+        return self.k_re > 0 and len(self.terms) == 1 and self.model.n_groups > 1
+
+    @cached_property
+    def random_effects(self) -> dict[Any, pd.Series]:
+        """Conditional means of each group's random effects, keyed by group label."""
+        blocks = self._b_blocks()
+        if self._only_re:  # the common case, vectorized: one row of b per group
+            index = pd.Index(self.model.exog_re_names)
+            return {
+                g: pd.Series(b, index=index) for g, b in zip(self.model.group_labels, blocks[0])
+            }
+        out = {}
+        for _, label, cols, names in self._group_effects():
+            vals = [blocks[s][lvl, a] for s, lvl, a in cols]
+            out[label] = pd.Series(np.asarray(vals, dtype=float), index=names)
+        return out
+
+    @cached_property
+    def random_effects_cov(self) -> dict[Any, pd.DataFrame]:
+        """Conditional covariance of each group's random effects given the data."""
+        alg = self._algebra
+        if alg is None:
+            raise MemoryError("the groups are too large for dense conditional covariances")
+        if self._layout.block_of_levels() is None and self.model.n_groups > 1:
+            raise NotImplementedError(
+                "random_effects_cov with bar terms crossing the groups; use ranef()"
+            )
+        if self._only_re:
+            index = pd.Index(self.model.exog_re_names)
+            covs = self.scale * alg.P
+            return {
+                g: pd.DataFrame(c, index=index, columns=index)
+                for g, c in zip(self.model.group_labels, covs)
+            }
+        out = {}
+        for g, label, cols, names in self._group_effects():
+            loc = [int(alg.pos[s][1][lvl] + a) for s, lvl, a in cols]
+            cov = self.scale * alg.P[0 if alg.B == 1 else g][np.ix_(loc, loc)]
+            out[label] = pd.DataFrame(cov, index=names, columns=names)
+        return out
+
+    # ---- fitted values and prediction ------------------------------------------------------------
+    def _wrap_rows(self, values: np.ndarray):
+        idx = self.design.row_index
+        return values if idx is None else pd.Series(values, index=idx)
+
+    @cached_property
+    def fittedvalues(self):
+        """Xβ + Zb: fixed effects plus predicted random effects."""
+        return self._wrap_rows(MixedLMResults.fittedvalues.func(self))
+
+    @property
+    def resid(self):
+        return self._wrap_rows(self.design.y - np.asarray(self.fittedvalues))
+
+    def predict(self, exog=None, transform: bool = True, *args, **kwargs):
+        """Fixed-effects predictions Xβ (random effects are not included, as statsmodels)."""
+        beta = self.solution.beta
+        if exog is None:
+            return self.design.X @ beta
+        spec = self.design.fixed_spec
+        if transform and spec is not None and isinstance(exog, (pd.DataFrame, Mapping)):
+            frame = pd.DataFrame(exog)
+            needed = {str(v) for v in spec.required_variables}
+            check_columns(frame, needed)
+            data, context = prepare_frame(frame, needed)
+            mm = spec.get_model_matrix(data, context=context, na_action="ignore")
+            X = mm[self.design.fixed_names].to_numpy(dtype=float)
+            return pd.Series(X @ beta, index=frame.index)
+        if isinstance(exog, pd.DataFrame):
+            return pd.Series(exog.to_numpy(dtype=float) @ beta, index=exog.index)
+        X = np.asarray(exog, dtype=float)
+        return (X.reshape(-1, len(beta)) if X.ndim == 1 else X) @ beta
+
+    # ---- tests ----------------------------------------------------------------------------------
+    def t_test(self, r_matrix, use_t: bool | None = None) -> ContrastResults:
+        """t (z) tests of R β = q for the fixed effects; R may be a string like "x = 1"."""
+        names = list(self.fe_params.index)
+        R, q = constraints(r_matrix, names, self.k_params, self.k_fe)
+        use_t = self.use_t if use_t is None else use_t
+        V = self._cov_params[: self.k_fe, : self.k_fe]
+        effect = R @ self.solution.beta
+        sd = np.sqrt(np.einsum("ij,jk,ik->i", R, V, R))
+        tval = (effect - q) / sd
+        df = self.df_resid if use_t else None
+        dist = stats.t(df) if use_t else stats.norm
+        return ContrastResults(effect, sd, tval, 2 * dist.sf(np.abs(tval)), q, df, use_t)
+
+    def wald_test(self, r_matrix, scalar: bool | None = None, **kwargs) -> ContrastResults:
+        """χ² Wald test of R θ = q over all parameters (or over the fixed effects)."""
+        R, q = constraints(r_matrix, list(self.model.param_names), self.k_params, self.k_params)
+        if R.shape[1] == self.k_fe:
+            R = np.hstack([R, np.zeros((R.shape[0], self.k_params - self.k_fe))])
+        d = R @ self._param_values - q
+        V = R @ self._cov_params @ R.T
+        stat = float(d @ np.linalg.solve(V, d))
+        df = int(np.linalg.matrix_rank(R))
+        return ContrastResults.wald(stat, stats.chi2.sf(stat, df), df, scalar)
+
+    # ---- profile likelihood ---------------------------------------------------------------------
+    def profile_re(
+        self,
+        re_ix: int | str,
+        vtype: str,
+        num_low: int = 5,
+        dist_low: float = 1.0,
+        num_high: int = 5,
+        dist_high: float = 1.0,
+        **fit_kwargs,
+    ) -> np.ndarray:
+        """Profile log-likelihood of one variance parameter (statsmodels' arguments).
+
+        ``vtype="re"``: the variance of exog_re column ``re_ix``; ``"vc"``: the variance
+        component named ``re_ix``. Returns (num_low + 1 + num_high, 2): the parameter on
+        the user scale and the maximized log-likelihood with the parameter held there.
+        """
+        if vtype not in ("re", "vc"):
+            raise ValueError("vtype must be 're' or 'vc'")
+        if vtype == "re":
+            terms, free, cov_u = self._re_first(int(re_ix))
+            current, s_prof = cov_u[0, 0], 0
+        else:
+            terms, free, cov_u = list(self.terms), self._free_copy(), None
+            j = [v.name for v in self.model.layout.vc].index(re_ix)
+            current, s_prof = self._vcomp_unscaled[j], (1 if self.k_re else 0) + j
+        values = _profile_grid(current, self.scale, num_low, dist_low, num_high, dist_high)
+        engine = LinearMixedModel(dataclasses.replace(self.design, terms=terms))
+        o = engine.pls.theta_offsets
+        fixed = self.model._fixed_theta(engine, free)
+        fixed[o[s_prof]] = True
+        opts = engine_options(fit_kwargs)
+        dof = self.nobs - (self.k_fe if self.reml else 0)
+        out = []
+        for x in values:
+            th0 = self.theta.copy()
+            if cov_u is not None:
+                cov_u[0, 0] = x
+                rows, cols = terms[0].theta_positions
+                th0[o[0] : o[1]] = chol_or_diag(cov_u)[rows, cols]
+            else:
+                th0[o[s_prof]] = math.sqrt(x)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", SingularFitWarning)
+                sol, optsum = optimize(engine, self.reml, th0, fixed, True, opts)
+            out.append([x * sol.pwrss / dof, -0.5 * optsum.fmin])
+        return np.asarray(out)
+
+    def _free_copy(self) -> MixedLMParams | None:
+        return self.freepat.copy() if self.freepat is not None else None
+
+    def _re_first(self, i: int) -> tuple[list, MixedLMParams | None, np.ndarray]:
+        """(terms, free, Ψ/σ² (k, k)) with exog_re's column i swapped with the first."""
+        ix = np.arange(self.k_re)
+        ix[0], ix[i] = i, 0
+        cov_u = self.cov_re_unscaled.to_numpy()[np.ix_(ix, ix)]
+        terms = list(self.terms)
+        t = terms[0]
+        terms[0] = dataclasses.replace(
+            t, columns=tuple(t.columns[j] for j in ix), model=t.model[:, ix]
+        )
+        free = self._free_copy()
+        if free is not None:
+            free.cov_re = np.asarray(free.cov_re)[np.ix_(ix, ix)]
+        return terms, free, cov_u
+
+    # ---- printing ----------------------------------------------------------------------
+    def summary(
+        self,
+        yname: str | None = None,
+        xname_fe: list[str] | None = None,
+        xname_re: list[str] | None = None,
+        title: str | None = None,
+        alpha: float = 0.05,
+    ):
+        """statsmodels' summary: an info block and one table of all parameters."""
+        return summary_of(self, yname, xname_fe, xname_re, title, alpha)
+
+    def summary_lme4(self) -> str:
+        """lme4's ``summary(lmer(...))`` printout of the same fit."""
+        return lme4_summary(self)
+
+    def __repr__(self) -> str:
+        return f"<sparselme MixedLMResults {self.method} nobs={self.nobs} llf={self.llf:.4f}>"
+
+
+def _profile_grid(current, scale, num_low, dist_low, num_high, dist_high) -> np.ndarray:
+    """(num_low + 1 + num_high,) values around ``current``; ``dist_*`` on the user scale."""
+    low = current - dist_low / scale
+    high = current + dist_high / scale
+    if low <= 0:
+        raise ValueError(
+            "dist_low is too large and would result in a negative variance. Try a smaller value."
+        )
+    return np.concatenate(
+        [np.linspace(low, current, num_low + 1), np.linspace(current, high, num_high + 1)[1:]]
+    )
