@@ -185,12 +185,14 @@ def build_design(
     check.check_columns(data, needed, parsed.text)
     response_vars = _formula_variables(f"~ {parsed.response}")
     check.check_variable_types(data, response_vars, predictors - response_vars)
+    data = check.numbers_as_float(data, predictors | response_vars)
 
     w = check.data_vector(data, weights, "weights")
     off = check.data_vector(data, offset, "offset")
     original = len(data)
     keep = _missing_rows(data, needed, w, off, missing)
     zero = check.zero_weight_rows(w)
+    check.check_weight_range(w)
     if zero is not None:
         check.warn_dropped(int(zero.sum()), original, "with weight 0", stacklevel=3)
         keep = ~zero if keep is None else keep & ~zero
@@ -200,12 +202,19 @@ def build_design(
         off = None if off is None else off[keep]
     check.check_not_empty(len(data), original)
 
-    frame, context = prepare_frame(data, needed)
-    with check.formula_evaluation(parsed.text):
-        mm = model_matrix(fixed_text, frame, context=context, na_action="ignore")
     response_name = str(parsed.response).strip()
-    y = check.check_response_matrix(mm.lhs, response_name)
-    Xdf = mm.rhs
+    frame, context, y, Xdf = _fixed_part(parsed, data, needed)
+    bad = check.nonfinite_model_rows(
+        [(response_name, y), *((r_style_name(str(c)), Xdf[c]) for c in Xdf.columns)],
+        missing,
+        len(y),
+    )
+    if bad is not None:  # e.g. log(x) of negative x: drop the rows and evaluate again
+        data = data.loc[~bad]
+        w = None if w is None else w[~bad]
+        off = None if off is None else off[~bad]
+        check.check_not_empty(len(data), original)
+        frame, context, y, Xdf = _fixed_part(parsed, data, needed)
     X = np.asarray(Xdf, dtype=float)
     names = [str(c) for c in Xdf.columns]
     check.check_magnitude(y, [response_name], "the response")
@@ -233,6 +242,8 @@ def build_design(
     terms = [terms[i] for i in order]
     check.check_identifiable(terms, len(y))
     for t in terms:
+        check.check_term_values(t)
+        check.check_term_columns(t)
         check.check_magnitude(t.model, t.columns, f"the column of {check.term_label(t)}")
     check.warn_about_scales(terms, stacklevel=3)
     return Design(
@@ -248,6 +259,14 @@ def build_design(
         parsed=parsed,
         row_index=data.index,
     )
+
+
+def _fixed_part(parsed: ParsedFormula, data: pd.DataFrame, needed: set[str]):
+    """(frame, context, y, X as formulaic's DataFrame) of the response ~ fixed formula."""
+    frame, context = prepare_frame(data, needed)
+    with check.formula_evaluation(parsed.text):
+        mm = model_matrix(parsed.fixed_formula(), frame, context=context, na_action="ignore")
+    return frame, context, check.check_response_matrix(mm.lhs, str(parsed.response).strip()), mm.rhs
 
 
 def _make_term(

@@ -17,6 +17,7 @@ __all__ = [
     "MissingDataError",
     "UnknownColumnError",
     "IdentifiabilityError",
+    "NumericalError",
     "ConvergenceWarning",
     "SingularFitWarning",
     "RankDeficiencyWarning",
@@ -58,6 +59,10 @@ class MissingDataError(DataError):
 
 class IdentifiabilityError(DataError):
     """The random-effects structure cannot be estimated from these data."""
+
+
+class NumericalError(SparselmeError, ArithmeticError):
+    """The criterion cannot be evaluated in double precision (data far too badly scaled)."""
 
 
 class UnknownColumnError(SparselmeError, KeyError, ValueError):

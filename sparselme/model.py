@@ -124,7 +124,7 @@ class LinearMixedModel:
             if estimated[free].all():  # a good start deserves a smaller first trust region
                 options["initial_step"] = np.maximum(0.2 * x0[free], 0.05)
         else:
-            x0 = np.asarray(start, dtype=float).copy()
+            x0 = validation.check_start(start, self.lower_bounds)
         if fixed_theta is not None:
             x0[~free] = fixed_theta[~free]
         if check_derivatives is None:
@@ -153,6 +153,7 @@ class LinearMixedModel:
             if optsum.returnvalue == "NLOPT_MAXEVAL_REACHED" and optsum.gradient is None:
                 optsum.gradient = finite_difference_derivatives(f, optsum.final, lower)[0]
             optsum.expand(x0, free, self.lower_bounds)
+            validation.check_optimum(optsum.fmin, optsum.final)
             solution = self.pls.solve(optsum.final)
         _warn_about(optsum, self.lower_bounds)
         return MixedLMResults(self, solution, optsum, reml=REML, r_names=r_names)

@@ -20,6 +20,8 @@ from .errors import (
     DroppedRowsWarning,
     FormulaError,
     IdentifiabilityError,
+    MissingDataError,
+    NumericalError,
     ScaleWarning,
     UnknownColumnError,
 )
@@ -31,17 +33,24 @@ __all__ = [
     "check_missing_option",
     "check_flag",
     "check_maxeval",
+    "check_start",
+    "check_optimum",
     "check_columns",
     "check_variable_types",
     "check_numeric",
+    "numbers_as_float",
     "data_vector",
     "zero_weight_rows",
+    "check_weight_range",
     "check_not_empty",
     "check_response_matrix",
+    "nonfinite_model_rows",
+    "check_term_values",
     "check_magnitude",
     "check_not_exact_fit",
     "check_has_random_terms",
     "check_identifiable",
+    "check_term_columns",
     "warn_about_scales",
     "check_same_length",
     "check_aligned",
@@ -51,6 +60,8 @@ __all__ = [
 MISSING_OPTIONS = ("none", "raise", "drop")
 # |values| beyond this overflow when squared and summed; below its inverse they underflow.
 MAX_MAGNITUDE = 1e150
+# Positive weights spanning more than this ratio lose the small ones to rounding.
+MAX_WEIGHT_RATIO = 1e12
 # Random-effects columns whose standard deviation is outside [1/x, x] give θ's far from 1.
 SCALE_RATIO = 1e3
 # The exact-fit check runs a least-squares fit; skipped when that would cost more.
@@ -92,6 +103,29 @@ def check_maxeval(maxeval: object) -> int:
     if maxeval < 1:
         raise ValueError(f"maxeval must be a positive integer, not {maxeval}")
     return int(maxeval)
+
+
+def check_start(start: object, lower: np.ndarray) -> np.ndarray:
+    """A starting θ: finite numbers, one per variance parameter (clipped to the bounds)."""
+    try:
+        x0 = np.array(start, dtype=float).reshape(-1)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"start must be an array of numbers, not {start!r}") from exc
+    if x0.shape != lower.shape:
+        raise ValueError(f"start has {x0.size} values, but the model has {lower.size} θ's")
+    if not np.all(np.isfinite(x0)):
+        raise ValueError(f"start must hold finite numbers, not {x0}")
+    return np.maximum(x0, lower)
+
+
+def check_optimum(fmin: float, theta: np.ndarray) -> None:
+    """The optimizer found no θ where the criterion could be computed."""
+    if not np.isfinite(fmin):
+        raise NumericalError(
+            "the criterion could not be evaluated at any θ tried (last "
+            f"{np.array2string(np.asarray(theta), precision=3)}): the penalized system is not "
+            "positive definite in double precision. Rescale the variables (and weights)."
+        )
 
 
 # ---- columns --------------------------------------------------------------------------------
@@ -186,6 +220,15 @@ def check_variable_types(
             )
 
 
+def numbers_as_float(data: pd.DataFrame, names: Iterable[str]) -> pd.DataFrame:
+    """Object columns holding only numbers become float (formulas would see categories)."""
+    convert = [n for n in sorted(set(names)) if pd.api.types.is_object_dtype(data[n].dtype)]
+    convert = [n for n in convert if _kind(data[n]) in ("numeric", "bool")]
+    if not convert:
+        return data
+    return data.assign(**{n: pd.to_numeric(data[n]).astype(float) for n in convert})
+
+
 def data_vector(data: pd.DataFrame, spec: object, name: str) -> np.ndarray | None:
     """weights/offset given as a column name or an array → (n,) float array (or None)."""
     if spec is None:
@@ -239,6 +282,22 @@ def zero_weight_rows(w: np.ndarray | None) -> np.ndarray | None:
     return zero if zero.any() else None
 
 
+def check_weight_range(w: np.ndarray | None) -> None:
+    """Positive weights must not span more orders of magnitude than doubles resolve."""
+    if w is None:
+        return
+    pos = w[np.isfinite(w) & (w > 0)]
+    if pos.size == 0:
+        return
+    lo, hi = float(pos.min()), float(pos.max())
+    if hi > MAX_MAGNITUDE or lo < 1 / MAX_MAGNITUDE or hi / lo > MAX_WEIGHT_RATIO:
+        raise DataError(
+            f"weights range from {lo:.3g} to {hi:.3g}; beyond a ratio of "
+            f"{MAX_WEIGHT_RATIO:.0e} the lightest observations are lost to rounding: "
+            "rescale the weights or drop the lightest rows"
+        )
+
+
 def warn_dropped(count: int, total: int, reason: str, stacklevel: int = 3) -> None:
     warnings.warn(
         f"dropped {count} of {total} rows {reason}", DroppedRowsWarning, stacklevel=stacklevel + 1
@@ -264,6 +323,43 @@ def check_response_matrix(lhs: object, name: str) -> np.ndarray:
     if arr.dtype.kind not in "biuf":
         raise DataError(f"the response {name!r} must be numeric, not of dtype {arr.dtype}")
     return arr.astype(float).ravel()
+
+
+def nonfinite_model_rows(
+    columns: Sequence[tuple[str, np.ndarray]], missing: str, total: int
+) -> np.ndarray | None:
+    """Rows where evaluating the formula (log of negatives...) gave NaN or inf.
+
+    With missing='drop' they are reported and returned to be dropped; otherwise raise.
+    """
+    bad = np.zeros(total, dtype=bool)
+    found = []
+    for name, values in columns:
+        isbad = ~np.isfinite(np.asarray(values, dtype=float))
+        if isbad.any():
+            found.append(f"{name} ({int(isbad.sum())})")
+            bad |= isbad
+    if not found:
+        return None
+    where = ", ".join(found)
+    if missing != "drop":
+        raise MissingDataError(
+            f"{int(bad.sum())} of {total} rows have non-finite values after evaluating the "
+            f"formula, in: {where}. Pass missing='drop' to drop these rows."
+        )
+    warn_dropped(int(bad.sum()), total, f"with non-finite values after evaluating: {where}", 4)
+    return bad
+
+
+def check_term_values(term: RandomEffectsTerm) -> None:
+    """A random-effects term's columns must be finite (its variables were checked raw)."""
+    bad = ~np.isfinite(term.model).all(axis=1)
+    if bad.any():
+        raise MissingDataError(
+            f"the random-effects term {term_label(term)} has non-finite values in "
+            f"{int(bad.sum())} of {len(bad)} rows after evaluating {term.lhs!r}; transform "
+            "the data first (or drop those rows)"
+        )
 
 
 def check_magnitude(M: np.ndarray, names: Sequence[str], role: str) -> None:
@@ -335,6 +431,21 @@ def check_identifiable(terms: Sequence[RandomEffectsTerm], nobs: int) -> None:
                 f"{t.k} per level × {t.nlevels} levels) for term {term_label(t)}; the "
                 "random-effects parameters and the residual variance are probably unidentifiable"
             )
+
+
+def check_term_columns(term: RandomEffectsTerm) -> None:
+    """A term's columns must be linearly independent (else their variances are not)."""
+    if term.k < 2 and np.any(term.model != 0):
+        return
+    from .design import redundant_columns  # design imports this module
+
+    dependent = redundant_columns(term.model)
+    if dependent:
+        names = ", ".join(repr(term.columns[j]) for j in dependent)
+        raise IdentifiabilityError(
+            f"the random-effects columns of term {term_label(term)} are linearly dependent "
+            f"or zero ({names}): their variances cannot be told apart; remove them"
+        )
 
 
 def warn_about_scales(terms: Sequence[RandomEffectsTerm], stacklevel: int = 3) -> None:
