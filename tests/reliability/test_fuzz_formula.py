@@ -25,7 +25,15 @@ DATA["one"] = 1.0
 
 _TOKENS = [
     *"y x g h f s k one zz ~ + - * : / | || ( ) 0 1 2 ** ^ , . I( C( log( np.exp( `".split(),
-    "(1|g)", "(x|g)", "(1|h)", "(0+x|k)", "(1|g/h)", "(x||f)", "(1|s:g)", "(1|one)", "(y|g)",
+    "(1|g)",
+    "(x|g)",
+    "(1|h)",
+    "(0+x|k)",
+    "(1|g/h)",
+    "(x||f)",
+    "(1|s:g)",
+    "(1|one)",
+    "(y|g)",
 ]
 _SETTINGS = settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True
@@ -54,8 +62,27 @@ def test_fuzz_token_soup(tokens):
 @_SETTINGS
 @given(
     st.sampled_from(["y", "log(y + 10)", "x", "g", "f", "s", "y + x", "I(y * 2)", "zz", "one"]),
-    st.lists(st.sampled_from(["x", "f", "s", "h", "x:f", "x*s", "C(h)", "0", "1", "-1", "zz",
-                              "I(x**2)", "log(x)", "g"]), max_size=4),
+    st.lists(
+        st.sampled_from(
+            [
+                "x",
+                "f",
+                "s",
+                "h",
+                "x:f",
+                "x*s",
+                "C(h)",
+                "0",
+                "1",
+                "-1",
+                "zz",
+                "I(x**2)",
+                "log(x)",
+                "g",
+            ]
+        ),
+        max_size=4,
+    ),
     st.lists(st.sampled_from(_TOKENS[-9:]), max_size=3),
 )
 def test_fuzz_well_formed_pieces(response, fixed, bars):

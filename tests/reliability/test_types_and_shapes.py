@@ -151,7 +151,9 @@ def test_series_with_a_misaligned_index(frame):
     with pytest.raises(DataError, match="weights is a Series whose index does not match"):
         sl.lmer(FORMULA, frame, weights=w)
     aligned = sl.lmer(FORMULA, frame, weights=w.reindex(frame.index))
-    np.testing.assert_array_equal(aligned.theta, sl.lmer(FORMULA, frame, weights=w.to_numpy()[::-1]).theta)
+    np.testing.assert_array_equal(
+        aligned.theta, sl.lmer(FORMULA, frame, weights=w.to_numpy()[::-1]).theta
+    )
 
 
 # ---- formula and arguments ---------------------------------------------------------------------
