@@ -240,12 +240,7 @@ def build_design(
     terms = [_make_term(bar, data, frame, context) for bar in parsed.bars]
     order = sorted(range(len(terms)), key=lambda i: -terms[i].nlevels)
     terms = [terms[i] for i in order]
-    check.check_identifiable(terms, len(y))
-    for t in terms:
-        check.check_term_values(t)
-        check.check_term_columns(t)
-        check.check_magnitude(t.model, t.columns, f"the column of {check.term_label(t)}")
-    check.warn_about_scales(terms, stacklevel=3)
+    check.check_random_terms(terms, len(y), stacklevel=3)
     return Design(
         y=y,
         X=np.asfortranarray(X),

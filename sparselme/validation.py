@@ -50,10 +50,12 @@ __all__ = [
     "check_not_exact_fit",
     "check_has_random_terms",
     "check_identifiable",
+    "check_random_terms",
     "check_term_columns",
     "warn_about_scales",
     "check_same_length",
     "check_aligned",
+    "check_array_input",
     "formula_evaluation",
 ]
 
@@ -405,7 +407,11 @@ def check_has_random_terms(bars: Sequence[object], formula: str | None = None) -
 
 
 def term_label(term: RandomEffectsTerm) -> str:
-    return f"({term.lhs} | {term.name})"
+    """``(x | g)``; terms built from arrays (no formula) show their column names."""
+    lhs = term.lhs
+    if lhs == "1" and tuple(term.columns) != ("(Intercept)",):
+        lhs = " + ".join("1" if c == "(Intercept)" else c for c in term.columns)
+    return f"({lhs} | {term.name})"
 
 
 def check_identifiable(terms: Sequence[RandomEffectsTerm], nobs: int) -> None:
@@ -448,6 +454,16 @@ def check_term_columns(term: RandomEffectsTerm) -> None:
         )
 
 
+def check_random_terms(terms: Sequence[RandomEffectsTerm], nobs: int, stacklevel: int = 3) -> None:
+    """All checks of the random-effects terms, in order, for both APIs."""
+    check_identifiable(terms, nobs)
+    for t in terms:
+        check_term_values(t)
+        check_term_columns(t)
+        check_magnitude(t.model, t.columns, f"the column of {term_label(t)}")
+    warn_about_scales(terms, stacklevel=stacklevel + 1)
+
+
 def warn_about_scales(terms: Sequence[RandomEffectsTerm], stacklevel: int = 3) -> None:
     """Warn about random-effects columns on extreme scales (their θ is far from 1).
 
@@ -483,19 +499,47 @@ def check_same_length(n: int, **arrays: object) -> None:
             raise DataError(f"{name} has {m} rows, but endog has {n}")
 
 
-def check_aligned(reference: object, ref_name: str, **arrays: object) -> None:
-    """pandas inputs must share the reference's index (they are used row by row)."""
-    ref_index = getattr(reference, "index", None)
-    if not isinstance(ref_index, pd.Index):
+def check_aligned(**arrays: object) -> None:
+    """pandas inputs must share one index (rows are matched by position, not by label).
+
+    The first argument with an index is the reference; arrays without one are skipped.
+    """
+    indexed = [(k, a.index) for k, a in arrays.items() if isinstance(a, (pd.Series, pd.DataFrame))]
+    if not indexed:
         return
-    for name, arr in arrays.items():
-        index = getattr(arr, "index", None)
-        if isinstance(index, pd.Index) and not index.equals(ref_index):
+    ref_name, ref_index = indexed[0]
+    for name, index in indexed[1:]:
+        if len(index) == len(ref_index) and not index.equals(ref_index):
             raise DataError(
                 f"the index of {name} does not match the index of {ref_name}; rows are "
                 f"used by position, so reindex {name} (e.g. {name}.reindex({ref_name}.index)) "
                 "or pass plain arrays"
             )
+
+
+def check_array_input(a: object, what: str) -> None:
+    """endog/exog/exog_re of the array API: numeric, at most 2-D, unique column names."""
+    if a is None:
+        raise DataTypeError(f"{what} is required: an array or a pandas object, not None")
+    if isinstance(a, pd.DataFrame):
+        dup = sorted({str(c) for c in a.columns[a.columns.duplicated()]})
+        if dup:
+            raise DataError(f"duplicate column names in {what}: {', '.join(map(repr, dup))}")
+        for c in a.columns:
+            check_numeric(a[c], str(c), f"{what} column")
+        return
+    if isinstance(a, pd.Series):
+        check_numeric(a, str(a.name) if a.name is not None else what, what)
+        return
+    arr = np.asarray(a)
+    if arr.ndim > 2:
+        raise DataError(f"{what} must be one- or two-dimensional, but has shape {arr.shape}")
+    if arr.dtype.kind not in "biuf":
+        if arr.dtype.kind == "O" and _kind(pd.Series(arr.reshape(-1))) in ("numeric", "bool"):
+            return
+        flat = arr.reshape(-1)
+        example = f" (e.g. {flat[0]!r})" if flat.size else ""
+        raise DataError(f"{what} must be numeric, not an array of dtype {arr.dtype}{example}")
 
 
 class formula_evaluation:  # noqa: N801 - used as a lower-case context manager

@@ -16,9 +16,16 @@ import numpy as np
 import pandas as pd
 from formulaic import Formula
 
+from .. import validation
 from ..design import Design, group_codes, r_style_name
 from ..design import redundant_columns as _redundant_columns
-from ..errors import DataError, MissingDataError, RankDeficiencyWarning
+from ..errors import (
+    DataError,
+    DataTypeError,
+    DroppedRowsWarning,
+    MissingDataError,
+    RankDeficiencyWarning,
+)
 from ..formula.parse import ParsedFormula
 from .components import convert_vc_dict, vc_from_formula, vc_from_spec
 from .inputs import (
@@ -41,19 +48,29 @@ def from_arrays(
     endog, exog, groups, exog_re, exog_vc, missing: str
 ) -> tuple[Design, Layout, list[str], VCSpec]:
     """(design, layout, exog_re's display names, exog_vc as a VCSpec) of ``MixedLM(...)``."""
+    validation.check_missing_option(missing)
     y, yname, X, xnames, g, Zre, re_names, index = _read_arrays(endog, exog, groups, exog_re)
-    bad = bad_rows([y, X, g] + ([Zre] if Zre is not None else []))
+    arrays = {"endog": y, "exog": X, "groups": g, "exog_re": Zre}
+    counts = {k: int(bad_rows([v]).sum()) for k, v in arrays.items() if v is not None}
+    where = ", ".join(f"{k} ({c})" for k, c in counts.items() if c)
+    bad = bad_rows([v for v in arrays.values() if v is not None])
     if bad.any():
         if missing != "drop" or exog_vc is not None:
             raise MissingDataError(
-                f"{int(bad.sum())} of {len(y)} rows have missing or non-finite values; "
-                "pass missing='drop' to drop them"
+                f"{int(bad.sum())} of {len(y)} rows have missing or non-finite values in: "
+                f"{where}. Pass missing='drop' to drop them"
             )
-        warnings.warn(f"dropped {int(bad.sum())} rows with missing values", stacklevel=3)
+        warnings.warn(
+            f"dropped {int(bad.sum())} of {len(y)} rows with missing or non-finite values in: "
+            f"{where}",
+            DroppedRowsWarning,
+            stacklevel=3,
+        )
         keep = ~bad
         y, X, g = y[keep], X[keep], g[keep]
         Zre = None if Zre is None else Zre[keep]
         index = None if index is None else index[keep]
+    validation.check_not_empty(len(y), len(bad))
     gcodes, labels = groups_to_codes(g)
     if isinstance(exog_vc, Mapping):
         warnings.warn("Using deprecated variance components format", FutureWarning, stacklevel=3)
@@ -76,8 +93,12 @@ def from_arrays(
         response_name=yname[0] if yname else "y",
         row_index=index,
     )
+    validation.check_magnitude(y, [design.response_name], "the response")
+    validation.check_magnitude(X, design.fixed_names, "the exog column")
     design = drop_redundant(design)
+    validation.check_not_exact_fit(design.y, design.X, design.response_name)
     layout = make_layout(design, gcodes, labels, gname, Zre, re_names, r_names, vcs, [])
+    validation.check_random_terms(layout.terms(), len(y), stacklevel=3)
     if Zre is not None and re_names == ["Group Var"]:
         layout.re_names = ["Group"]  # parameter "Group Var", as statsmodels names it
     return design, layout, re_display, exog_vc if exog_vc is not None else VCSpec([], [], [])
@@ -86,12 +107,16 @@ def from_arrays(
 def _read_arrays(endog, exog, groups, exog_re) -> tuple:
     """(y (n,), y's name, X (n, p), X's names, groups (n,), exog_re (n, k), its names, index)."""
     y, yname, index = as_matrix(endog, "endog")
+    validation.check_not_empty(len(y), len(y))
+    if y.shape[1] != 1:
+        raise DataError(f"endog must be a single column, but has shape {np.shape(endog)}")
     X, xnames, xindex = as_matrix(exog, "exog")
+    if groups is None:
+        raise DataTypeError("groups is required: one label per row of endog")
     g = np.asarray(groups)
     Zre, re_names = (None, None) if exog_re is None else as_matrix(exog_re, "exog_re")[:2]
-    lengths = {len(y), len(X), len(g)} | ({len(Zre)} if Zre is not None else set())
-    if len(lengths) != 1:
-        raise DataError("endog, exog, groups and exog_re must have the same number of rows")
+    validation.check_same_length(len(y), exog=X, groups=g, exog_re=Zre)
+    validation.check_aligned(endog=endog, exog=exog, groups=groups, exog_re=exog_re)
     return y[:, 0], yname, X, xnames, g, Zre, re_names, index if index is not None else xindex
 
 
@@ -131,6 +156,7 @@ def formula_groups(
     garr = None if groups is None or isinstance(groups, str) else np.asarray(groups)
     if garr is not None and len(garr) != len(data):
         raise DataError(f"groups has {len(garr)} values, but the data have {len(data)} rows")
+    validation.check_aligned(data=data, groups=groups)
     if subset is not None:
         mask = subset_mask(data, subset)
         data = data.loc[mask]
@@ -191,6 +217,8 @@ def formula_layout(
     layout = make_layout(
         design, gcodes, labels, gname, Zre, re_names, r_names, vcs, list(design.terms)
     )
+    unchecked = [t for t in layout.terms() if not any(t is b for b in design.terms)]
+    validation.check_random_terms(unchecked, design.nobs, stacklevel=4)
     return design, layout, vcs
 
 

@@ -10,8 +10,9 @@ import numpy as np
 import pandas as pd
 from formulaic import Formula, model_matrix
 
+from .. import validation
 from ..design import prepare_frame
-from ..errors import DataError, MissingDataError, UnknownColumnError
+from ..errors import DataError, DroppedRowsWarning, MissingDataError, UnknownColumnError
 
 
 def groups_to_codes(groups: np.ndarray) -> tuple[np.ndarray, list[Any]]:
@@ -76,6 +77,7 @@ def subset_mask(data: pd.DataFrame, subset) -> np.ndarray:
 
 def as_matrix(a, what: str) -> tuple[np.ndarray, list[str] | None, pd.Index | None]:
     """Array-like → (values (n, k), column names or None, row index or None)."""
+    validation.check_array_input(a, what)
     if isinstance(a, pd.DataFrame):
         return a.to_numpy(dtype=float), [str(c) for c in a.columns], a.index
     if isinstance(a, pd.Series):
@@ -117,8 +119,7 @@ def handle_missing(
     data: pd.DataFrame, needed: set[str], garr: np.ndarray | None, missing: str
 ) -> tuple[pd.DataFrame, np.ndarray | None]:
     """Raise on, or drop (``missing="drop"``), rows with missing values in ``needed``."""
-    if missing not in ("none", "drop", "raise"):
-        raise ValueError(f"missing must be 'none', 'drop' or 'raise', not {missing!r}")
+    validation.check_missing_option(missing)
     bad = np.zeros(len(data), dtype=bool)
     counts = []
     columns = [(name, _missing_values(data[name])) for name in sorted(needed)]
@@ -138,7 +139,7 @@ def handle_missing(
     warnings.warn(
         f"dropped {int(bad.sum())} of {len(data)} rows with missing or non-finite values in: "
         f"{', '.join(counts)}",
-        UserWarning,
+        DroppedRowsWarning,
         stacklevel=4,
     )
     return data.loc[~bad], None if garr is None else garr[~bad]

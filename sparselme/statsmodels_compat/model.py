@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .. import validation
 from ..design import Design, build_design
 from ..formula.parse import parse_formula
 from ..model import LinearMixedModel
@@ -97,8 +98,7 @@ class MixedLM:
             )
         if kwargs:
             raise TypeError(f"unexpected argument {sorted(kwargs)[0]!r}")
-        if not isinstance(data, pd.DataFrame):
-            data = pd.DataFrame(data)
+        data = validation.as_data_frame(data)
         parsed = parse_formula(formula)
         data, groups, garr, gname, re_formula, bars = formula_groups(
             parsed, data, groups, re_formula, vc_formula, subset
