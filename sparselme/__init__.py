@@ -8,10 +8,11 @@ from . import datasets, errors
 from .inference import anova
 from .model import LinearMixedModel, lmer
 from .resampling import bootstrap
+from .residual import AR1, VarIdent
 from .results import MixedLMResults
 from .statsmodels_compat import MixedLM, MixedLMParams, mixedlm
 
 __version__ = "0.1.0"
 
 __all__ = ["lmer", "LinearMixedModel", "MixedLMResults", "datasets", "errors", "__version__"]
-__all__ += ["mixedlm", "MixedLM", "MixedLMParams", "anova", "bootstrap"]
+__all__ += ["mixedlm", "MixedLM", "MixedLMParams", "anova", "bootstrap", "VarIdent", "AR1"]

@@ -184,14 +184,22 @@ def lmer(
     weights: np.ndarray | str | None = None,
     offset: np.ndarray | str | None = None,
     missing: str = "raise",
+    residual=None,
     **fit_kwargs,
 ) -> MixedLMResults:
     """Fit a linear mixed model written in lme4's formula language; returns the results.
+
+    ``residual``: a residual structure, ``sl.VarIdent(...)`` or ``sl.AR1(...)`` (see
+    :mod:`sparselme.residual`).
 
     >>> res = lmer("Reaction ~ Days + (Days | Subject)", sleepstudy)  # doctest: +SKIP
     """
     from .distributed import is_streamable, lmer_streamed
 
+    if residual is not None:
+        from .residual import lmer_residual
+
+        return lmer_residual(formula, data, residual, REML, weights, offset, missing, **fit_kwargs)
     if is_streamable(data):  # a Parquet path, pyarrow Dataset or Dask DataFrame: out of core
         return lmer_streamed(formula, data, REML, weights, offset, missing, **fit_kwargs)
     model = LinearMixedModel.from_formula(

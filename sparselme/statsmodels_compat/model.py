@@ -31,6 +31,8 @@ class MixedLM:
     deprecated dict of dicts). Use :meth:`from_formula` (``mixedlm``) for formulas.
     """
 
+    residual = None  # a residual structure (sparselme.residual), set by from_formula
+
     def __init__(
         self,
         endog,
@@ -80,18 +82,22 @@ class MixedLM:
         missing: str = "none",
         *args,
         groups=None,
+        residual=None,
         **kwargs,
     ) -> MixedLM:
         """statsmodels' ``MixedLM.from_formula`` (``mixedlm``); lme4 bar terms allowed.
 
         ``groups`` is a column name or an array aligned with the rows of ``data``.
         ``subset`` (boolean mask or index labels) selects rows before anything else.
+        ``residual``: ``sl.VarIdent(...)`` or ``sl.AR1(...)`` (see :mod:`sparselme.residual`).
         """
         if args:
             raise TypeError("MixedLM.from_formula takes no further positional arguments")
         kwargs.pop("eval_env", None)
         from ..distributed import is_streamable, mixedlm_streamed
 
+        if residual is not None and is_streamable(data):
+            raise NotImplementedError("residual structures need the data in memory (a DataFrame)")
         if is_streamable(data):  # a Parquet path, pyarrow Dataset or Dask DataFrame: out of core
             return mixedlm_streamed(
                 formula, data, re_formula, vc_formula, subset, missing, groups=groups, **kwargs
@@ -104,6 +110,7 @@ class MixedLM:
             parsed, data, groups, re_formula, vc_formula, subset
         )
         needed = used_columns(parsed, bars, re_formula, vc_formula, groups)
+        needed |= set(residual.columns) if residual is not None else set()
         check_columns(data, needed)
         data, garr = handle_missing(data, needed, garr, missing)
         if isinstance(groups, str):
@@ -119,6 +126,8 @@ class MixedLM:
         model = cls(None, None, None, _prebuilt=(design, layout, formula))
         model.exog_vc = VCSpec([v.name for v in vcs], [], [])
         model.data_frame = data
+        if residual is not None:
+            model.residual, model._residual_frame = residual, data[list(residual.columns)]
         return model
 
     # ---- statsmodels' model attributes --------------------------------------------------
@@ -204,7 +213,13 @@ class MixedLM:
                 t = self.layout.re_term
                 terms = [dataclasses.replace(t, covariance="diagonal")] + terms[1:]
             design = dataclasses.replace(self._base_design, terms=terms)
-            self._engines[diagonal] = LinearMixedModel(design)
+            if self.residual is not None:
+                from ..residual import ResidualModel
+
+                engine = ResidualModel(design, self.residual, self._residual_frame)
+                self._engines[diagonal] = engine
+            else:
+                self._engines[diagonal] = LinearMixedModel(design)
         return self._engines[diagonal]
 
     @property
@@ -317,6 +332,10 @@ class MixedLM:
         """
         if fe_pen is not None or cov_pen is not None:
             raise NotImplementedError("penalized fits (fe_pen, cov_pen) are not supported")
+        if self.residual is not None:
+            from ..residual.compat import fit_compat
+
+            return fit_compat(self, start_params, reml, do_cg, free, fit_kwargs)
         reml, theta_start, engine_opts = split_fit_kwargs(fit_kwargs, reml)
         start = self._as_params(start_params)
         diagonal = is_independent(free, start, self.k_re)
