@@ -306,12 +306,7 @@ def _missing_rows(data: pd.DataFrame, needed: set[str], w, off, missing: str) ->
             bad |= isbad
     for label, arr in (("weights", w), ("offset", off)):
         if arr is not None:
-            a = np.asarray(arr, dtype=float)
-            if a.shape != (len(data),):
-                raise DataError(
-                    f"{label} has length {a.shape[0] if a.ndim else 1}, but the data have {len(data)} rows"
-                )
-            isbad = ~np.isfinite(a)
+            isbad = ~np.isfinite(arr)  # shape checked by validation.data_vector
             if isbad.any():
                 bad_cols.append(f"{label} ({int(isbad.sum())})")
                 bad |= isbad
