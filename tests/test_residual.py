@@ -280,6 +280,33 @@ def test_ar1_crossproducts_against_dense_precision():
     assert model.cp.sum_log_weights == pytest.approx(-np.linalg.slogdet(R)[1], rel=1e-10)
 
 
+def test_evaluations_do_not_touch_the_rows():
+    """After the setup, (θ, ρ) ↦ deviance reads only the stored cross-products."""
+    data = reference_data(load("dietox_gaps_ar1_ri"))
+    spec = sl.AR1(time="Time", group="Pig")
+    model = ResidualModel.from_formula("Weight ~ Time + (Time | Pig)", data, spec)
+    twin = ResidualModel.from_formula("Weight ~ Time + (Time | Pig)", data, spec)
+    d = twin.design
+    d.X[...] = np.nan
+    d.y[...] = np.nan
+    for t in d.terms:
+        t.model[...] = np.nan
+    theta = np.array([1.2, 0.1, 0.2])
+    for phi in (0.3, -0.4, 0.9):
+        want = model.objective_at(theta, np.array([phi]), True)
+        assert twin.objective_at(theta, np.array([phi]), True) == want
+        assert np.isfinite(want)
+
+
+def test_benchmark_smoke():
+    from benchmarks.residual import ar1_data, run
+
+    row = run("ar1", ar1_data(200, 6), ar1_data(200, 12), evals=3, rounds=1)
+    assert row["q"] == 400 and row["pieces"]["n"] == row["pieces"]["2n"] == 7  # gaps 1, 2
+    assert row["nobs"]["2n"] > 1.9 * row["nobs"]["n"]
+    assert row["ms_per_evaluation"]["n"] > 0
+
+
 # ======================================================================================
 # The API
 # ======================================================================================
