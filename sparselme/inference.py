@@ -58,6 +58,9 @@ def engine_of(res: MixedLMResults) -> LinearMixedModel:
     model = res.model
     if isinstance(model, LinearMixedModel):
         return model
+    engine = getattr(model, "_engine", None)  # statsmodels API: its engine (may be a subclass)
+    if isinstance(engine, LinearMixedModel) and engine.design is model.design:
+        return engine
     view = LinearMixedModel.__new__(LinearMixedModel)
     view.design, view.cp, view.pls = model.design, model.cp, model.pls
     return view

@@ -382,6 +382,16 @@ def test_anova_refits_reml_fits_with_ml(sleep, capsys):
     assert vi.reml_criterion == pytest.approx(-2 * vi.llf, abs=1e-8)
 
 
+def test_anova_of_statsmodels_api_fits_refits_rho_too(sleep):
+    spec = sl.AR1(time="Days", group="Subject")
+    plain = sl.mixedlm("Reaction ~ Days", sleep, groups="Subject").fit()
+    ar1 = sl.mixedlm("Reaction ~ Days", sleep, groups="Subject", residual=spec).fit()
+    ml = sl.mixedlm("Reaction ~ Days", sleep, groups="Subject", residual=spec).fit(reml=False)
+    table = sl.anova(plain, ar1)
+    assert list(table["npar"]) == [4, 5]
+    assert table["logLik"].iloc[1] == pytest.approx(ml.llf, abs=1e-6)
+
+
 def test_fits_sharing_a_model_keep_their_own_parameters(sleep):
     model = ResidualModel.from_formula(
         "Reaction ~ Days + (1 | Subject)", sleep, sl.AR1(time="Days", group="Subject")

@@ -6,7 +6,6 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from sksparse.cholmod import CholmodNotPositiveDefiniteError
 
 from .. import validation
 from ..cholesky import blas_threads
@@ -40,7 +39,7 @@ class ResidualModel(LinearMixedModel):
 
     ``frame`` holds the structure's columns for the design's rows (same order). The
     engine's cross-products are re-weighted in place for each ρ (:meth:`set_residual`);
-    :meth:`objective` evaluates at the current ρ, :meth:`objective_at` at a given one.
+    ``objective(θ)`` evaluates at the current ρ, :meth:`objective_at` at a given one.
     """
 
     def __init__(
@@ -57,15 +56,12 @@ class ResidualModel(LinearMixedModel):
         self.layout = CrossProductLayout(self.cp, design)
         w0 = np.ones(design.nobs) if design.weights is None else np.asarray(design.weights, float)
         self._prior_log_weights = float(np.sum(np.log(w0)))
-        sqrt_w = np.sqrt(w0)
-        self.pieces = np.stack(
-            [
-                self.layout.products(
-                    design, p.a, p.b, sqrt_w[p.a] * (sqrt_w[p.a] if p.b is None else sqrt_w[p.b])
-                )
-                for p in self.structure.pieces
-            ]
-        )  # (J, size)
+        root = np.sqrt(w0)  # prior weights: W = W₀^½ R(ρ)⁻¹ W₀^½
+        pieces = []
+        for p in self.structure.pieces:
+            w = root[p.a] * root[p.a if p.b is None else p.b]
+            pieces.append(self.layout.products(design, p.a, p.b, w))
+        self.pieces = np.stack(pieces)  # (J, size of the cross-products)
         self.rho = np.full(len(self.structure.initial), np.nan)
         self.set_residual(self.structure.initial)
 
@@ -116,15 +112,6 @@ class ResidualModel(LinearMixedModel):
             return np.inf
         self.set_residual(rho)
         return self.objective(theta, reml)
-
-    def objective(self, theta: np.ndarray, reml: bool = True) -> float:
-        """Profiled deviance at θ and the current ρ."""
-        with blas_threads(self.pls.chol.blas_threads):
-            try:
-                return self.pls.deviance(theta, reml=reml)
-            except (np.linalg.LinAlgError, CholmodNotPositiveDefiniteError):
-                self.pls._theta = None
-                return np.inf
 
     # ---- fitting ------------------------------------------------------------------------
     def fit(
@@ -224,6 +211,8 @@ class ResidualModel(LinearMixedModel):
         self.pls.solve(theta)  # leave the factor at the estimates
         m = len(rho)
         try:
+            if not np.all(np.isfinite(H)):
+                raise np.linalg.LinAlgError("not finite")
             np.linalg.cholesky(H)
             cov = 2.0 * np.linalg.inv(H)[-m:, -m:]
         except np.linalg.LinAlgError:
@@ -255,7 +244,9 @@ def _residual_rows(data: pd.DataFrame, residual: ResidualSpec, missing: str) -> 
                 f"{int(bad.sum())} of {len(data)} rows have missing values in the residual "
                 f"structure's columns ({cols}); drop them or pass missing='drop'"
             )
-        validation.warn_dropped(int(bad.sum()), len(data), f"missing {residual}", stacklevel=4)
+        validation.warn_dropped(
+            int(bad.sum()), len(data), f"with missing values for {residual}", stacklevel=4
+        )
         data = data.loc[~bad]
     return data
 
