@@ -401,7 +401,8 @@ def check_not_exact_fit(y: np.ndarray, X: np.ndarray, name: str) -> None:
 def check_has_random_terms(bars: Sequence[object], formula: str | None = None) -> None:
     if not bars:
         raise FormulaError(
-            "no random-effects terms: a mixed model needs at least one, such as (1 | group)",
+            "no random-effects terms: a mixed model needs at least one, such as (1 | group) "
+            "(or, with groups, re_formula='~1')",
             formula,
         )
 

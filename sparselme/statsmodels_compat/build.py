@@ -98,6 +98,7 @@ def from_arrays(
     design = drop_redundant(design)
     validation.check_not_exact_fit(design.y, design.X, design.response_name)
     layout = make_layout(design, gcodes, labels, gname, Zre, re_names, r_names, vcs, [])
+    validation.check_has_random_terms(layout.terms())
     validation.check_random_terms(layout.terms(), len(y), stacklevel=3)
     if Zre is not None and re_names == ["Group Var"]:
         layout.re_names = ["Group"]  # parameter "Group Var", as statsmodels names it
@@ -217,6 +218,7 @@ def formula_layout(
     layout = make_layout(
         design, gcodes, labels, gname, Zre, re_names, r_names, vcs, list(design.terms)
     )
+    validation.check_has_random_terms(layout.terms(), parsed.text)
     unchecked = [t for t in layout.terms() if not any(t is b for b in design.terms)]
     validation.check_random_terms(unchecked, design.nobs, stacklevel=4)
     return design, layout, vcs

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from reliability_data import make_frame
 
 import sparselme as sl
+import sparselme.formula.api as slf
 from sparselme.errors import SparselmeError
 
 DATA = make_frame(60, seed=11)
@@ -94,3 +95,33 @@ def test_fuzz_well_formed_pieces(response, fixed, bars):
 @given(st.text(max_size=30))
 def test_fuzz_arbitrary_text(text):
     fits_or_raises_a_value_error(text)
+
+
+def mixedlm_fits_or_raises_a_value_error(formula: str, re_formula: str | None) -> None:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            res = slf.mixedlm(formula, DATA, groups="g", re_formula=re_formula).fit(maxeval=200)
+    except SparselmeError as exc:
+        assert isinstance(exc, ValueError), repr(exc)
+        return
+    assert np.all(np.isfinite(np.asarray(res.fe_params)))
+
+
+_RESPONSES = ["y", "log(y + 10)", "x", "g", "f", "s", "y + x", "I(y * 2)", "zz", "one"]
+_FIXED = ["x", "f", "s", "h", "x:f", "x*s", "C(h)", "0", "1", "-1", "zz", "I(x**2)", "log(x)", "g"]
+_RE = [None, "~1", "~0", "~x", "~0 + x", "~f", "~s", "~log(x)", "~zz", "~x + I(2*x)", "~one", "~h"]
+
+
+@_SETTINGS
+@given(
+    st.one_of(
+        st.lists(st.sampled_from(_TOKENS[:-9]), min_size=1, max_size=8).map(" ".join),
+        st.tuples(st.sampled_from(_RESPONSES), st.lists(st.sampled_from(_FIXED), max_size=4)).map(
+            lambda p: f"{p[0]} ~ {' + '.join(p[1]) or '1'}"
+        ),
+    ),
+    st.sampled_from(_RE),
+)
+def test_fuzz_statsmodels_formulas(formula, re_formula):
+    mixedlm_fits_or_raises_a_value_error(formula, re_formula)
