@@ -161,7 +161,8 @@ class LinearMixedModel:
 
 def _warn_about(optsum: OptSummary, lower: np.ndarray) -> None:
     if optsum.returnvalue == "NLOPT_MAXEVAL_REACHED":
-        grad = "" if optsum.gradient is None else f"; gradient {optsum.gradient}"
+        g = optsum.gradient
+        grad = "" if g is None else f"; gradient {np.array2string(g, precision=4)}"
         warnings.warn(
             f"optimizer stopped after {optsum.feval} evaluations (maxeval) before converging{grad}",
             ConvergenceWarning,
