@@ -85,7 +85,9 @@ def test_invariant_to_row_order(design, seed):
     theta = random_theta(a, seed)
     np.testing.assert_allclose(b.objective(theta), a.objective(theta), rtol=1e-10)
     ra, rb = fit(a), fit(b)
-    assert abs(ra.optsum.fmin - rb.optsum.fmin) < 1e-6
+    # the optimizer's path depends on rounding; near a flat or boundary optimum both
+    # stopping points lie within BOBYQA's tolerances of the same minimum
+    assert abs(ra.optsum.fmin - rb.optsum.fmin) < 1e-5
     np.testing.assert_allclose(rb.fittedvalues, ra.fittedvalues[order], rtol=1e-4, atol=1e-4)
 
 
@@ -103,7 +105,9 @@ def test_invariant_to_relabelling_levels(design, seed):
     theta = random_theta(a, seed)
     np.testing.assert_allclose(b.objective(theta), a.objective(theta), rtol=1e-10)
     ra, rb = fit(a), fit(b)
-    assert abs(ra.optsum.fmin - rb.optsum.fmin) < 1e-6
+    # the optimizer's path depends on rounding; near a flat or boundary optimum both
+    # stopping points lie within BOBYQA's tolerances of the same minimum
+    assert abs(ra.optsum.fmin - rb.optsum.fmin) < 1e-5
     np.testing.assert_allclose(rb.fittedvalues, ra.fittedvalues, rtol=1e-4, atol=1e-4)
     if formula == "y ~ x + (1|g)":
         modes_a = ra.ranef()["g"].rename(index=new).sort_index()
