@@ -272,3 +272,21 @@ def test_dask_local_scheduler_without_a_client(data):
         warnings.simplefilter("error", sl.errors.ConvergenceWarning)
         res = sl.lmer("y ~ x + f + (1 | a)", ddf, **TIGHT)
     assert_same_fit(res, in_memory(data, "y ~ x + f + (1 | a)"))
+
+
+def test_statsmodels_spelling_compiles_to_lme4_terms():
+    from sparselme.distributed import is_streamable, mixedlm_formula
+
+    def cat(v):
+        return v == "s"
+
+    assert mixedlm_formula("y ~ x", "g", None, None, cat) == "y ~ x + (1 | g)"
+    assert mixedlm_formula("y ~ x", "g", "~x", None, cat) == "y ~ x + (x | g)"
+    vc = {"s": "0 + s", "c": "0 + C(c)", "z": "0 + z"}
+    assert mixedlm_formula("y ~ x", "g", "1", vc, cat) == (
+        "y ~ x + (1 | g) + (1 | g:c) + (1 | g:s) + (0 + z | g)"
+    )
+    with pytest.raises(NotImplementedError, match="0 \\+ C\\(var\\)"):
+        mixedlm_formula("y ~ x", "g", None, {"s": "1 + s"}, cat)
+    assert is_streamable("folder") and is_streamable(Path("x.parquet"))
+    assert not is_streamable(pd.DataFrame({"a": [1]}))
