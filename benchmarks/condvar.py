@@ -4,6 +4,7 @@ Run from the repository root::
 
     .venv/bin/python -m benchmarks.condvar            # InstEval + 100k-level factors
     .venv/bin/python -m benchmarks.condvar --dense    # also InstEval's dense inverse
+    .venv/bin/python -m benchmarks.condvar --nested   # also (1|a/b), 20k/100k levels
 
 For each model: the fit, then the conditional (co)variances of all random effects
 (``res.ranef().condvar``, i.e. the diagonal blocks of σ²Λ(ΛᵀZᵀZΛ + I)⁻¹Λᵀ), timed under
@@ -82,6 +83,9 @@ def dense_check(res) -> tuple[float, float]:
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dense", action="store_true", help="also invert InstEval's matrix densely")
+    ap.add_argument(
+        "--nested", action="store_true", help="also a nested 20k/100k model (CHOLMOD path, slow)"
+    )
     args = ap.parse_args(argv)
     cases = [
         ("InstEval y ~ service*dept + (1|s) + (1|d)", "y ~ service*dept + (1|s) + (1|d)",
@@ -89,8 +93,9 @@ def main(argv: list[str] | None = None) -> None:
         ("100k levels, (1|g1)", "y ~ x + (1|g1)", lambda: synthetic((100_000,), 400_000)),
         ("100k x 1k crossed, (1|g1)+(1|g2)", "y ~ x + (1|g1) + (1|g2)",
          lambda: synthetic((100_000, 1_000), 400_000)),
-        ("nested 20k/100k, (1|a/b)", "y ~ x + (1|a/b)", lambda: nested(20_000, 5, 4)),
     ]  # fmt: skip
+    if args.nested:
+        cases.append(("nested 20k/100k, (1|a/b)", "y ~ x + (1|a/b)", lambda: nested(20_000, 5, 4)))
     rows = []
     for label, formula, make in cases:
         frame = make()

@@ -192,7 +192,7 @@ class _Profiler:
         self.model: LinearMixedModel = engine_of(self.fit)
         self.terms = self.fit.terms
         self.offsets = self.model.pls.theta_offsets
-        self.names = parameter_names(self.fit)
+        self.names = parameter_names(res)  # the caller's naming (lme4 or statsmodels)
         self.opt = parameter_vector(self.fit).to_numpy()
         self.nvp = len(self.opt) - self.fit.k_fe
         self.base = self.fit.deviance
