@@ -26,6 +26,7 @@ import scipy.linalg as la
 import scipy.sparse as sp
 
 import sparselme as sl
+from sparselme import selinv
 from sparselme.cholesky import blas_threads
 
 
@@ -107,6 +108,12 @@ def main(argv: list[str] | None = None) -> None:
         q = sum(t.q for t in res.terms)
         row = {"model": label, "q": q, "factorization": type(res.model.pls.chol).__name__,
                "fit_s": fit_s, "condvar_s": time_condvar(res)}  # fmt: skip
+        if hasattr(res.model.pls.chol, "factor"):  # CHOLMOD: also Takahashi's selected inverse
+            start = time.perf_counter()
+            selinv.inverse_diagonal_blocks(
+                res.model.pls.chol.factor, [t.k for t in res.terms], [t.nlevels for t in res.terms]
+            )
+            row["selinv_s"] = time.perf_counter() - start
         if args.dense and label.startswith("InstEval"):
             with blas_threads(res.model.pls.chol.blas_threads):
                 row["dense_inverse_s"], row["max_rel_diff"] = dense_check(res)
