@@ -30,6 +30,7 @@ from scipy.linalg import blas, lapack
 from sksparse import cholmod
 from threadpoolctl import ThreadpoolController
 
+from . import selinv
 from .crossprod import CrossProducts
 from .terms import RandomEffectsTerm, sandwich
 
@@ -49,6 +50,8 @@ DENSE_SCHUR_MIN_FILL = 0.05
 # Below this order a second BLAS thread does not pay, and on a busy machine it can cost
 # an order of magnitude (threads spinning at barriers), so dense work stays on one.
 SINGLE_THREAD_MAX = 2500
+# Above this many random effects, CHOLMOD's conditional variances use selected inversion.
+SELECTED_INVERSION_MIN_Q = 4000
 # L₂₁L₂₁ᵀ by dense SYRK when its flops are below this many per gathered entry pair ...
 DENSE_CROSS_FLOPS_PER_PAIR = 100
 # ... and dense L₂₁ stays below this many entries (256 MB).
@@ -199,7 +202,16 @@ class SparseCholesky:
         return f.apply_Pt(f.solve_Lt(C, use_LDLt_decomposition=False))
 
     def inverse_diagonal_blocks(self, max_entries: int = 2**24) -> list[np.ndarray]:
-        """Solves against batches of unit columns; never forms the q×q inverse."""
+        """Diagonal blocks of A⁻¹; never forms the q×q inverse.
+
+        Small systems solve against batches of unit columns (q solves, in C); larger ones
+        use the selected inversion of the factor (:mod:`.selinv`), whose cost is
+        Σ (column count)² on L's pattern.
+        """
+        if self.q > SELECTED_INVERSION_MIN_Q:
+            return selinv.inverse_diagonal_blocks(
+                self.factor, [t.k for t in self.terms], [t.nlevels for t in self.terms]
+            )
         out = []
         for s, t in enumerate(self.terms):
             k, L = t.k, t.nlevels

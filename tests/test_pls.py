@@ -143,3 +143,18 @@ def test_both_outer_product_strategies_agree_with_the_dense_likelihood(dense_cro
     np.testing.assert_allclose(np.concatenate([sol.u, sol.beta]),
                                np.linalg.solve(A, np.concatenate([ZL.T @ y, X.T @ y])),
                                rtol=1e-8, atol=1e-10)
+
+
+def test_selected_inversion_path_gives_the_same_conditional_variances(monkeypatch):
+    import sparselme.cholesky as chol
+
+    rng = np.random.default_rng(21)
+    data = random_frame(rng, 80, 6, 5)
+    model = sl.LinearMixedModel.from_formula("y ~ x + (x|g1) + (1|g2)", data,
+                                             factorization="sparse")
+    theta = np.array([0.7, 0.1, 0.4, 0.9])
+    batched = model.pls.inverse_diagonal_blocks(theta)
+    monkeypatch.setattr(chol, "SELECTED_INVERSION_MIN_Q", 0)
+    selected = model.pls.inverse_diagonal_blocks(theta)
+    for a, b in zip(batched, selected):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-13)
