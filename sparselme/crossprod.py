@@ -69,7 +69,16 @@ class CrossBlocks:
         cols = np.concatenate([b.cols for b in parts]).astype(np.int64, copy=False)
         values = np.concatenate([b.values for b in parts], axis=0)
         width = int(cols.max()) + 1 if len(cols) else 1
-        pairs, inverse = np.unique(rows * width + cols, return_inverse=True)
+        keys = rows * width + cols
+        # each part is sorted: a stable sort (timsort) merges the runs in near-linear time
+        order = np.argsort(keys, kind="stable")
+        keys = keys[order]
+        first = np.empty(len(keys), dtype=bool)
+        first[:1] = True
+        np.not_equal(keys[1:], keys[:-1], out=first[1:])
+        pairs = keys[first]
+        inverse = np.empty(len(keys), dtype=np.intp)
+        inverse[order] = np.cumsum(first) - 1
         m, ks, kt = len(pairs), values.shape[1], values.shape[2]
         out = np.empty((m, ks, kt))
         for a in range(ks):

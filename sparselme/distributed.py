@@ -134,6 +134,7 @@ class ParquetSource:
     def __init__(self, dataset, chunk_size: int = DEFAULT_CHUNK_ROWS):
         self.dataset = dataset
         self.chunk_size = int(chunk_size)
+        self._dictionaries: dict[str, tuple] = {}
 
     @classmethod
     def from_path(cls, path: str | os.PathLike, chunk_size: int) -> ParquetSource:
@@ -168,7 +169,27 @@ class ParquetSource:
         )
         for batch in batches:
             if batch.num_rows:
-                yield batch.to_pandas()
+                yield self._to_pandas(batch)
+
+    def _to_pandas(self, batch) -> pd.DataFrame:
+        """``batch.to_pandas()``, with dictionary columns decoded once per distinct
+        dictionary (not per batch: a 100,000-level dictionary costs more than its codes)."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        cols = {}
+        for name, arr in zip(batch.schema.names, batch.columns):
+            if not pa.types.is_dictionary(arr.type):
+                cols[name] = arr.to_pandas()
+                continue
+            cached = self._dictionaries.get(name)
+            if cached is None or not cached[0].equals(arr.dictionary):
+                cats = pd.Index(arr.dictionary.to_pandas())
+                dtype = pd.CategoricalDtype(cats, ordered=arr.type.ordered)
+                cached = self._dictionaries[name] = (arr.dictionary, dtype)
+            codes = pc.fill_null(arr.indices, -1).to_numpy(zero_copy_only=False)
+            cols[name] = pd.Categorical.from_codes(codes, dtype=cached[1])
+        return pd.DataFrame(cols)
 
     def reduce(self, fn: Callable, columns: Sequence[str], *args):
         """Σ fn(chunk, *args) over the chunks (``None`` results are skipped)."""
@@ -1126,7 +1147,10 @@ class StreamedMixedLM(StreamedLinearMixedModel):
         for k in ("method", "niter_sa", "do_cg", "full_output", "gtol", "maxiter", "disp"):
             kwargs.pop(k, None)
         if start_params is not None:
-            kwargs["start"] = start_params
+            raise NotImplementedError(
+                "start_params (statsmodels' parametrization) is not supported for streamed "
+                "fits; pass start= with the relative covariance factor θ instead"
+            )
         reml = bool(kwargs.pop("REML", reml))
         kwargs.setdefault("r_names", False)
         return super().fit(REML=reml, **kwargs)
