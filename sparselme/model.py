@@ -86,7 +86,7 @@ class LinearMixedModel:
             try:
                 return self.pls.deviance(theta, reml=reml)
             except (np.linalg.LinAlgError, CholmodNotPositiveDefiniteError):
-                self.pls._theta = None  # the factor is not that of any θ now
+                self.pls.chol.theta = None  # the factor is not that of any θ now
                 return np.inf
 
     def fit(

@@ -191,22 +191,26 @@ def newton_polish(
     """Newton steps from BOBYQA's stopping point on its finite-difference derivatives.
 
     BOBYQA stops when the objective changes by less than ftol_abs, which leaves θ good to
-    about √ftol_abs. For an interior optimum, a Newton step −H⁻¹g (from the derivatives
-    of the convergence check, with step halving) takes θ the rest of the way; a step is
-    kept only when it lowers the objective. Returns whether θ moved.
+    about √ftol_abs. Newton steps −H⁻¹g in the interior coordinates (θ's on the boundary
+    stay there), from the derivatives of the convergence check and with step halving, take
+    θ the rest of the way; a step is kept only when it lowers the objective. Returns
+    whether θ moved.
     """
     x, fx, lower = summary.final.copy(), summary.fmin, summary.lower
     g, H = summary.gradient, summary.hessian
-    if g is None or H is None or len(x) > 10 or np.any((lower == 0) & (x < SINGULAR_TOL)):
+    free = ~((lower == 0) & (x < SINGULAR_TOL))
+    if g is None or H is None or free.sum() == 0 or free.sum() > 10:
         return False
     moved = False
     for step_no in range(max_steps):
+        gf, Hf = g[free], H[np.ix_(free, free)]
         try:
-            np.linalg.cholesky(H)
-            step = np.linalg.solve(H, g)
+            np.linalg.cholesky(Hf)
+            step = np.zeros(len(x))
+            step[free] = np.linalg.solve(Hf, gf)
         except np.linalg.LinAlgError:
             break
-        decrement = float(g @ step)
+        decrement = float(gf @ step[free])
         if decrement < 1e-10:
             break
         t, accepted = 1.0, False
@@ -219,12 +223,12 @@ def newton_polish(
         if not accepted:
             break
         x, fx, moved = trial, ft, True
+        summary.newton_steps = step_no + 1
         if decrement < 1e-6 or step_no + 1 == max_steps:
             break  # what is left is of the order of decrement²
         g, H = finite_difference_derivatives(f, x, lower, fx)
     if moved:
         summary.final, summary.fmin = x, fx
-        summary.newton_steps = step_no + 1
     return moved
 
 

@@ -25,6 +25,7 @@ Nothing here touches an n-length array.
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.linalg as la
 
-from .cholesky import choose_factorization
+from .cholesky import blas_threads, choose_factorization
 from .crossprod import CrossProducts
 from .terms import RandomEffectsTerm
 
@@ -89,7 +90,6 @@ class PenalizedLeastSquares:
         self.chol = choose_factorization(self.terms, cp, ordering, factorization)
         self.refresh()
         self.n_evaluations = 0
-        self._theta: np.ndarray | None = None
 
     # ---- per-θ work ---------------------------------------------------------------------
     def templates(self, theta: np.ndarray) -> list[np.ndarray]:
@@ -105,7 +105,19 @@ class PenalizedLeastSquares:
         # [ZᵀWX  ZᵀWy] per term, stored (L, p+1, k) so Λᵀ applies as one GEMM
         self._zxy_t = [np.ascontiguousarray(B.transpose(0, 2, 1)) for B in self.cp.ZXy]
         self.chol.refresh()
-        self._theta = None
+        self.chol.theta = None
+
+    def with_crossproducts(self, cp: CrossProducts) -> PenalizedLeastSquares:
+        """The objective for another response on the same design, sharing the factorization.
+
+        ``cp`` may differ from this one only in its response parts (Zᵀy, Xᵀy, yᵀy): the
+        factorization depends on θ and ZᵀWZ alone, so both objects use the same one
+        (bootstrap refits, lme4's ``refit``).
+        """
+        twin = copy.copy(self)
+        twin.cp = cp
+        twin._zxy_t = [np.ascontiguousarray(B.transpose(0, 2, 1)) for B in cp.ZXy]
+        return twin
 
     def _lambda_t_zxy(self, T: list[np.ndarray]) -> np.ndarray:
         """(q, p+1) Λᵀ[ZᵀWX  ZᵀWy]: one small GEMM per term on the stored (L, p+1, k) blocks."""
@@ -123,7 +135,7 @@ class PenalizedLeastSquares:
         theta = np.asarray(theta, dtype=float)
         T = self.templates(theta)
         self.chol.update(T)
-        self._theta = theta.copy()
+        self.chol.theta = theta.copy()  # which θ the (possibly shared) factor holds
         return T
 
     def _solve_fixed(self, T: list[np.ndarray]):
@@ -186,6 +198,8 @@ class PenalizedLeastSquares:
     # ---- conditional variances ---------------------------------------------------------
     def inverse_diagonal_blocks(self, theta: np.ndarray) -> list[np.ndarray]:
         """Per term, the (L, k, k) diagonal blocks of (ΛᵀZᵀWZΛ + I)⁻¹ at θ."""
-        if self._theta is None or not np.array_equal(self._theta, theta):
-            self._factor(theta)
-        return self.chol.inverse_diagonal_blocks()
+        with blas_threads(self.chol.blas_threads):
+            current = getattr(self.chol, "theta", None)
+            if current is None or not np.array_equal(current, theta):
+                self._factor(theta)
+            return self.chol.inverse_diagonal_blocks()

@@ -11,7 +11,6 @@ are the same whether the replicates run in one process or in ``n_jobs`` forked o
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import multiprocessing
 import os
@@ -34,7 +33,6 @@ from .progress import ProgressBar
 
 if TYPE_CHECKING:
     from .model import LinearMixedModel
-    from .pls import PenalizedLeastSquares
     from .results import MixedLMResults
 
 __all__ = ["bootstrap", "BootstrapResult", "refit", "response_crossproducts"]
@@ -57,28 +55,6 @@ def response_crossproducts(model: LinearMixedModel, y: np.ndarray) -> CrossProdu
     return dataclasses.replace(model.cp, Zty=Zty, Xty=design.X.T @ wy, yty=float(y @ wy))
 
 
-def pls_with_crossproducts(pls: PenalizedLeastSquares, cp: CrossProducts):
-    """The PLS objective on other response cross-products, sharing ``pls``'s factorization.
-
-    Uses the engine's ``with_crossproducts`` when it has one; otherwise copies the object
-    and rebuilds the state derived from the cross-products. Both objects share the
-    Cholesky factor, so the original is marked stale and refactors before its next use.
-    """
-    hook = getattr(pls, "with_crossproducts", None)
-    if hook is not None:
-        return hook(cp)
-    out = copy.copy(pls)
-    out.cp, out.p = cp, cp.p
-    if hasattr(pls, "_zxy_t"):
-        out._zxy_t = [np.ascontiguousarray(B.transpose(0, 2, 1)) for B in cp.ZXy]
-    if hasattr(pls, "_zxy"):
-        out._zxy = cp.ZXy
-    for obj in (out, pls):
-        if hasattr(obj, "_theta"):
-            obj._theta = None
-    return out
-
-
 def refit(res: MixedLMResults, newresp: np.ndarray, **fit_kwargs) -> MixedLMResults:
     """Refit ``res``'s model to a new response (lme4's ``refit``), reusing its factorization.
 
@@ -94,7 +70,7 @@ def refit(res: MixedLMResults, newresp: np.ndarray, **fit_kwargs) -> MixedLMResu
     cp = response_crossproducts(model, design.y_centered)
     view = LinearMixedModel.__new__(LinearMixedModel)
     view.design, view.cp = design, cp
-    view.pls = pls_with_crossproducts(model.pls, cp)
+    view.pls = model.pls.with_crossproducts(cp)
     fit_kwargs.setdefault("start", res.theta)
     return view.fit(REML=res.reml, **fit_kwargs)
 
