@@ -92,7 +92,7 @@ def is_streamable(data: Any) -> bool:
         return True
     module = type(data).__module__
     if module.startswith("pyarrow"):
-        return hasattr(data, "schema") and (hasattr(data, "to_batches"))
+        return hasattr(data, "schema") and hasattr(data, "to_batches")
     if module.startswith("dask"):
         return hasattr(data, "map_partitions") and hasattr(data, "columns")
     return False

@@ -85,7 +85,7 @@ def folder(data, tmp_path_factory) -> Path:
 def client():
     """One 2-worker LocalCluster with processes for the whole module."""
     cluster = distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
     )
     cl = distributed.Client(cluster)
     yield cl
