@@ -19,6 +19,7 @@ in anyway (crossed designs), and it needs no CHOLMOD at all for a single term.
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
@@ -292,7 +293,7 @@ class BlockCholesky:
             self._s_index = self._a22_flat.astype(np.int64)
         else:
             self._plan_outer_product()
-        self.blas_threads = 1 if self.q2 <= SINGLE_THREAD_MAX else None
+        self._small_schur = self.q2 <= SINGLE_THREAD_MAX
         self.U22 = np.zeros((0, 0))
         self.L11 = np.zeros((self.L1, self.k1, self.k1))
         self.L11inv = np.zeros_like(self.L11)
@@ -347,6 +348,18 @@ class BlockCholesky:
         rows = L.indices.astype(np.int64)
         pair_targets = rows[self._pair_first] * self.q2 + rows[self._pair_second]
         self._s_index = np.concatenate([self._a22_flat.astype(np.int64), pair_targets])
+
+    @property
+    def blas_threads(self) -> int | None:
+        """One BLAS thread for small complements, or when the cores are already busy.
+
+        Multi-threaded LAPACK on a loaded machine spins at barriers and can run many times
+        slower than on one thread; the load average is read when a fit starts.
+        """
+        if self._small_schur:
+            return 1
+        busy = os.getloadavg()[0] > (os.cpu_count() or 1) - 0.5
+        return 1 if busy else None
 
     def refresh(self) -> None:
         """Re-read values derived from the cross-products (after they were changed in place)."""
