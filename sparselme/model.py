@@ -22,12 +22,7 @@ from .formula.parse import parse_formula
 from .optimize import (
     SINGULAR_TOL,
     OptSummary,
-    check_convergence,
-    finite_difference_derivatives,
-    minimize_bobyqa,
-    newton_polish,
-    restart_bobyqa,
-    snap_to_boundary,
+    optimize_checked,
 )
 from .pls import PenalizedLeastSquares
 from .progress import FitProgress
@@ -138,20 +133,10 @@ class LinearMixedModel:
         progress = FitProgress("REML criterion" if REML else "deviance", verbose=verbose)
         lower = self.lower_bounds[free]
         with blas_threads(self.pls.chol.blas_threads), progress:
-            optsum = minimize_bobyqa(f, x0[free], lower, callback=progress, **options)
-            for attempt in range(max_restarts + 1):
-                snap_to_boundary(f, optsum)
-                if not check_derivatives:
-                    break
-                check_convergence(f, optsum)
-                if not optsum.messages or attempt == max_restarts:
-                    break
-                # BOBYQA stopped short (badly scaled θ): restart from where it stopped.
-                optsum = restart_bobyqa(f, optsum, callback=progress, **options)
-            if polish and check_derivatives and not optsum.messages:
-                newton_polish(f, optsum)
-            if optsum.returnvalue == "NLOPT_MAXEVAL_REACHED" and optsum.gradient is None:
-                optsum.gradient = finite_difference_derivatives(f, optsum.final, lower)[0]
+            optsum = optimize_checked(
+                f, x0[free], lower, check_derivatives=check_derivatives,
+                max_restarts=max_restarts, polish=polish, callback=progress, **options,
+            )
             optsum.expand(x0, free, self.lower_bounds)
             validation.check_optimum(optsum.fmin, optsum.final)
             solution = self.pls.solve(optsum.final)

@@ -172,6 +172,36 @@ def minimize_bobyqa(
     return summary
 
 
+def optimize_checked(
+    f: Callable[[np.ndarray], float],
+    x0: np.ndarray,
+    lower: np.ndarray,
+    *,
+    check_derivatives: bool,
+    max_restarts: int = 2,
+    polish: bool = True,
+    callback: Callable[[int, np.ndarray, float], None] | None = None,
+    **options,
+) -> OptSummary:
+    """BOBYQA, then lme4's checks: boundary snapping, the finite-difference gradient check
+    (BOBYQA restarted from where it stopped when it fails, as on badly scaled θ) and the
+    Newton polish; at maxeval the reached gradient is recorded for the warning."""
+    optsum = minimize_bobyqa(f, x0, lower, callback=callback, **options)
+    for attempt in range(max_restarts + 1):
+        snap_to_boundary(f, optsum)
+        if not check_derivatives:
+            break
+        check_convergence(f, optsum)
+        if not optsum.messages or attempt == max_restarts:
+            break
+        optsum = restart_bobyqa(f, optsum, callback=callback, **options)
+    if polish and check_derivatives and not optsum.messages:
+        newton_polish(f, optsum)
+    if optsum.returnvalue == "NLOPT_MAXEVAL_REACHED" and optsum.gradient is None:
+        optsum.gradient = finite_difference_derivatives(f, optsum.final, lower)[0]
+    return optsum
+
+
 def restart_bobyqa(f: Callable[[np.ndarray], float], previous: OptSummary, **options) -> OptSummary:
     """Run BOBYQA again from ``previous.final``; the record accumulates both runs."""
     again = minimize_bobyqa(f, previous.final, previous.lower, **options)

@@ -15,12 +15,8 @@ from ..formula.parse import parse_formula
 from ..model import LinearMixedModel, _warn_about
 from ..optimize import (
     SINGULAR_TOL,
-    check_convergence,
     finite_difference_derivatives,
-    minimize_bobyqa,
-    newton_polish,
-    restart_bobyqa,
-    snap_to_boundary,
+    optimize_checked,
 )
 from ..progress import FitProgress
 from ..start import moment_start
@@ -171,17 +167,10 @@ class ResidualModel(LinearMixedModel):
         progress = FitProgress("REML criterion" if REML else "deviance", verbose=verbose)
         lower = lower_all[free]
         with blas_threads(self.pls.chol.blas_threads), progress:
-            optsum = minimize_bobyqa(f, x0[free], lower, callback=progress, **options)
-            for attempt in range(max_restarts + 1):
-                snap_to_boundary(f, optsum)
-                if not check_derivatives:
-                    break
-                check_convergence(f, optsum)
-                if not optsum.messages or attempt == max_restarts:
-                    break
-                optsum = restart_bobyqa(f, optsum, callback=progress, **options)
-            if polish and check_derivatives and not optsum.messages:
-                newton_polish(f, optsum)
+            optsum = optimize_checked(
+                f, x0[free], lower, check_derivatives=check_derivatives,
+                max_restarts=max_restarts, polish=polish, callback=progress, **options,
+            )
             optsum.expand(x0, free, lower_all)
             theta, rho = optsum.final[:n_theta], s.from_free(optsum.final[n_theta:])
             self.set_residual(rho)
