@@ -12,7 +12,8 @@ import scipy.linalg as la
 
 def dense_lambda(model, theta: np.ndarray) -> np.ndarray:
     """(q, q) Λ(θ): block diagonal, each term's template repeated per level."""
-    blocks = [np.kron(np.eye(t.nlevels), T) for t, T in zip(model.design.terms, model.pls.templates(theta))]
+    templates = model.pls.templates(theta)
+    blocks = [np.kron(np.eye(t.nlevels), T) for t, T in zip(model.design.terms, templates)]
     return la.block_diag(*blocks)
 
 
