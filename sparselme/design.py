@@ -281,26 +281,27 @@ def _make_term(
     )
 
 
+def missing_mask(col: pd.Series) -> np.ndarray:
+    """(n,) True where a column is missing (NaN, None, NA) or, if numeric, not finite."""
+    if (
+        isinstance(col.dtype, pd.CategoricalDtype)
+        or col.dtype == object
+        or pd.api.types.is_string_dtype(col)
+    ):
+        return col.isna().to_numpy()
+    try:
+        return ~np.isfinite(col.to_numpy(dtype=float, na_value=np.nan))
+    except (TypeError, ValueError):
+        return col.isna().to_numpy()
+
+
 def _missing_rows(data: pd.DataFrame, needed: set[str], w, off, missing: str) -> np.ndarray | None:
     """Rows to keep (None: all) after checking the used columns for NaN/inf."""
     check.check_missing_option(missing)
     bad = np.zeros(len(data), dtype=bool)
     bad_cols = []
     for name in sorted(needed):
-        col = data[name]
-        if (
-            isinstance(col.dtype, pd.CategoricalDtype)
-            or col.dtype == object
-            or pd.api.types.is_string_dtype(col)
-        ):
-            isbad = col.isna().to_numpy()
-        else:
-            try:
-                vals = col.to_numpy(dtype=float, na_value=np.nan)
-            except (TypeError, ValueError):
-                isbad = col.isna().to_numpy()
-            else:
-                isbad = ~np.isfinite(vals)
+        isbad = missing_mask(data[name])
         if isbad.any():
             bad_cols.append(f"{name} ({int(isbad.sum())})")
             bad |= isbad

@@ -46,7 +46,7 @@ from formulaic.transforms.contrasts import C, PolyContrasts
 from numpy.lib.mixins import NDArrayOperatorsMixin
 
 from .crossprod import CrossProducts, TermRows, chunk_crossproducts
-from .design import Design, group_codes, r_style_name, redundant_columns
+from .design import Design, group_codes, missing_mask, r_style_name, redundant_columns
 from .errors import (
     DataError,
     MissingDataError,
@@ -431,18 +431,7 @@ def _bad_rows(df: pd.DataFrame, plan: _Plan) -> tuple[np.ndarray, dict[str, int]
     bad = np.zeros(len(df), dtype=bool)
     counts: dict[str, int] = {}
     for name in plan.needed:
-        col = df[name]
-        if (
-            isinstance(col.dtype, pd.CategoricalDtype)
-            or col.dtype == object
-            or pd.api.types.is_string_dtype(col)
-        ):
-            isbad = col.isna().to_numpy()
-        else:
-            try:
-                isbad = ~np.isfinite(col.to_numpy(dtype=float, na_value=np.nan))
-            except (TypeError, ValueError):
-                isbad = col.isna().to_numpy()
+        isbad = missing_mask(df[name])
         if isbad.any():
             counts[name] = int(isbad.sum())
             bad |= isbad
