@@ -222,13 +222,7 @@ def build_design(
 
     dropped = redundant_columns(X)
     if dropped:
-        dropped_names = [r_style_name(names[j]) for j in dropped]
-        warnings.warn(
-            f"fixed-effect model matrix is rank deficient so dropping {len(dropped)} "
-            f"column{'s' if len(dropped) > 1 else ''}: {', '.join(dropped_names)}",
-            RankDeficiencyWarning,
-            stacklevel=3,
-        )
+        warn_dropped_columns([names[j] for j in dropped], stacklevel=3)
         keep = [j for j in range(X.shape[1]) if j not in set(dropped)]
         X = X[:, keep]
         dropped_cols = [names[j] for j in dropped]
@@ -278,6 +272,17 @@ def _make_term(
         covariance="unstructured",
         group_vars=tuple(bar.group),
         lhs=bar.lhs,
+    )
+
+
+def warn_dropped_columns(names: list[str], stacklevel: int = 2) -> None:
+    """lme4's warning for fixed-effect columns dropped as redundant (formulaic names)."""
+    shown = ", ".join(r_style_name(n) for n in names)
+    warnings.warn(
+        f"fixed-effect model matrix is rank deficient so dropping {len(names)} "
+        f"column{'s' if len(names) > 1 else ''}: {shown}",
+        RankDeficiencyWarning,
+        stacklevel=stacklevel + 1,
     )
 
 

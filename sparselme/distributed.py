@@ -46,11 +46,17 @@ from formulaic.transforms.contrasts import C, PolyContrasts
 from numpy.lib.mixins import NDArrayOperatorsMixin
 
 from .crossprod import CrossProducts, TermRows, chunk_crossproducts
-from .design import Design, group_codes, missing_mask, r_style_name, redundant_columns
+from .design import (
+    Design,
+    group_codes,
+    missing_mask,
+    r_style_name,
+    redundant_columns,
+    warn_dropped_columns,
+)
 from .errors import (
     DataError,
     MissingDataError,
-    RankDeficiencyWarning,
     UnknownColumnError,
 )
 from .formula.parse import BarTerm, ParsedFormula, parse_formula
@@ -1038,13 +1044,7 @@ def streamed_design(
     dropped = redundant_columns(R)
     names = coder.fixed_names
     if dropped:
-        dropped_names = [r_style_name(names[j]) for j in dropped]
-        warnings.warn(
-            f"fixed-effect model matrix is rank deficient so dropping {len(dropped)} "
-            f"column{'s' if len(dropped) > 1 else ''}: {', '.join(dropped_names)}",
-            RankDeficiencyWarning,
-            stacklevel=4,
-        )
+        warn_dropped_columns([names[j] for j in dropped], stacklevel=4)
     keep = np.array([j for j in range(p_full) if j not in set(dropped)], dtype=np.intp)
     cp = moments.cp.select_fixed(keep) if dropped else moments.cp
     terms = [

@@ -22,14 +22,18 @@ def dense_z(model) -> np.ndarray:
     return np.hstack([t.z_matrix().toarray() for t in model.design.terms])
 
 
-def dense_deviance(model, theta: np.ndarray, reml: bool) -> float:
-    """−2 log-likelihood (ML) or the REML criterion, σ² profiled out, by dense algebra."""
+def dense_deviance(model, theta: np.ndarray, reml: bool, R: np.ndarray | None = None) -> float:
+    """−2 log-likelihood (ML) or the REML criterion, σ² profiled out, by dense algebra.
+
+    V = ZΛΛᵀZᵀ + R relative to σ²; R (n, n) defaults to the prior weights' diag(1/w).
+    """
     d = model.design
     X, y = d.X, d.y_centered
     n, p = X.shape
-    w = np.ones(n) if d.weights is None else d.weights
+    if R is None:
+        R = np.diag(1.0 / (np.ones(n) if d.weights is None else d.weights))
     ZL = dense_z(model) @ dense_lambda(model, theta)
-    V = ZL @ ZL.T + np.diag(1.0 / w)
+    V = ZL @ ZL.T + R
     cV = la.cho_factor(V)
     Vi_X = la.cho_solve(cV, X)
     Vi_y = la.cho_solve(cV, y)
