@@ -18,7 +18,7 @@ sysdeps:
 	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q $$missing; \
 	fi
 
-$(STAMP): pyproject.toml | sysdeps
+$(STAMP): pyproject.toml setup.py sparselme/_gram.pyx | sysdeps
 	@test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip setuptools wheel
 	# scikit-sparse is built against the system SuiteSparse with the numpy already in the venv.

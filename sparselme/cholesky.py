@@ -31,7 +31,7 @@ from scipy.linalg import blas, lapack
 from sksparse import cholmod
 from threadpoolctl import ThreadpoolController
 
-from . import selinv
+from . import _gram, selinv
 from .crossprod import CrossProducts
 from .terms import RandomEffectsTerm, sandwich
 
@@ -45,7 +45,7 @@ __all__ = [
 ]
 
 # Dense Schur complements up to this order are factored with LAPACK.
-DENSE_SCHUR_MAX = 8000
+DENSE_SCHUR_MAX = 12000
 # ... when at least this fraction of their lower triangle is structurally nonzero.
 DENSE_SCHUR_MIN_FILL = 0.05
 # Below this order a second BLAS thread does not pay, and on a busy machine it can cost
@@ -276,9 +276,9 @@ class BlockCholesky:
         self.L21 = sp.csc_matrix(
             (np.zeros(len(r)), r[self._a21_gather], indptr), shape=(self.q2, self.q1)
         )
-        # L₂₁L₂₁ᵀ: a dense SYRK when L₂₁ is dense enough that BLAS beats gathering the
-        # entry pairs of each column (cross-tabulations that fill in, e.g. many rows over
-        # few levels); otherwise the pair plan, whose cost is Σ (column count)².
+        # L₂₁L₂₁ᵀ: a dense SYRK when L₂₁ is dense enough that BLAS beats the sparse
+        # kernel (cross-tabulations that fill in, e.g. many rows over few levels);
+        # otherwise the compiled kernel on L₂₁'s pattern, whose cost is Σ (column count)².
         counts = np.diff(indptr).astype(np.int64)
         pairs = int(np.sum(counts * (counts + 1) // 2))
         self.dense_cross = (
@@ -290,10 +290,18 @@ class BlockCholesky:
             self._base_flat = self.L21.indices.astype(np.int64) * self.q1 + entry_col
             self.refresh()
             self._L21_dense = np.zeros((self.q2, self.q1), order="F")
-            self._s_index = self._a22_flat.astype(np.int64)
-        else:
-            self._plan_outer_product()
+        else:  # L₂₁ by columns (its CSC) and by rows: a fixed permutation of its values
+            self._col_ptr = self.L21.indptr.astype(np.int64)
+            self._col_rows = self.L21.indices.astype(np.int32)
+            order = sp.csc_matrix(
+                (np.arange(self.L21.nnz, dtype=np.float64), self.L21.indices, self.L21.indptr),
+                shape=self.L21.shape,
+            ).tocsr()
+            self._row_ptr = order.indptr.astype(np.int64)
+            self._row_cols = order.indices.astype(np.int32)
+            self._row_perm = order.data.astype(np.int64)
         self._small_schur = self.q2 <= SINGLE_THREAD_MAX
+        self._S = np.zeros((self.q2, self.q2))  # C-ordered; its lower triangle becomes U₂₂ᵀ
         self.U22 = np.zeros((0, 0))
         self.L11 = np.zeros((self.L1, self.k1, self.k1))
         self.L11inv = np.zeros_like(self.L11)
@@ -307,47 +315,34 @@ class BlockCholesky:
             return
         pieces = [scaled_diag(T, cp, s).ravel() for s in range(1, len(self.terms))]
         pieces += [scaled_cross(T, cp, key).ravel() for key in self._a22_keys]
+        # S = A₂₂ + I − L₂₁L₂₁ᵀ in its lower triangle (C order); LAPACK reads that as the
+        # upper triangle of the F-ordered view Sᵀ and overwrites it with U₂₂.
+        S = self._S
+        S.fill(0.0)
+        flat = S.reshape(-1)
+        flat[self._a22_flat] = np.concatenate(pieces) if pieces else 0.0
+        flat[:: self.q2 + 1] += 1.0
         if self.dense_cross:
             self._L21_dense = self._dense_l21(T)
+            blas.dsyrk(-1.0, self._L21_dense, beta=1.0, c=S.T, lower=0, overwrite_c=1)
         else:
             self._update_sparse_l21(T)
-            d = self.L21.data  # S −= L₂₁L₂₁ᵀ through the pair plan, in the same scatter-add
-            pieces.append(-(d[self._pair_first] * d[self._pair_second]))
-        # S = A₂₂ + I − L₂₁L₂₁ᵀ (lower triangle), C-ordered; LAPACK reads its lower
-        # triangle as the upper triangle of the F-ordered view Sᵀ.
-        S = np.bincount(self._s_index, np.concatenate(pieces), minlength=self.q2 * self.q2)
-        S = S.reshape(self.q2, self.q2)
-        S.reshape(-1)[:: self.q2 + 1] += 1.0
-        St = S.T
-        if self.dense_cross:
-            St = blas.dsyrk(-1.0, self._L21_dense, beta=1.0, c=St, lower=0, overwrite_c=1)
-        U, info = lapack.dpotrf(St, lower=0, overwrite_a=1, clean=1)
+            d = self.L21.data
+            threads = self.blas_threads or (os.cpu_count() or 1)
+            _gram.subtract_lower_gram(
+                self._row_ptr,
+                self._row_cols,
+                d[self._row_perm],
+                self._col_ptr,
+                self._col_rows,
+                d,
+                S,
+                threads,
+            )
+        U, info = lapack.dpotrf(S.T, lower=0, overwrite_a=1, clean=1)
         if info != 0:
             raise np.linalg.LinAlgError(f"Schur complement not positive definite (info={info})")
         self.U22 = U
-
-    def _plan_outer_product(self) -> None:
-        """Index maps for the lower triangle of L₂₁L₂₁ᵀ on L₂₁'s fixed pattern.
-
-        (L₂₁L₂₁ᵀ)[i, j] = Σ_c L₂₁[i, c] L₂₁[j, c]: every pair of stored entries (a, b) of
-        one column with row(a) ≥ row(b) contributes to position (row(a), row(b)). Rows are
-        sorted within columns, so the pairs are the lower triangles of each column's
-        entries, generated per distinct column length.
-        """
-        L = self.L21
-        sizes = np.diff(L.indptr)
-        idx_type = np.int32 if L.nnz < 2**31 else np.int64
-        firsts, seconds = [np.zeros(0, idx_type)], [np.zeros(0, idx_type)]
-        for size in np.unique(sizes[sizes > 0]):
-            starts = L.indptr[:-1][sizes == size].astype(np.int64)
-            a, b = np.tril_indices(int(size))
-            firsts.append((starts[:, None] + a).ravel().astype(idx_type))
-            seconds.append((starts[:, None] + b).ravel().astype(idx_type))
-        self._pair_first = np.concatenate(firsts)
-        self._pair_second = np.concatenate(seconds)
-        rows = L.indices.astype(np.int64)
-        pair_targets = rows[self._pair_first] * self.q2 + rows[self._pair_second]
-        self._s_index = np.concatenate([self._a22_flat.astype(np.int64), pair_targets])
 
     @property
     def blas_threads(self) -> int | None:
@@ -438,7 +433,7 @@ class BlockCholesky:
         Y = np.concatenate([self._l11_solve(rhs1, transpose=True)] + parts, axis=0)
         return Y[:, 0] if vec else Y
 
-    def inverse_diagonal_blocks(self, max_pairs: int = 2**22) -> list[np.ndarray]:
+    def inverse_diagonal_blocks(self) -> list[np.ndarray]:
         """Diagonal blocks of A⁻¹ from S⁻¹ (q₂×q₂) and L₂₁; never the q×q inverse.
 
         (A⁻¹)₂₂ = S⁻¹, and the level blocks of (A⁻¹)₁₁ = L₁₁⁻ᵀ(I + L₂₁ᵀS⁻¹L₂₁)L₁₁⁻¹ need
@@ -448,8 +443,8 @@ class BlockCholesky:
         G = np.zeros((self.L1, k1, k1))  # level blocks of L₂₁ᵀ S⁻¹ L₂₁
         rest = []
         if self.q2:
-            Sinv, _ = lapack.dpotri(self.U22, lower=0)
-            Sinv = np.triu(Sinv) + np.triu(Sinv, 1).T
+            Sinv, _ = lapack.dpotri(self.U22, lower=0)  # F-ordered, upper triangle
+            Sinv = _symmetric_from_upper(Sinv)
             for s in range(1, len(self.terms)):
                 t = self.terms[s]
                 base = self.offsets[s] + np.arange(t.nlevels)[:, None, None] * t.k
@@ -461,41 +456,32 @@ class BlockCholesky:
                 D3 = D.reshape(self.q2, k1, self.L1, order="F")  # column l·k₁+a → [:, a, l]
                 G += np.einsum("ial,ilb->lab", D3, M)
             else:
-                self._add_quadratic_forms(G, Sinv, max_pairs)
+                self._add_quadratic_forms(G, Sinv)
         inner = np.eye(k1)[None, :, :] + G
         lead = np.matmul(np.matmul(self.L11inv.transpose(0, 2, 1), inner), self.L11inv)
         return [lead] + rest
 
-    def _add_quadratic_forms(self, G: np.ndarray, Sinv: np.ndarray, max_pairs: int) -> None:
-        """G[l][a, b] += L₂₁[:, (l,a)]ᵀ S⁻¹ L₂₁[:, (l,b)] over pairs of stored entries."""
-        k1 = self.k1
-        L = self.L21
-        starts = L.indptr[:-1:k1]
-        ends = L.indptr[k1::k1]
-        sizes = (ends - starts).astype(np.int64)
-        col_of = np.repeat(np.arange(self.q1), np.diff(L.indptr))
-        npairs = sizes**2
-        lo = 0
-        while lo < self.L1:
-            hi = lo + max(1, int(np.searchsorted(np.cumsum(npairs[lo:]), max_pairs)))
-            hi = min(hi, self.L1)
-            sz, st = sizes[lo:hi], starts[lo:hi]
-            reps = sz * sz
-            total = int(reps.sum())
-            if total:
-                first = np.repeat(np.cumsum(reps) - reps, reps)
-                within = np.arange(total) - first
-                size_r = np.repeat(sz, reps)
-                e1 = np.repeat(st, reps) + within // size_r
-                e2 = np.repeat(st, reps) + within % size_r
-                lv = np.repeat(np.arange(lo, hi), reps)
-                a = col_of[e1] - lv * k1
-                b = col_of[e2] - lv * k1
-                vals = L.data[e1] * L.data[e2] * Sinv[L.indices[e1], L.indices[e2]]
-                G += np.bincount((lv * k1 + a) * k1 + b, vals, minlength=self.L1 * k1 * k1).reshape(
-                    self.L1, k1, k1
-                )
-            lo = hi
+    def _add_quadratic_forms(self, G: np.ndarray, Sinv: np.ndarray) -> None:
+        """G[l] += L₂₁[:, level l]ᵀ S⁻¹ L₂₁[:, level l] on L₂₁'s pattern (compiled)."""
+        out = np.zeros_like(G)
+        threads = self.blas_threads or (os.cpu_count() or 1)
+        d = self.L21.data
+        _gram.gram_block_forms(self._col_ptr, self._col_rows, d, Sinv, out, threads)
+        G += out
+
+
+def _symmetric_from_upper(M: np.ndarray, block: int = 1024) -> np.ndarray:
+    """Copy M's upper triangle onto its lower one in place, a block of rows at a time.
+
+    Returns the symmetric matrix as a C-ordered array (M itself or its transpose view)."""
+    for r0 in range(block, M.shape[0], block):
+        r1 = min(r0 + block, M.shape[0])
+        M[r0:r1, :r0] = M[:r0, r0:r1].T
+    for r0 in range(0, M.shape[0], block):
+        r1 = min(r0 + block, M.shape[0])
+        D = M[r0:r1, r0:r1]
+        D[...] = np.triu(D) + np.triu(D, 1).T
+    return M if M.flags.c_contiguous else M.T  # symmetric: its transpose is itself, C-ordered
 
 
 def choose_factorization(

@@ -27,7 +27,7 @@ from .optimize import (
 from .pls import PenalizedLeastSquares
 from .progress import FitProgress
 from .results import MixedLMResults
-from .start import moment_start
+from .start import initial_steps, moment_start
 
 __all__ = ["LinearMixedModel", "lmer"]
 
@@ -117,7 +117,8 @@ class LinearMixedModel:
         if start is None:
             x0, estimated = moment_start(self.design.terms, self.cp, self.pls.theta_offsets)
             if estimated[free].all():  # a good start deserves a smaller first trust region
-                options["initial_step"] = np.maximum(0.2 * x0[free], 0.05)
+                steps = initial_steps(self.design.terms, x0, self.pls.theta_offsets)
+                options["initial_step"] = steps[free]
         else:
             x0 = validation.check_start(start, self.lower_bounds)
         if fixed_theta is not None:
@@ -134,8 +135,14 @@ class LinearMixedModel:
         lower = self.lower_bounds[free]
         with blas_threads(self.pls.chol.blas_threads), progress:
             optsum = optimize_checked(
-                f, x0[free], lower, check_derivatives=check_derivatives,
-                max_restarts=max_restarts, polish=polish, callback=progress, **options,
+                f,
+                x0[free],
+                lower,
+                check_derivatives=check_derivatives,
+                max_restarts=max_restarts,
+                polish=polish,
+                callback=progress,
+                **options,
             )
             optsum.expand(x0, free, self.lower_bounds)
             validation.check_optimum(optsum.fmin, optsum.final)

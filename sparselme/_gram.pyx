@@ -1,0 +1,67 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+"""Compiled kernels for the block factorization's Schur complement.
+
+``subtract_lower_gram`` forms S[i, j] -= Σ_c L[i, c] L[j, c] for j ≤ i, where L (m × q₁)
+is sparse with a fixed pattern, held both by rows (CSR) and by columns (CSC, rows sorted
+within each column). Row i of S is built from the columns that row i of L touches, so
+each thread writes its own rows and reads a contiguous stretch of S: Σ_c (column count)²/2
+multiply-adds, no index arrays of that size.
+
+``gram_block_forms`` gives, per block of k consecutive columns of L, the k × k matrix
+L[:, block]ᵀ M L[:, block] for a dense symmetric M: the conditional variances' counterpart.
+"""
+
+from cython.parallel cimport prange
+from libc.stdint cimport int32_t, int64_t
+
+
+def subtract_lower_gram(
+    const int64_t[::1] row_ptr,
+    const int32_t[::1] row_cols,
+    const double[::1] row_vals,
+    const int64_t[::1] col_ptr,
+    const int32_t[::1] col_rows,
+    const double[::1] col_vals,
+    double[:, ::1] S,
+    int threads,
+):
+    """S[i, j] -= (L Lᵀ)[i, j] for j ≤ i; S is (m, m) C-ordered, updated in place."""
+    cdef Py_ssize_t m = S.shape[0]
+    cdef Py_ssize_t i, p, e
+    cdef int32_t c, j
+    cdef double v
+    for i in prange(m, nogil=True, schedule="dynamic", chunksize=16, num_threads=threads):
+        for p in range(row_ptr[i], row_ptr[i + 1]):
+            c = row_cols[p]
+            v = row_vals[p]
+            for e in range(col_ptr[c], col_ptr[c + 1]):
+                j = col_rows[e]
+                if j > i:
+                    break
+                S[i, j] -= v * col_vals[e]
+
+
+def gram_block_forms(
+    const int64_t[::1] col_ptr,
+    const int32_t[::1] col_rows,
+    const double[::1] col_vals,
+    const double[:, ::1] M,
+    double[:, :, ::1] out,
+    int threads,
+):
+    """out[l, a, b] = L[:, lk+a]ᵀ M L[:, lk+b]; M (m, m) symmetric, out (levels, k, k)."""
+    cdef Py_ssize_t levels = out.shape[0]
+    cdef Py_ssize_t k = out.shape[1]
+    cdef Py_ssize_t l, a, b, e, f, ca, cb
+    cdef double acc
+    for l in prange(levels, nogil=True, schedule="dynamic", chunksize=64, num_threads=threads):
+        for a in range(k):
+            ca = l * k + a
+            for b in range(a + 1):
+                cb = l * k + b
+                acc = 0.0
+                for e in range(col_ptr[ca], col_ptr[ca + 1]):
+                    for f in range(col_ptr[cb], col_ptr[cb + 1]):
+                        acc = acc + col_vals[e] * col_vals[f] * M[col_rows[e], col_rows[f]]
+                out[l, a, b] = acc
+                out[l, b, a] = acc

@@ -1,0 +1,54 @@
+"""The compiled Schur-complement kernels against dense products."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from sparselme import _gram
+
+
+def _random_pattern(m: int, ncols: int, density: float, seed: int) -> sp.csc_matrix:
+    L = sp.random(m, ncols, density=density, format="csc", random_state=seed)
+    L.sort_indices()
+    return L
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("density", [0.02, 0.3, 1.0])
+def test_subtract_lower_gram_equals_dense_product(threads, density):
+    L = _random_pattern(60, 150, density, seed=3)
+    order = sp.csc_matrix(
+        (np.arange(L.nnz, dtype=float), L.indices, L.indptr), shape=L.shape
+    ).tocsr()
+    S = np.arange(60 * 60, dtype=float).reshape(60, 60)
+    before = S.copy()
+    _gram.subtract_lower_gram(
+        order.indptr.astype(np.int64),
+        order.indices.astype(np.int32),
+        L.data[order.data.astype(np.int64)],
+        L.indptr.astype(np.int64),
+        L.indices.astype(np.int32),
+        L.data,
+        S,
+        threads,
+    )
+    dense = L.toarray()
+    want = before - dense @ dense.T
+    lower = np.tril_indices(60)
+    np.testing.assert_allclose(S[lower], want[lower], rtol=1e-13, atol=1e-12)
+    upper = np.triu_indices(60, 1)
+    np.testing.assert_array_equal(S[upper], before[upper])  # the upper triangle is untouched
+
+
+@pytest.mark.parametrize("k", [1, 2, 3])
+def test_gram_block_forms_equal_dense_quadratic_forms(k):
+    levels, m = 40, 25
+    L = _random_pattern(m, levels * k, 0.2, seed=k)
+    rng = np.random.default_rng(k)
+    M = rng.normal(size=(m, m))
+    M = M + M.T
+    out = np.zeros((levels, k, k))
+    _gram.gram_block_forms(L.indptr.astype(np.int64), L.indices.astype(np.int32), L.data, M, out, 2)
+    dense = L.toarray().reshape(m, levels, k)
+    want = np.einsum("ila,ij,jlb->lab", dense, M, dense)
+    np.testing.assert_allclose(out, want, rtol=1e-12, atol=1e-12)
