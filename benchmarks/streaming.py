@@ -181,6 +181,7 @@ def run_once(mode: str, folder: Path, chunk_size: int, result: Path | None = Non
                 value = objective(theta, reml)
                 evals.append(time.perf_counter() - t0)
                 record.update(evals_so_far=len(evals), s_per_eval_so_far=float(np.median(evals)))
+                record["eval_s"] = [round(v, 3) for v in evals]
                 record["peak_rss_tree_gb"] = rss.peak / 2**30
                 _checkpoint(record, result)
                 return value

@@ -1,7 +1,7 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 """Compiled kernels for the block factorization's Schur complement.
 
-``subtract_lower_gram`` forms S[i, j] -= Σ_c L[i, c] L[j, c] for j ≤ i, where L (m × q₁)
+``negative_lower_gram`` writes S[i, j] = −Σ_c L[i, c] L[j, c] for j ≤ i, where L (m × q₁)
 is sparse with a fixed pattern, held both by rows (CSR) and by columns (CSC, rows sorted
 within each column). Row i of S is built from the columns that row i of L touches, so
 each thread writes its own rows and reads a contiguous stretch of S: Σ_c (column count)²/2
@@ -15,7 +15,7 @@ from cython.parallel cimport prange
 from libc.stdint cimport int32_t, int64_t
 
 
-def subtract_lower_gram(
+def negative_lower_gram(
     const int64_t[::1] row_ptr,
     const int32_t[::1] row_cols,
     const double[::1] row_vals,
@@ -25,12 +25,14 @@ def subtract_lower_gram(
     double[:, ::1] S,
     int threads,
 ):
-    """S[i, j] -= (L Lᵀ)[i, j] for j ≤ i; S is (m, m) C-ordered, updated in place."""
+    """S[i, j] = −(L Lᵀ)[i, j] for j ≤ i; S is (m, m) C-ordered, its upper triangle untouched."""
     cdef Py_ssize_t m = S.shape[0]
     cdef Py_ssize_t i, p, e
     cdef int32_t c, j
     cdef double v
     for i in prange(m, nogil=True, schedule="dynamic", chunksize=16, num_threads=threads):
+        for j in range(i + 1):
+            S[i, j] = 0.0
         for p in range(row_ptr[i], row_ptr[i + 1]):
             c = row_cols[p]
             v = row_vals[p]

@@ -31,9 +31,14 @@ from scipy.linalg import blas, lapack
 from sksparse import cholmod
 from threadpoolctl import ThreadpoolController
 
-from . import _gram, selinv
-from .crossprod import CrossProducts
-from .terms import RandomEffectsTerm, sandwich
+# The compiled kernels' OpenMP threads sleep when idle instead of spinning, so they do not
+# take a core from the BLAS threads of the factorization that follows (set before the
+# OpenMP runtime loads; a value the user set wins).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from . import _gram, selinv  # noqa: E402
+from .crossprod import CrossProducts  # noqa: E402
+from .terms import RandomEffectsTerm, sandwich  # noqa: E402
 
 __all__ = [
     "SparseCholesky",
@@ -50,9 +55,11 @@ DENSE_SCHUR_MAX = 12000
 DENSE_SCHUR_MIN_FILL = 0.05
 # Below this order a second BLAS thread does not pay, and on a busy machine it can cost
 # an order of magnitude (threads spinning at barriers), so dense work stays on one.
-SINGLE_THREAD_MAX = 2500
+SINGLE_THREAD_MAX = 1000
 # Above this many random effects, CHOLMOD's conditional variances use selected inversion.
 SELECTED_INVERSION_MIN_Q = 4000
+# The Schur kernels use every core above this many multiply-adds (~20 ms on one core).
+KERNEL_PARALLEL_MIN_PAIRS = 20_000_000
 # L₂₁L₂₁ᵀ by dense SYRK when its flops are below this many per gathered entry pair ...
 DENSE_CROSS_FLOPS_PER_PAIR = 100
 # ... and dense L₂₁ stays below this many entries (256 MB).
@@ -301,6 +308,7 @@ class BlockCholesky:
             self._row_cols = order.indices.astype(np.int32)
             self._row_perm = order.data.astype(np.int64)
         self._small_schur = self.q2 <= SINGLE_THREAD_MAX
+        self._kernel_parallel = pairs > KERNEL_PARALLEL_MIN_PAIRS
         self._S = np.zeros((self.q2, self.q2))  # C-ordered; its lower triangle becomes U₂₂ᵀ
         self.U22 = np.zeros((0, 0))
         self.L11 = np.zeros((self.L1, self.k1, self.k1))
@@ -318,27 +326,21 @@ class BlockCholesky:
         # S = A₂₂ + I − L₂₁L₂₁ᵀ in its lower triangle (C order); LAPACK reads that as the
         # upper triangle of the F-ordered view Sᵀ and overwrites it with U₂₂.
         S = self._S
-        S.fill(0.0)
-        flat = S.reshape(-1)
-        flat[self._a22_flat] = np.concatenate(pieces) if pieces else 0.0
-        flat[:: self.q2 + 1] += 1.0
         if self.dense_cross:
             self._L21_dense = self._dense_l21(T)
-            blas.dsyrk(-1.0, self._L21_dense, beta=1.0, c=S.T, lower=0, overwrite_c=1)
+            blas.dsyrk(-1.0, self._L21_dense, beta=0.0, c=S.T, lower=0, overwrite_c=1)
         else:
             self._update_sparse_l21(T)
             d = self.L21.data
-            threads = self.blas_threads or (os.cpu_count() or 1)
-            _gram.subtract_lower_gram(
-                self._row_ptr,
-                self._row_cols,
-                d[self._row_perm],
-                self._col_ptr,
-                self._col_rows,
-                d,
-                S,
-                threads,
+            by_rows = d[self._row_perm]
+            threads = self._kernel_threads()
+            _gram.negative_lower_gram(
+                self._row_ptr, self._row_cols, by_rows, self._col_ptr, self._col_rows, d, S, threads
             )
+        flat = S.reshape(-1)
+        if pieces:  # A₂₂'s stored blocks sit at distinct positions
+            flat[self._a22_flat] += np.concatenate(pieces)
+        flat[:: self.q2 + 1] += 1.0
         U, info = lapack.dpotrf(S.T, lower=0, overwrite_a=1, clean=1)
         if info != 0:
             raise np.linalg.LinAlgError(f"Schur complement not positive definite (info={info})")
@@ -355,6 +357,12 @@ class BlockCholesky:
             return 1
         busy = os.getloadavg()[0] > (os.cpu_count() or 1) - 0.5
         return 1 if busy else None
+
+    def _kernel_threads(self) -> int:
+        """Threads for the compiled kernels: one for small work, else as many as BLAS gets."""
+        if not self._kernel_parallel:
+            return 1
+        return self.blas_threads or (os.cpu_count() or 1)
 
     def refresh(self) -> None:
         """Re-read values derived from the cross-products (after they were changed in place)."""
@@ -464,7 +472,7 @@ class BlockCholesky:
     def _add_quadratic_forms(self, G: np.ndarray, Sinv: np.ndarray) -> None:
         """G[l] += L₂₁[:, level l]ᵀ S⁻¹ L₂₁[:, level l] on L₂₁'s pattern (compiled)."""
         out = np.zeros_like(G)
-        threads = self.blas_threads or (os.cpu_count() or 1)
+        threads = self._kernel_threads()
         d = self.L21.data
         _gram.gram_block_forms(self._col_ptr, self._col_rows, d, Sinv, out, threads)
         G += out

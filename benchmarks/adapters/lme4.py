@@ -23,6 +23,9 @@ LIBRARY = "lme4"
 SCRIPT = Path(__file__).with_name("lme4_fit.R")
 
 
+STREAMED_SKIP = "reads its data in memory only; this problem is streamed from Parquet"
+
+
 @cache
 def _r_problem() -> str:
     if shutil.which("Rscript") is None:
@@ -35,6 +38,8 @@ def _r_problem() -> str:
 
 
 def skip_reason(problem: Problem, force: bool = False) -> str:
+    if problem.streamed:
+        return STREAMED_SKIP
     return _r_problem()
 
 

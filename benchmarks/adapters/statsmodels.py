@@ -20,6 +20,8 @@ LIBRARY = "statsmodels"
 
 
 def skip_reason(problem: Problem, force: bool = False) -> str:
+    if problem.streamed:
+        return "reads its data in memory only; this problem is streamed from Parquet"
     if problem.statsmodels is None:
         return problem.statsmodels_skip or "no MixedLM spelling"
     if problem.statsmodels_skip and not force:

@@ -21,7 +21,7 @@ from benchmarks.adapters import lme4 as lme4_adapter  # noqa: E402
 from benchmarks.adapters import statsmodels as sm_adapter  # noqa: E402
 from benchmarks.problems import PROBLEMS, bundled  # noqa: E402
 
-RUNNABLE = [name for name, p in PROBLEMS.items() if not p.pending]
+RUNNABLE = [name for name, p in PROBLEMS.items() if not p.pending and not p.streamed]
 
 
 def _variables(formula: str) -> set[str]:
@@ -36,10 +36,20 @@ def test_registry_has_the_spec_problems():
     assert {k: v for k, v in pair[0].params.items() if k != "n"} == {
         k: v for k, v in pair[1].params.items() if k != "n"
     }
-    pending = PROBLEMS["parquet_10m"]
-    assert pending.pending
-    with pytest.raises(RuntimeError, match="pending"):
-        pending.make_data()
+    streamed = PROBLEMS["parquet_10m"]
+    assert streamed.streamed and streamed.params["rows"] == 10_000_000
+
+
+def test_streamed_problem_runs_from_its_parquet_folder():
+    problem = PROBLEMS["parquet_10m"]
+    folder = problem.make_data(tiny=True)
+    assert Path(folder).is_dir()
+    from benchmarks.worker import count_rows
+
+    assert count_rows(folder) == problem.tiny_params["rows"]
+    m = adapters.load("sparselme").run(problem, folder)
+    assert m.evals > 0 and m.loglik < 0
+    assert sm_adapter.skip_reason(problem) and lme4_adapter.skip_reason(problem)
 
 
 @pytest.mark.parametrize("name", RUNNABLE)
