@@ -20,6 +20,7 @@ in anyway (crossed designs), and it needs no CHOLMOD at all for a single term.
 from __future__ import annotations
 
 import os
+import time
 import warnings
 from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
@@ -72,6 +73,51 @@ _BLAS = ThreadpoolController()
 def blas_threads(limit: int | None) -> AbstractContextManager:
     """Context limiting BLAS threads (a no-op for None); cheap enough to enter per call."""
     return nullcontext() if limit is None else _BLAS.limit(limits=limit, user_api="blas")
+
+
+_IDLE_CHECK = {"at": -1e9, "limit": None}
+
+
+def _runnable_elsewhere() -> int | None:
+    """Tasks running or waiting for a CPU on this machine, not counting our own threads.
+
+    The total comes from /proc/loadavg (an instantaneous count, unlike the load averages,
+    which also remember this process's own recent work); our threads in state R are read
+    from /proc/self/task. None where /proc is not available.
+    """
+    try:
+        with open("/proc/loadavg") as fh:
+            running = int(fh.read().split()[3].split("/")[0])
+        own = 0
+        for task in os.listdir("/proc/self/task"):
+            with open(f"/proc/self/task/{task}/stat") as fh:
+                stat = fh.read()
+            own += stat[stat.rindex(")") + 2] == "R"
+        return max(0, running - own)
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def idle_core_limit(max_age: float = 5.0) -> int | None:
+    """BLAS thread limit for dense work: None (all cores) when no other task competes,
+    else the number of idle cores (at least 1). Checked at most every ``max_age`` seconds;
+    without /proc, from the 1-minute load average."""
+    now = time.monotonic()
+    if now - _IDLE_CHECK["at"] < max_age:
+        return _IDLE_CHECK["limit"]
+    cores = os.cpu_count() or 1
+    samples = []
+    for _ in range(3):  # the least of three snapshots: a passing task does not count
+        samples.append(_runnable_elsewhere())
+        time.sleep(0.001)
+    if None in samples:
+        others = round(os.getloadavg()[0])
+    else:
+        others = min(samples)
+    free = cores - others
+    limit = None if free >= cores else max(1, free)
+    _IDLE_CHECK.update(at=now, limit=limit)
+    return limit
 
 
 def batched_cholesky(A: np.ndarray) -> np.ndarray:
@@ -348,15 +394,14 @@ class BlockCholesky:
 
     @property
     def blas_threads(self) -> int | None:
-        """One BLAS thread for small complements, or when the cores are already busy.
+        """One BLAS thread for small complements, else as many as there are idle cores.
 
         Multi-threaded LAPACK on a loaded machine spins at barriers and can run many times
-        slower than on one thread; the load average is read when a fit starts.
+        slower than on one thread (see :func:`idle_core_limit`).
         """
         if self._small_schur:
             return 1
-        busy = os.getloadavg()[0] > (os.cpu_count() or 1) - 0.5
-        return 1 if busy else None
+        return idle_core_limit()
 
     def _kernel_threads(self) -> int:
         """Threads for the compiled kernels: one for small work, else as many as BLAS gets."""
