@@ -52,16 +52,3 @@ def test_gram_block_forms_equal_dense_quadratic_forms(k):
     dense = L.toarray().reshape(m, levels, k)
     want = np.einsum("ila,ij,jlb->lab", dense, M, dense)
     np.testing.assert_allclose(out, want, rtol=1e-12, atol=1e-12)
-
-
-@pytest.mark.parametrize("order", ["C", "F"])
-def test_symmetric_from_upper_in_blocks(order):
-    from sparselme.cholesky import _symmetric_from_upper
-
-    rng = np.random.default_rng(0)
-    full = rng.normal(size=(50, 50))
-    full = full + full.T
-    M = np.array(np.triu(full) + np.tril(rng.normal(size=(50, 50)), -1), order=order)
-    out = _symmetric_from_upper(M, block=16)  # several blocks and a partial one
-    assert out.flags.c_contiguous
-    np.testing.assert_array_equal(out, full)
