@@ -314,6 +314,8 @@ class BlockCholesky:
             r, c = _block_entries(off[s], off[t], blk.rows, blk.cols, terms[s].k, terms[t].k)
             flat.append(r * self.q2 + c)
         self._a22_flat = np.concatenate(flat) if flat else np.zeros(0, dtype=np.intp)
+        if len(np.unique(self._a22_flat)) != len(self._a22_flat):  # the blocks never overlap
+            raise AssertionError("A₂₂ blocks overlap in the Schur complement")
         # the fixed CSC pattern of L₂₁ (q₂ × q₁) and a gather map from block values
         self._a21_keys = [key for key in cross if key[1] == 0]
         self._a21_levels = [cross[key].cols for key in self._a21_keys]
@@ -384,7 +386,7 @@ class BlockCholesky:
                 self._row_ptr, self._row_cols, by_rows, self._col_ptr, self._col_rows, d, S, threads
             )
         flat = S.reshape(-1)
-        if pieces:  # A₂₂'s stored blocks sit at distinct positions
+        if pieces:  # A₂₂'s stored blocks sit at distinct positions (checked in __init__)
             flat[self._a22_flat] += np.concatenate(pieces)
         flat[:: self.q2 + 1] += 1.0
         U, info = lapack.dpotrf(S.T, lower=0, overwrite_a=1, clean=1)
