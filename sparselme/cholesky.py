@@ -362,6 +362,21 @@ class BlockCholesky:
         self.L11 = np.zeros((self.L1, self.k1, self.k1))
         self.L11inv = np.zeros_like(self.L11)
 
+    def __getstate__(self) -> dict:
+        """All but the Schur buffer, whose factored content U₂₂ is pickled (once)."""
+        state = self.__dict__.copy()
+        del state["_S"]
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        """The buffer again, sharing memory with U₂₂ as after update()."""
+        self.__dict__.update(state)
+        if self.U22.shape == (self.q2, self.q2):
+            self._S = np.ascontiguousarray(self.U22.T)
+            self.U22 = self._S.T
+        else:
+            self._S = np.zeros((self.q2, self.q2))
+
     # ---- factorization --------------------------------------------------------------------
     def update(self, T: list[np.ndarray]) -> None:
         cp = self.cp
@@ -510,19 +525,14 @@ class BlockCholesky:
                 M = (Sinv @ D).reshape(self.q2, self.L1, k1)
                 D3 = D.reshape(self.q2, k1, self.L1, order="F")  # column l·k₁+a → [:, a, l]
                 G += np.einsum("ial,ilb->lab", D3, M)
-            else:
-                self._add_quadratic_forms(G, Sinv)
+            else:  # G[l] = L₂₁[:, level l]ᵀ S⁻¹ L₂₁[:, level l] on L₂₁'s pattern
+                threads = self._kernel_threads()
+                _gram.gram_block_forms(
+                    self._col_ptr, self._col_rows, self.L21.data, Sinv, G, threads
+                )
         inner = np.eye(k1)[None, :, :] + G
         lead = np.matmul(np.matmul(self.L11inv.transpose(0, 2, 1), inner), self.L11inv)
         return [lead] + rest
-
-    def _add_quadratic_forms(self, G: np.ndarray, Sinv: np.ndarray) -> None:
-        """G[l] += L₂₁[:, level l]ᵀ S⁻¹ L₂₁[:, level l] on L₂₁'s pattern (compiled)."""
-        out = np.zeros_like(G)
-        threads = self._kernel_threads()
-        d = self.L21.data
-        _gram.gram_block_forms(self._col_ptr, self._col_rows, d, Sinv, out, threads)
-        G += out
 
 
 def _symmetric_from_upper(M: np.ndarray, block: int = 1024) -> np.ndarray:
