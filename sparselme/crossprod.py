@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
+import scipy.sparse as sp
 
 from .terms import RandomEffectsTerm
 
@@ -196,25 +197,55 @@ def _level_gram(term: TermRows, w: np.ndarray) -> np.ndarray:
 
 def _cross_blocks(ts: TermRows, tt: TermRows, w: np.ndarray) -> CrossBlocks:
     """Blocks of Z_sᵀWZ_t for the level pairs that occur together."""
-    key = ts.codes.astype(np.int64) * tt.nlevels + tt.codes
-    pairs, inverse = np.unique(key, return_inverse=True)
-    m = len(pairs)
+    rows, cols, inverse = _level_pairs(ts.codes, tt.codes, ts.nlevels, tt.nlevels)
+    m = len(rows)
     values = np.empty((m, ts.k, tt.k))
     for a in range(ts.k):
         for b in range(tt.k):
             values[:, a, b] = np.bincount(inverse, w * ts.model[:, a] * tt.model[:, b], minlength=m)
-    return CrossBlocks(rows=pairs // tt.nlevels, cols=pairs % tt.nlevels, values=values)
+    return CrossBlocks(rows=rows, cols=cols, values=values)
+
+
+def _level_pairs(
+    r: np.ndarray, c: np.ndarray, nrows: int, ncols: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The distinct (r, c) code pairs in row-major order, and each observation's pair index.
+
+    Observations are bucketed by r and sorted within buckets by c (a sparse matrix whose
+    values are the observation numbers), not sorted globally. Returns (rows (m,), cols (m,),
+    inverse (n,)).
+    """
+    n = len(r)
+    if n == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, np.zeros(0, dtype=np.intp)
+    by_row = sp.csr_matrix((np.arange(n, dtype=np.int64), (r, c)), shape=(nrows, ncols))
+    if by_row.nnz != n:  # this SciPy merged repeated pairs: sort the combined keys instead
+        key = r.astype(np.int64) * ncols + c
+        pairs, inverse = np.unique(key, return_inverse=True)
+        return pairs // ncols, pairs % ncols, inverse.ravel()
+    by_row.sort_indices()
+    order = by_row.data
+    rr, cc = np.asarray(r, dtype=np.int64)[order], by_row.indices.astype(np.int64)
+    first = np.ones(n, dtype=bool)
+    first[1:] = (rr[1:] != rr[:-1]) | (cc[1:] != cc[:-1])
+    inverse = np.empty(n, dtype=np.intp)
+    inverse[order] = np.cumsum(first) - 1
+    return rr[first], cc[first], inverse
 
 
 def _level_sums(term: TermRows, wv: np.ndarray) -> np.ndarray:
-    """(L, k, r) per-level Σ m ⊗ v for v of shape (n, r) (already weighted)."""
+    """(L, k, r) per-level Σ m ⊗ v for v of shape (n, r) (already weighted, C-ordered).
+
+    One sparse product Z_aᵀv per column a of the term's model: a single pass over v's rows.
+    """
     L, k = term.nlevels, term.k
-    r = wv.shape[1]
+    n, r = wv.shape
     out = np.empty((L, k, r))
+    row_ptr = np.arange(n + 1)
     for a in range(k):
-        mw = term.model[:, a]
-        for j in range(r):
-            out[:, a, j] = np.bincount(term.codes, mw * wv[:, j], minlength=L)
+        Zt = sp.csc_matrix((term.model[:, a], term.codes, row_ptr), shape=(L, n))
+        out[:, a, :] = Zt @ wv
     return out
 
 
@@ -230,13 +261,15 @@ def chunk_crossproducts(
     global levels (so chunks add); X is (n, p), y is (n,) (offset already removed),
     weights (n,) prior weights or None.
     """
-    n = len(y)
+    n, p = X.shape
     w = np.ones(n) if weights is None else np.asarray(weights, dtype=float)
-    wX = X * w[:, None]
-    wy = y * w
+    Xy = np.empty((n, p + 1))  # C-ordered: the level sums read it row by row
+    Xy[:, :p] = X
+    Xy[:, p] = y
+    wXy = Xy if weights is None else Xy * w[:, None]
+    G = Xy.T @ wXy  # (p+1, p+1) [X y]ᵀW[X y]
     diag = [_level_gram(t, w) for t in rows]
     cross = {(s, t): _cross_blocks(rows[s], rows[t], w) for s in range(len(rows)) for t in range(s)}
-    wXy = np.column_stack([wX, wy])
     sums = [_level_sums(t, wXy) for t in rows]
     return CrossProducts(
         nobs=n,
@@ -244,9 +277,9 @@ def chunk_crossproducts(
         cross=cross,
         ZtX=[np.ascontiguousarray(s[:, :, :-1]) for s in sums],
         Zty=[np.ascontiguousarray(s[:, :, -1]) for s in sums],
-        XtX=X.T @ wX,
-        Xty=X.T @ wy,
-        yty=float(y @ wy),
+        XtX=np.ascontiguousarray(G[:p, :p]),
+        Xty=G[:p, p].copy(),
+        yty=float(G[p, p]),
         sum_log_weights=float(np.sum(np.log(w))) if weights is not None else 0.0,
     )
 

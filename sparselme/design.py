@@ -84,8 +84,7 @@ def group_codes(data: pd.DataFrame, variables: Sequence[str]) -> tuple[np.ndarra
     labels: list[np.ndarray] = []
     for name in variables:
         col = data[name]
-        if isinstance(col.dtype, pd.CategoricalDtype):
-            col = col.cat.remove_unused_categories()
+        if isinstance(col.dtype, pd.CategoricalDtype):  # unused categories drop out below
             c = col.cat.codes.to_numpy().astype(np.int64)
             lev = np.asarray(col.cat.categories.astype(str))
         else:
@@ -97,7 +96,7 @@ def group_codes(data: pd.DataFrame, variables: Sequence[str]) -> tuple[np.ndarra
         else:
             codes = codes * len(lev) + c
             labels.append(lev)
-    observed, dense = np.unique(codes, return_inverse=True)
+    observed, dense = _observed_codes(codes, int(np.prod([len(lv) for lv in labels])))
     # decode observed combined codes back to per-variable labels
     parts = []
     rem = observed
@@ -110,6 +109,19 @@ def group_codes(data: pd.DataFrame, variables: Sequence[str]) -> tuple[np.ndarra
     for part in parts[1:]:
         names = names + ":" + part.astype(object)
     return dense.astype(np.intp), pd.Index(names, name=":".join(variables))
+
+
+def _observed_codes(codes: np.ndarray, space: int) -> tuple[np.ndarray, np.ndarray]:
+    """(sorted observed codes, each row's index among them) for codes in [0, space).
+
+    A count over the code space (no sort) when that space is not much larger than the
+    data, else ``np.unique``.
+    """
+    if space <= max(8 * len(codes), 1 << 20):
+        present = np.bincount(codes, minlength=space) > 0
+        position = np.cumsum(present) - 1
+        return np.flatnonzero(present), position[codes]
+    return np.unique(codes, return_inverse=True)
 
 
 @dataclass
@@ -146,12 +158,43 @@ def redundant_columns(X: np.ndarray, tol: float = _RANK_TOL) -> list[int]:
     """Indices of columns of X that are (numerically) in the span of earlier columns."""
     if X.shape[1] == 0:
         return []
-    norms = np.linalg.norm(X, axis=0)
+    return _dependent_in_r(_qr_r(X), np.linalg.norm(X, axis=0), tol)
+
+
+def redundant_columns_and_residual(
+    X: np.ndarray, y: np.ndarray, tol: float = _RANK_TOL
+) -> tuple[list[int], float | None]:
+    """(redundant columns of X, ‖y − Xβ̂‖ of least squares) from one QR of [X y] (n, p+1).
+
+    The last diagonal entry of R is the norm of y's part orthogonal to X's columns. With
+    redundant columns the residual is None: the reflection for a dependent column turns
+    in a direction of rounding noise, so R's last entry is no longer that norm.
+    """
+    n, p = X.shape
+    Xy = np.empty((n, p + 1), order="F")
+    Xy[:, :p] = X
+    Xy[:, p] = y
+    R = _qr_r(Xy, overwrite=True)
+    dropped = _dependent_in_r(R[:, :p], np.linalg.norm(X, axis=0), tol)
+    if dropped:
+        return dropped, None
+    return dropped, abs(float(R[p, p])) if R.shape[0] > p else 0.0
+
+
+def _qr_r(M: np.ndarray, overwrite: bool = False) -> np.ndarray:
+    """(min(n, m), m) triangular factor R of M (n, m), by LAPACK's Householder QR."""
+    (geqrf,) = la.get_lapack_funcs(("geqrf",), (M,))
     with blas_threads(1):  # tall and skinny: threads only add contention
-        R = la.qr(X, mode="r", check_finite=False)[0]
+        qr, _, _, info = geqrf(M, lwork=max(1, 64 * M.shape[1]), overwrite_a=overwrite)
+    if info != 0:
+        raise np.linalg.LinAlgError(f"QR of the fixed-effects matrix failed (info={info})")
+    return np.triu(qr[: min(M.shape)])
+
+
+def _dependent_in_r(R: np.ndarray, norms: np.ndarray, tol: float) -> list[int]:
     d = np.abs(np.diag(R))
     scale = np.where(norms > 0, norms, 1.0)
-    return [j for j in range(X.shape[1]) if norms[j] == 0 or d[j] <= tol * scale[j]]
+    return [j for j in range(len(norms)) if norms[j] == 0 or j >= len(d) or d[j] <= tol * scale[j]]
 
 
 def _term_model(lhs: str, frame: pd.DataFrame, context: dict) -> tuple[np.ndarray, list[str]]:
@@ -220,7 +263,7 @@ def build_design(
     check.check_magnitude(y, [response_name], "the response")
     check.check_magnitude(X, [r_style_name(c) for c in names], "the fixed-effects column")
 
-    dropped = redundant_columns(X)
+    dropped, residual = redundant_columns_and_residual(X, y if off is None else y - off)
     if dropped:
         warn_dropped_columns([names[j] for j in dropped], stacklevel=3)
         keep = [j for j in range(X.shape[1]) if j not in set(dropped)]
@@ -229,7 +272,7 @@ def build_design(
         names = [names[j] for j in keep]
     else:
         dropped_cols = []
-    check.check_not_exact_fit(y if off is None else y - off, X, response_name)
+    check.check_not_exact_fit(y if off is None else y - off, X, response_name, residual)
 
     terms = [_make_term(bar, data, frame, context) for bar in parsed.bars]
     order = sorted(range(len(terms)), key=lambda i: -terms[i].nlevels)

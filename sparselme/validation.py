@@ -378,13 +378,20 @@ def check_magnitude(M: np.ndarray, names: Sequence[str], role: str) -> None:
         )
 
 
-def check_not_exact_fit(y: np.ndarray, X: np.ndarray, name: str) -> None:
-    """The fixed effects must not reproduce the response exactly (no residual variance)."""
+def check_not_exact_fit(
+    y: np.ndarray, X: np.ndarray, name: str, residual: float | None = None
+) -> None:
+    """The fixed effects must not reproduce the response exactly (no residual variance).
+
+    ``residual``: ‖y − Xβ̂‖ when already known (from a QR of [X y]); else least squares.
+    """
     n, p = X.shape
-    if n * p * p > _EXACT_FIT_MAX_FLOPS:
+    if residual is None and n * p * p > _EXACT_FIT_MAX_FLOPS:
         return
     scale = float(np.linalg.norm(y))
-    if p:
+    if residual is not None:
+        resid = residual
+    elif p:
         beta = np.linalg.lstsq(X, y, rcond=None)[0]
         resid = float(np.linalg.norm(y - X @ beta))
     else:

@@ -10,6 +10,7 @@ from sparselme.crossprod import (
     CrossBlocks,
     CrossProducts,
     TermRows,
+    _level_pairs,
     chunk_crossproducts,
     compute_crossproducts,
 )
@@ -104,3 +105,49 @@ def test_select_fixed_drops_columns_everywhere():
     sub = cp.select_fixed([0, 2])
     ref = chunk_crossproducts(rows, X[:, [0, 2]], y, w)
     _assert_cp_close(sub, ref)
+
+
+def _dense_z(t: TermRows) -> np.ndarray:
+    """(n, L·k) Z of one term, level-major columns, built entry by entry."""
+    n = len(t.codes)
+    Z = np.zeros((n, t.nlevels * t.k))
+    for i in range(n):
+        Z[i, t.codes[i] * t.k : (t.codes[i] + 1) * t.k] = t.model[i]
+    return Z
+
+
+def test_blocks_equal_the_dense_products():
+    rows, X, y, w = _problem(n=300)
+    rows[0] = TermRows(rows[0].codes, rows[0].model, 45)  # five levels never occur
+    cp = chunk_crossproducts(rows, X, y, w)
+    Z = [_dense_z(t) for t in rows]
+    W = w[:, None]
+    for s, t in enumerate(rows):
+        ZtWZ = Z[s].T @ (W * Z[s])
+        for level in range(t.nlevels):
+            blk = slice(level * t.k, (level + 1) * t.k)
+            np.testing.assert_allclose(cp.diag[s][level], ZtWZ[blk, blk], atol=1e-12)
+        np.testing.assert_allclose(
+            cp.ZtX[s], (Z[s].T @ (W * X)).reshape(t.nlevels, t.k, -1), atol=1e-12
+        )
+        np.testing.assert_allclose(cp.Zty[s].ravel(), Z[s].T @ (w * y), atol=1e-12)
+    dense = Z[1].T @ (W * Z[0])  # (7, 45·2)
+    blk = cp.cross[(1, 0)]
+    assert np.all(np.diff(blk.rows * 45 + blk.cols) > 0)  # distinct, row-major
+    expected = np.zeros_like(dense)
+    for r, c, v in zip(blk.rows, blk.cols, blk.values):
+        expected[r, c * 2 : c * 2 + 2] = v[0]
+    np.testing.assert_allclose(expected, dense, atol=1e-12)
+    np.testing.assert_allclose(cp.XtX, X.T @ (W * X), rtol=1e-12)
+    np.testing.assert_allclose(cp.Xty, X.T @ (w * y), rtol=1e-12)
+    assert cp.yty == pytest.approx(float(y @ (w * y)), rel=1e-12)
+
+
+def test_level_pairs_match_a_sort_of_the_combined_keys():
+    rng = np.random.default_rng(8)
+    r, c = rng.integers(0, 30, 2000), rng.integers(0, 500, 2000)
+    rows, cols, inverse = _level_pairs(r, c, 30, 500)
+    pairs, expected = np.unique(r * 500 + c, return_inverse=True)
+    np.testing.assert_array_equal(rows * 500 + cols, pairs)
+    np.testing.assert_array_equal(inverse, expected.ravel())
+    assert [len(a) for a in _level_pairs(r[:0], c[:0], 30, 500)] == [0, 0, 0]

@@ -79,3 +79,27 @@ def test_missing_values_raise_by_default_and_drop_on_request():
     with pytest.warns(UserWarning, match="dropped"):
         d = design("Weight ~ Feed + (1|Pig)", data, missing="drop")
     assert d.nobs == int(data["Feed"].notna().sum())
+
+
+@pytest.mark.parametrize("nvalues", [5, 2000])  # counted over the code space / sorted
+def test_group_codes_of_an_interaction_number_the_observed_pairs_in_order(nvalues):
+    rng = np.random.default_rng(4)
+    data = pd.DataFrame({"a": rng.integers(0, nvalues, 300), "b": rng.integers(0, nvalues, 300)})
+    codes, levels = group_codes(data, ["a", "b"])
+    pairs = sorted(set(zip(data["a"], data["b"])))
+    assert list(levels) == [f"{a}:{b}" for a, b in pairs]
+    assert (levels[codes] == data["a"].astype(str) + ":" + data["b"].astype(str)).all()
+
+
+def test_one_qr_gives_the_redundant_columns_and_the_least_squares_residual():
+    from sparselme.design import redundant_columns, redundant_columns_and_residual
+
+    rng = np.random.default_rng(5)
+    X, y = rng.normal(size=(200, 4)), rng.normal(size=200)
+    dropped, residual = redundant_columns_and_residual(X, y)
+    beta = np.linalg.lstsq(X, y, rcond=None)[0]
+    assert dropped == [] and residual == pytest.approx(np.linalg.norm(y - X @ beta), rel=1e-12)
+    assert redundant_columns_and_residual(X[:, :0], y)[1] == pytest.approx(np.linalg.norm(y))
+    X = np.column_stack([X[:, :2], 2 * X[:, 1], X[:, 2:]])
+    assert redundant_columns_and_residual(X, y) == ([2], None)  # residual left to lstsq
+    assert redundant_columns(X) == [2]
