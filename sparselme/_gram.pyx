@@ -2,10 +2,10 @@
 """Compiled kernels for the block factorization's Schur complement.
 
 ``negative_lower_gram`` writes S[i, j] = −Σ_c L[i, c] L[j, c] for j ≤ i, where L (m × q₁)
-is sparse with a fixed pattern, held both by rows (CSR) and by columns (CSC, rows sorted
-within each column). Row i of S is built from the columns that row i of L touches, so
-each thread writes its own rows and reads a contiguous stretch of S: Σ_c (column count)²/2
-multiply-adds, no index arrays of that size.
+is sparse with a fixed pattern, held by columns (CSC, rows sorted within each column) and
+indexed by rows (for each row, its columns and the entry's position in the CSC arrays).
+Row i of S is built from the columns that row i of L touches, so each thread writes its
+own rows: Σ_c (column count)²/2 multiply-adds, no index arrays of that size.
 
 ``gram_block_forms`` gives, per block of k consecutive columns of L, the k × k matrix
 L[:, block]ᵀ M L[:, block] for a dense symmetric M: the conditional variances' counterpart.
@@ -18,29 +18,41 @@ from libc.stdint cimport int32_t, int64_t
 def negative_lower_gram(
     const int64_t[::1] row_ptr,
     const int32_t[::1] row_cols,
-    const double[::1] row_vals,
+    const int64_t[::1] row_pos,
     const int64_t[::1] col_ptr,
     const int32_t[::1] col_rows,
     const double[::1] col_vals,
     double[:, ::1] S,
     int threads,
 ):
-    """S[i, j] = −(L Lᵀ)[i, j] for j ≤ i; S is (m, m) C-ordered, its upper triangle untouched."""
+    """S[i, j] = −(L Lᵀ)[i, j] for j ≤ i; S is (m, m) C-ordered, its upper triangle untouched.
+
+    Row i of L is given by its columns (``row_cols``) and, for each, the position of the
+    entry (i, c) in the column arrays (``row_pos``). As rows are sorted within columns,
+    the entries of column c from its start up to that position are those with row ≤ i.
+    """
     cdef Py_ssize_t m = S.shape[0]
-    cdef Py_ssize_t i, p, e
-    cdef int32_t c, j
+    cdef Py_ssize_t i, p, e, last
+    cdef int32_t c
     cdef double v
+    cdef double* Si
+    cdef const int32_t* rows = &col_rows[0]
+    cdef const double* vals = &col_vals[0]
+    if col_rows.shape[0] == 0:
+        for i in range(m):
+            for e in range(i + 1):
+                S[i, e] = 0.0
+        return
     for i in prange(m, nogil=True, schedule="dynamic", chunksize=16, num_threads=threads):
-        for j in range(i + 1):
-            S[i, j] = 0.0
+        Si = &S[i, 0]
+        for e in range(i + 1):
+            Si[e] = 0.0
         for p in range(row_ptr[i], row_ptr[i + 1]):
             c = row_cols[p]
-            v = row_vals[p]
-            for e in range(col_ptr[c], col_ptr[c + 1]):
-                j = col_rows[e]
-                if j > i:
-                    break
-                S[i, j] -= v * col_vals[e]
+            last = row_pos[p]
+            v = vals[last]
+            for e in range(col_ptr[c], last + 1):
+                Si[rows[e]] -= v * vals[e]
 
 
 def gram_block_forms(

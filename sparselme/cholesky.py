@@ -345,16 +345,16 @@ class BlockCholesky:
             self._base_flat = self.L21.indices.astype(np.int64) * self.q1 + entry_col
             self.refresh()
             self._L21_dense = np.zeros((self.q2, self.q1), order="F")
-        else:  # L₂₁ by columns (its CSC) and by rows: a fixed permutation of its values
+        else:  # L₂₁ by columns (its CSC), indexed by rows: each entry's CSC position
             self._col_ptr = self.L21.indptr.astype(np.int64)
             self._col_rows = self.L21.indices.astype(np.int32)
             order = sp.csc_matrix(
-                (np.arange(self.L21.nnz, dtype=np.float64), self.L21.indices, self.L21.indptr),
+                (np.arange(self.L21.nnz, dtype=np.int64), self.L21.indices, self.L21.indptr),
                 shape=self.L21.shape,
             ).tocsr()
             self._row_ptr = order.indptr.astype(np.int64)
             self._row_cols = order.indices.astype(np.int32)
-            self._row_perm = order.data.astype(np.int64)
+            self._row_pos = order.data.astype(np.int64)
         self._small_schur = self.q2 <= SINGLE_THREAD_MAX
         self._kernel_parallel = pairs > KERNEL_PARALLEL_MIN_PAIRS
         self._S = np.zeros((self.q2, self.q2))  # C-ordered; its lower triangle becomes U₂₂ᵀ
@@ -394,11 +394,15 @@ class BlockCholesky:
             blas.dsyrk(-1.0, self._L21_dense, beta=0.0, c=S.T, lower=0, overwrite_c=1)
         else:
             self._update_sparse_l21(T)
-            d = self.L21.data
-            by_rows = d[self._row_perm]
-            threads = self._kernel_threads()
             _gram.negative_lower_gram(
-                self._row_ptr, self._row_cols, by_rows, self._col_ptr, self._col_rows, d, S, threads
+                self._row_ptr,
+                self._row_cols,
+                self._row_pos,
+                self._col_ptr,
+                self._col_rows,
+                self.L21.data,
+                S,
+                self._kernel_threads(),
             )
         flat = S.reshape(-1)
         if pieces:  # A₂₂'s stored blocks sit at distinct positions (checked in __init__)

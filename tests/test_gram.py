@@ -14,18 +14,18 @@ def _random_pattern(m: int, ncols: int, density: float, seed: int) -> sp.csc_mat
 
 
 @pytest.mark.parametrize("threads", [1, 2])
-@pytest.mark.parametrize("density", [0.02, 0.3, 1.0])
+@pytest.mark.parametrize("density", [0.0, 0.02, 0.3, 1.0])
 def test_negative_lower_gram_equals_dense_product(threads, density):
     L = _random_pattern(60, 150, density, seed=3)
     order = sp.csc_matrix(
-        (np.arange(L.nnz, dtype=float), L.indices, L.indptr), shape=L.shape
+        (np.arange(L.nnz, dtype=np.int64), L.indices, L.indptr), shape=L.shape
     ).tocsr()
     S = np.arange(60 * 60, dtype=float).reshape(60, 60)
     before = S.copy()
     _gram.negative_lower_gram(
         order.indptr.astype(np.int64),
         order.indices.astype(np.int32),
-        L.data[order.data.astype(np.int64)],
+        order.data.astype(np.int64),
         L.indptr.astype(np.int64),
         L.indices.astype(np.int32),
         L.data,
