@@ -235,9 +235,9 @@ def _level_pairs(
 
 
 def _level_sums(term: TermRows, wv: np.ndarray) -> np.ndarray:
-    """(L, k, r) per-level Σ m ⊗ v for v of shape (n, r) (already weighted, C-ordered).
+    """(L, k, r) per-level Σ m ⊗ v for v of shape (n, r) (already weighted, F-ordered).
 
-    One sparse product Z_aᵀv per column a of the term's model: a single pass over v's rows.
+    Sparse products Z_aᵀv[:, j], one per column a of the term's model and column j of v.
     """
     L, k = term.nlevels, term.k
     n, r = wv.shape
@@ -245,7 +245,8 @@ def _level_sums(term: TermRows, wv: np.ndarray) -> np.ndarray:
     row_ptr = np.arange(n + 1)
     for a in range(k):
         Zt = sp.csc_matrix((term.model[:, a], term.codes, row_ptr), shape=(L, n))
-        out[:, a, :] = Zt @ wv
+        for j in range(r):
+            out[:, a, j] = Zt @ wv[:, j]
     return out
 
 
@@ -263,9 +264,7 @@ def chunk_crossproducts(
     """
     n, p = X.shape
     w = np.ones(n) if weights is None else np.asarray(weights, dtype=float)
-    Xy = np.empty((n, p + 1))  # C-ordered: the level sums read it row by row
-    Xy[:, :p] = X
-    Xy[:, p] = y
+    Xy = np.asfortranarray(np.column_stack([X, y]))  # the level sums read it by columns
     wXy = Xy if weights is None else Xy * w[:, None]
     G = Xy.T @ wXy  # (p+1, p+1) [X y]ᵀW[X y]
     diag = [_level_gram(t, w) for t in rows]
