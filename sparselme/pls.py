@@ -132,10 +132,14 @@ class PenalizedLeastSquares:
         return np.concatenate(out, axis=0)
 
     def _factor(self, theta: np.ndarray) -> list[np.ndarray]:
+        """Templates at θ, with the factor made current (kept if it already holds θ)."""
         theta = np.asarray(theta, dtype=float)
         T = self.templates(theta)
-        self.chol.update(T)
-        self.chol.theta = theta.copy()  # which θ the (possibly shared) factor holds
+        current = self.chol.theta
+        if current is None or not np.array_equal(current, theta):
+            self.chol.theta = None  # until the update succeeds, the factor holds no θ
+            self.chol.update(T)
+            self.chol.theta = theta.copy()  # which θ the (possibly shared) factor holds
         return T
 
     def _solve_fixed(self, T: list[np.ndarray]):
@@ -199,7 +203,5 @@ class PenalizedLeastSquares:
     def inverse_diagonal_blocks(self, theta: np.ndarray) -> list[np.ndarray]:
         """Per term, the (L, k, k) diagonal blocks of (ΛᵀZᵀWZΛ + I)⁻¹ at θ."""
         with blas_threads(self.chol.blas_threads):
-            current = getattr(self.chol, "theta", None)
-            if current is None or not np.array_equal(current, theta):
-                self._factor(theta)
+            self._factor(theta)
             return self.chol.inverse_diagonal_blocks()

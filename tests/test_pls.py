@@ -97,6 +97,38 @@ def test_solution_satisfies_the_penalized_normal_equations(factorization):
 
 
 @pytest.mark.parametrize("factorization", ["sparse", "block"])
+def test_the_factor_is_kept_for_the_same_theta_and_dropped_after_a_failure(
+    factorization, monkeypatch
+):
+    rng = np.random.default_rng(6)
+    data = random_frame(rng, 60, 5, 3)
+    model = sl.LinearMixedModel.from_formula("y ~ x + (x|g1) + (1|g2)", data,
+                                             factorization=factorization)
+    pls, theta = model.pls, np.array([0.8, 0.3, 0.5, 1.2])
+    fresh = pls.solve(theta)
+    updates = []
+    real_update = pls.chol.update
+    monkeypatch.setattr(pls.chol, "update", lambda T: updates.append(1) or real_update(T))
+    pls.deviance(theta + 0.1)
+    pls.deviance(theta)
+    again = pls.solve(theta)  # the factor already holds θ: no second update
+    assert len(updates) == 2
+    np.testing.assert_array_equal(again.u, fresh.u)
+    assert again.logdet_L == fresh.logdet_L
+
+    def failing(T):
+        real_update(T)
+        raise np.linalg.LinAlgError("not positive definite")
+
+    monkeypatch.setattr(pls.chol, "update", failing)
+    with pytest.raises(np.linalg.LinAlgError):
+        pls.solve(theta + 0.2)
+    assert pls.chol.theta is None  # a failed update leaves no θ behind
+    monkeypatch.setattr(pls.chol, "update", real_update)
+    np.testing.assert_allclose(pls.solve(theta).u, fresh.u, rtol=1e-12)
+
+
+@pytest.mark.parametrize("factorization", ["sparse", "block"])
 @pytest.mark.parametrize("formula", ["y ~ x + (x|g1) + (1|g2)", "y ~ x + (1|g2) + (x|g1:g3)",
                                      "y ~ x + (x|g1)"])
 def test_conditional_variances_equal_the_dense_inverse(factorization, formula):
