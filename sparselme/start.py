@@ -60,16 +60,18 @@ def initial_steps(
 ) -> np.ndarray:
     """(n_theta,) BOBYQA's first steps around a moment start: as precise as the start.
 
-    A moment estimate from L levels has a relative sampling error of order 1/√L, so each
-    term's θ entries get steps 2/√L of their size, between 2% and 20% (no less than a
-    quarter of that fraction in absolute terms, for entries near 0): InstEval-sized and
-    larger designs start close and need fewer evaluations to settle; a few levels keep
-    the wide first steps that a rough start needs.
+    A standard deviation estimated from L levels has a relative sampling error of about
+    1/√(2L), so each term's θ entries get steps of order that: 1/(2√L) of their size,
+    between 2% and 20% (no less than a quarter of that fraction in absolute terms, for
+    entries near 0). InstEval-sized and larger designs start close and need fewer
+    evaluations to settle; a few levels keep the wide first steps a rough start needs.
+    The factor ½ took the fewest evaluations over the lme4 reference fits (308 in all,
+    against 338 for 1/√L and 323 for 1/√(2L)).
     """
     steps = np.empty(len(theta0))
     for s, term in enumerate(terms):
         part = slice(theta_offsets[s], theta_offsets[s + 1])
-        fraction = float(np.clip(1.0 / np.sqrt(term.nlevels), 0.02, 0.2))
+        fraction = float(np.clip(0.5 / np.sqrt(term.nlevels), 0.02, 0.2))
         steps[part] = np.maximum(fraction * np.abs(theta0[part]), fraction / 4)
     return steps
 
