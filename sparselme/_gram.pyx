@@ -36,13 +36,15 @@ def negative_lower_gram(
     cdef int32_t c
     cdef double v
     cdef double* Si
-    cdef const int32_t* rows = &col_rows[0]
-    cdef const double* vals = &col_vals[0]
-    if col_rows.shape[0] == 0:
+    cdef const int32_t* rows
+    cdef const double* vals
+    if col_rows.shape[0] == 0:  # L = 0
         for i in range(m):
             for e in range(i + 1):
                 S[i, e] = 0.0
         return
+    rows = &col_rows[0]
+    vals = &col_vals[0]
     for i in prange(m, nogil=True, schedule="dynamic", chunksize=16, num_threads=threads):
         Si = &S[i, 0]
         for e in range(i + 1):
