@@ -55,8 +55,15 @@ def moment_start(
     return np.concatenate(parts), np.concatenate(mask)
 
 
+# BOBYQA's first step for a term with L levels is this / √L of its θ entries (clipped).
+INITIAL_STEP_FACTOR = 0.5
+
+
 def initial_steps(
-    terms: Sequence[RandomEffectsTerm], theta0: np.ndarray, theta_offsets: np.ndarray
+    terms: Sequence[RandomEffectsTerm],
+    theta0: np.ndarray,
+    theta_offsets: np.ndarray,
+    factor: float | None = None,
 ) -> np.ndarray:
     """(n_theta,) BOBYQA's first steps around a moment start: as precise as the start.
 
@@ -65,13 +72,14 @@ def initial_steps(
     between 2% and 20% (no less than a quarter of that fraction in absolute terms, for
     entries near 0). InstEval-sized and larger designs start close and need fewer
     evaluations to settle; a few levels keep the wide first steps a rough start needs.
-    The factor ½ took the fewest evaluations over the lme4 reference fits (308 in all,
-    against 338 for 1/√L and 323 for 1/√(2L)).
+    ``factor`` (default :data:`INITIAL_STEP_FACTOR`, ½) took the fewest evaluations over
+    the lme4 reference fits among those tried (``python -m benchmarks.evaluations``).
     """
+    factor = INITIAL_STEP_FACTOR if factor is None else factor
     steps = np.empty(len(theta0))
     for s, term in enumerate(terms):
         part = slice(theta_offsets[s], theta_offsets[s + 1])
-        fraction = float(np.clip(0.5 / np.sqrt(term.nlevels), 0.02, 0.2))
+        fraction = float(np.clip(factor / np.sqrt(term.nlevels), 0.02, 0.2))
         steps[part] = np.maximum(fraction * np.abs(theta0[part]), fraction / 4)
     return steps
 

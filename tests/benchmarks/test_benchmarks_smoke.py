@@ -132,3 +132,23 @@ def test_report_from_results(tmp_path):
     assert "did not finish in 300 s" in text and "> 75×" in text
     assert "1.05 (met)" in text
     assert png.stat().st_size > 1000
+
+
+def test_evaluation_counts_per_step_factor(tmp_path, capsys):
+    from benchmarks import evaluations
+    from sparselme import start
+
+    before = start.INITIAL_STEP_FACTOR
+    evaluations.main(
+        ["--factors", "0.5", "1", "--only", "dyestuff", "sleepstudy_rs", "--out", str(tmp_path)]
+    )
+    assert start.INITIAL_STEP_FACTOR == before  # restored
+    rows = {line.split("|")[1].strip(): line for line in capsys.readouterr().out.splitlines()[2:]}
+    assert set(rows) == {"dyestuff", "sleepstudy_rs", "**total**", "criterion − lme4's, largest"}
+    per_model = [[int(c) for c in rows[m].split("|")[2:4]] for m in ("dyestuff", "sleepstudy_rs")]
+    totals = [int(c.strip(" *")) for c in rows["**total**"].split("|")[2:4]]
+    assert totals == [per_model[0][0] + per_model[1][0], per_model[0][1] + per_model[1][1]]
+    assert min(min(p) for p in per_model) > 0
+    excess = [float(c) for c in rows["criterion − lme4's, largest"].split("|")[2:4]]
+    assert max(excess) < 1e-6  # each fit reaches lme4's optimum
+    assert (tmp_path / "evaluations.md").read_text().count("| dyestuff |") == 1
