@@ -64,6 +64,7 @@ from .model import LinearMixedModel
 from .pls import PenalizedLeastSquares
 from .results import MixedLMResults
 from .terms import RandomEffectsTerm
+from .validation import is_streamable  # the input test lives with the other checks
 
 __all__ = [
     "DEFAULT_CHUNK_ROWS",
@@ -90,18 +91,6 @@ _SAMPLE_ROWS = 64
 # ======================================================================================
 # Sources: where the chunks come from
 # ======================================================================================
-
-
-def is_streamable(data: Any) -> bool:
-    """True for inputs fitted out of core: a path, a pyarrow Dataset/Table, a Dask frame."""
-    if isinstance(data, (str, os.PathLike)):
-        return True
-    module = type(data).__module__
-    if module.startswith("pyarrow"):
-        return hasattr(data, "schema") and hasattr(data, "to_batches")
-    if module.startswith("dask"):
-        return hasattr(data, "map_partitions") and hasattr(data, "columns")
-    return False
 
 
 def as_source(data: Any, chunk_size: int | None = None) -> ParquetSource | DaskSource:

@@ -187,13 +187,13 @@ def lmer(
 
     >>> res = lmer("Reaction ~ Days + (Days | Subject)", sleepstudy)  # doctest: +SKIP
     """
-    from .distributed import is_streamable, lmer_streamed
-
     if residual is not None:
         from .residual import lmer_residual
 
         return lmer_residual(formula, data, residual, REML, weights, offset, missing, **fit_kwargs)
-    if is_streamable(data):  # a Parquet path, pyarrow Dataset or Dask DataFrame: out of core
+    if validation.is_streamable(data):  # a Parquet path, pyarrow Dataset or Dask DataFrame
+        from .distributed import lmer_streamed  # out of core
+
         return lmer_streamed(formula, data, REML, weights, offset, missing, **fit_kwargs)
     model = LinearMixedModel.from_formula(
         formula, data, weights=weights, offset=offset, missing=missing

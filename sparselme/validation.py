@@ -7,6 +7,7 @@ message names the column, term or count at fault, or returns the cleaned value.
 
 from __future__ import annotations
 
+import os
 import re
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
@@ -30,6 +31,7 @@ from .terms import RandomEffectsTerm
 __all__ = [
     "MISSING_OPTIONS",
     "as_data_frame",
+    "is_streamable",
     "check_missing_option",
     "check_flag",
     "check_maxeval",
@@ -71,6 +73,21 @@ _EXACT_FIT_MAX_FLOPS = 1e10
 
 
 # ---- arguments ------------------------------------------------------------------------------
+def is_streamable(data: object) -> bool:
+    """True for inputs fitted out of core: a path, a pyarrow Dataset/Table, a Dask frame.
+
+    Decided from the type's module, so neither pyarrow nor Dask is imported to ask.
+    """
+    if isinstance(data, (str, os.PathLike)):
+        return True
+    module = type(data).__module__
+    if module.startswith("pyarrow"):
+        return hasattr(data, "schema") and hasattr(data, "to_batches")
+    if module.startswith("dask"):
+        return hasattr(data, "map_partitions") and hasattr(data, "columns")
+    return False
+
+
 def as_data_frame(data: object, name: str = "data") -> pd.DataFrame:
     """A DataFrame from a DataFrame or a mapping of equal-length columns."""
     if isinstance(data, pd.DataFrame):

@@ -252,9 +252,7 @@ def lmer_residual(
     **fit_kwargs,
 ) -> ResidualMixedLMResults:
     """``lmer(formula, data, residual=...)``: fit with a residual structure."""
-    from ..distributed import is_streamable
-
-    if is_streamable(data):
+    if validation.is_streamable(data):
         raise NotImplementedError(
             f"residual structures ({residual}) need the data in memory (a DataFrame); "
             "streamed and Dask data are not supported"

@@ -94,11 +94,11 @@ class MixedLM:
         if args:
             raise TypeError("MixedLM.from_formula takes no further positional arguments")
         kwargs.pop("eval_env", None)
-        from ..distributed import is_streamable, mixedlm_streamed
-
-        if residual is not None and is_streamable(data):
+        if residual is not None and validation.is_streamable(data):
             raise NotImplementedError("residual structures need the data in memory (a DataFrame)")
-        if is_streamable(data):  # a Parquet path, pyarrow Dataset or Dask DataFrame: out of core
+        if validation.is_streamable(data):  # a Parquet path, pyarrow Dataset or Dask DataFrame
+            from ..distributed import mixedlm_streamed  # out of core
+
             return mixedlm_streamed(
                 formula, data, re_formula, vc_formula, subset, missing, groups=groups, **kwargs
             )
