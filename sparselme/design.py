@@ -158,7 +158,7 @@ def redundant_columns(X: np.ndarray, tol: float = _RANK_TOL) -> list[int]:
     """Indices of columns of X that are (numerically) in the span of earlier columns."""
     if X.shape[1] == 0:
         return []
-    return _dependent_in_r(_qr_r(X), np.linalg.norm(X, axis=0), tol)
+    return _dependent_in_r(_qr_r(X), _column_norms(X), tol)
 
 
 def redundant_columns_and_residual(
@@ -175,10 +175,15 @@ def redundant_columns_and_residual(
     Xy[:, :p] = X
     Xy[:, p] = y
     R = _qr_r(Xy, overwrite=True)
-    dropped = _dependent_in_r(R[:, :p], np.linalg.norm(X, axis=0), tol)
+    dropped = _dependent_in_r(R[:, :p], _column_norms(X), tol)
     if dropped:
         return dropped, None
     return dropped, abs(float(R[p, p])) if R.shape[0] > p else 0.0
+
+
+def _column_norms(X: np.ndarray) -> np.ndarray:
+    """(p,) Euclidean norms of X's columns, without an n × p temporary."""
+    return np.sqrt(np.einsum("ij,ij->j", X, X))
 
 
 def _qr_r(M: np.ndarray, overwrite: bool = False) -> np.ndarray:

@@ -7,6 +7,7 @@ message names the column, term or count at fault, or returns the cleaned value.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import warnings
@@ -386,7 +387,7 @@ def check_magnitude(M: np.ndarray, names: Sequence[str], role: str) -> None:
     M = np.asarray(M, dtype=float).reshape(len(M), -1)
     if M.size == 0:
         return
-    top = np.max(np.abs(M), axis=0)
+    top = np.maximum(M.max(axis=0), -M.min(axis=0))  # max |M| by column, without a copy
     for j in np.flatnonzero((top > MAX_MAGNITUDE) | ((top > 0) & (top < 1 / MAX_MAGNITUDE))):
         raise DataError(
             f"{role} {names[j]!r} has values of magnitude {top[j]:.3g}, too "
@@ -405,7 +406,7 @@ def check_not_exact_fit(
     n, p = X.shape
     if residual is None and n * p * p > _EXACT_FIT_MAX_FLOPS:
         return
-    scale = float(np.linalg.norm(y))
+    scale = math.sqrt(float(y @ y))
     if residual is not None:
         resid = residual
     elif p:
