@@ -211,27 +211,39 @@ def _level_pairs(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The distinct (r, c) code pairs in row-major order, and each observation's pair index.
 
-    Observations are bucketed by r and sorted within buckets by c (a sparse matrix whose
-    values are the observation numbers), not sorted globally. Returns (rows (m,), cols (m,),
-    inverse (n,)).
+    Observations are put in (r, c) order by two stable counting sorts, by c and then by r
+    (a radix sort on the two codes), not by a comparison sort of combined keys. Returns
+    (rows (m,), cols (m,), inverse (n,)).
     """
     n = len(r)
-    if n == 0:
-        empty = np.zeros(0, dtype=np.int64)
-        return empty, empty, np.zeros(0, dtype=np.intp)
-    by_row = sp.csr_matrix((np.arange(n, dtype=np.int64), (r, c)), shape=(nrows, ncols))
-    if by_row.nnz != n:  # this SciPy merged repeated pairs: sort the combined keys instead
-        key = r.astype(np.int64) * ncols + c
-        pairs, inverse = np.unique(key, return_inverse=True)
-        return pairs // ncols, pairs % ncols, inverse.ravel()
-    by_row.sort_indices()
-    order = by_row.data
-    rr, cc = np.asarray(r, dtype=np.int64)[order], by_row.indices.astype(np.int64)
+    order = _counting_order(c, ncols)
+    order = order[_counting_order(r[order], nrows)]
+    rr, cc = np.asarray(r, dtype=np.int64)[order], np.asarray(c, dtype=np.int64)[order]
     first = np.ones(n, dtype=bool)
     first[1:] = (rr[1:] != rr[:-1]) | (cc[1:] != cc[:-1])
     inverse = np.empty(n, dtype=np.intp)
     inverse[order] = np.cumsum(first) - 1
     return rr[first], cc[first], inverse
+
+
+def _counting_order(keys: np.ndarray, nkeys: int) -> np.ndarray:
+    """(n,) stable permutation that sorts integer keys in [0, nkeys): a counting sort.
+
+    The keys as an nkeys × n indicator matrix, one entry per column; converting it from
+    columns to rows lists each row's observations in their original order.
+    """
+    n = len(keys)
+    index = _index_dtype(n, nkeys)
+    by_obs = sp.csc_matrix(
+        (np.ones(n, dtype=np.int8), keys.astype(index), np.arange(n + 1, dtype=index)),
+        shape=(nkeys, n),
+    )
+    return by_obs.tocsr().indices
+
+
+def _index_dtype(*sizes: int) -> type:
+    """int32 sparse indices when every size fits (half the memory traffic), else int64."""
+    return np.int32 if max(sizes) < np.iinfo(np.int32).max else np.int64
 
 
 def _level_sums(term: TermRows, wv: np.ndarray) -> np.ndarray:

@@ -268,7 +268,8 @@ def build_design(
     check.check_magnitude(y, [response_name], "the response")
     check.check_magnitude(X, [r_style_name(c) for c in names], "the fixed-effects column")
 
-    dropped, residual = redundant_columns_and_residual(X, y if off is None else y - off)
+    yc = y if off is None else y - off
+    dropped, residual = redundant_columns_and_residual(X, yc)
     if dropped:
         warn_dropped_columns([names[j] for j in dropped], stacklevel=3)
         keep = [j for j in range(X.shape[1]) if j not in set(dropped)]
@@ -277,7 +278,7 @@ def build_design(
         names = [names[j] for j in keep]
     else:
         dropped_cols = []
-    check.check_not_exact_fit(y if off is None else y - off, X, response_name, residual)
+    check.check_not_exact_fit(yc, X, response_name, residual)
 
     terms = [_make_term(bar, data, frame, context) for bar in parsed.bars]
     order = sorted(range(len(terms)), key=lambda i: -terms[i].nlevels)
