@@ -26,8 +26,8 @@ import scipy.linalg as la
 import scipy.sparse as sp
 
 import sparselme as sl
-from sparselme import selinv
-from sparselme.cholesky import blas_threads
+from sparselme.engine import selinv
+from sparselme.engine.cholesky import blas_threads
 
 
 def synthetic(levels: tuple[int, ...], n: int, seed: int = 0) -> pd.DataFrame:

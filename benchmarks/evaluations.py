@@ -21,7 +21,7 @@ import warnings
 from pathlib import Path
 
 import sparselme as sl
-from sparselme import start
+from sparselme.engine import start
 
 REPO = Path(__file__).resolve().parents[1]
 REFERENCES = REPO / "tests" / "reference" / "lme4"

@@ -34,8 +34,8 @@ import numpy as np
 import pandas as pd
 
 import sparselme as sl
-from sparselme.crossprod import compute_crossproducts
-from sparselme.residual import ResidualModel
+from sparselme.engine.crossprod import compute_crossproducts
+from sparselme.residual_covariance import ResidualModel
 
 LIMIT = 1.10
 

@@ -135,8 +135,8 @@ def run_once(mode: str, folder: Path, chunk_size: int, result: Path | None = Non
     import warnings
 
     import sparselme as sl
+    from sparselme.data.formula import parse_formula
     from sparselme.distributed import StreamedLinearMixedModel, as_source, streamed_design
-    from sparselme.formula.parse import parse_formula
 
     record: dict = {"mode": mode}
     cluster = client = None

@@ -5,11 +5,11 @@ penalized system with CHOLMOD.
 """
 
 from . import datasets, errors
-from .inference import anova
-from .model import LinearMixedModel, lmer
-from .resampling import bootstrap
-from .residual import AR1, VarIdent
-from .results import MixedLMResults
+from .analysis.inference import anova
+from .analysis.resampling import bootstrap
+from .model.mixed_model import LinearMixedModel, lmer
+from .model.results import MixedLMResults
+from .residual_covariance import AR1, VarIdent
 from .statsmodels_compat import MixedLM, MixedLMParams, mixedlm
 
 __version__ = "0.1.0"

@@ -155,7 +155,7 @@ def _parse_vc(items: Sequence[str] | None) -> dict[str, str] | None:
 
 
 def _fit(args: argparse.Namespace) -> int:
-    from .model import lmer
+    from .model.mixed_model import lmer
     from .statsmodels_compat import mixedlm
 
     if (args.re_formula or args.vc) and not args.groups:

@@ -45,8 +45,7 @@ from formulaic import Formula, model_matrix
 from formulaic.transforms.contrasts import C, PolyContrasts
 from numpy.lib.mixins import NDArrayOperatorsMixin
 
-from .crossprod import CrossProducts, TermRows, chunk_crossproducts
-from .design import (
+from .data.design import (
     Design,
     group_codes,
     missing_mask,
@@ -54,17 +53,14 @@ from .design import (
     redundant_columns,
     warn_dropped_columns,
 )
-from .errors import (
-    DataError,
-    MissingDataError,
-    UnknownColumnError,
-)
-from .formula.parse import BarTerm, ParsedFormula, parse_formula
-from .model import LinearMixedModel
-from .pls import PenalizedLeastSquares
-from .results import MixedLMResults
-from .terms import RandomEffectsTerm
-from .validation import is_streamable  # the input test lives with the other checks
+from .data.formula import BarTerm, ParsedFormula, parse_formula
+from .data.validation import is_streamable  # the input test lives with the other checks
+from .engine.crossprod import CrossProducts, TermRows, chunk_crossproducts
+from .engine.objective import PenalizedLeastSquares
+from .engine.terms import RandomEffectsTerm
+from .errors import DataError, MissingDataError, UnknownColumnError
+from .model.mixed_model import LinearMixedModel
+from .model.results import MixedLMResults
 
 __all__ = [
     "DEFAULT_CHUNK_ROWS",

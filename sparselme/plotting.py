@@ -17,7 +17,7 @@ from scipy import stats
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from .results import MixedLMResults
+    from .model.results import MixedLMResults
 
 __all__ = ["plot_diagnostics", "plot_ranef", "plot_profile", "normal_quantiles"]
 

@@ -1,5 +1,5 @@
 """Formula handling: lme4's grammar parsed to terms (``parse``), statsmodels' ``mixedlm``."""
 
-from .parse import BarTerm, ParsedFormula, parse_formula, parse_re_formula
+from ..data.formula import BarTerm, ParsedFormula, parse_formula, parse_re_formula
 
 __all__ = ["BarTerm", "ParsedFormula", "parse_formula", "parse_re_formula"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from ..terms import RandomEffectsTerm
+from ..engine.terms import RandomEffectsTerm
 
 # Dense per-group algebra is skipped (variance-parameter SEs become NaN) beyond this many
 # stored numbers or flops: B groups of up to m random effects cost B·m² and B·m³.

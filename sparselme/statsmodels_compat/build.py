@@ -16,9 +16,10 @@ import numpy as np
 import pandas as pd
 from formulaic import Formula
 
-from .. import validation
-from ..design import Design, group_codes, r_style_name
-from ..design import redundant_columns as _redundant_columns
+from ..data import validation
+from ..data.design import Design, group_codes, r_style_name
+from ..data.design import redundant_columns as _redundant_columns
+from ..data.formula import ParsedFormula
 from ..errors import (
     DataError,
     DataTypeError,
@@ -26,7 +27,6 @@ from ..errors import (
     MissingDataError,
     RankDeficiencyWarning,
 )
-from ..formula.parse import ParsedFormula
 from .components import convert_vc_dict, vc_from_formula, vc_from_spec
 from .inputs import (
     as_matrix,

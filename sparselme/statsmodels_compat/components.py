@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from ..engine.terms import RandomEffectsTerm
 from ..errors import DataError
-from ..terms import RandomEffectsTerm
 from .inputs import evaluate, group_rows
 from .layout import VCInfo
 from .params import VCSpec

@@ -6,8 +6,8 @@ import warnings
 
 import numpy as np
 
-from ..model import LinearMixedModel
-from ..optimize import OptSummary
+from ..engine.optimize import OptSummary
+from ..model.mixed_model import LinearMixedModel
 
 # statsmodels' fit() options we accept and ignore (our optimizer is BOBYQA on θ).
 IGNORED_FIT_KWARGS = ("gtol", "maxiter", "eps", "maxcor", "ftol", "tol", "disp", "maxls")

@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 from formulaic import Formula, model_matrix
 
-from .. import validation
-from ..design import prepare_frame
+from ..data import validation
+from ..data.design import prepare_frame
 from ..errors import DataError, DroppedRowsWarning, MissingDataError, UnknownColumnError
 
 

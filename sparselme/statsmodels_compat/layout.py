@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..design import Design
-from ..terms import RandomEffectsTerm
+from ..data.design import Design
+from ..engine.terms import RandomEffectsTerm
 
 
 @dataclasses.dataclass

@@ -11,10 +11,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .. import validation
-from ..design import Design, build_design
-from ..formula.parse import parse_formula
-from ..model import LinearMixedModel
+from ..data import validation
+from ..data.design import Design, build_design
+from ..data.formula import parse_formula
+from ..model.mixed_model import LinearMixedModel
 from .build import formula_groups, formula_layout, from_arrays, used_columns
 from .fit import optimize, split_fit_kwargs
 from .inputs import check_columns, group_rows, groups_to_codes, handle_missing
@@ -214,7 +214,7 @@ class MixedLM:
                 terms = [dataclasses.replace(t, covariance="diagonal")] + terms[1:]
             design = dataclasses.replace(self._base_design, terms=terms)
             if self.residual is not None:
-                from ..residual import ResidualModel
+                from ..residual_covariance import ResidualModel
 
                 engine = ResidualModel(design, self.residual, self._residual_frame)
                 self._engines[diagonal] = engine
@@ -333,7 +333,7 @@ class MixedLM:
         if fe_pen is not None or cov_pen is not None:
             raise NotImplementedError("penalized fits (fe_pen, cov_pen) are not supported")
         if self.residual is not None:
-            from ..residual.compat import fit_compat
+            from .residual import fit_compat
 
             return fit_compat(self, start_params, reml, do_cg, free, fit_kwargs)
         reml, theta_start, engine_opts = split_fit_kwargs(fit_kwargs, reml)

@@ -13,10 +13,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..design import prepare_frame
+from ..data.design import prepare_frame
 from ..errors import SingularFitWarning
-from ..model import LinearMixedModel
-from ..results import MixedLMResults, lme4_summary
+from ..model.mixed_model import LinearMixedModel
+from ..model.results import MixedLMResults, lme4_summary
 from .algebra import GroupAlgebra, spec_matrix
 from .fit import engine_options, optimize
 from .hypotheses import ContrastResults, constraints

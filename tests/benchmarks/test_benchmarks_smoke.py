@@ -136,7 +136,7 @@ def test_report_from_results(tmp_path):
 
 def test_evaluation_counts_per_step_factor(tmp_path, capsys):
     from benchmarks import evaluations
-    from sparselme import start
+    from sparselme.engine import start
 
     before = start.INITIAL_STEP_FACTOR
     evaluations.main(

@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 import pytest
 from reliability_data import make_frame, no_warnings
-from statsmodels_compat.seed_data import income_data
+from seed_data import income_data
 
 import sparselme as sl
 import sparselme.formula.api as slf
@@ -19,7 +19,7 @@ from sparselme.errors import (
     ScaleWarning,
     SingularFitWarning,
 )
-from sparselme.model import LinearMixedModel
+from sparselme.model.mixed_model import LinearMixedModel
 
 SLEEP = "Reaction ~ Days + (Days|Subject)"
 

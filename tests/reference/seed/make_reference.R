@@ -1,4 +1,4 @@
-# lme4 fits of the generated seed data (tests/statsmodels_compat/seed_data.py writes
+# lme4 fits of the generated seed data (tests/seed_data.py writes
 # income.csv with all 17 digits). Run from the repository root:
 #   Rscript tests/reference/seed/make_reference.R
 suppressMessages({library(lme4); library(jsonlite)})

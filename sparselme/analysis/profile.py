@@ -1,0 +1,495 @@
+"""Likelihood profiles and confidence intervals (lme4's ``profile`` and ``confint``).
+
+Parameters are lme4's: per random-effects term its standard deviations and correlations
+(``sd_(Intercept)|Subject``, ``cor_Days.(Intercept)|Subject``, ...), then ``sigma``, then
+the fixed effects. As in lme4, profiles are of the ML deviance (REML fits are refit with
+ML first): for each value of one parameter the deviance is minimized over the others and
+ζ = sign(value − estimate)·√(deviance − minimum). Profiles of a variance parameter
+minimize over the remaining standard deviations, correlations and σ (β profiled out);
+profiles of β_j refit θ with column j moved into the offset, which changes only the
+response's cross-products, so no pass over the data is needed.
+
+Traces are stepped out as lme4 does; the interval limits are the exact crossings
+ζ = ±z (root-finding on the profile between trace points), where lme4 interpolates a
+spline through the trace.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import nlopt
+import numpy as np
+import pandas as pd
+from scipy import optimize, stats
+
+from ..engine.optimize import minimize_bobyqa
+from .inference import blas_limits, engine_of, refit_ml
+
+if TYPE_CHECKING:
+    from ..model.mixed_model import LinearMixedModel
+    from ..model.results import MixedLMResults
+
+__all__ = [
+    "Profile",
+    "profile",
+    "confint",
+    "wald_confint",
+    "parameter_names",
+    "parameter_vector",
+]
+
+_LOG_2PI = math.log(2 * math.pi)
+
+
+# ======================================================================================
+# lme4's sd/cor parametrization
+# ======================================================================================
+
+
+def _term_params(term) -> list[tuple[str, int, int]]:
+    """(kind, i, j) of each of a term's sd/cor parameters, in θ order."""
+    if term.covariance == "scalar":
+        return [("sd", 0, 0)]
+    rows, cols = term.theta_positions
+    return [("sd" if i == j else "cor", int(i), int(j)) for i, j in zip(rows, cols)]
+
+
+def parameter_names(res: MixedLMResults) -> list[str]:
+    """lme4's names: sd_/cor_ per term, ``sigma``, then the fixed effects."""
+    names = []
+    for t in res.terms:
+        cols = t.columns
+        for kind, i, j in _term_params(t):
+            if kind == "sd":
+                label = cols[i] if t.covariance != "scalar" or t.k == 1 else "+".join(cols)
+                names.append(f"sd_{label}|{t.name}")
+            else:
+                names.append(f"cor_{cols[i]}.{cols[j]}|{t.name}")
+    return names + ["sigma"] + list(res.exog_names)
+
+
+def theta_to_sdcor(terms, offsets: np.ndarray, theta: np.ndarray, sigma: float) -> np.ndarray:
+    """(n_theta + 1,) sd's and correlations of each term, then σ."""
+    out = []
+    for s, t in enumerate(terms):
+        th = theta[offsets[s] : offsets[s + 1]]
+        if t.covariance == "scalar":
+            out.append(sigma * abs(th[0]))
+            continue
+        cov = t.covariance_matrix(th, sigma**2)
+        sd = np.sqrt(np.diag(cov))
+        for kind, i, j in _term_params(t):
+            if kind == "sd":
+                out.append(sd[i])
+            else:
+                den = sd[i] * sd[j]
+                out.append(cov[i, j] / den if den > 0 else 0.0)
+    return np.array(out + [sigma])
+
+
+def _psd_cholesky(A: np.ndarray) -> np.ndarray | None:
+    """Lower Cholesky factor of a positive semi-definite A (None when A is indefinite)."""
+    k = A.shape[0]
+    L = np.zeros_like(A)
+    scale = max(float(np.max(np.diag(A))), 1e-300)
+    for j in range(k):
+        d = A[j, j] - L[j, :j] @ L[j, :j]
+        if d < -1e-10 * scale:
+            return None
+        if d <= 1e-14 * scale:
+            continue
+        L[j, j] = math.sqrt(d)
+        L[j + 1 :, j] = (A[j + 1 :, j] - L[j + 1 :, :j] @ L[j, :j]) / L[j, j]
+    return L
+
+
+def sdcor_to_theta(terms, pars: np.ndarray) -> np.ndarray | None:
+    """Inverse of :func:`theta_to_sdcor` (None for an invalid correlation matrix)."""
+    sigma = pars[-1]
+    out = []
+    at = 0
+    for t in terms:
+        params = _term_params(t)
+        vals = pars[at : at + len(params)]
+        at += len(params)
+        if t.covariance == "scalar":
+            out.append(vals[0] / sigma)
+            continue
+        if t.covariance == "diagonal":
+            out.extend(vals / sigma)
+            continue
+        sd = np.zeros(t.k)
+        R = np.eye(t.k)
+        for (kind, i, j), v in zip(params, vals):
+            if kind == "sd":
+                sd[i] = v
+            else:
+                R[i, j] = R[j, i] = v
+        T = _psd_cholesky(R * np.outer(sd, sd) / sigma**2)
+        if T is None:
+            return None
+        out.extend(t.theta_from_template(T))
+    return np.asarray(out, dtype=float)
+
+
+def _bounds(terms, p: int) -> tuple[np.ndarray, np.ndarray]:
+    kinds = [kind for t in terms for kind, _, _ in _term_params(t)]
+    lower = np.array([0.0 if k == "sd" else -1.0 for k in kinds] + [0.0] + [-np.inf] * p)
+    upper = np.array([np.inf if k == "sd" else 1.0 for k in kinds] + [np.inf] + [np.inf] * p)
+    return lower, upper
+
+
+def parameter_vector(res: MixedLMResults) -> pd.Series:
+    """The estimates in lme4's parametrization (sd/cor, sigma, fixed effects), named."""
+    offsets = res.model.pls.theta_offsets
+    values = np.r_[theta_to_sdcor(res.terms, offsets, res.theta, res.sigma), res.solution.beta]
+    return pd.Series(values, index=parameter_names(res))
+
+
+# ======================================================================================
+# Deviance profiles
+# ======================================================================================
+
+
+def _bobyqa(f, x0: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> tuple[np.ndarray, float]:
+    """Minimize f over lower ≤ x ≤ upper with BOBYQA; (x, f(x))."""
+    n = len(x0)
+    if n == 0:
+        return x0, float(f(x0))
+    x0 = np.clip(x0, lower, upper)
+    opt = nlopt.opt(nlopt.LN_BOBYQA, n)
+    opt.set_lower_bounds(lower)
+    opt.set_upper_bounds(upper)
+    best = [np.inf, x0.copy()]
+
+    def obj(x, grad):
+        v = float(f(x))
+        if v < best[0]:
+            best[0], best[1] = v, x.copy()
+        return v if np.isfinite(v) else 1e300
+
+    opt.set_min_objective(obj)
+    opt.set_ftol_abs(1e-10)
+    opt.set_xtol_rel(1e-8)
+    opt.set_maxeval(20_000)
+    step = np.minimum(np.maximum(0.05 * np.abs(x0), 0.01), 0.25 * (upper - lower))
+    opt.set_initial_step(step)
+    try:
+        opt.optimize(x0)
+    except nlopt.RoundoffLimited:
+        pass
+    return best[1], best[0]
+
+
+class _Profiler:
+    """ζ functions of one ML fit, for each parameter in lme4's parametrization."""
+
+    def __init__(self, res: MixedLMResults):
+        self.fit = refit_ml(res)
+        self.model: LinearMixedModel = engine_of(self.fit)
+        self.terms = self.fit.terms
+        self.offsets = self.model.pls.theta_offsets
+        self.names = parameter_names(res)  # the caller's naming (lme4 or statsmodels)
+        self.opt = parameter_vector(self.fit).to_numpy()
+        self.nvp = len(self.opt) - self.fit.k_fe
+        self.base = self.fit.deviance
+        self.lower, self.upper = _bounds(self.terms, self.fit.k_fe)
+        se = np.sqrt(np.diag(self.fit._cov_fe))
+        self.stderr = se
+
+    # ---- variance parameters ---------------------------------------------------------
+    def deviance(self, pars: np.ndarray) -> float:
+        """ML deviance at the sd/cor/σ vector (β profiled out)."""
+        theta = sdcor_to_theta(self.terms, pars)
+        sigma2 = pars[-1] ** 2
+        if theta is None or sigma2 <= 0:
+            return math.inf
+        sol = self.model.pls.solve(theta)
+        n = self.model.cp.nobs
+        return (
+            sol.logdet_L
+            - self.model.cp.sum_log_weights
+            + sol.pwrss / sigma2
+            + n * (_LOG_2PI + math.log(sigma2))
+        )
+
+    def zeta_varpar(self, w: int, x: float, start: np.ndarray) -> np.ndarray:
+        """(1 + npar,) [ζ, parameters] with parameter w held at x; start: all varpars."""
+        keep = np.arange(self.nvp) != w
+        full = start[: self.nvp].copy()
+
+        def f(others: np.ndarray) -> float:
+            full[keep] = others
+            full[w] = x
+            return self.deviance(full)
+
+        others, dev = _bobyqa(
+            f, start[: self.nvp][keep], self.lower[: self.nvp][keep], self.upper[: self.nvp][keep]
+        )
+        full[keep], full[w] = others, x
+        theta = sdcor_to_theta(self.terms, full)
+        beta = (
+            self.model.pls.solve(theta).beta
+            if theta is not None
+            else np.full(self.fit.k_fe, np.nan)
+        )
+        zeta = math.copysign(math.sqrt(max(dev - self.base, 0.0)), x - self.opt[w])
+        return np.r_[zeta, full, beta]
+
+    # ---- fixed effects ------------------------------------------------------------------
+    def _fixed_deviance(self, theta: np.ndarray, j: int, x: float):
+        """ML deviance at θ with β_j = x and the other β's profiled out; (dev, r², β).
+
+        The penalized residual sum of squares is quadratic in β:
+        r²(β) = r²(β̂) + ‖R_X(β − β̂)‖², so holding β_j at x costs (x − β̂_j)²/K_jj,
+        K = (R_XᵀR_X)⁻¹, and the other β's move by K[:, j](x − β̂_j)/K_jj.
+        """
+        sol = self.model.pls.solve(theta)
+        Rinv = np.linalg.inv(sol.RX)
+        kj = Rinv @ Rinv[j]  # K[:, j]
+        shift = (x - sol.beta[j]) / kj[j]
+        r2 = sol.pwrss + shift * (x - sol.beta[j])
+        n = self.model.cp.nobs
+        dev = sol.logdet_L - self.model.cp.sum_log_weights + n * (1 + _LOG_2PI + math.log(r2 / n))
+        return dev, r2, sol.beta + shift * kj
+
+    def zeta_fixed(self, j: int, x: float, start: np.ndarray) -> np.ndarray:
+        """(1 + npar,) [ζ, parameters] with β_j held at x; θ refit from start's varpars."""
+        theta0 = sdcor_to_theta(self.terms, start[: self.nvp])
+        if theta0 is None:
+            theta0 = self.fit.theta
+        optsum = minimize_bobyqa(
+            lambda th: self._fixed_deviance(th, j, x)[0],
+            theta0,
+            self.model.pls.lower_bounds,
+            ftol_abs=1e-10,
+            initial_step=np.maximum(0.05 * np.abs(theta0), 0.01),
+        )
+        dev, r2, beta = self._fixed_deviance(optsum.final, j, x)
+        sigma = math.sqrt(r2 / self.model.cp.nobs)
+        zeta = math.copysign(math.sqrt(max(dev - self.base, 0.0)), x - self.opt[self.nvp + j])
+        return np.r_[zeta, theta_to_sdcor(self.terms, self.offsets, optsum.final, sigma), beta]
+
+    def zeta(self, w: int, x: float, start: np.ndarray) -> np.ndarray:
+        if w < self.nvp:
+            return self.zeta_varpar(w, x, start)
+        return self.zeta_fixed(w - self.nvp, x, start)
+
+    # ---- traces -------------------------------------------------------------------------
+    def trace(self, w: int, cutoff: float, delta: float, maxpts: int, maxmult: float = 10):
+        """Rows [ζ, parameters] stepped out on both sides as lme4's ``profile`` does."""
+        opt_row = np.r_[0.0, self.opt]
+        pw = self.opt[w]
+        lowcut, upcut = self.lower[w], self.upper[w]
+        if w < self.nvp:
+            first = 0.001 if pw == 0 else pw * 1.01
+        else:
+            first = pw + delta * self.stderr[w - self.nvp]
+        r1 = self.zeta(w, first, self.opt)
+        rows = [opt_row, r1]
+        for prev in ([opt_row, r1], [r1, opt_row]):
+            if prev[1] is opt_row and not pw > lowcut:
+                continue
+            side = list(prev)
+            while len(side) < maxpts:
+                a, b = side[-2], side[-1]
+                if not (lowcut < b[1 + w] < upcut) or abs(b[0]) > cutoff or np.isnan(b[0]):
+                    break
+                num = b[1 + w] - a[1 + w]
+                den = b[0] - a[0]
+                if den == 0 or np.isnan(den):
+                    step = 1e-6
+                else:
+                    step = delta * num / den
+                    if step < 0:
+                        step = 1e-6
+                    elif len(side) > 2 and abs(step) > abs(maxmult * num):
+                        step = abs(maxmult * num)
+                x = min(upcut, max(lowcut, b[1 + w] + math.copysign(step, num)))
+                side.append(self.zeta(w, x, b[1:]))
+            rows.extend(side[2:])
+        rows = np.unique(np.array(rows), axis=0)
+        return rows[np.argsort(rows[:, 1 + w])]
+
+
+class Profile:
+    """Profile traces of a fit: ``trace`` (long DataFrame), ``confint()``, ``plot()``.
+
+    ``trace`` has one row per profile point: ``parameter`` (the one held fixed), its
+    ``value``, ``zeta``, and the values of every parameter at that point.
+    """
+
+    def __init__(self, profiler: _Profiler, traces: dict[str, np.ndarray]):
+        self._profiler = profiler
+        self._traces = traces
+        names = profiler.names
+        frames = []
+        for name, rows in traces.items():
+            w = names.index(name)
+            df = pd.DataFrame(rows[:, 1:], columns=names)
+            df.insert(0, "zeta", rows[:, 0])
+            df.insert(0, "value", rows[:, 1 + w])
+            df.insert(0, "parameter", name)
+            frames.append(df)
+        self.trace = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+    @property
+    def parameters(self) -> list[str]:
+        return list(self._traces)
+
+    def confint(self, level: float = 0.95) -> pd.DataFrame:
+        """Profile intervals: the values where ζ = ±z_{(1+level)/2} (lme4's confint)."""
+        a = (1 - level) / 2
+        z = stats.norm.ppf(1 - a)
+        prof = self._profiler
+        out = {}
+        with blas_limits(prof.model):
+            for name, rows in self._traces.items():
+                w = prof.names.index(name)
+                lo = self._crossing(w, rows, -z, prof.lower[w])
+                hi = self._crossing(w, rows, z, prof.upper[w])
+                out[name] = (lo, hi)
+            prof.model.pls.solve(prof.fit.theta)
+        return pd.DataFrame.from_dict(out, orient="index", columns=_percent_labels(a))
+
+    def _crossing(self, w: int, rows: np.ndarray, target: float, bound: float) -> float:
+        zeta, vals = rows[:, 0], rows[:, 1 + w]
+        ok = ~np.isnan(zeta)
+        zeta, vals = zeta[ok], vals[ok]
+        if target < 0:
+            if zeta.min() > target:  # never reached: the bound (or an incomplete profile)
+                return bound if np.isclose(vals.min(), bound) else np.nan
+            k = np.flatnonzero(zeta <= target)[-1]
+            a, b = vals[k], vals[k + 1]
+        else:
+            if zeta.max() < target:
+                return bound if np.isclose(vals.max(), bound) else np.nan
+            k = np.flatnonzero(zeta >= target)[0]
+            a, b = vals[k - 1], vals[k]
+        prof = self._profiler
+        near = rows[ok][k]
+
+        def g(x: float) -> float:
+            return prof.zeta(w, x, near[1:])[0] - target
+
+        try:
+            return float(optimize.brentq(g, a, b, xtol=1e-9 * max(1.0, abs(a)), rtol=1e-8))
+        except ValueError:  # not bracketed after re-optimization: interpolate the trace
+            return float(
+                np.interp(target, [zeta[k - (target > 0)], zeta[k + (target < 0)]], [a, b])
+            )
+
+    def plot(self, **kwargs):
+        """ζ against each parameter (see :func:`sparselme.plotting.plot_profile`)."""
+        from ..plotting import plot_profile
+
+        return plot_profile(self.trace[["parameter", "value", "zeta"]], **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<Profile of {len(self._traces)} parameters, {len(self.trace)} points>"
+
+
+def _which(names: list[str], nvp: int, parm) -> list[str]:
+    if parm is None:
+        return list(names)
+    if isinstance(parm, str):
+        if parm == "theta_":
+            return names[:nvp]
+        if parm == "beta_":
+            return names[nvp:]
+        parm = [parm]
+    out = []
+    for p in parm:
+        name = names[p] if isinstance(p, (int, np.integer)) else p
+        if name not in names:
+            raise KeyError(f"unknown parameter {name!r}; parameters: {', '.join(names)}")
+        out.append(name)
+    return out
+
+
+def profile(
+    res: MixedLMResults,
+    which: str | Sequence[str] | None = None,
+    alphamax: float = 0.01,
+    maxpts: int = 100,
+    delta_cutoff: float = 1 / 8,
+) -> Profile:
+    """Profile the ML deviance over each parameter (lme4's ``profile(m)``).
+
+    ``which``: parameter names (default all), or ``"theta_"`` / ``"beta_"``. Traces step
+    out until |ζ| exceeds √χ²_{1−alphamax}(npar).
+    """
+    prof = _Profiler(res)
+    cutoff = math.sqrt(stats.chi2.ppf(1 - alphamax, len(prof.opt)))
+    return _profile(
+        prof, _which(prof.names, prof.nvp, which), cutoff, cutoff * delta_cutoff, maxpts
+    )
+
+
+def _profile(prof: _Profiler, names: list[str], cutoff: float, delta: float, maxpts: int):
+    with blas_limits(prof.model):
+        traces = {n: prof.trace(prof.names.index(n), cutoff, delta, maxpts) for n in names}
+        prof.model.pls.solve(prof.fit.theta)  # leave the factor at the estimates
+    return Profile(prof, traces)
+
+
+# ======================================================================================
+# Confidence intervals
+# ======================================================================================
+
+
+def _percent_labels(a: float) -> list[str]:
+    return [f"{100 * q:.3g} %" for q in (a, 1 - a)]
+
+
+def wald_confint(res: MixedLMResults, level: float = 0.95) -> pd.DataFrame:
+    """β̂ ± z·se; NaN rows for the variance parameters, as lme4's ``method="Wald"``."""
+    a = (1 - level) / 2
+    z = stats.norm.ppf(1 - a)
+    names = parameter_names(res)
+    nvp = len(names) - res.k_fe
+    beta = res.solution.beta
+    se = np.sqrt(np.diag(res._cov_fe))
+    lo = np.r_[np.full(nvp, np.nan), beta - z * se]
+    hi = np.r_[np.full(nvp, np.nan), beta + z * se]
+    return pd.DataFrame(np.column_stack([lo, hi]), index=names, columns=_percent_labels(a))
+
+
+def confint(
+    res: MixedLMResults,
+    parm: str | Sequence[str] | None = None,
+    level: float = 0.95,
+    method: str = "profile",
+    nsim: int = 500,
+    seed: int | None = None,
+    **kwargs,
+) -> pd.DataFrame:
+    """Confidence intervals in lme4's layout: rows sd_/cor_..., sigma, fixed effects.
+
+    ``method``: "profile" (likelihood profile, ML), "wald" (fixed effects only) or "boot"
+    (parametric bootstrap percentiles; ``nsim``, ``seed`` and :func:`bootstrap`'s
+    ``n_jobs``/``progress`` apply).
+    """
+    m = method.lower()
+    if m == "wald":
+        table = wald_confint(res, level)
+    elif m == "profile":
+        # trace only a little beyond the limits, then find the crossings exactly
+        z = stats.norm.ppf(0.5 + level / 2)
+        prof = _Profiler(res)
+        names = _which(prof.names, prof.nvp, parm)
+        table = _profile(prof, names, 1.05 * z, z / 3, 100).confint(level)
+    elif m in ("boot", "bootstrap"):
+        from .resampling import bootstrap
+
+        boot = bootstrap(res, nsim=nsim, seed=seed, **kwargs)
+        table = boot.confint(level)
+    else:
+        raise ValueError(f"method must be 'profile', 'wald' or 'boot', not {method!r}")
+    if parm is not None:
+        names = parameter_names(res)
+        table = table.loc[_which(names, len(names) - res.k_fe, parm)]
+    return table

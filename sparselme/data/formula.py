@@ -1,0 +1,434 @@
+"""Parse lme4 model formulas (text only) into a fixed-effects part and random-effects terms.
+
+``Reaction ~ Days + (Days | Subject)`` becomes a :class:`ParsedFormula` whose fixed part
+``"Days"`` is handed to formulaic and whose bar terms ``(Days | Subject)`` describe the
+random effects.  ``||`` and nested groupings ``a/b`` are expanded the way lme4 1.1 does.
+No data are touched here.  Every malformed string raises :class:`FormulaError`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from ..errors import FormulaError
+
+__all__ = ["BarTerm", "ParsedFormula", "parse_formula", "parse_re_formula"]
+
+
+@dataclass(frozen=True)
+class BarTerm:
+    """One random-effects term ``(lhs | group)`` after ``||`` and ``/`` expansion."""
+
+    lhs: str
+    group: tuple[str, ...]
+
+    @property
+    def group_name(self) -> str:
+        """The grouping factor as lme4 names it, e.g. ``"cask:batch"``."""
+        return ":".join(self.group)
+
+    @property
+    def has_intercept(self) -> bool:
+        """Whether ``lhs`` has an intercept (implicit unless ``0`` or ``-1`` removes it)."""
+        p = _Parser(self.lhs)
+        return _intercept(p, p.split_terms(0, len(p.toks)))
+
+
+@dataclass(frozen=True)
+class ParsedFormula:
+    """A parsed mixed-model formula."""
+
+    text: str
+    response: str | None
+    fixed: str
+    bars: tuple[BarTerm, ...]
+
+    def fixed_formula(self) -> str:
+        """The fixed-effects formula, ``"response ~ fixed"`` (or ``"~ fixed"``)."""
+        return f"~ {self.fixed}" if self.response is None else f"{self.response} ~ {self.fixed}"
+
+
+def parse_formula(text: str) -> ParsedFormula:
+    """Parse an lme4 formula such as ``"y ~ x + (1 + x | g)"``."""
+    p = _Parser(text)
+    n = len(p.toks)
+    if n == 0:
+        raise FormulaError("empty formula", text, None)
+    tilde = p.tilde()
+    if tilde is None:
+        raise FormulaError("missing '~' between response and predictors", text, None)
+    response = None
+    if tilde > 0:
+        lhs = p.split_terms(0, tilde)
+        extra = lhs[0].sign_at if len(lhs) == 1 else lhs[1].sign_at
+        if extra is not None:
+            raise p.error("the response must be a single expression", extra)
+        p.check_term(lhs[0].lo, lhs[0].hi)
+        response = p.render(lhs[0].lo, lhs[0].hi)
+    if tilde == n - 1:
+        raise p.error("missing right-hand side after '~'", tilde)
+    fixed: list[_Term] = []
+    bars: list[BarTerm] = []
+    for term in p.split_terms(tilde + 1, n):
+        bar = p.find_bar(term.lo, term.hi)
+        if bar is None:
+            p.check_term(term.lo, term.hi)
+            fixed.append(term)
+        else:
+            bars.extend(p.bar_terms(term, *bar))
+    return ParsedFormula(text, response, p.render_terms(fixed) or "1", tuple(bars))
+
+
+def parse_re_formula(text: str) -> str:
+    """Normalize statsmodels' one-sided ``re_formula``: ``"~Time"`` -> ``"1 + Time"``."""
+    p = _Parser(text)
+    n = len(p.toks)
+    tilde = p.tilde()
+    if tilde is not None and tilde > 0:
+        raise p.error("re_formula must be one-sided, e.g. '~ 1 + x'", tilde)
+    lo = 0 if tilde is None else 1
+    if lo == n:
+        raise FormulaError("empty re_formula", text, None if tilde is None else p.toks[0].pos)
+    terms = p.split_terms(lo, n)
+    for term in terms:
+        p.check_term(term.lo, term.hi)
+    rhs = p.render_terms(terms)
+    explicit = any(p.render(t.lo, t.hi) in ("0", "1") for t in terms)
+    return rhs if explicit else f"1 + {rhs}"
+
+
+# --------------------------------------------------------------------------- internals
+
+_TOKEN_RE = re.compile(
+    r"""
+    (?P<ws>\s+)
+  | (?P<str>[rRbBuUfF]{0,2}(?:'(?:[^'\\\n]|\\.)*'|"(?:[^"\\\n]|\\.)*"))
+  | (?P<num>(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9][0-9_]*)(?:[eE][+-]?[0-9]+)?[jJ]?)
+  | (?P<name>(?:[^\W\d]|\.)[\w.]*)
+  | (?P<bq>`[^`\n]+`)
+  | (?P<op>%in%|\|\||\*\*|//|==|!=|<=|>=|<<|>>|[~+\-*/:|^,=<>&%@!])
+  | (?P<open>[(\[{])
+  | (?P<close>[)\]}])
+    """,
+    re.VERBOSE,
+)
+_PAIRS = {"(": ")", "[": "]", "{": "}"}
+_BARS = ("|", "||")
+_FORMULA_OPS = {"*", "/", ":", "**", "^", "%in%"}  # binary operators inside one term
+_WORDS = {"name", "num", "str", "bq"}
+_SPACED = {"+", "-", "~", "|", "||", "==", "!=", "<=", ">=", "<", ">", "&", "%in%"}
+_MAX_DEPTH = 64
+_BAR_HINT = "'|' is only allowed in a random-effects term written as (expr | group)"
+
+
+class _Tok(NamedTuple):
+    kind: str  # name, num, str, bq, op, open, close
+    text: str
+    pos: int
+
+
+class _Term(NamedTuple):
+    sign: str  # "+" or "-"
+    lo: int  # token range [lo, hi) of the term without its sign
+    hi: int
+    sign_at: int | None  # index of the sign token, if any
+
+
+def _tokenize(text: str) -> list[_Tok]:
+    toks: list[_Tok] = []
+    pos = 0
+    while pos < len(text):
+        m = _TOKEN_RE.match(text, pos)
+        if m is None:
+            ch = text[pos]
+            what = {
+                "'": "unterminated string",
+                '"': "unterminated string",
+                "`": "unterminated or empty backquoted name",
+            }.get(ch, f"unexpected character {ch!r}")
+            raise FormulaError(what, text, pos)
+        kind = m.lastgroup or ""
+        if kind != "ws":
+            toks.append(_Tok(kind, m.group(), pos))
+        pos = m.end()
+    return toks
+
+
+def _intercept(p: _Parser, terms: list[_Term]) -> bool:
+    """lme4/R rule: implicit intercept; ``0``/``-1`` remove it, ``1`` restores it (last wins)."""
+    result = True
+    for t in terms:
+        text = p.render(t.lo, t.hi)
+        if text in ("0", "1"):
+            result = (text == "1") == (t.sign == "+")
+    return result
+
+
+class _Parser:
+    """Token list of one formula plus the helpers that walk it."""
+
+    def __init__(self, text: str):
+        if not isinstance(text, str):
+            raise TypeError(f"formula must be a str, not {type(text).__name__}")
+        self.text = text
+        self.toks = _tokenize(text)
+        self.match: dict[int, int] = {}
+        stack: list[int] = []
+        for i, t in enumerate(self.toks):
+            if t.kind == "open":
+                stack.append(i)
+                if len(stack) > _MAX_DEPTH:
+                    raise self.error("brackets nested too deeply", i)
+            elif t.kind == "close":
+                if not stack:
+                    raise self.error(f"unmatched {t.text!r}", i)
+                j = stack.pop()
+                if _PAIRS[self.toks[j].text] != t.text:
+                    raise self.error(f"{t.text!r} does not close {self.toks[j].text!r}", i)
+                self.match[j] = i
+        if stack:
+            raise self.error(f"unclosed {self.toks[stack[-1]].text!r}", stack[-1])
+
+    def error(self, message: str, index: int) -> FormulaError:
+        return FormulaError(message, self.text, self.toks[index].pos)
+
+    def top(self, lo: int, hi: int) -> Iterator[int]:
+        """Indices of the tokens in [lo, hi) outside brackets (an opening bracket included)."""
+        i = lo
+        while i < hi:
+            yield i
+            i = self.match[i] + 1 if self.toks[i].kind == "open" else i + 1
+
+    def tilde(self) -> int | None:
+        tops = set(self.top(0, len(self.toks)))
+        tildes = [i for i, t in enumerate(self.toks) if t.text == "~"]
+        for i in tildes:
+            if i not in tops:
+                raise self.error("unexpected '~' inside brackets", i)
+        if len(tildes) > 1:
+            raise self.error("more than one '~' in formula", tildes[1])
+        return tildes[0] if tildes else None
+
+    def split_terms(self, lo: int, hi: int) -> list[_Term]:
+        """Split [lo, hi) at top-level ``+``/``-``; a single leading sign is allowed."""
+        terms: list[_Term] = []
+        sign, sign_at, start = "+", None, lo
+        for i in self.top(lo, hi):
+            t = self.toks[i]
+            if t.kind != "op" or t.text not in ("+", "-"):
+                continue
+            if i == start and (terms or sign_at is not None):
+                raise self.error(f"unexpected {t.text!r}", i)
+            if i > start:
+                terms.append(_Term(sign, start, i, sign_at))
+            sign, sign_at, start = t.text, i, i + 1
+        if start < hi:
+            terms.append(_Term(sign, start, hi, sign_at))
+        elif sign_at is not None:
+            raise self.error(f"expected a term after {self.toks[sign_at].text!r}", sign_at)
+        return terms
+
+    def check_term(self, lo: int, hi: int) -> None:
+        """Validate one term: operands joined by ``* / : ** ^ %in%``."""
+        expect_operand = True
+        i = lo
+        while i < hi:
+            t = self.toks[i]
+            if expect_operand:
+                i = self.operand(i, hi)
+                expect_operand = False
+            elif t.kind == "op" and t.text in _FORMULA_OPS:
+                expect_operand, i = True, i + 1
+            else:
+                hint = _BAR_HINT if t.text in _BARS else f"unexpected {t.text!r}"
+                raise self.error(hint, i)
+        if expect_operand:
+            raise self.error(f"expected a term after {self.toks[hi - 1].text!r}", hi - 1)
+
+    def operand(self, i: int, hi: int) -> int:
+        """Check the operand starting at token i (< hi) and return the index just after it."""
+        t = self.toks[i]
+        if t.kind in ("num", "bq"):
+            return i + 1
+        if t.kind == "name":  # a variable, or a call/subscript: f(x), np.log(x), x[0]
+            i += 1
+            while i < hi:
+                nxt = self.toks[i]
+                if nxt.text in ("(", "["):
+                    self.check_python(i + 1, self.match[i])
+                    i = self.match[i] + 1
+                elif nxt.kind == "name" and nxt.text[0] == "." and self.toks[i - 1].kind == "close":
+                    i += 1  # attribute of a call result: f(x).T
+                else:
+                    break
+            return i
+        if t.text == "{":  # formulaic's {python expression}
+            end = self.match[i]
+            if end == i + 1:
+                raise self.error("empty '{}'", i)
+            self.check_python(i + 1, end)
+            return end + 1
+        if t.text == "(":
+            end = self.match[i]
+            if end == i + 1:
+                raise self.error("empty parentheses", i)
+            for k in self.top(i + 1, end):
+                if self.toks[k].text in _BARS:
+                    raise self.error(
+                        "a random-effects term (expr | group) must be a separate top-level term"
+                        " (nested or combined with an operator)",
+                        k,
+                    )
+            for term in self.split_terms(i + 1, end):
+                self.check_term(term.lo, term.hi)
+            return end + 1
+        raise self.error(_BAR_HINT if t.text in _BARS else f"unexpected {t.text!r}", i)
+
+    def check_python(self, lo: int, hi: int) -> None:
+        """Python code inside a call or braces: only reject formula bars."""
+        for k in range(lo, hi):
+            if self.toks[k].text in _BARS:
+                raise self.error(_BAR_HINT, k)
+
+    def find_bar(self, lo: int, hi: int) -> tuple[int, int, int] | None:
+        """If [lo, hi) is ``(expr | group)`` (extra parentheses allowed): (inner lo, hi, bar)."""
+        while self.toks[lo].text == "(" and self.match[lo] == hi - 1 and hi - lo > 2:
+            lo, hi = lo + 1, hi - 1
+            bars = [k for k in self.top(lo, hi) if self.toks[k].text in _BARS]
+            if len(bars) > 1:
+                raise self.error("more than one '|' in a random-effects term", bars[1])
+            if bars:
+                return lo, hi, bars[0]
+        return None
+
+    def bar_terms(self, term: _Term, lo: int, hi: int, bar: int) -> list[BarTerm]:
+        """Expand ``(expr | g)`` / ``(expr || g)`` with nested ``g`` into BarTerms."""
+        if term.sign == "-":
+            raise self.error("a random-effects term cannot be subtracted", term.sign_at or lo)
+        for k in range(lo, hi):
+            if k != bar and self.toks[k].text in _BARS:
+                raise self.error("nested random-effects terms are not allowed", k)
+        if bar == lo:
+            raise self.error("missing the left-hand side of a random-effects term", bar)
+        if bar == hi - 1:
+            raise self.error("missing the grouping factor of a random-effects term", hi)
+        lhs = self.split_terms(lo, bar)
+        for t in lhs:
+            self.check_term(t.lo, t.hi)
+        groups = self.groups(bar + 1, hi)
+        if self.toks[bar].text == "|":
+            only_intercept = all(self.render(t.lo, t.hi) in ("0", "1") for t in lhs)
+            if _intercept(self, lhs) or not only_intercept:
+                return [BarTerm(self.render_terms(lhs), g) for g in groups]
+        else:
+            intercept, labels = self.double_bar(lhs)
+            lhs_texts = ["1"] * intercept + [f"0 + {label}" for label in labels]
+            if lhs_texts:
+                return [BarTerm(text, g) for text in lhs_texts for g in groups]
+        raise self.error("random-effects term has no intercept and no other terms", bar)
+
+    def groups(self, lo: int, hi: int) -> list[tuple[str, ...]]:
+        """Parse ``a``, ``a:b``, ``a/b/c``; nesting gives lme4's a, b:a, c:b:a."""
+        segments: list[tuple[str, ...]] = []
+        current: list[str] = []
+        expect_name = True
+        for i in range(lo, hi):
+            t = self.toks[i]
+            if expect_name:
+                if t.kind == "name" and t.text.strip("."):
+                    current.append(t.text)
+                elif t.kind == "bq":
+                    current.append(t.text[1:-1])
+                else:
+                    raise self.error(f"invalid grouping factor {t.text!r}: expected a name", i)
+                expect_name = False
+            elif t.text in (":", "/"):
+                expect_name = True
+                if t.text == "/":
+                    segments.append(tuple(current))
+                    current = []
+            else:
+                raise self.error(f"invalid grouping expression: unexpected {t.text!r}", i)
+        if expect_name:
+            raise self.error(f"expected a grouping factor after {self.toks[hi - 1].text!r}", hi - 1)
+        segments.append(tuple(current))
+        groups: list[tuple[str, ...]] = []
+        outer: tuple[str, ...] = ()
+        for seg in segments:
+            outer = seg + outer
+            groups.append(outer)
+        return groups
+
+    def double_bar(self, lhs: list[_Term]) -> tuple[bool, list[str]]:
+        """R's ``terms()`` for ``expr`` of ``(expr || g)``: intercept and term labels.
+
+        Handles ``+``, ``-``, ``*`` and ``:``; labels are sorted by order (main effects
+        first) and their variables by first appearance, as R does.
+        """
+        variables: list[str] = []
+        keys: dict[frozenset[str], None] = {}
+        for t in lhs:
+            if self.render(t.lo, t.hi) in ("0", "1"):
+                continue
+            for label in self.crossings(t.lo, t.hi):
+                variables.extend(v for v in label if v not in variables)
+                if t.sign == "+":
+                    keys.setdefault(frozenset(label))
+                else:
+                    keys.pop(frozenset(label), None)
+        labels = [":".join(sorted(k, key=variables.index)) for k in sorted(keys, key=len)]
+        return _intercept(self, lhs), labels
+
+    def crossings(self, lo: int, hi: int) -> list[tuple[str, ...]]:
+        """Expand a term made of ``*`` and ``:`` into R's term labels (as tuples)."""
+        labels: list[tuple[str, ...]] = [()]
+        factor: list[str] = []
+        start = lo
+        for i in [*self.top(lo, hi), hi]:
+            if i < hi and self.toks[i].kind != "op":
+                continue
+            if self.toks[start].text == "(":
+                raise self.error("parentheses are not supported in '||' terms", start)
+            factor.append(self.render(start, i))
+            start = i + 1
+            op = self.toks[i].text if i < hi else "*"
+            if op == "*":
+                labels += [label + tuple(factor) for label in labels]
+                factor = []
+            elif op != ":":
+                raise self.error(f"{op!r} is not supported in '||' terms; write the terms out", i)
+        return labels[1:]
+
+    def render(self, lo: int, hi: int) -> str:
+        """Canonical text of tokens [lo, hi): spacing normalized, strings untouched."""
+        out: list[str] = []
+        prev: _Tok | None = None
+        prev_spaced = False  # prev was a binary operator written with spaces around it
+        for t in self.toks[lo:hi]:
+            after_operand = prev is not None and prev.kind in (*_WORDS, "close")
+            spaced = t.kind == "op" and t.text in _SPACED
+            spaced = spaced and (after_operand or t.text not in ("+", "-"))
+            if prev is None or t.kind == "close" or prev.kind == "open" or t.text == ",":
+                space = False
+            elif spaced or prev_spaced or prev.text == ",":
+                space = True
+            elif t.kind in _WORDS:  # not after an operator, nor before an attribute
+                space = prev.kind != "op" and not (prev.kind == "close" and t.text[0] == ".")
+            else:
+                space = False
+            out.extend([" ", t.text] if space else [t.text])
+            prev, prev_spaced = t, spaced
+        return "".join(out)
+
+    def render_terms(self, terms: list[_Term]) -> str:
+        parts = []
+        for k, t in enumerate(terms):
+            body = self.render(t.lo, t.hi)
+            if k == 0:
+                parts.append(f"-{body}" if t.sign == "-" else body)
+            else:
+                parts.append(f" {t.sign} {body}")
+        return "".join(parts)

@@ -1,0 +1,595 @@
+"""Cholesky factorizations of the penalized system A(θ) = ΛᵀZᵀWZΛ + I.
+
+Both classes hold the cross-products ZᵀWZ in block form (per term the (L, k, k)
+level-diagonal blocks, per term pair (s, t), s > t, the (m, k_s, k_t) cross blocks) and
+provide the same operations on P A Pᵀ = L Lᵀ:
+
+* ``update(T)``: rescale by the terms' templates T(θ) and refactor (the pattern never
+  changes);
+* ``logdet()``: log|L|²;
+* ``forward(B)``: L⁻¹ P B and ``backward(C)``: Pᵀ L⁻ᵀ C for B, C of shape (q, r);
+* ``inverse_diagonal_blocks()``: per term the (L, k, k) diagonal blocks of A⁻¹.
+
+:class:`SparseCholesky` factors A with CHOLMOD on a fill-reducing ordering analysed once.
+:class:`BlockCholesky` eliminates the leading term in closed form — its block of A is
+block diagonal, one k×k block per level — and factors the Schur complement of the
+remaining terms densely with LAPACK. It is chosen when that complement is small or fills
+in anyway (crossed designs), and it needs no CHOLMOD at all for a single term.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import warnings
+from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
+
+import numpy as np
+import scipy.linalg as la
+import scipy.sparse as sp
+from scipy.linalg import blas, lapack
+from sksparse import cholmod
+from threadpoolctl import ThreadpoolController
+
+# The compiled kernels' OpenMP threads sleep when idle instead of spinning, so they do not
+# take a core from the BLAS threads of the factorization that follows (set before the
+# OpenMP runtime loads; a value the user set wins).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from .. import _gram
+from . import selinv
+from .crossprod import CrossProducts  # noqa: E402
+from .terms import RandomEffectsTerm, sandwich  # noqa: E402
+
+__all__ = [
+    "SparseCholesky",
+    "BlockCholesky",
+    "choose_factorization",
+    "batched_cholesky",
+    "batched_lower_inverse",
+    "blas_threads",
+]
+
+# Dense Schur complements up to this order are factored with LAPACK.
+DENSE_SCHUR_MAX = 12000
+# ... when at least this fraction of their lower triangle is structurally nonzero.
+DENSE_SCHUR_MIN_FILL = 0.05
+# Below this order a second BLAS thread does not pay, and on a busy machine it can cost
+# an order of magnitude (threads spinning at barriers), so dense work stays on one.
+SINGLE_THREAD_MAX = 1000
+# Above this many random effects, CHOLMOD's conditional variances use selected inversion.
+SELECTED_INVERSION_MIN_Q = 4000
+# The Schur kernels use every core above this many multiply-adds (~20 ms on one core).
+KERNEL_PARALLEL_MIN_PAIRS = 20_000_000
+# L₂₁L₂₁ᵀ by dense SYRK when its flops are below this many per gathered entry pair ...
+DENSE_CROSS_FLOPS_PER_PAIR = 100
+# ... and dense L₂₁ stays below this many entries (256 MB).
+DENSE_CROSS_MAX_ENTRIES = 2**25
+
+
+_BLAS = ThreadpoolController()
+
+
+def blas_threads(limit: int | None) -> AbstractContextManager:
+    """Context limiting BLAS threads (a no-op for None); cheap enough to enter per call."""
+    return nullcontext() if limit is None else _BLAS.limit(limits=limit, user_api="blas")
+
+
+_IDLE_CHECK = {"at": -1e9, "limit": None}
+
+
+def _runnable_elsewhere() -> int | None:
+    """Tasks running or waiting for a CPU on this machine, not counting our own threads.
+
+    The total comes from /proc/loadavg (an instantaneous count, unlike the load averages,
+    which also remember this process's own recent work); our threads in state R are read
+    from /proc/self/task. None where /proc is not available.
+    """
+    try:
+        with open("/proc/loadavg") as fh:
+            running = int(fh.read().split()[3].split("/")[0])
+        own = 0
+        for task in os.listdir("/proc/self/task"):
+            with open(f"/proc/self/task/{task}/stat") as fh:
+                stat = fh.read()
+            own += stat[stat.rindex(")") + 2] == "R"
+        return max(0, running - own)
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def idle_core_limit(max_age: float = 5.0) -> int | None:
+    """BLAS thread limit for dense work: None (all cores) when no other task competes,
+    else the number of idle cores (at least 1). Checked at most every ``max_age`` seconds;
+    without /proc, from the 1-minute load average."""
+    now = time.monotonic()
+    if now - _IDLE_CHECK["at"] < max_age:
+        return _IDLE_CHECK["limit"]
+    cores = os.cpu_count() or 1
+    samples = []
+    for _ in range(3):  # the least of three snapshots: a passing task does not count
+        samples.append(_runnable_elsewhere())
+        time.sleep(0.001)
+    if None in samples:
+        others = round(os.getloadavg()[0])
+    else:
+        others = min(samples)
+    free = cores - others
+    limit = None if free >= cores else max(1, free)
+    _IDLE_CHECK.update(at=now, limit=limit)
+    return limit
+
+
+def batched_cholesky(A: np.ndarray) -> np.ndarray:
+    """Lower Cholesky factors of a stack of SPD blocks (m, k, k); closed form for k ≤ 2."""
+    k = A.shape[1]
+    if k == 1:
+        return np.sqrt(A)
+    if k == 2:
+        L = np.zeros_like(A)
+        L[:, 0, 0] = l00 = np.sqrt(A[:, 0, 0])
+        L[:, 1, 0] = l10 = A[:, 1, 0] / l00
+        L[:, 1, 1] = np.sqrt(A[:, 1, 1] - l10 * l10)
+        return L
+    return np.linalg.cholesky(A)
+
+
+def batched_lower_inverse(L: np.ndarray) -> np.ndarray:
+    """Inverses of a stack of lower-triangular blocks (m, k, k); closed form for k ≤ 2."""
+    k = L.shape[1]
+    if k == 1:
+        return 1.0 / L
+    if k == 2:
+        out = np.zeros_like(L)
+        out[:, 0, 0] = i00 = 1.0 / L[:, 0, 0]
+        out[:, 1, 1] = i11 = 1.0 / L[:, 1, 1]
+        out[:, 1, 0] = -L[:, 1, 0] * i00 * i11
+        return out
+    return np.linalg.inv(L)
+
+
+def _offsets(terms: Sequence[RandomEffectsTerm]) -> np.ndarray:
+    return np.concatenate([[0], np.cumsum([t.q for t in terms])]).astype(np.intp)
+
+
+def _block_entries(
+    row0: int,
+    col0: int,
+    rows: np.ndarray,
+    cols: np.ndarray,
+    kr: int,
+    kc: int,
+    lower_only: bool = False,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Matrix (row, col) of every entry of blocks stacked (m, kr, kc), flattened C-order."""
+    if lower_only:
+        a, b = np.tril_indices(kr)
+    else:
+        a, b = np.divmod(np.arange(kr * kc), kc)
+    r = row0 + rows[:, None] * kr + a
+    c = col0 + cols[:, None] * kc + b
+    return r.ravel(), c.ravel()
+
+
+def scaled_diag(T: list[np.ndarray], cp: CrossProducts, s: int) -> np.ndarray:
+    """(L, k, k) level blocks of term s in ΛᵀZᵀWZΛ."""
+    return sandwich(T[s], cp.diag[s], T[s])
+
+
+def scaled_cross(T: list[np.ndarray], cp: CrossProducts, key: tuple[int, int]) -> np.ndarray:
+    """(m, k_s, k_t) cross blocks of terms (s, t) in ΛᵀZᵀWZΛ."""
+    return sandwich(T[key[0]], cp.cross[key].values, T[key[1]])
+
+
+class SparseCholesky:
+    """CHOLMOD supernodal factorization of A on a pattern analysed once."""
+
+    def __init__(
+        self,
+        terms: Sequence[RandomEffectsTerm],
+        cp: CrossProducts,
+        ordering: str = "default",
+    ):
+        self.terms = list(terms)
+        self.cp = cp
+        cross = cp.cross
+        self.offsets = off = _offsets(terms)
+        self.q = int(off[-1])
+        rows, cols = [], []
+        for s, t in enumerate(terms):
+            lv = np.arange(t.nlevels)
+            r, c = _block_entries(off[s], off[s], lv, lv, t.k, t.k, lower_only=True)
+            rows.append(r)
+            cols.append(c)
+        for (s, t), blk in cross.items():
+            r, c = _block_entries(off[s], off[t], blk.rows, blk.cols, terms[s].k, terms[t].k)
+            rows.append(r)
+            cols.append(c)
+        r, c = np.concatenate(rows), np.concatenate(cols)
+        order = np.lexsort((r, c))
+        indptr = np.concatenate([[0], np.cumsum(np.bincount(c, minlength=self.q))])
+        self._gather = order
+        self._tril = [np.tril_indices(t.k) for t in terms]
+        self.A = sp.csc_matrix(
+            (np.zeros(len(r)), r[order].astype(np.int32), indptr.astype(np.int32)),
+            shape=(self.q, self.q),
+        )
+        self.ordering = ordering
+        self.factor = cholmod.analyze(self.A, mode="supernodal", ordering_method=ordering)
+        self.blas_threads = 1  # supernodes here are small: threads mostly contend
+
+    def __getstate__(self) -> dict:
+        """Everything but the CHOLMOD factor, which does not pickle (see __setstate__)."""
+        state = self.__dict__.copy()
+        del state["factor"]
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        """Analyse A's pattern again and refactor its stored values: the same factor."""
+        self.__dict__.update(state)
+        self.factor = cholmod.analyze(self.A, mode="supernodal", ordering_method=self.ordering)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", cholmod.CholmodWarning)
+            self.factor.cholesky_inplace(self.A, beta=1.0)
+
+    def update(self, T: list[np.ndarray]) -> None:
+        cp = self.cp
+        pieces = [scaled_diag(T, cp, s)[:, a, b].ravel() for s, (a, b) in enumerate(self._tril)]
+        pieces += [scaled_cross(T, cp, key).ravel() for key in cp.cross]
+        np.take(np.concatenate(pieces), self._gather, out=self.A.data)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", cholmod.CholmodWarning)
+            self.factor.cholesky_inplace(self.A, beta=1.0)
+
+    def refresh(self) -> None:
+        """Nothing is derived from the cross-products' values here."""
+
+    def logdet(self) -> float:
+        return float(self.factor.logdet())
+
+    def forward(self, B: np.ndarray) -> np.ndarray:
+        f = self.factor
+        return f.solve_L(f.apply_P(B), use_LDLt_decomposition=False)
+
+    def backward(self, C: np.ndarray) -> np.ndarray:
+        f = self.factor
+        return f.apply_Pt(f.solve_Lt(C, use_LDLt_decomposition=False))
+
+    def inverse_diagonal_blocks(self, max_entries: int = 2**24) -> list[np.ndarray]:
+        """Diagonal blocks of A⁻¹; never forms the q×q inverse.
+
+        Small systems solve against batches of unit columns (q solves, in C); larger ones
+        use the selected inversion of the factor (:mod:`.selinv`), whose cost is
+        Σ (column count)² on L's pattern.
+        """
+        if self.q > SELECTED_INVERSION_MIN_Q:
+            return selinv.inverse_diagonal_blocks(
+                self.factor, [t.k for t in self.terms], [t.nlevels for t in self.terms]
+            )
+        out = []
+        for s, t in enumerate(self.terms):
+            k, L = t.k, t.nlevels
+            blocks = np.empty((L, k, k))
+            per_batch = max(1, max_entries // (self.q * k))
+            for start in range(0, L, per_batch):
+                stop = min(L, start + per_batch)
+                m = stop - start
+                cols = self.offsets[s] + np.arange(start * k, stop * k)
+                E = np.zeros((self.q, m * k))
+                E[cols, np.arange(m * k)] = 1.0
+                R = self.factor.solve_A(E)
+                blocks[start:stop] = R[
+                    cols.reshape(m, k)[:, :, None], np.arange(m * k).reshape(m, k)[:, None, :]
+                ]
+            out.append(blocks)
+        return out
+
+
+class BlockCholesky:
+    """The leading term eliminated in closed form, a dense Schur complement for the rest.
+
+    With A = [[A₁₁, A₂₁ᵀ], [A₂₁, A₂₂]] and A₁₁ block diagonal (one k₁×k₁ block per level
+    of the leading term):  L₁₁ = chol(A₁₁) blockwise, L₂₁ = A₂₁ L₁₁⁻ᵀ (sparse, the
+    pattern of A₂₁), S = A₂₂ − L₂₁L₂₁ᵀ dense, S = U₂₂ᵀU₂₂ by LAPACK (L₂₂ = U₂₂ᵀ).
+    """
+
+    def __init__(self, terms: Sequence[RandomEffectsTerm], cp: CrossProducts):
+        self.terms = list(terms)
+        self.cp = cp
+        cross = cp.cross
+        lead = terms[0]
+        self.k1, self.L1, self.q1 = lead.k, lead.nlevels, lead.q
+        self.offsets = off = _offsets(terms) - self.q1  # offsets within the Schur block
+        self.q = int(off[-1]) + self.q1
+        self.q2 = self.q - self.q1
+        # where A₂₂'s block values go in the dense (C-ordered) q₂×q₂ matrix
+        flat = []
+        for s in range(1, len(terms)):
+            lv = np.arange(terms[s].nlevels)
+            r, c = _block_entries(off[s], off[s], lv, lv, terms[s].k, terms[s].k)
+            flat.append(r * self.q2 + c)
+        self._a22_keys = [key for key in cross if key[1] >= 1]
+        for s, t in self._a22_keys:
+            blk = cross[(s, t)]
+            r, c = _block_entries(off[s], off[t], blk.rows, blk.cols, terms[s].k, terms[t].k)
+            flat.append(r * self.q2 + c)
+        self._a22_flat = np.concatenate(flat) if flat else np.zeros(0, dtype=np.intp)
+        if len(np.unique(self._a22_flat)) != len(self._a22_flat):  # the blocks never overlap
+            raise AssertionError("A₂₂ blocks overlap in the Schur complement")
+        # the fixed CSC pattern of L₂₁ (q₂ × q₁) and a gather map from block values
+        self._a21_keys = [key for key in cross if key[1] == 0]
+        self._a21_levels = [cross[key].cols for key in self._a21_keys]
+        rows, cols = [np.zeros(0, dtype=np.intp)], [np.zeros(0, dtype=np.intp)]
+        for s, _ in self._a21_keys:
+            blk = cross[(s, 0)]
+            r, c = _block_entries(off[s], 0, blk.rows, blk.cols, terms[s].k, self.k1)
+            rows.append(r)
+            cols.append(c)
+        r, c = np.concatenate(rows), np.concatenate(cols)
+        self._a21_gather = np.lexsort((r, c))
+        indptr = np.concatenate([[0], np.cumsum(np.bincount(c, minlength=self.q1))])
+        self.L21 = sp.csc_matrix(
+            (np.zeros(len(r)), r[self._a21_gather], indptr), shape=(self.q2, self.q1)
+        )
+        # L₂₁L₂₁ᵀ: a dense SYRK when L₂₁ is dense enough that BLAS beats the sparse
+        # kernel (cross-tabulations that fill in, e.g. many rows over few levels);
+        # otherwise the compiled kernel on L₂₁'s pattern, whose cost is Σ (column count)².
+        counts = np.diff(indptr).astype(np.int64)
+        pairs = int(np.sum(counts * (counts + 1) // 2))
+        self.dense_cross = (
+            self.q2 * self.q1 <= DENSE_CROSS_MAX_ENTRIES
+            and self.q2 * self.q2 * self.q1 / 2 < DENSE_CROSS_FLOPS_PER_PAIR * pairs
+        )
+        if self.dense_cross:  # unscaled A₂₁ = Z₂ᵀWZ₁, dense; rescaled per θ at fixed cost
+            entry_col = np.repeat(np.arange(self.q1), counts)
+            self._base_flat = self.L21.indices.astype(np.int64) * self.q1 + entry_col
+            self.refresh()
+            self._L21_dense = np.zeros((self.q2, self.q1), order="F")
+        else:  # L₂₁ by columns (its CSC), indexed by rows: each entry's CSC position
+            self._col_ptr = self.L21.indptr.astype(np.int64)
+            self._col_rows = self.L21.indices.astype(np.int32)
+            order = sp.csc_matrix(
+                (np.arange(self.L21.nnz, dtype=np.int64), self.L21.indices, self.L21.indptr),
+                shape=self.L21.shape,
+            ).tocsr()
+            self._row_ptr = order.indptr.astype(np.int64)
+            self._row_cols = order.indices.astype(np.int32)
+            self._row_pos = order.data.astype(np.int64)
+        self._small_schur = self.q2 <= SINGLE_THREAD_MAX
+        self._kernel_parallel = pairs > KERNEL_PARALLEL_MIN_PAIRS
+        self._S = np.zeros((self.q2, self.q2))  # C-ordered; its lower triangle becomes U₂₂ᵀ
+        self.U22 = np.zeros((0, 0))
+        self.L11 = np.zeros((self.L1, self.k1, self.k1))
+        self.L11inv = np.zeros_like(self.L11)
+
+    def __getstate__(self) -> dict:
+        """All but the Schur buffer, whose factored content U₂₂ is pickled (once)."""
+        state = self.__dict__.copy()
+        del state["_S"]
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        """The buffer again, sharing memory with U₂₂ as after update()."""
+        self.__dict__.update(state)
+        if self.U22.shape == (self.q2, self.q2):
+            self._S = np.ascontiguousarray(self.U22.T)
+            self.U22 = self._S.T
+        else:
+            self._S = np.zeros((self.q2, self.q2))
+
+    # ---- factorization --------------------------------------------------------------------
+    def update(self, T: list[np.ndarray]) -> None:
+        cp = self.cp
+        self.L11 = batched_cholesky(scaled_diag(T, cp, 0) + np.eye(self.k1))
+        self.L11inv = batched_lower_inverse(self.L11)
+        if self.q2 == 0:
+            return
+        pieces = [scaled_diag(T, cp, s).ravel() for s in range(1, len(self.terms))]
+        pieces += [scaled_cross(T, cp, key).ravel() for key in self._a22_keys]
+        # S = A₂₂ + I − L₂₁L₂₁ᵀ in its lower triangle (C order); LAPACK reads that as the
+        # upper triangle of the F-ordered view Sᵀ and overwrites it with U₂₂.
+        S = self._S
+        if self.dense_cross:
+            self._L21_dense = self._dense_l21(T)
+            blas.dsyrk(-1.0, self._L21_dense, beta=0.0, c=S.T, lower=0, overwrite_c=1)
+        else:
+            self._update_sparse_l21(T)
+            _gram.negative_lower_gram(
+                self._row_ptr,
+                self._row_cols,
+                self._row_pos,
+                self._col_ptr,
+                self._col_rows,
+                self.L21.data,
+                S,
+                self._kernel_threads(),
+            )
+        flat = S.reshape(-1)
+        if pieces:  # A₂₂'s stored blocks sit at distinct positions (checked in __init__)
+            flat[self._a22_flat] += np.concatenate(pieces)
+        flat[:: self.q2 + 1] += 1.0
+        U, info = lapack.dpotrf(S.T, lower=0, overwrite_a=1, clean=1)
+        if info != 0:
+            raise np.linalg.LinAlgError(f"Schur complement not positive definite (info={info})")
+        self.U22 = U
+
+    @property
+    def blas_threads(self) -> int | None:
+        """One BLAS thread for small complements, else as many as there are idle cores.
+
+        Multi-threaded LAPACK on a loaded machine spins at barriers and can run many times
+        slower than on one thread (see :func:`idle_core_limit`).
+        """
+        if self._small_schur:
+            return 1
+        return idle_core_limit()
+
+    def _kernel_threads(self) -> int:
+        """Threads for the compiled kernels: one for small work, else as many as BLAS gets."""
+        if not self._kernel_parallel:
+            return 1
+        return self.blas_threads or (os.cpu_count() or 1)
+
+    def refresh(self) -> None:
+        """Re-read values derived from the cross-products (after they were changed in place)."""
+        if self.dense_cross:
+            base = np.zeros(self.q2 * self.q1)
+            values = [self.cp.cross[key].values.ravel() for key in self._a21_keys]
+            base[self._base_flat] = np.concatenate(values or [np.zeros(0)])[self._a21_gather]
+            self._A21_base = base.reshape(self.q2, self.q1)
+
+    def _update_sparse_l21(self, T: list[np.ndarray]) -> None:
+        """L₂₁ = A₂₁ L₁₁⁻ᵀ on its sparse pattern, block by block."""
+        if not self._a21_keys:
+            return
+        Linv_t = self.L11inv.transpose(0, 2, 1)
+        blocks = []
+        for key, lv in zip(self._a21_keys, self._a21_levels):
+            V = scaled_cross(T, self.cp, key)
+            blocks.append(V * Linv_t[lv] if self.k1 == 1 else np.matmul(V, Linv_t[lv]))
+        np.take(np.concatenate([b.ravel() for b in blocks]), self._a21_gather, out=self.L21.data)
+
+    def _dense_l21(self, T: list[np.ndarray]) -> np.ndarray:
+        """(q₂, q₁) F-ordered L₂₁ = Λ₂ᵀ A₂₁ Λ₁ L₁₁⁻ᵀ from the stored dense A₂₁: O(q₂q₁)."""
+        if self.k1 == 1:
+            D = self._A21_base * (T[0][0, 0] * self.L11inv[:, 0, 0])[None, :]
+        else:  # columns of level l times T₁ L₁₁[l]⁻ᵀ
+            R = np.matmul(T[0][None, :, :], self.L11inv.transpose(0, 2, 1))
+            D3 = self._A21_base.reshape(self.q2, self.L1, self.k1)
+            D = np.einsum("ila,lab->ilb", D3, R).reshape(self.q2, self.q1)
+        for s in range(1, len(self.terms)):  # rows of term s times T_sᵀ
+            k, rows = self.terms[s].k, slice(self.offsets[s], self.offsets[s + 1])
+            if k == 1:
+                D[rows] *= T[s][0, 0]
+            else:
+                block = D[rows].reshape(-1, k, self.q1)
+                D[rows] = np.einsum("ba,lbc->lac", T[s], block).reshape(-1, self.q1)
+        return np.asfortranarray(D)
+
+    def _l21(self):
+        """L₂₁ in the form the products use: dense (F-ordered) or sparse CSC."""
+        return self._L21_dense if self.dense_cross else self.L21
+
+    def logdet(self) -> float:
+        ld = 2.0 * float(np.sum(np.log(np.diagonal(self.L11, axis1=1, axis2=2))))
+        if self.q2:
+            ld += 2.0 * float(np.sum(np.log(np.diag(self.U22))))
+        return ld
+
+    # ---- solves -------------------------------------------------------------------------------
+    def _l11_solve(self, B1: np.ndarray, transpose: bool) -> np.ndarray:
+        r = B1.shape[1]
+        M = self.L11inv.transpose(0, 2, 1) if transpose else self.L11inv
+        return np.matmul(M, B1.reshape(self.L1, self.k1, r)).reshape(self.q1, r)
+
+    def forward(self, B: np.ndarray) -> np.ndarray:
+        """L⁻¹B: x₁ = L₁₁⁻¹b₁, x₂ = L₂₂⁻¹(b₂ − L₂₁x₁)."""
+        vec = B.ndim == 1
+        B = B.reshape(self.q, -1)
+        X1 = self._l11_solve(B[: self.q1], transpose=False)
+        parts = [X1]
+        if self.q2:
+            rhs = B[self.q1 :] - self._l21() @ X1
+            parts.append(la.solve_triangular(self.U22, rhs, trans="T", check_finite=False))
+        X = np.concatenate(parts, axis=0)
+        return X[:, 0] if vec else X
+
+    def backward(self, C: np.ndarray) -> np.ndarray:
+        """L⁻ᵀC: y₂ = L₂₂⁻ᵀc₂, y₁ = L₁₁⁻ᵀ(c₁ − L₂₁ᵀy₂)."""
+        vec = C.ndim == 1
+        C = C.reshape(self.q, -1)
+        rhs1 = C[: self.q1]
+        parts = []
+        if self.q2:
+            Y2 = la.solve_triangular(self.U22, C[self.q1 :], check_finite=False)
+            rhs1 = rhs1 - self._l21().T @ Y2
+            parts.append(Y2)
+        Y = np.concatenate([self._l11_solve(rhs1, transpose=True)] + parts, axis=0)
+        return Y[:, 0] if vec else Y
+
+    def inverse_diagonal_blocks(self) -> list[np.ndarray]:
+        """Diagonal blocks of A⁻¹ from S⁻¹ (q₂×q₂) and L₂₁; never the q×q inverse.
+
+        (A⁻¹)₂₂ = S⁻¹, and the level blocks of (A⁻¹)₁₁ = L₁₁⁻ᵀ(I + L₂₁ᵀS⁻¹L₂₁)L₁₁⁻¹ need
+        S⁻¹ only at the row pairs that share a column block of L₂₁.
+        """
+        k1 = self.k1
+        G = np.zeros((self.L1, k1, k1))  # level blocks of L₂₁ᵀ S⁻¹ L₂₁
+        rest = []
+        if self.q2:
+            Sinv, _ = lapack.dpotri(self.U22, lower=0)  # F-ordered, upper triangle
+            Sinv = _symmetric_from_upper(Sinv)
+            for s in range(1, len(self.terms)):
+                t = self.terms[s]
+                base = self.offsets[s] + np.arange(t.nlevels)[:, None, None] * t.k
+                a = np.arange(t.k)
+                rest.append(Sinv[base + a[None, :, None], base + a[None, None, :]])
+            if self.dense_cross:
+                D = self._L21_dense
+                M = (Sinv @ D).reshape(self.q2, self.L1, k1)
+                D3 = D.reshape(self.q2, k1, self.L1, order="F")  # column l·k₁+a → [:, a, l]
+                G += np.einsum("ial,ilb->lab", D3, M)
+            else:  # G[l] = L₂₁[:, level l]ᵀ S⁻¹ L₂₁[:, level l] on L₂₁'s pattern
+                threads = self._kernel_threads()
+                _gram.gram_block_forms(
+                    self._col_ptr, self._col_rows, self.L21.data, Sinv, G, threads
+                )
+        inner = np.eye(k1)[None, :, :] + G
+        lead = np.matmul(np.matmul(self.L11inv.transpose(0, 2, 1), inner), self.L11inv)
+        return [lead] + rest
+
+
+def _symmetric_from_upper(M: np.ndarray, block: int = 1024) -> np.ndarray:
+    """Copy M's upper triangle onto its lower one in place, a block of rows at a time.
+
+    Returns the symmetric matrix as a C-ordered array (M itself or its transpose view)."""
+    for r0 in range(block, M.shape[0], block):
+        r1 = min(r0 + block, M.shape[0])
+        M[r0:r1, :r0] = M[:r0, r0:r1].T
+    for r0 in range(0, M.shape[0], block):
+        r1 = min(r0 + block, M.shape[0])
+        D = M[r0:r1, r0:r1]
+        D[...] = np.triu(D) + np.triu(D, 1).T
+    return M if M.flags.c_contiguous else M.T  # symmetric: its transpose is itself, C-ordered
+
+
+def choose_factorization(
+    terms: Sequence[RandomEffectsTerm],
+    cp: CrossProducts,
+    ordering: str = "default",
+    method: str = "auto",
+) -> SparseCholesky | BlockCholesky:
+    """BlockCholesky when the Schur complement is small or fills in, else CHOLMOD.
+
+    ``method`` forces one: ``"sparse"`` (CHOLMOD) or ``"block"``.
+    """
+    if method == "sparse":
+        return SparseCholesky(terms, cp, ordering)
+    if method == "block":
+        return BlockCholesky(terms, cp)
+    if method != "auto":
+        raise ValueError(f"factorization must be 'auto', 'sparse' or 'block', not {method!r}")
+    q1 = terms[0].q
+    q2 = sum(t.q for t in terms[1:])
+    if q2 == 0:
+        return BlockCholesky(terms, cp)
+    if q2 <= DENSE_SCHUR_MAX:
+        fill = _schur_fill(terms, cp.cross, q1, q2)
+        if q2 <= 500 or fill >= DENSE_SCHUR_MIN_FILL:
+            return BlockCholesky(terms, cp)
+    return SparseCholesky(terms, cp, ordering)
+
+
+def _schur_fill(terms, cross, q1: int, q2: int) -> float:
+    """Upper bound on the structural fill of L₂₁L₂₁ᵀ's lower triangle (fraction of q₂²/2).
+
+    Each column of L₂₁ with m entries touches at most m(m+1)/2 positions.
+    """
+    k1 = terms[0].k
+    per_level = np.zeros(terms[0].nlevels)
+    for (s, t), blk in cross.items():
+        if t == 0:
+            per_level += np.bincount(blk.cols, minlength=len(per_level)) * terms[s].k
+    touched = k1 * float(np.sum(per_level * (per_level + 1) / 2))
+    return min(1.0, touched / (q2 * (q2 + 1) / 2))

@@ -1,0 +1,148 @@
+"""Results of a fit with a residual structure: ρ with standard errors, summary block."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from ..engine.optimize import OptSummary
+from ..model.results import MixedLMResults
+from .structures import BoundVarIdent, ResidualSpec
+
+if TYPE_CHECKING:
+    from .model import ResidualModel
+
+__all__ = ["ResidualMixedLMResults"]
+
+
+class ResidualMixedLMResults(MixedLMResults):
+    """Results of a fit with a residual structure: ρ (δ's or φ) with standard errors.
+
+    ``residual_params``, ``residual_bse``, ``residual_cov``, ``residual_table()``; ``npar``
+    counts ρ. The model's cross-products are set to this fit's ρ whenever ``model`` is
+    used (several fits may share one model). Inference on θ (profiles, bootstrap,
+    Kenward-Roger) is not available with a residual structure.
+    """
+
+    def __init__(
+        self,
+        model: ResidualModel,
+        solution,
+        optsum: OptSummary,
+        reml: bool,
+        rho: np.ndarray,
+        cov_rho: np.ndarray,
+        r_names: bool = True,
+    ):
+        self._rho = np.asarray(rho, dtype=float).copy()
+        self.residual_cov = cov_rho
+        super().__init__(model, solution, optsum, reml=reml, r_names=r_names)
+
+    @property
+    def model(self) -> ResidualModel:
+        self._model.set_residual(self._rho)
+        return self._model
+
+    @model.setter
+    def model(self, value: ResidualModel) -> None:
+        self._model = value
+
+    @property
+    def residual(self) -> ResidualSpec:
+        return self._model.residual
+
+    @property
+    def residual_params(self) -> pd.Series:
+        """Estimated δ's (stratum SD ratios to the first level) or φ."""
+        return pd.Series(self._rho, index=self._model.structure.names, name="residual_params")
+
+    @property
+    def residual_bse(self) -> pd.Series:
+        """Standard errors of :attr:`residual_params` (finite-difference Hessian)."""
+        se = np.sqrt(np.diag(self.residual_cov))
+        return pd.Series(se, index=self._model.structure.names, name="residual_bse")
+
+    @property
+    def npar(self) -> int:
+        """Fixed effects + θ + σ + the residual parameters."""
+        return super().npar + len(self._rho)
+
+    def residual_table(self, level: float = 0.95) -> pd.DataFrame:
+        """Estimate, Std. Error and a Wald interval on the optimizer's scale mapped back."""
+        s = self._model.structure
+        est, se = self._rho, np.sqrt(np.diag(self.residual_cov))
+        eta = s.to_free(est)
+        h = 1e-6 * np.maximum(np.abs(eta), 1.0)
+        slope = (s.from_free(eta + h) - s.from_free(eta - h)) / (2 * h)
+        z = stats.norm.ppf(0.5 + level / 2)
+        lo, hi = s.from_free(eta - z * se / slope), s.from_free(eta + z * se / slope)
+        a = 100 * (1 - level) / 2
+        return pd.DataFrame(
+            {"Estimate": est, "Std. Error": se, f"{a:g} %": lo, f"{100 - a:g} %": hi},
+            index=s.names,
+        )
+
+    def summary(self) -> str:
+        """lme4's layout with a block for the residual structure before the fixed effects."""
+        return with_residual_block(super().summary(), self)
+
+    def __repr__(self) -> str:
+        rho = ", ".join(f"{k}={v:.4g}" for k, v in self.residual_params.items())
+        head = f"<ResidualMixedLMResults {self.method} nobs={self.nobs}"
+        return f"{head} logLik={self.llf:.4f} {rho}>"
+
+    # ---- what assumes iid residuals -----------------------------------------------------
+    def _unsupported(self, what: str):
+        raise NotImplementedError(
+            f"{what} is not available for fits with a residual structure ({self.residual})"
+        )
+
+    def simulate(self, *args, **kwargs):
+        self._unsupported("simulate()")
+
+    def bootstrap(self, *args, **kwargs):
+        self._unsupported("bootstrap()")
+
+    def profile(self, *args, **kwargs):
+        self._unsupported("profile()")
+
+    def confint(self, parm=None, level: float = 0.95, method: str = "profile", **kwargs):
+        """Wald intervals of the fixed effects only (``method="wald"``)."""
+        if str(method).lower() != "wald":
+            self._unsupported(f"confint(method={method!r})")
+        return super().confint(parm, level=level, method=method, **kwargs)
+
+    def coef_table(self, ddf: str = "Satterthwaite"):
+        """t tests of β; Satterthwaite's df hold ρ at its estimate."""
+        if ddf == "Kenward-Roger":
+            self._unsupported("Kenward-Roger")
+        return super().coef_table(ddf)
+
+    def anova(self, *others, type: int | str = 3, ddf: str = "Satterthwaite", **kwargs):  # noqa: A002
+        """F tests (Satterthwaite, ρ held at its estimate) or the likelihood-ratio table."""
+        if ddf == "Kenward-Roger" and not others:
+            self._unsupported("Kenward-Roger")
+        return super().anova(*others, type=type, ddf=ddf, **kwargs)
+
+
+def residual_block(res: ResidualMixedLMResults) -> list[str]:
+    """Lines describing the residual structure and its estimates (the reference δ as 1)."""
+    s = res._model.structure
+    table = res.residual_table()
+    cells = [[f"{v:.5g}" for v in row] for row in table.to_numpy()]
+    names = list(table.index)
+    if isinstance(s, BoundVarIdent):
+        cells.insert(0, ["1", "(fixed)", "", ""])
+        names.insert(0, s.levels[0])
+    body = pd.DataFrame(cells, index=names, columns=table.columns).to_string()
+    return [f"Residual structure: {s.describe()}"] + [" " + line for line in body.splitlines()]
+
+
+def with_residual_block(text: str, res: ResidualMixedLMResults) -> str:
+    """lme4-style summary text with :func:`residual_block` before "Fixed effects:"."""
+    lines = text.splitlines()
+    at = next((i for i, line in enumerate(lines) if line.startswith("Fixed effects:")), len(lines))
+    return "\n".join(lines[:at] + residual_block(res) + [""] + lines[at:])

@@ -1,0 +1,235 @@
+"""The statsmodels API with a residual structure: ``mixedlm(..., residual=...)``.
+
+:func:`fit_compat` fits the compat model's engine (a :class:`ResidualModel`) jointly over
+(θ, ρ) and returns :class:`ResidualCompatResults`: statsmodels' names with statsmodels'
+meaning, plus ρ. statsmodels' covariance of the estimates is the inverse of minus the
+Hessian of its log-likelihood (profiled over the scale only) in (β, Ψ/σ² entries,
+variance components/σ²); here that Hessian is taken by finite differences of the engine's
+likelihood in those parameters and ρ, since the per-group algebra of the iid case does
+not apply. The β directions are cheap: r²(β) = r²(β̂) + ‖R_X(β − β̂)‖² at a fixed (θ, ρ).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+import scipy.linalg as la
+
+from ..engine.cholesky import blas_threads
+from ..engine.optimize import finite_difference_derivatives
+from ..model.results import lme4_summary
+from ..residual_covariance.results import ResidualMixedLMResults, with_residual_block
+from .fit import split_fit_kwargs
+from .params import is_independent
+from .results import MixedLMCompatResults
+
+if TYPE_CHECKING:
+    from .model import MixedLM
+
+__all__ = ["fit_compat", "ResidualCompatResults", "compat_deviance", "compat_covariance"]
+
+_LOG_2PI = math.log(2 * math.pi)
+
+
+def fit_compat(
+    model: MixedLM, start_params, reml: bool, do_cg: bool, free, fit_kwargs: dict
+) -> ResidualCompatResults:
+    """``MixedLM.fit`` for a model built with ``residual=``: joint BOBYQA over (θ, ρ)."""
+    if not do_cg:
+        raise NotImplementedError("do_cg=False is not supported with a residual structure")
+    reml, theta_start, options = split_fit_kwargs(dict(fit_kwargs), reml)
+    start = model._as_params(start_params)
+    view = model._view(is_independent(free, start, model.k_re))
+    engine = view._engine
+    theta0 = None
+    if theta_start is not None:
+        theta0 = np.asarray(theta_start, dtype=float)
+    elif start is not None:
+        theta0 = view._theta_from_params(engine, start)
+    fixed = view._fixed_theta(engine, free)
+    fixed_theta = None
+    if fixed.any():
+        base = engine.pls.initial_theta if theta0 is None else theta0
+        fixed_theta = np.where(fixed, base, np.nan)
+    fit = engine.fit(REML=reml, start=theta0, fixed_theta=fixed_theta, r_names=False, **options)
+    res = ResidualCompatResults(
+        view,
+        fit.solution,
+        fit.optsum,
+        reml=reml,
+        rho=fit.residual_params.to_numpy(),
+        cov_rho=fit.residual_cov,
+        r_names=False,
+    )
+    res.freepat, res.use_sqrt, res.hist, res._fixed_theta = free, model.use_sqrt, None, fixed
+    return res
+
+
+# ======================================================================================
+# statsmodels' covariance of the estimates, by finite differences
+# ======================================================================================
+
+
+def compat_deviance(res: MixedLMCompatResults) -> tuple[Callable, np.ndarray, np.ndarray]:
+    """(f, x̂, free): −2 × statsmodels' log-likelihood (scale profiled out) as f(x).
+
+    x = (β (p,), the variance parameters of ``param_specs`` (m,), ρ (r,)); ``free`` (p+m,)
+    marks the parameters ``free`` leaves free. Also for fits without a residual structure
+    (r = 0), which checks it against statsmodels' analytic Hessian.
+    """
+    engine = res.model._engine
+    terms, o = engine.design.terms, engine.pls.theta_offsets
+    specs = res.model.layout.param_specs()
+    relcov = [res._relcov(s) for s in range(len(terms))]
+    rho = np.asarray(getattr(res, "_rho", np.zeros(0)), dtype=float)
+    p, m, r = res.k_fe, len(specs), len(rho)
+    dof = res.nobs - (res.k_fe if res.reml else 0)
+    cache: dict[bytes, tuple] = {}
+
+    def solve(vc: np.ndarray, rh: np.ndarray):
+        key = np.r_[vc, rh].tobytes()
+        if key not in cache:
+            mats = [c.copy() for c in relcov]
+            for (s, a, b), v in zip(specs, vc):
+                mats[s][a, b] = mats[s][b, a] = v
+            theta = np.empty(o[-1])
+            try:
+                for s, t in enumerate(terms):
+                    theta[o[s] : o[s + 1]] = t.theta_from_template(la.cholesky(mats[s], lower=True))
+            except (la.LinAlgError, ValueError):
+                cache[key] = None
+                return None
+            if r:
+                if not engine.structure.valid(rh):
+                    cache[key] = None
+                    return None
+                engine.set_residual(rh)
+            sol = engine.pls.solve(theta)
+            cache[key] = (sol, engine.cp.sum_log_weights)
+        return cache[key]
+
+    def f(x: np.ndarray) -> float:
+        got = solve(x[p : p + m], x[p + m :])
+        if got is None or not np.all(np.isfinite(x)):
+            return np.inf
+        sol, slw = got
+        r2 = sol.pwrss + float(np.sum((sol.RX @ (x[:p] - sol.beta)) ** 2))
+        dev = sol.logdet_L - slw + dof * (1.0 + _LOG_2PI + math.log(r2 / dof))
+        return dev + (sol.logdet_RX if res.reml else 0.0)
+
+    x0 = np.r_[res.solution.beta, [relcov[s][a, b] for s, a, b in specs], rho]
+    pat = res._free_packed()
+    free = np.ones(p + m, bool) if pat is None else np.asarray(pat, bool)
+    return f, x0, free
+
+
+def compat_covariance(res: MixedLMCompatResults) -> tuple[np.ndarray, np.ndarray]:
+    """((p+m, p+m) covariance of (β, variance params), (p+m+r, p+m+r) Hessian of the llf).
+
+    The inverse of minus the llf Hessian over the free parameters and ρ; fixed ones get
+    zero rows. Where the Hessian is not negative definite (boundary fits), β gets lme4's
+    σ²(R_XᵀR_X)⁻¹ and the variance parameters NaN.
+    """
+    f, x0, free = compat_deviance(res)
+    k, r = len(free), len(x0) - len(free)
+    use = np.r_[free, np.ones(r, bool)]
+    engine = res.model._engine
+    rho = x0[k:]
+
+    def g(z: np.ndarray) -> float:
+        x = x0.copy()
+        x[use] = z
+        return f(x)
+
+    with blas_threads(engine.pls.chol.blas_threads):
+        _, H = finite_difference_derivatives(g, x0[use], np.full(int(use.sum()), -np.inf))
+        if r:
+            engine.set_residual(rho)
+        engine.pls.solve(res.theta)  # leave the factor at the estimates
+    hess = np.zeros((len(x0), len(x0)))
+    hess[np.ix_(use, use)] = -0.5 * H
+    cov = np.zeros((k, k))
+    idx = np.flatnonzero(free)
+    try:
+        if not np.all(np.isfinite(H)):
+            raise np.linalg.LinAlgError("not finite")
+        np.linalg.cholesky(H)
+        cov[np.ix_(idx, idx)] = (2.0 * np.linalg.inv(H))[: len(idx), : len(idx)]
+    except np.linalg.LinAlgError:  # e.g. on the boundary: lme4's Var(β̂), NaN for the rest
+        cov[np.ix_(idx, idx)] = np.nan
+        p = res.k_fe
+        cov[:p, :p] = res._cov_fe
+    return cov, hess
+
+
+# ======================================================================================
+# Results
+# ======================================================================================
+
+
+class ResidualCompatResults(ResidualMixedLMResults, MixedLMCompatResults):
+    """statsmodels-API results with a residual structure (ρ in ``residual_params``).
+
+    ``params``, ``bse``, ``cov_params()``, ``summary()`` follow statsmodels (the summary
+    gets a table of ρ); the covariance comes from a finite-difference Hessian in
+    statsmodels' parameters and ρ. ``random_effects_cov`` is available for a single
+    random-effects term; ``profile_re`` is not available.
+    """
+
+    @property
+    def _compat(self) -> tuple[np.ndarray, np.ndarray]:
+        if "_compat_cache" not in self.__dict__:
+            self.__dict__["_compat_cache"] = compat_covariance(self)
+        return self.__dict__["_compat_cache"]
+
+    @property
+    def _cov_params(self) -> np.ndarray:
+        return self._compat[0]
+
+    @property
+    def hessian(self) -> np.ndarray:
+        """Hessian of statsmodels' log-likelihood in (β, variance parameters, ρ)."""
+        return self._compat[1]
+
+    @property
+    def _algebra(self):
+        raise NotImplementedError("the per-group algebra assumes independent residuals")
+
+    @property
+    def _df_modelwc(self) -> int:
+        return MixedLMCompatResults._df_modelwc.fget(self) + len(self._rho)
+
+    @property
+    def random_effects_cov(self) -> dict:
+        """Conditional covariance of each group's random effects (single term only)."""
+        if not self._only_re:
+            self._unsupported("random_effects_cov with several random-effects terms")
+        index = pd.Index(self._model.exog_re_names)
+        covs = self._condvar_blocks[0]
+        return {
+            g: pd.DataFrame(c, index=index, columns=index)
+            for g, c in zip(self._model.group_labels, covs)
+        }
+
+    def profile_re(self, *args, **kwargs):
+        self._unsupported("profile_re()")
+
+    def summary(self, yname=None, xname_fe=None, xname_re=None, title=None, alpha=0.05):
+        """statsmodels' summary with a table of the residual parameters."""
+        smry = MixedLMCompatResults.summary(self, yname, xname_fe, xname_re, title, alpha)
+        table = self.residual_table(1 - alpha)
+        cells = [[f"{v:.3f}" if np.isfinite(v) else "" for v in row] for row in table.to_numpy()]
+        smry.add_df(pd.DataFrame(cells, index=table.index, columns=table.columns), align="r")
+        smry.add_text(f"Residual structure: {self._model.structure.describe()}")
+        return smry
+
+    def summary_lme4(self) -> str:
+        """lme4's printout with the residual structure's block."""
+        return with_residual_block(lme4_summary(self), self)
+
+    def __repr__(self) -> str:
+        return ResidualMixedLMResults.__repr__(self)
