@@ -18,7 +18,7 @@ sysdeps:
 	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q $$missing; \
 	fi
 
-$(STAMP): pyproject.toml setup.py sparselme/_gram.pyx | sysdeps
+$(STAMP): pyproject.toml setup.py sparselme/engine/_gram.pyx | sysdeps
 	@test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip setuptools wheel
 	# scikit-sparse is built against the system SuiteSparse with the numpy already in the venv.
@@ -43,8 +43,10 @@ bench: install
 docs: install
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
 
+# ruff, and import-linter's contracts (pyproject.toml): layers that import only downward, no cycles
 lint: install
 	$(VENV)/bin/ruff check sparselme tests benchmarks
+	$(VENV)/bin/lint-imports
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache site

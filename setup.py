@@ -4,8 +4,8 @@ from Cython.Build import cythonize
 from setuptools import Extension, setup
 
 extension = Extension(
-    "sparselme._gram",
-    ["sparselme/_gram.pyx"],
+    "sparselme.engine._gram",
+    ["sparselme/engine/_gram.pyx"],
     extra_compile_args=["-O3", "-fopenmp"],
     extra_link_args=["-fopenmp"],
 )

@@ -27,7 +27,7 @@ import scipy.sparse as sp
 
 import sparselme as sl
 from sparselme.engine import selinv
-from sparselme.engine.cholesky import blas_threads
+from sparselme.engine.threads import blas_threads
 
 
 def synthetic(levels: tuple[int, ...], n: int, seed: int = 0) -> pd.DataFrame:
@@ -70,7 +70,7 @@ def dense_check(res) -> tuple[float, float]:
     """(seconds, max relative difference) of the dense inverse route."""
     model = res.model
     start = time.perf_counter()
-    Z = sp.hstack([t.z_matrix() for t in model.design.terms]).tocsc()
+    Z = sp.hstack([r.z_matrix() for r in model.design.rows]).tocsc()
     T = model.pls.templates(res.theta)
     lam = np.concatenate([np.tile(np.diag(Ts), t.nlevels) for t, Ts in zip(res.terms, T)])
     ZL = Z @ sp.diags(lam)  # scalar terms: Λ is diagonal

@@ -34,8 +34,8 @@ import numpy as np
 import pandas as pd
 
 import sparselme as sl
-from sparselme.engine.crossprod import compute_crossproducts
-from sparselme.residual_covariance import ResidualModel
+from sparselme.engine.crossprod import chunk_crossproducts
+from sparselme.residual import ResidualModel
 
 LIMIT = 1.10
 
@@ -112,7 +112,7 @@ def crossproduct_seconds(model: ResidualModel) -> float:
     """Seconds to recompute the cross-products from the n rows (the O(n) alternative)."""
     d = model.design
     start = time.perf_counter()
-    compute_crossproducts(d.terms, d.X, d.y_centered, None)
+    chunk_crossproducts(d.rows, d.X, d.y_minus_offset, None)
     return time.perf_counter() - start
 
 
@@ -123,7 +123,7 @@ def run(name: str, small: pd.DataFrame, large: pd.DataFrame, evals: int, rounds:
         models[label] = (model, points(model), secs)
     q = {k: int(m.pls.q) for k, (m, _, _) in models.items()}
     assert q["n"] == q["2n"], q
-    assert models["n"][0].pieces.shape == models["2n"][0].pieces.shape
+    assert models["n"][0].blocks[0].pieces.shape == models["2n"][0].blocks[0].pieces.shape
     times: dict[str, list[float]] = {"n": [], "2n": []}
     for _ in range(rounds):
         for label in ("n", "2n"):
@@ -136,7 +136,7 @@ def run(name: str, small: pd.DataFrame, large: pd.DataFrame, evals: int, rounds:
         "residual": str(WORKLOADS[name][1]()),
         "nobs": {k: m.design.nobs for k, (m, _, _) in models.items()},
         "q": q["n"],
-        "pieces": {k: int(m.pieces.shape[0]) for k, (m, _, _) in models.items()},
+        "pieces": {k: int(m.blocks[0].pieces.shape[0]) for k, (m, _, _) in models.items()},
         "setup_seconds": {k: s for k, (_, _, s) in models.items()},
         "ms_per_evaluation": {k: 1e3 * v for k, v in per_eval.items()},
         "ratio": per_eval["2n"] / per_eval["n"],

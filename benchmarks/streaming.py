@@ -135,8 +135,8 @@ def run_once(mode: str, folder: Path, chunk_size: int, result: Path | None = Non
     import warnings
 
     import sparselme as sl
-    from sparselme.data.formula import parse_formula
-    from sparselme.distributed import StreamedLinearMixedModel, as_source, streamed_design
+    from sparselme.lme4 import LinearMixedModel
+    from sparselme.streaming import streamed_design
 
     record: dict = {"mode": mode}
     cluster = client = None
@@ -158,11 +158,9 @@ def run_once(mode: str, folder: Path, chunk_size: int, result: Path | None = Non
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             start = time.perf_counter()
-            design, cp = streamed_design(
-                parse_formula(FORMULA), as_source(data, chunk_size=chunk_size)
-            )
+            design, cp = streamed_design(FORMULA, data, chunk_size=chunk_size)
             two_passes = time.perf_counter() - start
-            model = StreamedLinearMixedModel(design, cp)  # the engine's symbolic analysis
+            model = LinearMixedModel(design, cp=cp)  # the engine's symbolic analysis
             passes = time.perf_counter() - start
             record.update(
                 two_passes_s=two_passes,

@@ -155,7 +155,7 @@ def _parse_vc(items: Sequence[str] | None) -> dict[str, str] | None:
 
 
 def _fit(args: argparse.Namespace) -> int:
-    from .model.mixed_model import lmer
+    from .lme4 import lmer
     from .statsmodels_compat import mixedlm
 
     if (args.re_formula or args.vc) and not args.groups:

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 
 from . import datasets
-from .model.mixed_model import lmer
+from .lme4 import lmer
 from .statsmodels_compat import mixedlm
 
 

@@ -17,7 +17,7 @@ from scipy import stats
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from .model.results import MixedLMResults
+    from .model.results import ModelFit
 
 __all__ = ["plot_diagnostics", "plot_ranef", "plot_profile", "normal_quantiles"]
 
@@ -58,7 +58,7 @@ def _qq(ax, values: np.ndarray, **style: Any) -> None:
     ax.axline((t1, q1), slope=slope if slope > 0 else 1.0, color=color, lw=1, alpha=0.8)
 
 
-def plot_diagnostics(res: MixedLMResults, fig: Figure | None = None) -> Figure:
+def plot_diagnostics(res: ModelFit, fig: Figure | None = None) -> Figure:
     """Three panels: residuals vs fitted, a normal QQ plot of the residuals, and normal QQ
     plots of the random effects (each column of each grouping factor, standardized)."""
     fig = _figure(fig, (12, 4))
@@ -97,7 +97,7 @@ def plot_diagnostics(res: MixedLMResults, fig: Figure | None = None) -> Figure:
 
 
 def _interval_panels(
-    res: MixedLMResults, level: float, groups: Sequence[str] | None
+    res: ModelFit, level: float, groups: Sequence[str] | None
 ) -> list[tuple[str, pd.DataFrame, np.ndarray]]:
     ranef = res.ranef(condvar=True)
     names = list(ranef) if groups is None else list(groups)
@@ -113,7 +113,7 @@ def _interval_panels(
 
 
 def plot_ranef(
-    res: MixedLMResults,
+    res: ModelFit,
     level: float = 0.95,
     groups: Sequence[str] | None = None,
     fig: Figure | None = None,

@@ -19,7 +19,7 @@ def dense_lambda(model, theta: np.ndarray) -> np.ndarray:
 
 def dense_z(model) -> np.ndarray:
     """(n, q) Z with every term's block side by side."""
-    return np.hstack([t.z_matrix().toarray() for t in model.design.terms])
+    return np.hstack([r.z_matrix().toarray() for r in model.design.rows])
 
 
 def dense_deviance(model, theta: np.ndarray, reml: bool, R: np.ndarray | None = None) -> float:
@@ -28,7 +28,7 @@ def dense_deviance(model, theta: np.ndarray, reml: bool, R: np.ndarray | None = 
     V = ZΛΛᵀZᵀ + R relative to σ²; R (n, n) defaults to the prior weights' diag(1/w).
     """
     d = model.design
-    X, y = d.X, d.y_centered
+    X, y = d.X, d.y_minus_offset
     n, p = X.shape
     if R is None:
         R = np.diag(1.0 / (np.ones(n) if d.weights is None else d.weights))

@@ -82,7 +82,7 @@ def zapsmall(x: np.ndarray, digits: int = 7) -> np.ndarray:
     return np.round(x, max(0, digits - math.ceil(math.log10(mx))))
 
 
-def _categorical_levels(spec) -> tuple[dict[str, list], set[str]]:
+def categorical_levels(spec) -> tuple[dict[str, list], set[str]]:
     """Raw variable → categories for categorical factors, and the poly-coded (ordered) ones."""
     levels: dict[str, list] = {}
     poly: set[str] = set()
@@ -101,7 +101,7 @@ def _categorical_levels(spec) -> tuple[dict[str, list], set[str]]:
 def _synthetic_frame(spec, p: int, seed: int = 0) -> pd.DataFrame:
     """Every combination of the categorical levels (repeated), random numeric variables."""
     names = sorted({str(v) for src in spec.variables_by_source.values() for v in src})
-    levels, poly = _categorical_levels(spec)
+    levels, poly = categorical_levels(spec)
     cats = [n for n in names if n in levels]
     rng = np.random.default_rng(seed)
     ncells = math.prod(len(levels[c]) for c in cats) if cats else 1

@@ -16,20 +16,18 @@ from __future__ import annotations
 
 import math
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..engine.cholesky import blas_threads
+from ..engine.threads import blas_threads
+from ..model.results import ModelFit
 from .contrasts import type1_contrasts, type3_contrasts
-
-if TYPE_CHECKING:
-    from ..model.mixed_model import LinearMixedModel
-    from ..model.results import MixedLMResults
+from .kenward_roger import kenward_roger
 
 __all__ = [
     "anova",
@@ -38,8 +36,8 @@ __all__ = [
     "contrast_test",
     "VarparDerivatives",
     "varpar_derivatives",
-    "engine_of",
     "refit_ml",
+    "with_theta",
 ]
 
 _LOG_2PI = math.log(2 * math.pi)
@@ -47,35 +45,20 @@ DDF_METHODS = ("Satterthwaite", "Kenward-Roger", "normal")
 
 
 # ======================================================================================
-# The engine behind a results object
+# Refits
 # ======================================================================================
 
 
-def engine_of(res: MixedLMResults) -> LinearMixedModel:
-    """The :class:`LinearMixedModel` behind a fit (also for the statsmodels-API results)."""
-    from ..model.mixed_model import LinearMixedModel
-
-    model = res.model
-    if isinstance(model, LinearMixedModel):
-        return model
-    engine = getattr(model, "_engine", None)  # statsmodels API: its engine (may be a subclass)
-    if isinstance(engine, LinearMixedModel) and engine.design is model.design:
-        return engine
-    view = LinearMixedModel.__new__(LinearMixedModel)
-    view.design, view.cp, view.pls = model.design, model.cp, model.pls
-    return view
-
-
-def blas_limits(model: LinearMixedModel):
-    """The BLAS thread limit the engine fits under (one thread for small dense work)."""
-    return blas_threads(getattr(model.pls.chol, "blas_threads", None))
-
-
-def refit_ml(res: MixedLMResults) -> MixedLMResults:
+def refit_ml(res: ModelFit) -> ModelFit:
     """The same model fit by maximum likelihood (``res`` itself when it already is)."""
     if not res.reml:
         return res
-    return engine_of(res).fit(REML=False, start=res.theta)
+    return res.engine.optimize(REML=False, start=res.params_all)
+
+
+def with_theta(res: ModelFit, theta: np.ndarray) -> np.ndarray:
+    """All parameters of ``res``'s model with θ replaced (other blocks at the estimates)."""
+    return np.r_[theta, res.params_all[res.engine.n_theta :]]
 
 
 # ======================================================================================
@@ -84,7 +67,7 @@ def refit_ml(res: MixedLMResults) -> MixedLMResults:
 
 
 def anova(
-    *models: MixedLMResults, names: Sequence[str] | None = None, refit: bool = True
+    *models: ModelFit, names: Sequence[str] | None = None, refit: bool = True
 ) -> pd.DataFrame:
     """Likelihood-ratio tests of nested models, as lme4's ``anova(m1, m2, ...)``.
 
@@ -111,8 +94,6 @@ def anova(
         print("refitting model(s) with ML (instead of REML)", file=sys.stderr)
         fits = [refit_ml(m) for m in fits]
     elif any(m.reml for m in fits) and not all(m.reml for m in fits):
-        import warnings
-
         warnings.warn("some models fit with REML = True, some not", UserWarning, stacklevel=2)
     order = sorted(range(len(fits)), key=lambda i: fits[i].npar)
     fits = [fits[i] for i in order]
@@ -139,7 +120,7 @@ def anova(
     return table
 
 
-def _formula_text(res: MixedLMResults) -> str:
+def _formula_text(res: ModelFit) -> str:
     parsed = res.design.parsed
     return parsed.text if parsed is not None else ""
 
@@ -149,28 +130,16 @@ def _formula_text(res: MixedLMResults) -> str:
 # ======================================================================================
 
 
-def deviance_varpar(model: LinearMixedModel, varpar: np.ndarray, reml: bool) -> float:
-    """−2 log-likelihood at (θ, σ) with β profiled out (lmerTest's ``devfun_vp``).
-
-    ML: log|L|² + r²/σ² + n log(2πσ²); REML adds log|R_X|² − p log(2πσ²).
-    """
-    theta, sigma2 = varpar[:-1], varpar[-1] ** 2
-    sol = model.pls.solve(theta)
-    n, p = model.cp.nobs, model.cp.p
-    dev = (
-        sol.logdet_L
-        - model.cp.sum_log_weights
-        + sol.pwrss / sigma2
-        + n * (_LOG_2PI + math.log(sigma2))
-    )
-    if reml:
-        dev += sol.logdet_RX - p * (_LOG_2PI + math.log(sigma2))
-    return dev
+def deviance_varpar(res: ModelFit, varpar: np.ndarray) -> float:
+    """−2 log-likelihood at (θ, σ) with β profiled out (lmerTest's ``devfun_vp``)."""
+    model = res.engine
+    sol = model.solve(with_theta(res, varpar[:-1]))
+    return model.deviance_of(sol, res.reml, sigma2=varpar[-1] ** 2)
 
 
-def _unscaled_cov(model: LinearMixedModel, theta: np.ndarray) -> np.ndarray:
+def _unscaled_cov(res: ModelFit, theta: np.ndarray) -> np.ndarray:
     """(p, p) (R_XᵀR_X)⁻¹ at θ."""
-    RX = model.pls.solve(theta).RX
+    RX = res.engine.solve(with_theta(res, theta)).RX
     Rinv = np.linalg.inv(RX)
     return Rinv @ Rinv.T
 
@@ -249,22 +218,18 @@ class VarparDerivatives:
     vcov_beta: np.ndarray
 
 
-def varpar_derivatives(res: MixedLMResults, tol: float = 1e-8) -> VarparDerivatives:
+def varpar_derivatives(res: ModelFit, tol: float = 1e-8) -> VarparDerivatives:
     """The deviance Hessian and the Jacobian of Var(β̂) in (θ, σ), cached on ``res``."""
-    cache = res.__dict__.setdefault("_sl_inference", {})
+    cache = res.cache
     if "varpar" in cache:
         return cache["varpar"]
-    model = engine_of(res)
     varpar = np.r_[res.theta, res.sigma]
-    with blas_limits(model):
-        H = hessian(lambda vp: deviance_varpar(model, vp, res.reml), varpar)
-        jac_theta = jacobian(lambda th: _unscaled_cov(model, th), res.theta)
-        K = _unscaled_cov(model, res.theta)
-    model.pls.solve(res.theta)  # leave the factor at the estimates
+    with blas_threads(res.engine.pls.chol.blas_threads):
+        H = hessian(lambda vp: deviance_varpar(res, vp), varpar)
+        jac_theta = jacobian(lambda th: _unscaled_cov(res, th), res.theta)
+        K = _unscaled_cov(res, res.theta)
     evals, evecs = np.linalg.eigh(H)
     if np.any(evals < -tol):
-        import warnings
-
         warnings.warn(
             f"deviance Hessian in (theta, sigma) has negative eigenvalues {evals[evals < -tol]}",
             UserWarning,
@@ -279,7 +244,7 @@ def varpar_derivatives(res: MixedLMResults, tol: float = 1e-8) -> VarparDerivati
     return out
 
 
-def satterthwaite_df(res: MixedLMResults, L: np.ndarray) -> tuple[float, float]:
+def satterthwaite_df(res: ModelFit, L: np.ndarray) -> tuple[float, float]:
     """(Var(Lβ̂), Satterthwaite df) of one contrast L (p,)."""
     der = varpar_derivatives(res)
     var = float(L @ der.vcov_beta @ L)
@@ -302,7 +267,7 @@ def _check_ddf(ddf: str) -> str:
     raise ValueError(f"ddf must be one of {', '.join(DDF_METHODS)}, not {ddf!r}")
 
 
-def coef_table(res: MixedLMResults, ddf: str = "Satterthwaite") -> pd.DataFrame:
+def coef_table(res: ModelFit, ddf: str = "Satterthwaite") -> pd.DataFrame:
     """Fixed-effect t tests: Estimate, Std. Error, df, t value, Pr(>|t|) (lmerTest's).
 
     ``ddf``: "Satterthwaite", "Kenward-Roger" (REML fits; Std. Error from the adjusted
@@ -312,8 +277,6 @@ def coef_table(res: MixedLMResults, ddf: str = "Satterthwaite") -> pd.DataFrame:
     beta = res.solution.beta
     p = len(beta)
     if ddf == "Kenward-Roger":
-        from .kenward_roger import kenward_roger
-
         kr = kenward_roger(res)
         se = np.sqrt(np.diag(kr.vcov_adj))
         df = np.array([kr.ddf(np.eye(p)[[i]]) for i in range(p)])
@@ -322,7 +285,7 @@ def coef_table(res: MixedLMResults, ddf: str = "Satterthwaite") -> pd.DataFrame:
         se = np.sqrt([v for v, _ in pairs])
         df = np.array([d for _, d in pairs])
     else:
-        se = np.sqrt(np.diag(res._cov_fe))
+        se = np.sqrt(np.diag(res.cov_fe))
         df = np.full(p, np.inf)
     t = beta / se
     return pd.DataFrame(
@@ -350,7 +313,7 @@ def _fstat_ddf(nu: np.ndarray, tol: float = 1e-8) -> float:
 
 
 def contrast_test(
-    res: MixedLMResults, L: np.ndarray, ddf: str = "Satterthwaite", eps: float = 1.49e-8
+    res: ModelFit, L: np.ndarray, ddf: str = "Satterthwaite", eps: float = 1.49e-8
 ) -> dict[str, float]:
     """F test of Lβ = 0 (lmerTest's ``contestMD``): Sum Sq, Mean Sq, NumDF, DenDF, F, p."""
     ddf = _check_ddf(ddf)
@@ -360,11 +323,9 @@ def contrast_test(
     if L.shape[0] == 0:
         return _ftable(np.nan, 0, np.nan, sigma2)
     if ddf == "Kenward-Roger":
-        from .kenward_roger import kenward_roger
-
         out = kenward_roger(res).f_test(L, beta)
         return _ftable(out["FstatU"], out["ndf"], out["ddf"], sigma2, out["F.scaling"])
-    V = res._cov_fe
+    V = res.cov_fe
     d, P = np.linalg.eigh(L @ V @ L.T)
     d, P = d[::-1], P[:, ::-1]
     pos = d > max(eps * d[0], 0.0)
@@ -394,7 +355,7 @@ def _ftable(F: float, ndf: int, ddf: float, sigma2: float, scale: float = 1.0) -
     }
 
 
-def f_tests(res: MixedLMResults, type: int | str = 3, ddf: str = "Satterthwaite") -> pd.DataFrame:  # noqa: A002
+def f_tests(res: ModelFit, type: int | str = 3, ddf: str = "Satterthwaite") -> pd.DataFrame:  # noqa: A002
     """F tests of the fixed-effect terms (lmerTest's ``anova(m, type, ddf)``).
 
     One row per term of the fixed-effects formula with columns Sum Sq, Mean Sq, NumDF,

@@ -13,17 +13,14 @@ so the cost is O(q³ + n q p) rather than O(n³). Prior weights enter through W^
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.linalg as la
 import scipy.sparse as sp
 from scipy import stats
 
-from .inference import blas_limits, engine_of
-
-if TYPE_CHECKING:
-    from ..model.results import MixedLMResults
+from ..engine.threads import blas_threads
+from ..model.results import ModelFit
 
 __all__ = ["KenwardRoger", "kenward_roger"]
 
@@ -94,37 +91,25 @@ class KenwardRoger:
         }
 
 
-def _parameter_blocks(res: MixedLMResults) -> list[tuple[int, np.ndarray]]:
+def _parameter_blocks(res: ModelFit) -> list[tuple[int, np.ndarray]]:
     """(term index, E_r (k, k)) for every covariance parameter, in VarCorr order."""
-    out = []
-    for s, t in enumerate(res.terms):
-        k = t.k
-        if t.covariance == "scalar":
-            out.append((s, np.eye(k)))
-            continue
-        rows, cols = t.theta_positions
-        for i, j in zip(rows, cols):
-            E = np.zeros((k, k))
-            E[i, j] = E[j, i] = 1.0
-            out.append((s, E))
-    return out
+    return [(s, E) for s, t in enumerate(res.terms) for E in t.covariance.linear_basis()]
 
 
-def kenward_roger(res: MixedLMResults) -> KenwardRoger:
+def kenward_roger(res: ModelFit) -> KenwardRoger:
     """Kenward-Roger's adjusted covariance of β̂ (pbkrtest's ``vcovAdj``), cached on ``res``."""
     if not res.reml:
         raise ValueError("Kenward-Roger's method is only available for REML model fits")
-    cache = res.__dict__.setdefault("_sl_inference", {})
+    cache = res.cache
     if "kr" in cache:
         return cache["kr"]
-    model = engine_of(res)
-    with blas_limits(model):
+    with blas_threads(res.engine.pls.chol.blas_threads):
         out = _compute(res)
     cache["kr"] = out
     return out
 
 
-def _compute(res: MixedLMResults) -> KenwardRoger:
+def _compute(res: ModelFit) -> KenwardRoger:
     design = res.design
     terms = res.terms
     q = sum(t.q for t in terms)
@@ -134,11 +119,11 @@ def _compute(res: MixedLMResults) -> KenwardRoger:
         )
     w = design.weights
     sw = np.ones(design.nobs) if w is None else np.sqrt(w)
-    Z = sp.diags(sw) @ sp.hstack([t.z_matrix() for t in terms]).tocsc()
+    Z = sp.diags(sw) @ sp.hstack([r.z_matrix() for r in design.rows]).tocsc()
     X = design.X * sw[:, None]
     n = X.shape[0]
     s2 = res.scale
-    T = res.model.pls.templates(res.theta)
+    T = res.engine.pls.templates(res.theta)
     Lam = sp.block_diag([sp.kron(sp.identity(t.nlevels), Ts) for t, Ts in zip(terms, T)]).tocsr()
     S = (Z.T @ Z).toarray()
     A = Lam.T @ (Lam.T @ S).T + np.eye(q)  # ΛᵀSΛ + I (S symmetric)
@@ -181,7 +166,7 @@ def _compute(res: MixedLMResults) -> KenwardRoger:
     QQ[g - 1, g - 1] = (Y.T @ Y - ZtY.T @ M @ ZtY) / s2
     K[g - 1, g - 1] = (n - 2 * np.trace(MS) + np.sum(MS * MS.T)) / s2**2
 
-    Phi = res._cov_fe
+    Phi = res.cov_fe
     IE2 = np.zeros((g, g))
     for r in range(g):
         PhiP = Phi @ P[r]

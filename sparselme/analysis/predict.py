@@ -21,10 +21,12 @@ from formulaic.transforms.contrasts import C, PolyContrasts
 from ..data.design import prepare_frame, r_style_name
 from ..data.formula import parse_formula
 from ..errors import DataError, UnknownColumnError
+from ..model.results import ModelFit
+from .contrasts import categorical_levels
 
 if TYPE_CHECKING:
     from ..engine.terms import RandomEffectsTerm
-    from ..model.results import MixedLMResults
+    from ..model.results import ModelFit
 
 __all__ = ["predict", "simulate", "simulate_responses", "select_terms"]
 
@@ -45,7 +47,7 @@ def _is_population(re_form) -> bool:
     return text in ("~0", "0", "NA", "~-1", "-1", "~1", "1", "")
 
 
-def select_terms(res: MixedLMResults, re_form) -> list[int]:
+def select_terms(res: ModelFit, re_form) -> list[int]:
     """Indices of the model's terms that ``re_form`` includes (lme4's ``re.form``).
 
     None: all terms; ``"~0"`` (or NaN, ``"NA"``): none; a formula of bar terms such as
@@ -82,9 +84,7 @@ def select_terms(res: MixedLMResults, re_form) -> list[int]:
 
 def _spec_levels(spec) -> tuple[dict[str, list], set[str]]:
     """Categorical variables of the fixed part: their levels and which are poly-coded."""
-    from .contrasts import _categorical_levels
-
-    return _categorical_levels(spec)
+    return categorical_levels(spec)
 
 
 def _variables(text: str) -> set[str]:
@@ -123,7 +123,7 @@ def _frame(
     return data.drop(columns=list(context)), context
 
 
-def _fixed_part(res: MixedLMResults, newdata: pd.DataFrame) -> np.ndarray:
+def _fixed_part(res: ModelFit, newdata: pd.DataFrame) -> np.ndarray:
     """(m,) Xβ for new data (NaN where a fixed-effect variable is missing)."""
     design = res.design
     spec = design.fixed_spec
@@ -181,7 +181,7 @@ def _term_rows(term: RandomEffectsTerm, newdata: pd.DataFrame, spec) -> np.ndarr
 
 
 def predict(
-    res: MixedLMResults,
+    res: ModelFit,
     newdata: pd.DataFrame | None = None,
     re_form=None,
     allow_new_levels: bool = False,
@@ -198,11 +198,11 @@ def predict(
     chosen = select_terms(res, re_form)
     design = res.design
     beta = res.solution.beta
-    blocks = res._b_blocks()
+    blocks = res.b_blocks()
     if newdata is None:
         eta = design.X @ beta
         for i in chosen:
-            eta = eta + res.terms[i].z_times(blocks[i].ravel())
+            eta = eta + design.rows[i].z_times(blocks[i])
         if design.offset is not None:
             eta = eta + design.offset
         index = design.row_index if design.row_index is not None else None
@@ -244,7 +244,7 @@ def predict(
 
 
 def simulate_responses(
-    res: MixedLMResults, rng: np.random.Generator, nsim: int = 1, use_u: bool = False
+    res: ModelFit, rng: np.random.Generator, nsim: int = 1, use_u: bool = False
 ) -> np.ndarray:
     """(n, nsim) responses drawn from the fitted model.
 
@@ -259,22 +259,22 @@ def simulate_responses(
         eta = eta + design.offset
     sigma = res.sigma
     out = np.repeat(eta[:, None], nsim, axis=1)
-    T = res.model.pls.templates(res.theta)
-    blocks = res._b_blocks()
-    for term, Ts, B in zip(res.terms, T, blocks):
+    T = res.engine.pls.templates(res.theta)
+    blocks = res.b_blocks()
+    for rows, Ts, B in zip(design.rows, T, blocks):
         if use_u:
-            out += term.z_times(B.ravel())[:, None]
+            out += rows.z_times(B)[:, None]
         else:
-            u = rng.standard_normal((term.nlevels, term.k, nsim))
+            u = rng.standard_normal((rows.nlevels, rows.k, nsim))
             b = np.einsum("ij,ljs->lis", Ts, u)  # (L, k, nsim)
-            out += sigma * np.einsum("nk,nks->ns", term.model, b[term.codes])
+            out += sigma * np.einsum("nk,nks->ns", rows.model, b[rows.codes])
     eps = rng.standard_normal((n, nsim))
     if design.weights is not None:
         eps /= np.sqrt(design.weights)[:, None]
     return out + sigma * eps
 
 
-def simulate(res: MixedLMResults, nsim: int = 1, seed=None, use_u: bool = False) -> pd.DataFrame:
+def simulate(res: ModelFit, nsim: int = 1, seed=None, use_u: bool = False) -> pd.DataFrame:
     """``nsim`` simulated responses as columns sim_1, sim_2, ... (lme4's ``simulate``).
 
     ``seed``: an int, a :class:`numpy.random.Generator` or None. Unlike lme4, prior

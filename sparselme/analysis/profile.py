@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import nlopt
 import numpy as np
@@ -26,11 +25,18 @@ import pandas as pd
 from scipy import optimize, stats
 
 from ..engine.optimize import minimize_bobyqa
-from .inference import blas_limits, engine_of, refit_ml
-
-if TYPE_CHECKING:
-    from ..model.mixed_model import LinearMixedModel
-    from ..model.results import MixedLMResults
+from ..engine.threads import blas_threads
+from ..model.results import ModelFit
+from ..plotting import plot_profile
+from .inference import refit_ml, with_theta
+from .parameters import (
+    parameter_names,
+    parameter_vector,
+    sdcor_bounds,
+    sdcor_to_theta,
+    theta_to_sdcor,
+)
+from .resampling import bootstrap
 
 __all__ = [
     "Profile",
@@ -41,112 +47,6 @@ __all__ = [
     "parameter_vector",
 ]
 
-_LOG_2PI = math.log(2 * math.pi)
-
-
-# ======================================================================================
-# lme4's sd/cor parametrization
-# ======================================================================================
-
-
-def _term_params(term) -> list[tuple[str, int, int]]:
-    """(kind, i, j) of each of a term's sd/cor parameters, in θ order."""
-    if term.covariance == "scalar":
-        return [("sd", 0, 0)]
-    rows, cols = term.theta_positions
-    return [("sd" if i == j else "cor", int(i), int(j)) for i, j in zip(rows, cols)]
-
-
-def parameter_names(res: MixedLMResults) -> list[str]:
-    """lme4's names: sd_/cor_ per term, ``sigma``, then the fixed effects."""
-    names = []
-    for t in res.terms:
-        cols = t.columns
-        for kind, i, j in _term_params(t):
-            if kind == "sd":
-                label = cols[i] if t.covariance != "scalar" or t.k == 1 else "+".join(cols)
-                names.append(f"sd_{label}|{t.name}")
-            else:
-                names.append(f"cor_{cols[i]}.{cols[j]}|{t.name}")
-    return names + ["sigma"] + list(res.exog_names)
-
-
-def theta_to_sdcor(terms, offsets: np.ndarray, theta: np.ndarray, sigma: float) -> np.ndarray:
-    """(n_theta + 1,) sd's and correlations of each term, then σ."""
-    out = []
-    for s, t in enumerate(terms):
-        th = theta[offsets[s] : offsets[s + 1]]
-        if t.covariance == "scalar":
-            out.append(sigma * abs(th[0]))
-            continue
-        cov = t.covariance_matrix(th, sigma**2)
-        sd = np.sqrt(np.diag(cov))
-        for kind, i, j in _term_params(t):
-            if kind == "sd":
-                out.append(sd[i])
-            else:
-                den = sd[i] * sd[j]
-                out.append(cov[i, j] / den if den > 0 else 0.0)
-    return np.array(out + [sigma])
-
-
-def _psd_cholesky(A: np.ndarray) -> np.ndarray | None:
-    """Lower Cholesky factor of a positive semi-definite A (None when A is indefinite)."""
-    k = A.shape[0]
-    L = np.zeros_like(A)
-    scale = max(float(np.max(np.diag(A))), 1e-300)
-    for j in range(k):
-        d = A[j, j] - L[j, :j] @ L[j, :j]
-        if d < -1e-10 * scale:
-            return None
-        if d <= 1e-14 * scale:
-            continue
-        L[j, j] = math.sqrt(d)
-        L[j + 1 :, j] = (A[j + 1 :, j] - L[j + 1 :, :j] @ L[j, :j]) / L[j, j]
-    return L
-
-
-def sdcor_to_theta(terms, pars: np.ndarray) -> np.ndarray | None:
-    """Inverse of :func:`theta_to_sdcor` (None for an invalid correlation matrix)."""
-    sigma = pars[-1]
-    out = []
-    at = 0
-    for t in terms:
-        params = _term_params(t)
-        vals = pars[at : at + len(params)]
-        at += len(params)
-        if t.covariance == "scalar":
-            out.append(vals[0] / sigma)
-            continue
-        if t.covariance == "diagonal":
-            out.extend(vals / sigma)
-            continue
-        sd = np.zeros(t.k)
-        R = np.eye(t.k)
-        for (kind, i, j), v in zip(params, vals):
-            if kind == "sd":
-                sd[i] = v
-            else:
-                R[i, j] = R[j, i] = v
-        T = _psd_cholesky(R * np.outer(sd, sd) / sigma**2)
-        if T is None:
-            return None
-        out.extend(t.theta_from_template(T))
-    return np.asarray(out, dtype=float)
-
-
-def _bounds(terms, p: int) -> tuple[np.ndarray, np.ndarray]:
-    kinds = [kind for t in terms for kind, _, _ in _term_params(t)]
-    lower = np.array([0.0 if k == "sd" else -1.0 for k in kinds] + [0.0] + [-np.inf] * p)
-    upper = np.array([np.inf if k == "sd" else 1.0 for k in kinds] + [np.inf] + [np.inf] * p)
-    return lower, upper
-
-
-def parameter_vector(res: MixedLMResults) -> pd.Series:
-    """The estimates in lme4's parametrization (sd/cor, sigma, fixed effects), named."""
-    offsets = res.model.pls.theta_offsets
-    values = np.r_[theta_to_sdcor(res.terms, offsets, res.theta, res.sigma), res.solution.beta]
-    return pd.Series(values, index=parameter_names(res))
 
 
 # ======================================================================================
@@ -187,17 +87,17 @@ def _bobyqa(f, x0: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> tuple[np
 class _Profiler:
     """ζ functions of one ML fit, for each parameter in lme4's parametrization."""
 
-    def __init__(self, res: MixedLMResults):
+    def __init__(self, res: ModelFit):
         self.fit = refit_ml(res)
-        self.model: LinearMixedModel = engine_of(self.fit)
+        self.model = self.fit.engine
         self.terms = self.fit.terms
         self.offsets = self.model.pls.theta_offsets
         self.names = parameter_names(res)  # the caller's naming (lme4 or statsmodels)
         self.opt = parameter_vector(self.fit).to_numpy()
         self.nvp = len(self.opt) - self.fit.k_fe
         self.base = self.fit.deviance
-        self.lower, self.upper = _bounds(self.terms, self.fit.k_fe)
-        se = np.sqrt(np.diag(self.fit._cov_fe))
+        self.lower, self.upper = sdcor_bounds(self.terms, self.fit.k_fe)
+        se = np.sqrt(np.diag(self.fit.cov_fe))
         self.stderr = se
 
     # ---- variance parameters ---------------------------------------------------------
@@ -207,14 +107,8 @@ class _Profiler:
         sigma2 = pars[-1] ** 2
         if theta is None or sigma2 <= 0:
             return math.inf
-        sol = self.model.pls.solve(theta)
-        n = self.model.cp.nobs
-        return (
-            sol.logdet_L
-            - self.model.cp.sum_log_weights
-            + sol.pwrss / sigma2
-            + n * (_LOG_2PI + math.log(sigma2))
-        )
+        sol = self.model.solve(with_theta(self.fit, theta))
+        return self.model.deviance_of(sol, reml=False, sigma2=sigma2)
 
     def zeta_varpar(self, w: int, x: float, start: np.ndarray) -> np.ndarray:
         """(1 + npar,) [ζ, parameters] with parameter w held at x; start: all varpars."""
@@ -232,7 +126,7 @@ class _Profiler:
         full[keep], full[w] = others, x
         theta = sdcor_to_theta(self.terms, full)
         beta = (
-            self.model.pls.solve(theta).beta
+            self.model.solve(with_theta(self.fit, theta)).beta
             if theta is not None
             else np.full(self.fit.k_fe, np.nan)
         )
@@ -247,13 +141,12 @@ class _Profiler:
         r²(β) = r²(β̂) + ‖R_X(β − β̂)‖², so holding β_j at x costs (x − β̂_j)²/K_jj,
         K = (R_XᵀR_X)⁻¹, and the other β's move by K[:, j](x − β̂_j)/K_jj.
         """
-        sol = self.model.pls.solve(theta)
+        sol = self.model.solve(with_theta(self.fit, theta))
         Rinv = np.linalg.inv(sol.RX)
         kj = Rinv @ Rinv[j]  # K[:, j]
         shift = (x - sol.beta[j]) / kj[j]
         r2 = sol.pwrss + shift * (x - sol.beta[j])
-        n = self.model.cp.nobs
-        dev = sol.logdet_L - self.model.cp.sum_log_weights + n * (1 + _LOG_2PI + math.log(r2 / n))
+        dev = self.model.deviance_of(sol, reml=False, pwrss=r2)
         return dev, r2, sol.beta + shift * kj
 
     def zeta_fixed(self, j: int, x: float, start: np.ndarray) -> np.ndarray:
@@ -346,13 +239,12 @@ class Profile:
         z = stats.norm.ppf(1 - a)
         prof = self._profiler
         out = {}
-        with blas_limits(prof.model):
+        with blas_threads(prof.model.pls.chol.blas_threads):
             for name, rows in self._traces.items():
                 w = prof.names.index(name)
                 lo = self._crossing(w, rows, -z, prof.lower[w])
                 hi = self._crossing(w, rows, z, prof.upper[w])
                 out[name] = (lo, hi)
-            prof.model.pls.solve(prof.fit.theta)
         return pd.DataFrame.from_dict(out, orient="index", columns=_percent_labels(a))
 
     def _crossing(self, w: int, rows: np.ndarray, target: float, bound: float) -> float:
@@ -384,8 +276,6 @@ class Profile:
 
     def plot(self, **kwargs):
         """ζ against each parameter (see :func:`sparselme.plotting.plot_profile`)."""
-        from ..plotting import plot_profile
-
         return plot_profile(self.trace[["parameter", "value", "zeta"]], **kwargs)
 
     def __repr__(self) -> str:
@@ -411,7 +301,7 @@ def _which(names: list[str], nvp: int, parm) -> list[str]:
 
 
 def profile(
-    res: MixedLMResults,
+    res: ModelFit,
     which: str | Sequence[str] | None = None,
     alphamax: float = 0.01,
     maxpts: int = 100,
@@ -430,9 +320,8 @@ def profile(
 
 
 def _profile(prof: _Profiler, names: list[str], cutoff: float, delta: float, maxpts: int):
-    with blas_limits(prof.model):
+    with blas_threads(prof.model.pls.chol.blas_threads):
         traces = {n: prof.trace(prof.names.index(n), cutoff, delta, maxpts) for n in names}
-        prof.model.pls.solve(prof.fit.theta)  # leave the factor at the estimates
     return Profile(prof, traces)
 
 
@@ -445,21 +334,21 @@ def _percent_labels(a: float) -> list[str]:
     return [f"{100 * q:.3g} %" for q in (a, 1 - a)]
 
 
-def wald_confint(res: MixedLMResults, level: float = 0.95) -> pd.DataFrame:
+def wald_confint(res: ModelFit, level: float = 0.95) -> pd.DataFrame:
     """β̂ ± z·se; NaN rows for the variance parameters, as lme4's ``method="Wald"``."""
     a = (1 - level) / 2
     z = stats.norm.ppf(1 - a)
     names = parameter_names(res)
     nvp = len(names) - res.k_fe
     beta = res.solution.beta
-    se = np.sqrt(np.diag(res._cov_fe))
+    se = np.sqrt(np.diag(res.cov_fe))
     lo = np.r_[np.full(nvp, np.nan), beta - z * se]
     hi = np.r_[np.full(nvp, np.nan), beta + z * se]
     return pd.DataFrame(np.column_stack([lo, hi]), index=names, columns=_percent_labels(a))
 
 
 def confint(
-    res: MixedLMResults,
+    res: ModelFit,
     parm: str | Sequence[str] | None = None,
     level: float = 0.95,
     method: str = "profile",
@@ -483,8 +372,6 @@ def confint(
         names = _which(prof.names, prof.nvp, parm)
         table = _profile(prof, names, 1.05 * z, z / 3, 100).confint(level)
     elif m in ("boot", "bootstrap"):
-        from .resampling import bootstrap
-
         boot = bootstrap(res, nsim=nsim, seed=seed, **kwargs)
         table = boot.confint(level)
     else:

@@ -11,31 +11,26 @@ are the same whether the replicates run in one process or in ``n_jobs`` forked o
 
 from __future__ import annotations
 
-import dataclasses
 import multiprocessing
 import os
 import warnings
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..engine.cholesky import blas_threads
-from ..engine.crossprod import CrossProducts
+from ..engine.fit import FitOptions
+from ..engine.threads import blas_threads
 from ..errors import ConvergenceWarning, SingularFitWarning
+from ..model.results import ModelFit
 from ..progress import ProgressBar
-from .inference import blas_limits, engine_of
+from .parameters import parameter_vector
 from .predict import simulate_responses
 
-if TYPE_CHECKING:
-    from ..model.mixed_model import LinearMixedModel
-    from ..model.results import MixedLMResults
-
-__all__ = ["bootstrap", "BootstrapResult", "refit", "response_crossproducts"]
+__all__ = ["bootstrap", "BootstrapResult", "refit"]
 
 
 # ======================================================================================
@@ -43,36 +38,21 @@ __all__ = ["bootstrap", "BootstrapResult", "refit", "response_crossproducts"]
 # ======================================================================================
 
 
-def response_crossproducts(model: LinearMixedModel, y: np.ndarray) -> CrossProducts:
-    """The model's cross-products with y replaced (y already net of any offset)."""
-    design = model.design
-    w = design.weights
-    wy = y if w is None else w * y
-    Zty = []
-    for t in design.terms:
-        cols = [np.bincount(t.codes, t.model[:, a] * wy, minlength=t.nlevels) for a in range(t.k)]
-        Zty.append(np.column_stack(cols))
-    return dataclasses.replace(model.cp, Zty=Zty, Xty=design.X.T @ wy, yty=float(y @ wy))
-
-
-def refit(res: MixedLMResults, newresp: np.ndarray, **fit_kwargs) -> MixedLMResults:
+def refit(res: ModelFit, newresp: np.ndarray, **fit_kwargs) -> ModelFit:
     """Refit ``res``'s model to a new response (lme4's ``refit``), reusing its factorization.
 
-    Starts from ``res``'s θ; ``fit_kwargs`` go to :meth:`LinearMixedModel.fit`.
+    Starts from ``res``'s estimates; ``fit_kwargs`` are :class:`FitOptions` fields
+    (``maxeval``, ``check_derivatives``...) or ``start``. Returns a fit of ``res``'s class.
     """
-    from ..model.mixed_model import LinearMixedModel
-
-    model = engine_of(res)
+    model = res.engine
     y = np.asarray(newresp, dtype=float)
     if y.shape != (model.design.nobs,):
         raise ValueError(f"newresp has shape {y.shape}, the model has {model.design.nobs} rows")
-    design = dataclasses.replace(model.design, y=y)
-    cp = response_crossproducts(model, design.y_centered)
-    view = LinearMixedModel.__new__(LinearMixedModel)
-    view.design, view.cp = design, cp
-    view.pls = model.pls.with_crossproducts(cp)
-    fit_kwargs.setdefault("start", res.theta)
-    return view.fit(REML=res.reml, **fit_kwargs)
+    offset = model.design.offset
+    twin = model.with_response(y if offset is None else y - offset)
+    start = fit_kwargs.pop("start", res.params_all)
+    fit = twin.optimize(REML=res.reml, start=start, options=FitOptions(**fit_kwargs))
+    return res.with_values(fit)
 
 
 # ======================================================================================
@@ -136,7 +116,7 @@ class BootstrapResult:
 
 @dataclass
 class _Job:
-    res: MixedLMResults
+    res: ModelFit
     func: Callable
     seeds: list
     use_u: bool
@@ -177,9 +157,9 @@ def _run_chunk(indices: list[int]) -> list[tuple[int, np.ndarray | None, list[st
 
 
 def bootstrap(
-    res: MixedLMResults,
+    res: ModelFit,
     nsim: int = 500,
-    func: Callable[[MixedLMResults], object] | None = None,
+    func: Callable[[ModelFit], object] | None = None,
     seed: int | None = None,
     use_u: bool = False,
     n_jobs: int = 1,
@@ -188,15 +168,13 @@ def bootstrap(
     """Parametric bootstrap of ``func`` (lme4's ``bootMer``).
 
     ``func(fit)`` maps a fit to a number, array or named Series (default: the estimates
-    in lme4's parametrization, see :func:`sparselme.profile.parameter_vector`). ``seed``
+    in lme4's parametrization, see :func:`.parameters.parameter_vector`). ``seed``
     makes the replicates reproducible (independently of ``n_jobs``); ``n_jobs > 1`` (or
     -1: all cores) refits in forked processes; ``verbose``: progress bar on stderr (None:
     when stderr is a terminal and the work takes more than a couple of seconds).
     """
     global _JOB
     if func is None:
-        from .profile import parameter_vector
-
         func = parameter_vector
     t0, names = _statistic(func(res))
     seeds = np.random.SeedSequence(seed).spawn(int(nsim))
@@ -214,7 +192,7 @@ def bootstrap(
             bar.update(len(chunk))
 
         if n_jobs == 1 or nsim < 2:
-            with blas_limits(engine_of(res)):
+            with blas_threads(res.engine.pls.chol.blas_threads):
                 for i in range(nsim):
                     collect([(i, *_replicate(job, i))])
         else:
@@ -228,7 +206,6 @@ def bootstrap(
                         collect(chunk)
             finally:
                 _JOB = None
-    engine_of(res).pls.solve(res.theta)  # the shared factor back at the estimates
     m = len(t0)
     t = np.full((nsim, m), np.nan)
     for i, v in enumerate(values):

@@ -13,23 +13,29 @@ from __future__ import annotations
 import re
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
-import scipy.linalg as la
 from formulaic import Formula, ModelSpec, model_matrix
 from formulaic.transforms.contrasts import C, PolyContrasts
 
-from ..engine.cholesky import blas_threads
+from ..engine.rows import TermRows
 from ..engine.terms import RandomEffectsTerm
 from ..errors import DataError, DroppedRowsWarning, MissingDataError, RankDeficiencyWarning
 from . import validation as check
 from .formula import BarTerm, ParsedFormula
+from .rank import redundant_columns_and_residual
 
-__all__ = ["Design", "build_design", "r_style_name", "prepare_frame", "group_codes"]
-
-_RANK_TOL = 1e-7
+__all__ = [
+    "Design",
+    "build_design",
+    "coded_term",
+    "r_style_name",
+    "prepare_frame",
+    "group_codes",
+]
 
 
 def r_style_name(name: str) -> str:
@@ -119,13 +125,22 @@ def _observed_codes(codes: np.ndarray, space: int) -> tuple[np.ndarray, np.ndarr
     return np.unique(codes, return_inverse=True)
 
 
+class RowSource(Protocol):
+    """Rows that are read again when needed (a Parquet folder, a Dask frame)."""
+
+    def fitted_values(self, design: Design, beta: np.ndarray, b_blocks: list[np.ndarray]): ...
+
+    def response(self, design: Design): ...
+
+
 @dataclass
 class Design:
     """The materialized model: X (n, p), y (n,), weights, offset and the terms of Z."""
 
     y: np.ndarray
     X: np.ndarray
-    terms: list[RandomEffectsTerm]
+    terms: list[RandomEffectsTerm]  # the structure of Z's blocks, in Z's column order
+    rows: list[TermRows]  # their n-length rows, in the same order
     fixed_names: list[str]  # formulaic style, e.g. "Intercept", "C(x)[T.b]"
     weights: np.ndarray | None = None
     offset: np.ndarray | None = None
@@ -134,67 +149,26 @@ class Design:
     fixed_spec: ModelSpec | None = None
     parsed: ParsedFormula | None = None
     row_index: pd.Index | None = None
+    source: RowSource | None = None  # where the rows are when they are not held (streamed)
+
+    nrows: int | None = None  # the number of rows when they are not held
 
     @property
     def nobs(self) -> int:
-        return len(self.y)
+        return len(self.y) if self.y is not None else int(self.nrows)
 
     @property
     def fixed_names_r(self) -> list[str]:
         return [r_style_name(n) for n in self.fixed_names]
 
     @property
-    def y_centered(self) -> np.ndarray:
-        """y − offset."""
+    def y_minus_offset(self) -> np.ndarray:
+        """(n,) y − offset: the response the engine fits."""
         return self.y if self.offset is None else self.y - self.offset
 
-
-def redundant_columns(X: np.ndarray, tol: float = _RANK_TOL) -> list[int]:
-    """Indices of columns of X that are (numerically) in the span of earlier columns."""
-    if X.shape[1] == 0:
-        return []
-    return _dependent_in_r(_qr_r(X), _column_norms(X), tol)
-
-
-def redundant_columns_and_residual(
-    X: np.ndarray, y: np.ndarray, tol: float = _RANK_TOL
-) -> tuple[list[int], float | None]:
-    """(redundant columns of X, ‖y − Xβ̂‖ of least squares) from one QR of [X y] (n, p+1).
-
-    The last diagonal entry of R is the norm of y's part orthogonal to X's columns. With
-    redundant columns the residual is None: the reflection for a dependent column turns
-    in a direction of rounding noise, so R's last entry is no longer that norm.
-    """
-    n, p = X.shape
-    Xy = np.empty((n, p + 1), order="F")
-    Xy[:, :p] = X
-    Xy[:, p] = y
-    R = _qr_r(Xy, overwrite=True)
-    dropped = _dependent_in_r(R[:, :p], _column_norms(X), tol)
-    if dropped:
-        return dropped, None
-    return dropped, abs(float(R[p, p])) if R.shape[0] > p else 0.0
-
-
-def _column_norms(X: np.ndarray) -> np.ndarray:
-    """(p,) Euclidean norms of X's columns, without an n × p temporary."""
-    return np.sqrt(np.einsum("ij,ij->j", X, X))
-
-
-def _qr_r(M: np.ndarray, overwrite: bool = False) -> np.ndarray:
-    """(min(n, m), m) triangular factor R of M (n, m), by LAPACK's Householder QR."""
-    (geqrf,) = la.get_lapack_funcs(("geqrf",), (M,))
-    with blas_threads(1):  # tall and skinny: threads only add contention
-        qr, _, _, info = geqrf(M, lwork=max(1, 64 * M.shape[1]), overwrite_a=overwrite)
-    if info != 0:
-        raise np.linalg.LinAlgError(f"QR of the fixed-effects matrix failed (info={info})")
-    return np.triu(qr[: min(M.shape)])
-
-
-def _dependent_in_r(R: np.ndarray, norms: np.ndarray, tol: float) -> list[int]:
-    d = np.abs(np.diag(R))
-    scale = np.where(norms > 0, norms, 1.0)
-    return [j for j in range(len(norms)) if norms[j] == 0 or j >= len(d) or d[j] <= tol * scale[j]]
+    def with_terms(self, terms: list[RandomEffectsTerm], rows: list[TermRows]) -> Design:
+        """The same fixed part and response with other random-effects terms."""
+        return replace(self, terms=list(terms), rows=list(rows))
 
 
 def _term_model(lhs: str, frame: pd.DataFrame, context: dict) -> tuple[np.ndarray, list[str]]:
@@ -275,14 +249,15 @@ def build_design(
         dropped_cols = []
     check.check_not_exact_fit(yc, X, response_name, residual)
 
-    terms = [_make_term(bar, data, frame, context) for bar in parsed.bars]
-    order = sorted(range(len(terms)), key=lambda i: -terms[i].nlevels)
-    terms = [terms[i] for i in order]
-    check.check_random_terms(terms, len(y), stacklevel=3)
+    coded = [_make_term(bar, data, frame, context) for bar in parsed.bars]
+    coded.sort(key=lambda pair: -pair[0].nlevels)  # lme4's order, stable
+    terms, rows = [t for t, _ in coded], [r for _, r in coded]
+    check.check_random_terms(terms, rows, len(y), stacklevel=3)
     return Design(
         y=y,
         X=np.asfortranarray(X),
         terms=terms,
+        rows=rows,
         fixed_names=names,
         weights=w,
         offset=off,
@@ -304,19 +279,34 @@ def _fixed_part(parsed: ParsedFormula, data: pd.DataFrame, needed: set[str]):
 
 def _make_term(
     bar: BarTerm, data: pd.DataFrame, frame: pd.DataFrame, context: dict
-) -> RandomEffectsTerm:
+) -> tuple[RandomEffectsTerm, TermRows]:
     codes, levels = group_codes(data, bar.group)
     model, cols = _term_model(bar.lhs, frame, context)
-    return RandomEffectsTerm(
-        name=bar.group_name,
-        columns=tuple(cols),
+    return coded_term(bar.group_name, cols, levels, codes, model, group_vars=bar.group, lhs=bar.lhs)
+
+
+def coded_term(
+    name: str,
+    columns: Sequence[str],
+    levels: pd.Index,
+    codes: np.ndarray,
+    model: np.ndarray,
+    covariance: str = "unstructured",
+    group_vars: Sequence[str] = (),
+    lhs: str = "1",
+) -> tuple[RandomEffectsTerm, TermRows]:
+    """A term's structure and its rows; codes (n,) index levels, model is (n, k)."""
+    rows = TermRows.of(codes, model, len(levels))
+    term = RandomEffectsTerm(
+        name=name,
+        columns=tuple(columns),
         levels=levels,
-        codes=codes,
-        model=model,
-        covariance="unstructured",
-        group_vars=tuple(bar.group),
-        lhs=bar.lhs,
+        covariance=covariance,
+        group_vars=tuple(group_vars),
+        lhs=lhs,
+        intercept_only=rows.k == 1 and bool(np.all(rows.model == 1.0)),
     )
+    return term, rows
 
 
 def warn_dropped_columns(names: list[str], stacklevel: int = 2) -> None:

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from ..engine.rows import TermRows
 from ..engine.terms import RandomEffectsTerm
 from ..errors import (
     DataError,
@@ -28,6 +29,7 @@ from ..errors import (
     ScaleWarning,
     UnknownColumnError,
 )
+from .rank import redundant_columns
 
 __all__ = [
     "MISSING_OPTIONS",
@@ -371,9 +373,9 @@ def nonfinite_model_rows(
     return bad
 
 
-def check_term_values(term: RandomEffectsTerm) -> None:
+def check_term_values(term: RandomEffectsTerm, rows: TermRows) -> None:
     """A random-effects term's columns must be finite (its variables were checked raw)."""
-    bad = ~np.isfinite(term.model).all(axis=1)
+    bad = ~np.isfinite(rows.model).all(axis=1)
     if bad.any():
         raise MissingDataError(
             f"the random-effects term {term_label(term)} has non-finite values in "
@@ -434,10 +436,7 @@ def check_has_random_terms(bars: Sequence[object], formula: str | None = None) -
 
 def term_label(term: RandomEffectsTerm) -> str:
     """``(x | g)``; terms built from arrays (no formula) show their column names."""
-    lhs = term.lhs
-    if lhs == "1" and tuple(term.columns) != ("(Intercept)",):
-        lhs = " + ".join("1" if c == "(Intercept)" else c for c in term.columns)
-    return f"({lhs} | {term.name})"
+    return term.label()
 
 
 def check_identifiable(terms: Sequence[RandomEffectsTerm], nobs: int) -> None:
@@ -465,13 +464,11 @@ def check_identifiable(terms: Sequence[RandomEffectsTerm], nobs: int) -> None:
             )
 
 
-def check_term_columns(term: RandomEffectsTerm) -> None:
+def check_term_columns(term: RandomEffectsTerm, rows: TermRows) -> None:
     """A term's columns must be linearly independent (else their variances are not)."""
-    if term.k < 2 and np.any(term.model != 0):
+    if term.k < 2 and np.any(rows.model != 0):
         return
-    from .design import redundant_columns  # design imports this module
-
-    dependent = redundant_columns(term.model)
+    dependent = redundant_columns(rows.model)
     if dependent:
         names = ", ".join(repr(term.columns[j]) for j in dependent)
         raise IdentifiabilityError(
@@ -480,25 +477,32 @@ def check_term_columns(term: RandomEffectsTerm) -> None:
         )
 
 
-def check_random_terms(terms: Sequence[RandomEffectsTerm], nobs: int, stacklevel: int = 3) -> None:
-    """All checks of the random-effects terms, in order, for both APIs."""
+def check_random_terms(
+    terms: Sequence[RandomEffectsTerm],
+    rows: Sequence[TermRows],
+    nobs: int,
+    stacklevel: int = 3,
+) -> None:
+    """All checks of the random-effects terms (structures and rows), for every API."""
     check_identifiable(terms, nobs)
-    for t in terms:
-        check_term_values(t)
-        check_term_columns(t)
-        check_magnitude(t.model, t.columns, f"the column of {term_label(t)}")
-    warn_about_scales(terms, stacklevel=stacklevel + 1)
+    for t, r in zip(terms, rows):
+        check_term_values(t, r)
+        check_term_columns(t, r)
+        check_magnitude(r.model, t.columns, f"the column of {term_label(t)}")
+    warn_about_scales(terms, rows, stacklevel=stacklevel + 1)
 
 
-def warn_about_scales(terms: Sequence[RandomEffectsTerm], stacklevel: int = 3) -> None:
+def warn_about_scales(
+    terms: Sequence[RandomEffectsTerm], rows: Sequence[TermRows], stacklevel: int = 3
+) -> None:
     """Warn about random-effects columns on extreme scales (their θ is far from 1).
 
     Columns holding only 0 and 1 are left alone, as lme4's scale check does.
     """
     seen = set()
-    for t in terms:
+    for t, r in zip(terms, rows):
         for j, col in enumerate(t.columns):
-            x = t.model[:, j]
+            x = r.model[:, j]
             if col in seen or np.all((x == 0) | (x == 1)):
                 continue
             sd = float(np.std(x))

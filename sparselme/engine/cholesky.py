@@ -19,28 +19,19 @@ in anyway (crossed designs), and it needs no CHOLMOD at all for a single term.
 
 from __future__ import annotations
 
-import os
-import time
 import warnings
 from collections.abc import Sequence
-from contextlib import AbstractContextManager, nullcontext
 
 import numpy as np
 import scipy.linalg as la
 import scipy.sparse as sp
 from scipy.linalg import blas, lapack
 from sksparse import cholmod
-from threadpoolctl import ThreadpoolController
 
-# The compiled kernels' OpenMP threads sleep when idle instead of spinning, so they do not
-# take a core from the BLAS threads of the factorization that follows (set before the
-# OpenMP runtime loads; a value the user set wins).
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-from .. import _gram
-from . import selinv
-from .crossprod import CrossProducts  # noqa: E402
-from .terms import RandomEffectsTerm, sandwich  # noqa: E402
+from . import _gram, selinv
+from .crossprod import CrossProducts
+from .terms import RandomEffectsTerm, sandwich
+from .threads import dense_blas_threads, kernel_threads
 
 __all__ = [
     "SparseCholesky",
@@ -48,78 +39,18 @@ __all__ = [
     "choose_factorization",
     "batched_cholesky",
     "batched_lower_inverse",
-    "blas_threads",
 ]
 
 # Dense Schur complements up to this order are factored with LAPACK.
 DENSE_SCHUR_MAX = 12000
 # ... when at least this fraction of their lower triangle is structurally nonzero.
 DENSE_SCHUR_MIN_FILL = 0.05
-# Below this order a second BLAS thread does not pay, and on a busy machine it can cost
-# an order of magnitude (threads spinning at barriers), so dense work stays on one.
-SINGLE_THREAD_MAX = 1000
 # Above this many random effects, CHOLMOD's conditional variances use selected inversion.
 SELECTED_INVERSION_MIN_Q = 4000
-# The Schur kernels use every core above this many multiply-adds (~20 ms on one core).
-KERNEL_PARALLEL_MIN_PAIRS = 20_000_000
 # L₂₁L₂₁ᵀ by dense SYRK when its flops are below this many per gathered entry pair ...
 DENSE_CROSS_FLOPS_PER_PAIR = 100
 # ... and dense L₂₁ stays below this many entries (256 MB).
 DENSE_CROSS_MAX_ENTRIES = 2**25
-
-
-_BLAS = ThreadpoolController()
-
-
-def blas_threads(limit: int | None) -> AbstractContextManager:
-    """Context limiting BLAS threads (a no-op for None); cheap enough to enter per call."""
-    return nullcontext() if limit is None else _BLAS.limit(limits=limit, user_api="blas")
-
-
-_IDLE_CHECK = {"at": -1e9, "limit": None}
-
-
-def _runnable_elsewhere() -> int | None:
-    """Tasks running or waiting for a CPU on this machine, not counting our own threads.
-
-    The total comes from /proc/loadavg (an instantaneous count, unlike the load averages,
-    which also remember this process's own recent work); our threads in state R are read
-    from /proc/self/task. None where /proc is not available.
-    """
-    try:
-        with open("/proc/loadavg") as fh:
-            running = int(fh.read().split()[3].split("/")[0])
-        own = 0
-        for task in os.listdir("/proc/self/task"):
-            with open(f"/proc/self/task/{task}/stat") as fh:
-                stat = fh.read()
-            own += stat[stat.rindex(")") + 2] == "R"
-        return max(0, running - own)
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def idle_core_limit(max_age: float = 5.0) -> int | None:
-    """BLAS thread limit for dense work: None (all cores) when no other task competes,
-    else the number of idle cores (at least 1). Checked at most every ``max_age`` seconds;
-    without /proc, from the 1-minute load average."""
-    now = time.monotonic()
-    if now - _IDLE_CHECK["at"] < max_age:
-        return _IDLE_CHECK["limit"]
-    cores = os.cpu_count() or 1
-    samples = []
-    for _ in range(3):  # the least of three snapshots: a passing task does not count
-        samples.append(_runnable_elsewhere())
-        time.sleep(0.001)
-    if None in samples:
-        others = round(os.getloadavg()[0])
-    else:
-        others = min(samples)
-    free = cores - others
-    limit = None if free >= cores else max(1, free)
-    _IDLE_CHECK.update(at=now, limit=limit)
-    return limit
-
 
 def batched_cholesky(A: np.ndarray) -> np.ndarray:
     """Lower Cholesky factors of a stack of SPD blocks (m, k, k); closed form for k ≤ 2."""
@@ -356,8 +287,7 @@ class BlockCholesky:
             self._row_ptr = order.indptr.astype(np.int64)
             self._row_cols = order.indices.astype(np.int32)
             self._row_pos = order.data.astype(np.int64)
-        self._small_schur = self.q2 <= SINGLE_THREAD_MAX
-        self._kernel_parallel = pairs > KERNEL_PARALLEL_MIN_PAIRS
+        self._pairs = pairs
         self._S = np.zeros((self.q2, self.q2))  # C-ordered; its lower triangle becomes U₂₂ᵀ
         self.U22 = np.zeros((0, 0))
         self.L11 = np.zeros((self.L1, self.k1, self.k1))
@@ -416,20 +346,11 @@ class BlockCholesky:
 
     @property
     def blas_threads(self) -> int | None:
-        """One BLAS thread for small complements, else as many as there are idle cores.
-
-        Multi-threaded LAPACK on a loaded machine spins at barriers and can run many times
-        slower than on one thread (see :func:`idle_core_limit`).
-        """
-        if self._small_schur:
-            return 1
-        return idle_core_limit()
+        """BLAS threads for the dense Schur complement (see :mod:`.threads`)."""
+        return dense_blas_threads(self.q2)
 
     def _kernel_threads(self) -> int:
-        """Threads for the compiled kernels: one for small work, else as many as BLAS gets."""
-        if not self._kernel_parallel:
-            return 1
-        return self.blas_threads or (os.cpu_count() or 1)
+        return kernel_threads(self._pairs, self.blas_threads)
 
     def refresh(self) -> None:
         """Re-read values derived from the cross-products (after they were changed in place)."""

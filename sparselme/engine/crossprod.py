@@ -22,32 +22,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
 
-from .terms import RandomEffectsTerm
+from .rows import TermRows
 
 __all__ = [
     "CrossBlocks",
     "CrossProducts",
     "TermRows",
     "chunk_crossproducts",
-    "compute_crossproducts",
 ]
-
-
-class TermRows(NamedTuple):
-    """The rows of one random-effects term in (a chunk of) the data."""
-
-    codes: np.ndarray  # (n,) level index into the term's global levels
-    model: np.ndarray  # (n, k) model rows
-    nlevels: int  # number of global levels L
-
-    @property
-    def k(self) -> int:
-        return self.model.shape[1]
 
 
 @dataclass
@@ -268,7 +254,7 @@ def chunk_crossproducts(
     y: np.ndarray,
     weights: np.ndarray | None = None,
 ) -> CrossProducts:
-    """Cross-products of one chunk of n rows (or of all the data).
+    """Cross-products of one chunk of n rows (or of all the data, in one pass).
 
     ``rows`` are the terms' rows in Z's column order, their codes index the terms'
     global levels (so chunks add); X is (n, p), y is (n,) (offset already removed),
@@ -293,18 +279,3 @@ def chunk_crossproducts(
         yty=float(G[p, p]),
         sum_log_weights=float(np.sum(np.log(w))) if weights is not None else 0.0,
     )
-
-
-def compute_crossproducts(
-    terms: Sequence[RandomEffectsTerm],
-    X: np.ndarray,
-    y: np.ndarray,
-    weights: np.ndarray | None = None,
-) -> CrossProducts:
-    """Form every cross-product the fit needs, in one pass over the n observations.
-
-    ``terms`` are in Z's column order; X is (n, p), y is (n,) (offset already removed),
-    weights (n,) prior weights or None.
-    """
-    rows = [TermRows(t.codes, t.model, t.nlevels) for t in terms]
-    return chunk_crossproducts(rows, X, y, weights)

@@ -15,7 +15,12 @@ With
     c_β  = R_X⁻ᵀ (XᵀWy − R_ZXᵀ c_u),  β = R_X⁻¹ c_β
     r²   = yᵀWy − ‖c_u‖² − ‖c_β‖²     (penalized weighted residual sum of squares)
 
-the profiled deviances are
+the deviance at a residual variance σ² is (:func:`deviance`, the one formula)
+
+    ML:   log|L|² − Σlog w + r²/σ² + n log(2πσ²)
+    REML: log|L|² + log|R_X|² − Σlog w + r²/σ² + (n−p) log(2πσ²),
+
+and with σ² profiled out (σ̂² = r²/n for ML, r²/(n−p) for REML)
 
     ML:   log|L|² − Σlog w + n (1 + log(2π r²/n))
     REML: log|L|² + log|R_X|² − Σlog w + (n−p)(1 + log(2π r²/(n−p))).
@@ -33,11 +38,12 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.linalg as la
 
-from .cholesky import blas_threads, choose_factorization
+from .cholesky import choose_factorization
 from .crossprod import CrossProducts
 from .terms import RandomEffectsTerm
+from .threads import blas_threads
 
-__all__ = ["PenalizedLeastSquares", "PLSSolution"]
+__all__ = ["PenalizedLeastSquares", "PLSSolution", "deviance"]
 
 _LOG_2PI = math.log(2 * math.pi)
 
@@ -54,6 +60,35 @@ class PLSSolution:
     logdet_L: float  # log|L|²
     logdet_RX: float  # log|R_X|²
     RX: np.ndarray  # (p, p) upper triangular, R_XᵀR_X = Schur complement of XᵀWX
+
+
+def deviance(
+    logdet_L: float,
+    logdet_RX: float,
+    pwrss: float,
+    n: int,
+    p: int,
+    reml: bool,
+    sum_log_weights: float = 0.0,
+    sigma2: float | None = None,
+) -> float:
+    """−2 log-likelihood (ML) or the REML criterion from the pieces of a PLS solve.
+
+    ``sigma2`` None profiles σ² out; otherwise the deviance at that residual variance.
+    +inf where r² ≤ 0 (σ̂² would be 0).
+    """
+    dof = n - p if reml else n
+    if sigma2 is None:
+        if pwrss <= 0:
+            return math.inf
+        sigma2 = pwrss / dof
+        dev = dof * (1.0 + _LOG_2PI + math.log(sigma2))
+    else:
+        dev = pwrss / sigma2 + dof * (_LOG_2PI + math.log(sigma2))
+    dev += logdet_L - sum_log_weights
+    if reml and p:
+        dev += logdet_RX
+    return dev
 
 
 class PenalizedLeastSquares:
@@ -86,6 +121,7 @@ class PenalizedLeastSquares:
         th_sizes = [t.n_theta for t in self.terms]
         self.theta_offsets = np.concatenate([[0], np.cumsum(th_sizes)]).astype(np.intp)
         self.lower_bounds = np.concatenate([t.lower_bounds for t in self.terms])
+        self.upper_bounds = np.concatenate([t.upper_bounds for t in self.terms])
         self.initial_theta = np.concatenate([t.initial_theta for t in self.terms])
         self.chol = choose_factorization(self.terms, cp, ordering, factorization)
         self.refresh()
@@ -164,17 +200,9 @@ class PenalizedLeastSquares:
         T = self._factor(theta)
         cu, _, RX, cbeta, _ = self._solve_fixed(T)
         pwrss = self.cp.yty - cu @ cu - cbeta @ cbeta
-        return self._criterion(self.chol.logdet(), RX, pwrss, reml)
-
-    def _criterion(self, logdet_L: float, RX: np.ndarray, pwrss: float, reml: bool) -> float:
-        n, p = self.n, self.p
-        if pwrss <= 0:
-            return math.inf
-        dof = n - p if reml else n
-        dev = logdet_L - self.cp.sum_log_weights + dof * (1.0 + _LOG_2PI + math.log(pwrss / dof))
-        if reml and p:
-            dev += 2.0 * float(np.sum(np.log(np.abs(np.diag(RX)))))
-        return dev
+        return deviance(
+            self.chol.logdet(), _logdet_rx(RX), pwrss, self.n, self.p, reml, self.cp.sum_log_weights
+        )
 
     def solve(self, theta: np.ndarray) -> PLSSolution:
         """β, the conditional modes and the pieces of the deviance at θ."""
@@ -188,7 +216,7 @@ class PenalizedLeastSquares:
             b=self.lambda_times(T, u),
             pwrss=float(self.cp.yty - cu @ cu - cbeta @ cbeta),
             logdet_L=self.chol.logdet(),
-            logdet_RX=2.0 * float(np.sum(np.log(np.abs(np.diag(RX))))) if self.p else 0.0,
+            logdet_RX=_logdet_rx(RX),
             RX=RX,
         )
 
@@ -205,3 +233,8 @@ class PenalizedLeastSquares:
         with blas_threads(self.chol.blas_threads):
             self._factor(theta)
             return self.chol.inverse_diagonal_blocks()
+
+
+def _logdet_rx(RX: np.ndarray) -> float:
+    """log|R_X|² of the (p, p) triangular R_X (0 without fixed effects)."""
+    return 2.0 * float(np.sum(np.log(np.abs(np.diag(RX))))) if RX.size else 0.0

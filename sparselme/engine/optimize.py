@@ -52,6 +52,7 @@ class OptSummary:
     initial: np.ndarray
     lower: np.ndarray
     final: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    upper: np.ndarray | None = None  # None: no upper bounds
     fmin: float = np.nan
     feval: int = 0
     returnvalue: str = ""
@@ -88,6 +89,10 @@ class OptSummary:
             whole[free] = getattr(self, name)
             setattr(self, name, whole)
         self.lower = np.asarray(lower, dtype=float)
+        if self.upper is not None:
+            up = np.full(len(free), np.inf)
+            up[free] = self.upper
+            self.upper = up
         if self.gradient is not None:
             grad = np.zeros(len(free))
             grad[free] = self.gradient
@@ -119,12 +124,19 @@ def minimize_bobyqa(
     initial_step: np.ndarray | float | None = None,
     keep_log: bool = False,
     callback: Callable[[int, np.ndarray, float], None] | None = None,
+    upper: np.ndarray | None = None,
 ) -> OptSummary:
-    """Minimize f over x ≥ lower with nlopt's LN_BOBYQA; return the record."""
+    """Minimize f over lower ≤ x (≤ upper) with nlopt's LN_BOBYQA; return the record."""
     x0 = np.maximum(np.asarray(x0, dtype=float), lower)
+    if upper is not None:
+        upper = np.asarray(upper, dtype=float)
+        x0 = np.minimum(x0, upper)
+        if np.all(np.isinf(upper)):
+            upper = None
     summary = OptSummary(
         initial=x0.copy(),
         lower=np.asarray(lower, float),
+        upper=upper,
         ftol_abs=ftol_abs,
         xtol_abs=xtol_abs,
         maxeval=maxeval,
@@ -150,7 +162,7 @@ def minimize_bobyqa(
     else:
         opt = nlopt.opt(nlopt.LN_BOBYQA, n)
         opt.set_lower_bounds(np.asarray(lower, dtype=float))
-        opt.set_upper_bounds(np.full(n, np.inf))
+        opt.set_upper_bounds(np.full(n, np.inf) if upper is None else upper)
         opt.set_min_objective(objective)
         opt.set_ftol_abs(ftol_abs)
         opt.set_xtol_abs(xtol_abs)
@@ -204,6 +216,7 @@ def optimize_checked(
 
 def restart_bobyqa(f: Callable[[np.ndarray], float], previous: OptSummary, **options) -> OptSummary:
     """Run BOBYQA again from ``previous.final``; the record accumulates both runs."""
+    options.setdefault("upper", previous.upper)
     again = minimize_bobyqa(f, previous.final, previous.lower, **options)
     again.initial = previous.initial
     again.feval += previous.feval
@@ -246,7 +259,7 @@ def newton_polish(
         t, accepted = 1.0, False
         while t > 1e-3 and not accepted:
             trial = x - t * step
-            if np.all(trial >= lower):
+            if np.all(trial >= lower) and (summary.upper is None or np.all(trial <= summary.upper)):
                 ft = float(f(trial))
                 accepted = ft < fx
             t /= 2

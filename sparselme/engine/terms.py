@@ -1,9 +1,9 @@
-"""Random-effects terms.
+"""Random-effects terms: the structure of one block of columns of Z.
 
-A term ``(expr | g)`` owns everything that depends on its structure: the grouping codes,
-the per-observation model rows (the columns of ``expr``), the lower-triangular k×k
-template T(θ) of its relative covariance factor, its slice of θ with bounds, and its
-block of the global random-effects matrix Z.
+A term ``(expr | g)`` is k model columns varying over the L levels of a grouping factor.
+Its structure — names, levels, k, the covariance parametrization θ → T(θ) — is all the
+engine needs once the cross-products are formed; the n-length rows of the term (each
+observation's level and model row) are a separate object, :class:`~.rows.TermRows`.
 
 Z's columns for a term are level-major: level 0's k columns, then level 1's, and so on,
 so Λ restricted to the term is ``I_L ⊗ T`` (block diagonal, T repeated per level).
@@ -11,18 +11,17 @@ so Λ restricted to the term is ``I_L ⊗ T`` (block diagonal, T repeated per le
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 
-__all__ = ["RandomEffectsTerm", "COVARIANCE_STRUCTURES", "sandwich"]
+from .covariance import CovarianceStructure, make_covariance
 
-COVARIANCE_STRUCTURES = ("unstructured", "diagonal", "scalar")
+__all__ = ["RandomEffectsTerm", "sandwich"]
 
 
-@dataclass(eq=False)
+@dataclass(frozen=True, eq=False)
 class RandomEffectsTerm:
     """One random-effects term: ``k`` model columns varying over ``nlevels`` levels.
 
@@ -31,42 +30,34 @@ class RandomEffectsTerm:
     name : label of the grouping factor, e.g. ``"Subject"`` or ``"cask:batch"``.
     columns : names of the k model columns, e.g. ``("(Intercept)", "Days")``.
     levels : the observed levels of the grouping factor, in order.
-    codes : (n,) level index of each observation.
-    model : (n, k) model rows of the term.
-    covariance : ``"unstructured"`` (k(k+1)/2 θ's), ``"diagonal"`` (k θ's) or
-        ``"scalar"`` (one θ shared by the k columns).
+    covariance : the parametrization θ → T(θ) (a name such as ``"unstructured"``,
+        ``"diagonal"`` or ``"scalar"`` is turned into one).
+    group_vars : the data columns whose interaction is the grouping factor.
+    lhs : the term's left-hand side as written (``"1 + Days"``).
+    intercept_only : the term is ``(1 | g)``: one model column of ones.
     """
 
     name: str
     columns: tuple[str, ...]
     levels: pd.Index
-    codes: np.ndarray
-    model: np.ndarray
-    covariance: str = "unstructured"
+    covariance: CovarianceStructure | str = "unstructured"
     group_vars: tuple[str, ...] = ()
     lhs: str = "1"
-    _theta_pos: tuple[np.ndarray, np.ndarray] = field(init=False, repr=False)
+    intercept_only: bool = False
 
     def __post_init__(self) -> None:
-        if self.covariance not in COVARIANCE_STRUCTURES:
-            raise ValueError(f"unknown covariance structure {self.covariance!r}")
-        self.codes = np.ascontiguousarray(self.codes, dtype=np.intp)
-        self.model = np.ascontiguousarray(
-            np.asarray(self.model, dtype=float).reshape(len(self.codes), -1)
-        )
-        k = self.k
-        if self.covariance == "unstructured":
-            # lme4's order: the lower triangle column by column.
-            cols, rows = np.triu_indices(k)
-            self._theta_pos = (rows, cols)
-        else:
-            self._theta_pos = (np.arange(k), np.arange(k))
+        object.__setattr__(self, "columns", tuple(self.columns))
+        object.__setattr__(self, "covariance", make_covariance(self.covariance, len(self.columns)))
+
+    def with_covariance(self, covariance: CovarianceStructure | str) -> RandomEffectsTerm:
+        """The same term with another parametrization."""
+        return replace(self, covariance=make_covariance(covariance, self.k))
 
     # ---- sizes --------------------------------------------------------------------
     @property
     def k(self) -> int:
         """Number of model columns (random effects per level)."""
-        return self.model.shape[1]
+        return len(self.columns)
 
     @property
     def nlevels(self) -> int:
@@ -77,78 +68,44 @@ class RandomEffectsTerm:
         """Number of columns of Z this term contributes (k · nlevels)."""
         return self.k * self.nlevels
 
-    @property
-    def nobs(self) -> int:
-        return len(self.codes)
-
-    @property
-    def intercept_only(self) -> bool:
-        """True for a ``(1 | g)`` term: one model column of ones."""
-        return self.k == 1 and bool(np.all(self.model == 1.0))
-
-    @property
-    def n_theta(self) -> int:
-        return 1 if self.covariance == "scalar" else len(self._theta_pos[0])
-
     # ---- the Λ template -----------------------------------------------------------
     @property
-    def theta_positions(self) -> tuple[np.ndarray, np.ndarray]:
-        """(rows, cols) of the template entries that θ fills, in θ order."""
-        return self._theta_pos
+    def n_theta(self) -> int:
+        return self.covariance.n_theta
 
     @property
     def lower_bounds(self) -> np.ndarray:
-        """(n_theta,) 0 for diagonal entries of T, -inf for off-diagonal ones."""
-        if self.covariance == "scalar":
-            return np.zeros(1)
-        rows, cols = self._theta_pos
-        return np.where(rows == cols, 0.0, -np.inf)
+        """(n_theta,) lower bounds of θ."""
+        return self.covariance.lower
+
+    @property
+    def upper_bounds(self) -> np.ndarray:
+        """(n_theta,) upper bounds of θ."""
+        return self.covariance.upper
 
     @property
     def initial_theta(self) -> np.ndarray:
         """(n_theta,) θ giving T = I."""
-        if self.covariance == "scalar":
-            return np.ones(1)
-        rows, cols = self._theta_pos
-        return (rows == cols).astype(float)
+        return self.covariance.initial
 
     def template(self, theta: np.ndarray) -> np.ndarray:
-        """(k, k) lower-triangular relative covariance factor T for this term's θ."""
-        k = self.k
-        if self.covariance == "scalar":
-            return float(theta[0]) * np.eye(k)
-        T = np.zeros((k, k))
-        T[self._theta_pos] = theta
-        return T
+        """(k, k) relative covariance factor T for this term's θ."""
+        return self.covariance.template(theta)
 
     def theta_from_template(self, T: np.ndarray) -> np.ndarray:
         """Inverse of :meth:`template`."""
-        if self.covariance == "scalar":
-            return np.array([T[0, 0]])
-        return np.asarray(T)[self._theta_pos].copy()
+        return self.covariance.theta_from_template(T)
 
     def covariance_matrix(self, theta: np.ndarray, sigma2: float = 1.0) -> np.ndarray:
         """(k, k) covariance of one level's random effects: σ² T Tᵀ."""
-        T = self.template(theta)
-        return sigma2 * T @ T.T
+        return self.covariance.covariance(theta, sigma2)
 
-    # ---- the term's block of Z ------------------------------------------------------
-    def z_columns(self) -> np.ndarray:
-        """(n, k) global-within-term column index of each model entry."""
-        return self.codes[:, None] * self.k + np.arange(self.k)[None, :]
-
-    def z_matrix(self) -> sp.csc_matrix:
-        """(n, q) sparse block of Z, level-major columns."""
-        n, k = self.model.shape
-        rows = np.repeat(np.arange(n), k)
-        return sp.csc_matrix(
-            (self.model.ravel(), (rows, self.z_columns().ravel())), shape=(n, self.q)
-        )
-
-    def z_times(self, b: np.ndarray) -> np.ndarray:
-        """(n,) Z_term @ b for b of shape (q,) without forming Z."""
-        B = np.asarray(b).reshape(self.nlevels, self.k)
-        return np.einsum("nk,nk->n", self.model, B[self.codes])
+    def label(self) -> str:
+        """``(x | g)``; terms built from arrays (no formula) show their column names."""
+        lhs = self.lhs
+        if lhs == "1" and self.columns != ("(Intercept)",):
+            lhs = " + ".join("1" if c == "(Intercept)" else c for c in self.columns)
+        return f"({lhs} | {self.name})"
 
 
 def sandwich(Ta: np.ndarray, blocks: np.ndarray, Tb: np.ndarray) -> np.ndarray:

@@ -1,8 +1,12 @@
-"""The fitted model: estimates, variance components, conditional modes and summaries.
+"""One fit's estimates: computed values plus the engine that produced them.
 
-:class:`MixedLMResults` holds one fit. Names shared with statsmodels keep statsmodels'
-meaning (``aic``/``bic`` are NaN under REML, ``scale`` is σ²); the lme4-style extras
-(``theta``, ``sigma``, ``fixef``, ``ranef()``, ``varcorr``, ``AIC``, ``BIC``, ``deviance``,
+:class:`ModelFit` holds the parameters the optimizer found, the penalized least-squares
+solution there and the optimizer's record. Everything else is derived from these values;
+what needs the engine again (conditional variances, the criterion of the other kind) is
+evaluated through ``engine`` at the stored parameters, so reading an attribute never
+changes what a fit reports. Names shared with statsmodels keep statsmodels' meaning
+(``aic``/``bic`` are NaN under REML, ``scale`` is σ²); the lme4-style extras (``theta``,
+``sigma``, ``fixef``, ``ranef()``, ``varcorr``, ``AIC``, ``BIC``, ``deviance``,
 ``reml_criterion``, ``is_singular``, ``ngroups``) follow lme4.
 """
 
@@ -16,13 +20,15 @@ import numpy as np
 import pandas as pd
 import scipy.linalg as la
 
+from ..data.design import Design, r_style_name
 from ..engine.objective import PLSSolution
 from ..engine.optimize import SINGULAR_TOL, OptSummary
+from ..engine.terms import RandomEffectsTerm
 
 if TYPE_CHECKING:
-    from .mixed_model import LinearMixedModel
+    from .mixed_model import MixedModel
 
-__all__ = ["MixedLMResults", "RandomEffects"]
+__all__ = ["ModelFit", "RandomEffects"]
 
 
 class RandomEffects(dict):
@@ -36,39 +42,76 @@ class RandomEffects(dict):
         self.condvar = condvar
 
 
-class MixedLMResults:
-    """Results of a linear mixed-model fit (see module docstring for naming rules)."""
+class ModelFit:
+    """The estimates of one fit (see the module docstring for naming rules).
+
+    Parameters
+    ----------
+    engine : the model that was fitted (the handle for derived quantities).
+    params : (m,) all parameters at the optimum: θ, then any variant block's values.
+    solution : the penalized least-squares solution there.
+    optsum : the optimizer's record.
+    reml : whether the criterion was REML.
+    """
+
+    #: fixed-effect names in R's style (``(Intercept)``) or formulaic's (``Intercept``)
+    name_style = "r"
 
     def __init__(
         self,
-        model: LinearMixedModel,
+        engine: MixedModel,
+        params: np.ndarray,
         solution: PLSSolution,
         optsum: OptSummary,
         reml: bool,
-        r_names: bool = True,
     ):
-        self.model = model
+        self.engine = engine
+        self.params_all = np.asarray(params, dtype=float).copy()
         self.solution = solution
         self.optsum = optsum
-        self.reml = reml
-        self._r_names = r_names
+        self.reml = bool(reml)
+        self.cache: dict = {}  # quantities the analysis layer derived from these values
+
+    @classmethod
+    def of(cls, fit: ModelFit, **extra) -> ModelFit:
+        """This class's view of another fit's values (same estimates, same engine)."""
+        out = cls.__new__(cls)
+        out.__dict__.update(fit.__dict__)
+        for name, value in extra.items():
+            setattr(out, name, value)
+        return out
+
+    def with_values(self, fit: ModelFit) -> ModelFit:
+        """A fit like this one (same class and settings) holding ``fit``'s estimates."""
+        out = object.__new__(type(self))
+        cached = {n for n in dir(type(self)) if isinstance(getattr(type(self), n), cached_property)}
+        out.__dict__.update({k: v for k, v in self.__dict__.items() if k not in cached})
+        for name in ("engine", "params_all", "solution", "optsum", "reml"):
+            out.__dict__[name] = fit.__dict__[name]
+        out.cache = {}
+        return out
 
     # ---- sizes and bookkeeping ----------------------------------------------------------
     @property
-    def design(self):
-        return self.model.design
+    def model(self):
+        """The model that was fitted (the statsmodels API gives its own ``MixedLM``)."""
+        return self.engine
 
     @property
-    def terms(self):
-        return self.model.design.terms
+    def design(self) -> Design:
+        return self.engine.design
+
+    @property
+    def terms(self) -> list[RandomEffectsTerm]:
+        return self.engine.design.terms
 
     @property
     def nobs(self) -> int:
-        return self.model.design.nobs
+        return self.engine.design.nobs
 
     @property
     def k_fe(self) -> int:
-        return self.model.design.X.shape[1]
+        return len(self.solution.beta)
 
     @property
     def method(self) -> str:
@@ -76,8 +119,8 @@ class MixedLMResults:
 
     @property
     def exog_names(self) -> list[str]:
-        d = self.model.design
-        return d.fixed_names_r if self._r_names else d.fixed_names
+        names = self.design.fixed_names
+        return [r_style_name(n) for n in names] if self.name_style == "r" else list(names)
 
     @property
     def ngroups(self) -> dict[str, int]:
@@ -92,9 +135,15 @@ class MixedLMResults:
         return len(self.theta)
 
     @property
+    def block_params(self) -> pd.Series:
+        """The values of the parameter blocks beyond θ (e.g. a residual structure's)."""
+        names = self.engine.parameter_names[self.engine.n_theta :]
+        return pd.Series(self.params_all[self.engine.n_theta :], index=names, dtype=float)
+
+    @property
     def npar(self) -> int:
-        """lme4's parameter count: fixed effects + θ + σ."""
-        return self.k_fe + self.n_theta + 1
+        """lme4's parameter count: fixed effects + θ + σ (+ any further block's)."""
+        return self.k_fe + len(self.params_all) + 1
 
     # ---- variance parameters -----------------------------------------------------------
     @property
@@ -113,15 +162,15 @@ class MixedLMResults:
         """Residual standard deviation σ."""
         return math.sqrt(self.scale)
 
-    def _term_thetas(self) -> list[np.ndarray]:
-        o = self.model.pls.theta_offsets
+    def term_thetas(self) -> list[np.ndarray]:
+        """Per term, its slice of θ."""
+        o = self.engine.pls.theta_offsets
         return [self.theta[o[i] : o[i + 1]] for i in range(len(self.terms))]
 
     def term_covariances(self) -> list[np.ndarray]:
         """Per term, the (k, k) covariance σ² T Tᵀ of one level's random effects."""
-        return [
-            t.covariance_matrix(th, self.scale) for t, th in zip(self.terms, self._term_thetas())
-        ]
+        pairs = zip(self.terms, self.term_thetas())
+        return [t.covariance_matrix(th, self.scale) for t, th in pairs]
 
     @cached_property
     def varcorr(self) -> pd.DataFrame:
@@ -139,7 +188,7 @@ class MixedLMResults:
             sd = np.sqrt(np.diag(cov))
             for i, c in enumerate(t.columns):
                 rows.append((grp, c, None, cov[i, i], sd[i]))
-            if t.covariance != "diagonal" and t.covariance != "scalar":
+            if t.covariance.correlated:
                 for j in range(t.k):
                     for i in range(j + 1, t.k):
                         denom = sd[i] * sd[j]
@@ -151,7 +200,7 @@ class MixedLMResults:
     @property
     def is_singular(self) -> bool:
         """lme4's isSingular: a θ with a zero lower bound is below 1e-4."""
-        lower = self.model.pls.lower_bounds
+        lower = self.engine.lower_bounds
         return bool(np.any(self.theta[lower == 0] < SINGULAR_TOL))
 
     # ---- fixed effects -------------------------------------------------------------------
@@ -163,7 +212,8 @@ class MixedLMResults:
     fixef = fe_params
 
     @cached_property
-    def _cov_fe(self) -> np.ndarray:
+    def cov_fe(self) -> np.ndarray:
+        """(p, p) covariance of the fixed-effects estimates, σ² (R_XᵀR_X)⁻¹."""
         RX = self.solution.RX
         if RX.size == 0:
             return np.zeros((0, 0))
@@ -172,16 +222,14 @@ class MixedLMResults:
 
     def cov_params(self) -> pd.DataFrame:
         """(p, p) covariance of the fixed-effects estimates, σ² (R_XᵀR_X)⁻¹."""
-        return pd.DataFrame(self._cov_fe, index=self.exog_names, columns=self.exog_names)
+        return pd.DataFrame(self.cov_fe, index=self.exog_names, columns=self.exog_names)
 
-    def vcov(self) -> pd.DataFrame:
-        """lme4's ``vcov()``: covariance of the fixed-effects estimates (p, p)."""
-        return pd.DataFrame(self._cov_fe, index=self.exog_names, columns=self.exog_names)
+    vcov = cov_params
 
     @property
     def bse_fe(self) -> pd.Series:
         """Standard errors of the fixed effects."""
-        return pd.Series(np.sqrt(np.diag(self._cov_fe)), index=self.exog_names, name="bse_fe")
+        return pd.Series(np.sqrt(np.diag(self.cov_fe)), index=self.exog_names, name="bse_fe")
 
     # ---- likelihood ---------------------------------------------------------------------
     @property
@@ -192,12 +240,16 @@ class MixedLMResults:
     @cached_property
     def deviance(self) -> float:
         """−2 × the ML log-likelihood at these estimates."""
-        return self.optsum.fmin if not self.reml else self.model.objective(self.theta, reml=False)
+        if not self.reml:
+            return self.optsum.fmin
+        return self.engine.objective(self.params_all, reml=False)
 
     @cached_property
     def reml_criterion(self) -> float:
         """The REML criterion (−2 restricted log-likelihood) at these estimates."""
-        return self.optsum.fmin if self.reml else self.model.objective(self.theta, reml=True)
+        if self.reml:
+            return self.optsum.fmin
+        return self.engine.objective(self.params_all, reml=True)
 
     @property
     def AIC(self) -> float:  # noqa: N802 - lme4's name
@@ -224,24 +276,25 @@ class MixedLMResults:
         return self.optsum.converged
 
     # ---- random effects and fitted values ------------------------------------------------
-    def _b_blocks(self) -> list[np.ndarray]:
-        o = self.model.pls.b_offsets
+    def b_blocks(self) -> list[np.ndarray]:
+        """Per term the (L, k) conditional modes."""
+        o = self.engine.pls.b_offsets
         b = self.solution.b
         return [b[o[i] : o[i + 1]].reshape(t.nlevels, t.k) for i, t in enumerate(self.terms)]
 
     @cached_property
-    def _condvar_blocks(self) -> list[np.ndarray]:
+    def condvar_blocks(self) -> list[np.ndarray]:
         """Per term (L, k, k): σ² T [(ΛᵀZᵀWZΛ+I)⁻¹]_level Tᵀ."""
-        inv = self.model.pls.inverse_diagonal_blocks(self.theta)
-        T = self.model.pls.templates(self.theta)
+        inv = self.engine.inverse_diagonal_blocks(self.params_all)
+        T = self.engine.pls.templates(self.theta)
         return [self.scale * np.einsum("ij,ljk,mk->lim", Ts, B, Ts) for Ts, B in zip(T, inv)]
 
     def ranef(self, condvar: bool = True) -> RandomEffects:
         """Conditional modes per grouping factor (terms on one factor are merged)."""
         frames: dict[str, pd.DataFrame] = {}
         cvars: dict[str, list[np.ndarray]] = {}
-        blocks = self._condvar_blocks if condvar else [None] * len(self.terms)
-        for t, B, V in zip(self.terms, self._b_blocks(), blocks):
+        blocks = self.condvar_blocks if condvar else [None] * len(self.terms)
+        for t, B, V in zip(self.terms, self.b_blocks(), blocks):
             df = pd.DataFrame(B, index=t.levels, columns=list(t.columns))
             if t.name in frames:
                 clash = df.columns.intersection(frames[t.name].columns)
@@ -254,167 +307,30 @@ class MixedLMResults:
         merged = {}
         if condvar:
             for name, parts in cvars.items():
-                if len(parts) == 1:
-                    merged[name] = parts[0]
-                else:
-                    L = parts[0].shape[0]
-                    k = sum(p.shape[1] for p in parts)
-                    out = np.zeros((L, k, k))
-                    at = 0
-                    for p in parts:
-                        out[:, at : at + p.shape[1], at : at + p.shape[1]] = p
-                        at += p.shape[1]
-                    merged[name] = out
+                merged[name] = parts[0] if len(parts) == 1 else _block_diagonal(parts)
         return RandomEffects(frames, merged)
 
     @cached_property
-    def fittedvalues(self) -> np.ndarray:
+    def fittedvalues(self):
         """(n,) Xβ + Zb (+ offset)."""
-        d = self.model.design
-        fit = d.X @ self.solution.beta
-        for t, B in zip(self.terms, self._b_blocks()):
-            fit = fit + t.z_times(B.ravel())
-        if d.offset is not None:
-            fit = fit + d.offset
-        return fit
+        return self.engine.fitted_values(self.solution.beta, self.b_blocks())
 
     @property
-    def resid(self) -> np.ndarray:
+    def resid(self):
         """(n,) response residuals y − fitted."""
-        return self.model.design.y - self.fittedvalues
-
-    # ---- printing -------------------------------------------------------------------------
-    def summary(self) -> str:
-        """An lme4-style printout of the fit."""
-        return lme4_summary(self)
+        return self.engine.response() - self.fittedvalues
 
     def __repr__(self) -> str:
-        return f"<MixedLMResults {self.method} nobs={self.nobs} logLik={self.llf:.4f}>"
-
-    # ---- plots (matplotlib, the optional extra ``plot``) --------------------------------
-    def plot_diagnostics(self, **kwargs):
-        """Residuals vs fitted, QQ plots; see :func:`sparselme.plotting.plot_diagnostics`."""
-        from ..plotting import plot_diagnostics
-
-        return plot_diagnostics(self, **kwargs)
-
-    def plot_ranef(self, **kwargs):
-        """Caterpillar plot of the random effects; see :func:`sparselme.plotting.plot_ranef`."""
-        from ..plotting import plot_ranef
-
-        return plot_ranef(self, **kwargs)
-
-    # ---- inference and prediction (sparselme.inference, .profile, .resampling, .predict) ---
-    def coef_table(self, ddf: str = "Satterthwaite") -> pd.DataFrame:
-        """t tests of the fixed effects with lmerTest's df; see :func:`.inference.coef_table`."""
-        from ..analysis.inference import coef_table
-
-        return coef_table(self, ddf)
-
-    def anova(self, *others, type: int | str = 3, ddf: str = "Satterthwaite", **kwargs):  # noqa: A002
-        """F tests of the fixed-effect terms, or with other fits the likelihood-ratio table."""
-        from ..analysis.inference import anova, f_tests
-
-        return anova(self, *others, **kwargs) if others else f_tests(self, type, ddf)
-
-    def confint(self, parm=None, level: float = 0.95, method: str = "profile", **kwargs):
-        """Profile, Wald or bootstrap intervals in lme4's layout; see :func:`.profile.confint`."""
-        from ..analysis.profile import confint
-
-        return confint(self, parm, level=level, method=method, **kwargs)
-
-    def profile(self, which=None, **kwargs):
-        """Likelihood profiles (traces, ``confint()``, ``plot()``); see :func:`.profile.profile`."""
-        from ..analysis.profile import profile
-
-        return profile(self, which, **kwargs)
-
-    def bootstrap(self, nsim: int = 500, func=None, seed=None, **kwargs):
-        """Parametric bootstrap; see :func:`sparselme.resampling.bootstrap`."""
-        from ..analysis.resampling import bootstrap
-
-        return bootstrap(self, nsim, func, seed, **kwargs)
-
-    def predict(self, newdata=None, re_form=None, allow_new_levels: bool = False, **kwargs):
-        """lme4's predictions with random effects; see :func:`sparselme.predict.predict`."""
-        from ..analysis.predict import predict
-
-        return predict(self, newdata, re_form, allow_new_levels, **kwargs)
-
-    def simulate(self, nsim: int = 1, seed=None, use_u: bool = False) -> pd.DataFrame:
-        """Responses simulated from the fit (columns sim_1...); see :func:`.predict.simulate`."""
-        from ..analysis.predict import simulate
-
-        return simulate(self, nsim, seed, use_u)
+        return f"<{type(self).__name__} {self.method} nobs={self.nobs} logLik={self.llf:.4f}>"
 
 
-def lme4_summary(res: MixedLMResults) -> str:
-    """Text in the layout of lme4's ``summary(lmer(...))``."""
-    d = res.model.design
-    formula = d.parsed.text if d.parsed is not None else ""
-    crit = "REML criterion at convergence" if res.reml else "deviance"
-    lines = [
-        f"Linear mixed model fit by {'REML' if res.reml else 'maximum likelihood'}",
-        f"Formula: {formula}",
-        "",
-    ]
-    if res.reml:
-        lines.append(f"{crit}: {res.reml_criterion:.4f}")
-    else:
-        lines.append(
-            f"{'AIC':>10} {'BIC':>10} {'logLik':>10} {'deviance':>10}\n"
-            f"{res.AIC:>10.1f} {res.BIC:>10.1f} {res.llf:>10.1f} {res.deviance:>10.1f}"
-        )
-    r = res.resid / res.sigma
-    q = np.quantile(r, [0, 0.25, 0.5, 0.75, 1])
-    lines += [
-        "",
-        "Scaled residuals:",
-        "     Min       1Q   Median       3Q      Max ",
-        " ".join(f"{v:8.4f}" for v in q),
-        "",
-        "Random effects:",
-    ]
-    vc = res.varcorr
-    table = [("Groups", "Name", "Variance", "Std.Dev.", "Corr")]
-    for _, row in vc[vc["var2"].isna()].iterrows():
-        table.append(
-            (
-                str(row.grp),
-                "" if pd.isna(row.var1) else str(row.var1),
-                f"{row.vcov:.4g}",
-                f"{row.sdcor:.4g}",
-                "",
-            )
-        )
-    for _, row in vc[vc["var2"].notna()].iterrows():
-        for i, tr in enumerate(table):
-            if tr[0] == row.grp and tr[1] == row.var2:
-                table[i] = tr[:4] + ((tr[4] + f" {row.sdcor:5.2f}").strip(),)
-    widths = [max(len(tr[i]) for tr in table) for i in range(5)]
-    last = None
-    for tr in table:
-        grp = tr[0] if tr[0] != last else ""
-        last = tr[0]
-        lines.append(
-            " "
-            + "  ".join(
-                (grp if i == 0 else tr[i]).ljust(widths[i]) if i < 2 else tr[i].rjust(widths[i])
-                for i in range(5)
-            ).rstrip()
-        )
-    ng = "; ".join(f"{k}, {v}" for k, v in res.ngroups.items())
-    lines += [f"Number of obs: {res.nobs}, groups:  {ng}", "", "Fixed effects:"]
-    fe = pd.DataFrame(
-        {
-            "Estimate": res.fe_params,
-            "Std. Error": res.bse_fe,
-            "t value": res.fe_params / res.bse_fe,
-        }
-    )
-    lines.append(fe.to_string(float_format=lambda v: f"{v:.5g}"))
-    if res.is_singular:
-        lines += ["", "boundary (singular) fit: see help('isSingular')"]
-    for m in res.optsum.messages:
-        lines.append(f"note: {m}")
-    return "\n".join(lines)
+def _block_diagonal(parts: list[np.ndarray]) -> np.ndarray:
+    """(L, Σk, Σk) from per-level blocks (L, k_i, k_i) placed along the diagonal."""
+    L = parts[0].shape[0]
+    k = sum(p.shape[1] for p in parts)
+    out = np.zeros((L, k, k))
+    at = 0
+    for p in parts:
+        out[:, at : at + p.shape[1], at : at + p.shape[1]] = p
+        at += p.shape[1]
+    return out

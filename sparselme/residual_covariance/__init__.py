@@ -24,24 +24,24 @@ cross-products in place and refactors. log|W(ρ)| has a closed form.
   corARMA(p = 1). Lag products keep each term's level-block-diagonal pattern because an
   AR group must lie within one level of every grouping factor (checked).
 
-:class:`ResidualModel` fits θ and ρ jointly with BOBYQA (δ on a log scale, φ = tanh η);
-:class:`ResidualMixedLMResults` reports ρ with standard errors from the finite-difference
-Hessian of the profiled deviance.
+:class:`ResidualBlock` makes ρ a parameter block of the model (the one fit driver fits θ and
+ρ jointly, δ on a log scale, φ = tanh η); :func:`residual_covariance` gives ρ's standard
+errors from the finite-difference Hessian of the profiled deviance.
 """
 
 from __future__ import annotations
 
-from .model import ResidualModel, lmer_residual
+from .model import ResidualBlock, ResidualModel, residual_covariance, residual_rows
 from .products import CrossProductLayout
-from .results import ResidualMixedLMResults
 from .structures import AR1, ResidualStructureError, VarIdent
 
 __all__ = [
     "VarIdent",
     "AR1",
     "ResidualStructureError",
+    "ResidualBlock",
     "ResidualModel",
-    "ResidualMixedLMResults",
     "CrossProductLayout",
-    "lmer_residual",
+    "residual_covariance",
+    "residual_rows",
 ]

@@ -1,4 +1,10 @@
-"""The model with a residual structure: joint BOBYQA over (θ, ρ), in-place re-weighting."""
+"""A residual structure as a parameter block that re-weights the cross-products.
+
+:class:`ResidualBlock` is a :class:`~sparselme.model.mixed_model.ModelBlock`: for ρ it
+writes Σⱼ cⱼ(ρ) Pⱼ into the model's cross-products in place (Pⱼ = [Z X y]ᵀWⱼ[Z X y],
+formed once) and sets log|W(ρ)|; the one fit driver then fits θ and ρ jointly (ρ on the
+optimizer's scale: log δ, atanh φ). :class:`ResidualModel` is the model with that block.
+"""
 
 from __future__ import annotations
 
@@ -10,28 +16,63 @@ import pandas as pd
 from ..data import validation
 from ..data.design import Design, build_design
 from ..data.formula import parse_formula
-from ..engine.cholesky import blas_threads
-from ..engine.optimize import SINGULAR_TOL, finite_difference_derivatives, optimize_checked
-from ..engine.start import moment_start
+from ..engine.fit import ParameterBlock
+from ..engine.optimize import SINGULAR_TOL, finite_difference_derivatives
 from ..errors import MissingDataError, UnknownColumnError
-from ..model.mixed_model import LinearMixedModel, _warn_about
-from ..progress import FitProgress
+from ..model.mixed_model import MixedModel
+from ..model.results import ModelFit
 from .products import CrossProductLayout
-from .results import ResidualMixedLMResults
 from .structures import AR1, ResidualSpec, VarIdent
 
-__all__ = ["ResidualModel", "lmer_residual"]
-
-# lme4 computes derivatives for its convergence check only below this many observations.
-_DERIVS_MAX_NOBS = 10_000
+__all__ = ["ResidualBlock", "ResidualModel", "residual_covariance", "residual_rows"]
 
 
-class ResidualModel(LinearMixedModel):
-    """A linear mixed model with a residual structure R(ρ): ε ~ N(0, σ²R(ρ)).
+class ResidualBlock:
+    """The parameters ρ of a residual structure R(ρ): ε ~ N(0, σ²R(ρ))."""
 
-    ``frame`` holds the structure's columns for the design's rows (same order). The
-    engine's cross-products are re-weighted in place for each ρ (:meth:`set_residual`);
-    ``objective(θ)`` evaluates at the current ρ, :meth:`objective_at` at a given one.
+    def __init__(self, model: MixedModel, residual: ResidualSpec, frame: pd.DataFrame):
+        design = model.design
+        self.residual = residual
+        self.structure = residual.bind(frame, design)
+        self.names = list(self.structure.names)
+        self.initial = np.asarray(self.structure.initial, dtype=float)
+        self.layout = CrossProductLayout(model.cp, design)
+        w0 = np.ones(design.nobs) if design.weights is None else np.asarray(design.weights, float)
+        self._prior_log_weights = float(np.sum(np.log(w0)))
+        root = np.sqrt(w0)  # prior weights: W = W₀^½ R(ρ)⁻¹ W₀^½
+        pieces = []
+        for p in self.structure.pieces:
+            w = root[p.a] * root[p.a if p.b is None else p.b]
+            pieces.append(self.layout.products(design, p.a, p.b, w))
+        self.pieces = np.stack(pieces)  # (J, size of the cross-products)
+
+    def parameter_block(self) -> ParameterBlock:
+        n = len(self.names)
+        s = self.structure
+        return ParameterBlock(
+            "residual",
+            np.full(n, -np.inf),
+            np.full(n, np.inf),
+            to_free=s.to_free,
+            from_free=s.from_free,
+            step=np.full(n, 0.3),
+        )
+
+    def valid(self, rho: np.ndarray) -> bool:
+        return len(rho) == len(self.names) and self.structure.valid(np.asarray(rho, float))
+
+    def apply(self, model: MixedModel, rho: np.ndarray) -> None:
+        """Re-weight the model's cross-products for ρ (natural scale: δ's or φ)."""
+        s = self.structure
+        self.layout.write(s.coefficients(rho) @ self.pieces, model.cp)
+        model.cp.sum_log_weights = self._prior_log_weights + s.logdet_precision(rho)
+        model.pls.refresh()
+
+
+class ResidualModel(MixedModel):
+    """A linear mixed model with a residual structure R(ρ) (its parameters after θ).
+
+    ``frame`` holds the structure's columns for the design's rows (same order).
     """
 
     def __init__(
@@ -43,19 +84,10 @@ class ResidualModel(LinearMixedModel):
         factorization: str = "auto",
     ):
         super().__init__(design, ordering=ordering, factorization=factorization)
-        self.residual = residual
-        self.structure = residual.bind(frame, design)
-        self.layout = CrossProductLayout(self.cp, design)
-        w0 = np.ones(design.nobs) if design.weights is None else np.asarray(design.weights, float)
-        self._prior_log_weights = float(np.sum(np.log(w0)))
-        root = np.sqrt(w0)  # prior weights: W = W₀^½ R(ρ)⁻¹ W₀^½
-        pieces = []
-        for p in self.structure.pieces:
-            w = root[p.a] * root[p.a if p.b is None else p.b]
-            pieces.append(self.layout.products(design, p.a, p.b, w))
-        self.pieces = np.stack(pieces)  # (J, size of the cross-products)
-        self.rho = np.full(len(self.structure.initial), np.nan)
-        self.set_residual(self.structure.initial)
+        block = ResidualBlock(self, residual, frame)
+        self.blocks = [block]
+        self._block_values = [None]
+        self._set_blocks([block.initial])
 
     @classmethod
     def from_formula(
@@ -74,144 +106,70 @@ class ResidualModel(LinearMixedModel):
                 f"residual must be sparselme.VarIdent(...) or sparselme.AR1(...), got {residual!r}"
             )
         data = validation.as_data_frame(data)
-        data = _residual_rows(data, residual, missing)
+        data = residual_rows(data, residual, missing)
         parsed = parse_formula(formula)
         validation.check_has_random_terms(parsed.bars, formula)
         design = build_design(parsed, data, weights=weights, offset=offset, missing=missing)
         frame = data.loc[design.row_index, list(residual.columns)]
         return cls(design, residual, frame, **engine)
 
-    # ---- ρ ------------------------------------------------------------------------------
+    @property
+    def residual(self) -> ResidualSpec:
+        return self.blocks[0].residual
+
+    @property
+    def structure(self):
+        """The structure bound to the model's rows (names, scales, description)."""
+        return self.blocks[0].structure
+
     @property
     def n_residual(self) -> int:
-        return len(self.structure.initial)
+        return len(self.blocks[0].names)
 
     def set_residual(self, rho: np.ndarray) -> None:
-        """Re-weight the engine's cross-products for ρ (natural scale: δ's or φ)."""
-        rho = np.asarray(rho, dtype=float)
-        if np.array_equal(rho, self.rho):
-            return
-        s = self.structure
-        self.layout.write(s.coefficients(rho) @ self.pieces, self.cp)
-        self.cp.sum_log_weights = self._prior_log_weights + s.logdet_precision(rho)
-        self.pls.refresh()
-        self.rho = rho.copy()
+        """Make the cross-products those of ρ (natural scale: δ's or φ)."""
+        if not self._set_blocks([np.asarray(rho, dtype=float)]):
+            raise ValueError(f"invalid residual parameters {rho!r} for {self.residual}")
 
     def objective_at(self, theta: np.ndarray, rho: np.ndarray, reml: bool = True) -> float:
         """Profiled deviance at (θ, ρ); +inf outside the parameter space."""
-        rho = np.asarray(rho, dtype=float)
-        if not self.structure.valid(rho):
-            return np.inf
-        self.set_residual(rho)
-        return self.objective(theta, reml)
+        return self.objective(np.r_[theta, rho], reml)
 
-    # ---- fitting ------------------------------------------------------------------------
-    def fit(
-        self,
-        REML: bool = True,  # noqa: N803 - lme4's argument name
-        start: np.ndarray | None = None,
-        *,
-        residual_start: np.ndarray | None = None,
-        fixed_theta: np.ndarray | None = None,
-        maxeval: int = 100_000,
-        ftol_abs: float = 1e-8,
-        xtol_abs: float = 1e-8,
-        check_derivatives: bool | None = None,
-        max_restarts: int = 2,
-        polish: bool = True,
-        keep_log: bool = False,
-        r_names: bool = True,
-        verbose: bool | None = None,
-    ) -> ResidualMixedLMResults:
-        """Minimize the profiled deviance jointly over (θ, ρ) with BOBYQA.
 
-        ``start``: θ (n_theta,) or (θ, ρ); ``residual_start``: ρ (δ's or φ) — by default
-        the current ρ. ``fixed_theta``, the checks and ``polish`` are as in
-        :meth:`LinearMixedModel.fit`; ρ is on the optimizer's scale η (log δ, atanh φ).
-        """
-        REML = validation.check_flag(REML, "REML")
-        maxeval = validation.check_maxeval(maxeval)
-        s, n_theta = self.structure, len(self.lower_bounds)
-        rho0 = self.rho.copy() if residual_start is None else np.asarray(residual_start, float)
-        if start is not None and len(start) == n_theta + self.n_residual:
-            start, rho0 = np.asarray(start[:n_theta], float), np.asarray(start[n_theta:], float)
-        if not s.valid(rho0) or len(rho0) != self.n_residual:
-            raise ValueError(f"invalid residual start {rho0!r} for {self.residual}")
-        self.set_residual(rho0)
-        options = dict(maxeval=maxeval, ftol_abs=ftol_abs, xtol_abs=xtol_abs, keep_log=keep_log)
-        if start is None:
-            theta0, estimated = moment_start(self.design.terms, self.cp, self.pls.theta_offsets)
-            step_theta = np.where(estimated, np.maximum(0.2 * theta0, 0.05), 0.5)
-        else:
-            theta0 = np.asarray(start, dtype=float).copy()
-            step_theta = np.maximum(0.2 * np.abs(theta0), 0.05)
-        x0 = np.r_[theta0, s.to_free(rho0)]
-        free = np.ones(len(x0), bool)
-        if fixed_theta is not None:
-            free[:n_theta] = np.isnan(fixed_theta)
-            x0[:n_theta][~free[:n_theta]] = fixed_theta[~free[:n_theta]]
-        lower_all = np.r_[self.lower_bounds, np.full(self.n_residual, -np.inf)]
-        options["initial_step"] = np.r_[step_theta, np.full(self.n_residual, 0.3)][free]
-        if check_derivatives is None:
-            check_derivatives = self.design.nobs < _DERIVS_MAX_NOBS
+def residual_covariance(fit: ModelFit) -> np.ndarray:
+    """(n_rho, n_rho) 2·[H⁻¹]_ρρ, H the Hessian of the profiled deviance in (θ, ρ).
 
-        def f(x: np.ndarray) -> float:
-            full = x0.copy()
-            full[free] = x
-            return self.objective_at(full[:n_theta], s.from_free(full[n_theta:]), REML)
+    θ's on the boundary are held fixed; NaN where H is not positive definite.
+    """
+    model = fit.engine
+    n_theta = model.n_theta
+    theta, rho = fit.params_all[:n_theta], fit.params_all[n_theta:]
+    keep = ~((model.lower_bounds == 0) & (theta < SINGULAR_TOL))
 
-        progress = FitProgress("REML criterion" if REML else "deviance", verbose=verbose)
-        lower = lower_all[free]
-        with blas_threads(self.pls.chol.blas_threads), progress:
-            optsum = optimize_checked(
-                f, x0[free], lower, check_derivatives=check_derivatives,
-                max_restarts=max_restarts, polish=polish, callback=progress, **options,
-            )
-            optsum.expand(x0, free, lower_all)
-            theta, rho = optsum.final[:n_theta], s.from_free(optsum.final[n_theta:])
-            self.set_residual(rho)
-            solution = self.pls.solve(theta)
-            cov_rho = self._residual_covariance(theta, rho, REML)
-        _warn_about(optsum, lower_all)
-        return ResidualMixedLMResults(
-            self, solution, optsum, reml=REML, rho=rho, cov_rho=cov_rho, r_names=r_names
+    def f(z: np.ndarray) -> float:
+        th = theta.copy()
+        th[keep] = z[: keep.sum()]
+        return model.objective(np.r_[th, z[keep.sum() :]], fit.reml)
+
+    lower = np.r_[model.lower_bounds[keep], np.full(len(rho), -np.inf)]
+    _, H = finite_difference_derivatives(f, np.r_[theta[keep], rho], lower)
+    m = len(rho)
+    try:
+        if not np.all(np.isfinite(H)):
+            raise np.linalg.LinAlgError("not finite")
+        np.linalg.cholesky(H)
+        return 2.0 * np.linalg.inv(H)[-m:, -m:]
+    except np.linalg.LinAlgError:
+        warnings.warn(
+            "the Hessian of the deviance in the residual parameters is not positive "
+            "definite; their standard errors are NaN",
+            UserWarning,
+            stacklevel=4,
         )
-
-    def _residual_covariance(self, theta: np.ndarray, rho: np.ndarray, reml: bool) -> np.ndarray:
-        """(n_rho, n_rho) 2·[H⁻¹]_ρρ, H the Hessian of the profiled deviance in (θ, ρ).
-
-        θ's on the boundary are held fixed; NaN where H is not positive definite.
-        """
-        keep = ~((self.lower_bounds == 0) & (theta < SINGULAR_TOL))
-        x = np.r_[theta[keep], rho]
-
-        def f(z: np.ndarray) -> float:
-            th = theta.copy()
-            th[keep] = z[: keep.sum()]
-            return self.objective_at(th, z[keep.sum() :], reml)
-
-        lower = np.r_[self.lower_bounds[keep], np.full(len(rho), -np.inf)]
-        _, H = finite_difference_derivatives(f, x, lower)
-        self.set_residual(rho)
-        self.pls.solve(theta)  # leave the factor at the estimates
-        m = len(rho)
-        try:
-            if not np.all(np.isfinite(H)):
-                raise np.linalg.LinAlgError("not finite")
-            np.linalg.cholesky(H)
-            cov = 2.0 * np.linalg.inv(H)[-m:, -m:]
-        except np.linalg.LinAlgError:
-            warnings.warn(
-                "the Hessian of the deviance in the residual parameters is not positive "
-                "definite; their standard errors are NaN",
-                UserWarning,
-                stacklevel=4,
-            )
-            cov = np.full((m, m), np.nan)
-        return cov
+        return np.full((m, m), np.nan)
 
 
-def _residual_rows(data: pd.DataFrame, residual: ResidualSpec, missing: str) -> pd.DataFrame:
+def residual_rows(data: pd.DataFrame, residual: ResidualSpec, missing: str) -> pd.DataFrame:
     """Check the structure's columns; drop (missing="drop") or refuse rows missing them."""
     validation.check_missing_option(missing)
     for name in residual.columns:
@@ -234,26 +192,3 @@ def _residual_rows(data: pd.DataFrame, residual: ResidualSpec, missing: str) -> 
         )
         data = data.loc[~bad]
     return data
-
-
-def lmer_residual(
-    formula: str,
-    data: pd.DataFrame,
-    residual: ResidualSpec,
-    REML: bool = True,  # noqa: N803 - lme4's argument name
-    weights: np.ndarray | str | None = None,
-    offset: np.ndarray | str | None = None,
-    missing: str = "raise",
-    engine: dict | None = None,
-    **fit_kwargs,
-) -> ResidualMixedLMResults:
-    """``lmer(formula, data, residual=...)``: fit with a residual structure."""
-    if validation.is_streamable(data):
-        raise NotImplementedError(
-            f"residual structures ({residual}) need the data in memory (a DataFrame); "
-            "streamed and Dask data are not supported"
-        )
-    model = ResidualModel.from_formula(
-        formula, data, residual, weights=weights, offset=offset, missing=missing, **(engine or {})
-    )
-    return model.fit(REML=REML, **fit_kwargs)

@@ -48,7 +48,7 @@ class CrossProductLayout:
         return self._half(design, a, b, w) + self._half(design, b, a, w)
 
     def _half(self, design: Design, a: np.ndarray, b: np.ndarray, w: np.ndarray) -> np.ndarray:
-        terms, X, y = design.terms, design.X, design.y_centered
+        terms, X, y = design.rows, design.X, design.y_minus_offset
         parts: list[np.ndarray] = []
         for t in terms:  # level blocks: a and b always share the level
             ma, mb, codes = t.model[a], t.model[b], t.codes[a]

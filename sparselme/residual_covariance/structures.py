@@ -119,8 +119,8 @@ def _factor(col: pd.Series) -> tuple[np.ndarray, list[str]]:
 def _check_within_levels(spec: AR1, group: np.ndarray, glevels: list[str], design: Design):
     """Each AR group must lie within one level of every grouping factor (lag products
     then keep each term's level-block-diagonal pattern)."""
-    for t in design.terms:
-        pairs = np.unique(group.astype(np.int64) * t.nlevels + t.codes)
+    for t, rows in zip(design.terms, design.rows):
+        pairs = np.unique(group.astype(np.int64) * t.nlevels + rows.codes)
         if len(pairs) > len(glevels):
             spans = np.bincount(pairs // t.nlevels, minlength=len(glevels))
             g = int(np.flatnonzero(spans > 1)[0])

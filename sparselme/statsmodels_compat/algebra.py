@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+from ..engine.rows import TermRows
 from ..engine.terms import RandomEffectsTerm
 
 # Dense per-group algebra is skipped (variance-parameter SEs become NaN) beyond this many
@@ -30,6 +31,7 @@ class GroupAlgebra:
     def __init__(
         self,
         terms: list[RandomEffectsTerm],
+        rows: list[TermRows],
         thetas: list[np.ndarray],
         blocks: list[np.ndarray] | None,
         X: np.ndarray,
@@ -38,6 +40,7 @@ class GroupAlgebra:
         if blocks is None:
             blocks = [np.zeros(t.nlevels, dtype=np.intp) for t in terms]
         self.terms = terms
+        self.rows = rows
         self._place_levels(blocks)
         if self.B * self.m**2 > _MAX_BLOCK_ENTRIES or self.B * self.m**3 > _MAX_BLOCK_FLOPS:
             raise MemoryError(
@@ -81,7 +84,7 @@ class GroupAlgebra:
     def _padded_Z(self, n: int) -> sp.csr_matrix:
         """Z (n, B·m) in padded coordinates: column b·m + local."""
         rows, cols, vals = [], [], []
-        for t, (blk, off) in zip(self.terms, self.pos):
+        for t, (blk, off) in zip(self.rows, self.pos):
             lv = t.codes
             for a in range(t.k):
                 rows.append(np.arange(n))
@@ -155,8 +158,10 @@ class GroupAlgebra:
 
 def spec_matrix(term: RandomEffectsTerm, a: int, b: int) -> np.ndarray:
     """S (k, k) with Ψ = Σψ·S: e_a e_bᵀ + e_b e_aᵀ (a ≠ b), e_a e_aᵀ, or I (scalar term)."""
-    if term.covariance == "scalar":
-        return np.eye(term.k)
-    S = np.zeros((term.k, term.k))
+    cov = term.covariance
+    for (_, i, j), E in zip(cov.natural_parameters(), cov.linear_basis()):
+        if {i, j} == {a, b}:
+            return E
+    S = np.zeros((term.k, term.k))  # an entry the structure holds at 0 (``free``)
     S[a, b] = S[b, a] = 1.0
     return S

@@ -18,8 +18,8 @@ from formulaic import Formula
 
 from ..data import validation
 from ..data.design import Design, group_codes, r_style_name
-from ..data.design import redundant_columns as _redundant_columns
 from ..data.formula import ParsedFormula
+from ..data.rank import redundant_columns as _redundant_columns
 from ..errors import (
     DataError,
     DataTypeError,
@@ -89,6 +89,7 @@ def from_arrays(
         y=y,
         X=np.asfortranarray(X),
         terms=[],
+        rows=[],
         fixed_names=list(xnames or exog_names(X)),
         response_name=yname[0] if yname else "y",
         row_index=index,
@@ -99,7 +100,7 @@ def from_arrays(
     validation.check_not_exact_fit(design.y, design.X, design.response_name)
     layout = make_layout(design, gcodes, labels, gname, Zre, re_names, r_names, vcs, [])
     validation.check_has_random_terms(layout.terms())
-    validation.check_random_terms(layout.terms(), len(y), stacklevel=3)
+    validation.check_random_terms(layout.terms(), layout.rows(), len(y), stacklevel=3)
     if Zre is not None and re_names == ["Group Var"]:
         layout.re_names = ["Group"]  # parameter "Group Var", as statsmodels names it
     return design, layout, re_display, exog_vc if exog_vc is not None else VCSpec([], [], [])
@@ -215,12 +216,14 @@ def formula_layout(
     vcs = [
         vc_from_formula(k, vc_formula[k], data, gcodes, labels) for k in sorted(vc_formula or {})
     ]
-    layout = make_layout(
-        design, gcodes, labels, gname, Zre, re_names, r_names, vcs, list(design.terms)
-    )
+    bars = list(zip(design.terms, design.rows))
+    layout = make_layout(design, gcodes, labels, gname, Zre, re_names, r_names, vcs, bars)
     validation.check_has_random_terms(layout.terms(), parsed.text)
-    unchecked = [t for t in layout.terms() if not any(t is b for b in design.terms)]
-    validation.check_random_terms(unchecked, design.nobs, stacklevel=4)
+    pairs = zip(layout.terms(), layout.rows())
+    unchecked = [(t, r) for t, r in pairs if not any(t is b for b in design.terms)]
+    validation.check_random_terms(
+        [t for t, _ in unchecked], [r for _, r in unchecked], design.nobs, stacklevel=4
+    )
     return design, layout, vcs
 
 

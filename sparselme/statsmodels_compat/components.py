@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from ..data.design import coded_term
+from ..engine.rows import TermRows
 from ..engine.terms import RandomEffectsTerm
 from ..errors import DataError
 from .inputs import evaluate, group_rows
@@ -127,28 +129,28 @@ def vc_term(
         raise DataError(f"variance component {name!r} has an all-zero design")
     first = np.searchsorted(pair_group, np.arange(n_groups))
     if np.bincount(rows, minlength=n).max() <= 1:
-        term = _nested_term(
+        term, term_rows = _nested_term(
             name, rows, pair_group, pair_names, pair_of_entry, vals, gcodes, group_labels, first
         )
-        return VCInfo(name, term, colnames, pair_group.astype(np.intp))
+        return VCInfo(name, term, term_rows, colnames, pair_group.astype(np.intp))
     local = np.arange(n_pairs) - first[pair_group]
     model = np.zeros((n, int(local.max()) + 1))
     model[rows, local[pair_of_entry]] = vals
-    term = RandomEffectsTerm(
-        name=name,
-        columns=tuple(f"{name}{j}" for j in range(model.shape[1])),
-        levels=pd.Index([str(g) for g in group_labels], name=name),
-        codes=gcodes,
-        model=model,
+    term, term_rows = coded_term(
+        name,
+        [f"{name}{j}" for j in range(model.shape[1])],
+        pd.Index([str(g) for g in group_labels], name=name),
+        gcodes,
+        model,
         covariance="scalar",
         group_vars=(name,),
     )
-    return VCInfo(name, term, colnames, np.arange(n_groups))
+    return VCInfo(name, term, term_rows, colnames, np.arange(n_groups))
 
 
 def _nested_term(
     name, rows, pair_group, pair_names, pair_of_entry, vals, gcodes, group_labels, first
-) -> RandomEffectsTerm:
+) -> tuple[RandomEffectsTerm, TermRows]:
     """A k = 1 term whose levels are the pairs (one nonzero per row at most).
 
     Rows without an entry point at a level of their own group, with a zero model.
@@ -162,12 +164,7 @@ def _nested_term(
         [f"{group_labels[g]}:{pair_names[p]}" for p, g in enumerate(pair_group)], name=name
     )
     indicator = bool(np.all(vals == 1.0))
-    return RandomEffectsTerm(
-        name=name,
-        columns=("(Intercept)",) if indicator else (name,),
-        levels=levels,
-        codes=codes,
-        model=model[:, None],
-        covariance="scalar",
-        group_vars=(name,),
+    columns = ("(Intercept)",) if indicator else (name,)
+    return coded_term(
+        name, columns, levels, codes, model[:, None], covariance="scalar", group_vars=(name,)
     )

@@ -6,8 +6,9 @@ import warnings
 
 import numpy as np
 
-from ..engine.optimize import OptSummary
-from ..model.mixed_model import LinearMixedModel
+from ..engine.fit import FitOptions
+from ..model.mixed_model import MixedModel
+from ..model.results import ModelFit
 
 # statsmodels' fit() options we accept and ignore (our optimizer is BOBYQA on θ).
 IGNORED_FIT_KWARGS = ("gtol", "maxiter", "eps", "maxcor", "ftol", "tol", "disp", "maxls")
@@ -51,33 +52,29 @@ def split_fit_kwargs(fit_kwargs: dict, reml: bool) -> tuple[bool, np.ndarray | N
 
 
 def optimize(
-    engine: LinearMixedModel,
+    engine: MixedModel,
     reml: bool,
     theta0: np.ndarray,
     fixed: np.ndarray,
     do_cg: bool,
     options: dict,
     engine_start: bool = False,
-):
-    """(PLSSolution, OptSummary over the full θ) of a fit with θ[fixed] held at theta0.
+) -> ModelFit:
+    """The fit with θ[fixed] held at theta0 (``do_cg=False``: evaluated at theta0).
 
     θ's are (n_theta,), ``fixed`` a (n_theta,) mask. ``engine_start``: no starting values
     were given, the engine may choose its own.
     """
-    lower = engine.pls.lower_bounds
+    lower = engine.lower_bounds
     theta0 = np.where(fixed, theta0, np.maximum(theta0, lower))
     if not do_cg:
-        return _not_optimized(engine, reml, theta0, lower)
+        fit = engine.fit_at(theta0, None, reml)
+        fit.optsum.messages[-1] = "not optimized (do_cg=False)"
+        return fit
     fixed_theta = np.where(fixed, theta0, np.nan) if fixed.any() else None
     start = None if engine_start else theta0
-    res = engine.fit(REML=reml, start=start, fixed_theta=fixed_theta, r_names=False, **options)
-    return res.solution, res.optsum
-
-
-def _not_optimized(engine, reml, theta0, lower):
-    """The solution at theta0 (``do_cg=False``)."""
-    fmin = engine.objective(theta0, reml)
-    optsum = OptSummary(initial=theta0, lower=lower, final=theta0.copy(), fmin=fmin)
-    optsum.feval, optsum.returnvalue = 1, "NOT_OPTIMIZED"
-    optsum.messages.append("not optimized (do_cg=False)")
-    return engine.pls.solve(theta0), optsum
+    options = dict(options)
+    verbose = options.pop("verbose", None)
+    return engine.optimize(
+        REML=reml, start=start, fixed=fixed_theta, options=FitOptions(**options), verbose=verbose
+    )

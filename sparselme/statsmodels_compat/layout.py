@@ -9,7 +9,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..data.design import Design
+from ..data.design import Design, coded_term
+from ..engine.rows import TermRows
 from ..engine.terms import RandomEffectsTerm
 
 
@@ -19,6 +20,7 @@ class VCInfo:
 
     name: str
     term: RandomEffectsTerm
+    rows: TermRows
     colnames: dict[int, list[str]]  # group index → names of its columns, in b order
     level_group: np.ndarray | None  # (L,) group of each term level (None: not nested)
 
@@ -30,11 +32,12 @@ class Layout:
     fe_names: list[str]
     re_names: list[str]  # statsmodels' names of the exog_re columns
     vc: list[VCInfo]
-    extra: list[tuple[str, RandomEffectsTerm]]  # bar terms with k > 1: (label, term)
+    extra: list[tuple[str, RandomEffectsTerm, TermRows]]  # bar terms with k > 1
     group_labels: list[Any]
     group_codes: np.ndarray  # (n,)
     group_name: str
     re_term: RandomEffectsTerm | None
+    re_rows: TermRows | None = None
 
     @property
     def k_re(self) -> int:
@@ -45,8 +48,14 @@ class Layout:
         return len(self.vc)
 
     def terms(self) -> list[RandomEffectsTerm]:
+        """The terms in Z's order: the re term, the variance components, the bar terms."""
         out = [] if self.re_term is None else [self.re_term]
-        return out + [v.term for v in self.vc] + [t for _, t in self.extra]
+        return out + [v.term for v in self.vc] + [t for _, t, _ in self.extra]
+
+    def rows(self) -> list[TermRows]:
+        """Their rows, in the same order."""
+        out = [] if self.re_rows is None else [self.re_rows]
+        return out + [v.rows for v in self.vc] + [r for _, _, r in self.extra]
 
     def param_specs(self) -> list[tuple[int, int, int]]:
         """Per variance parameter (term index, a, b): the entry (a, b) of Ψ/σ²."""
@@ -58,7 +67,7 @@ class Layout:
         for _ in self.vc:
             specs.append((s, 0, 0))
             s += 1
-        for _, t in self.extra:
+        for _, t, _ in self.extra:
             specs += [(s, a, b) for a, b in zip(*np.tril_indices(t.k))]
             s += 1
         return specs
@@ -66,7 +75,7 @@ class Layout:
     def param_names(self) -> list[str]:
         names = list(self.fe_names) + _cov_names(self.re_names)
         names += [f"{v.name} Var" for v in self.vc]
-        for label, t in self.extra:
+        for label, t, _ in self.extra:
             names += _cov_names([column_label(label, c) for c in t.columns])
         return names
 
@@ -107,35 +116,34 @@ def make_layout(
     re_names: list[str] | None,
     r_names: list[str] | None,
     vcs: list[VCInfo],
-    bars: list[RandomEffectsTerm],
+    bars: list[tuple[RandomEffectsTerm, TermRows]],
 ) -> Layout:
     """Assemble the terms: the re term (Zre (n, k)), the vc terms, then bar terms.
 
     Bar terms with one column join the variance components; the others are ``extra``.
     """
-    re_term = None
+    re_term = re_rows = None
     if Zre is not None and Zre.shape[1] > 0:
-        re_term = RandomEffectsTerm(
-            name=gname,
-            columns=tuple(r_names or re_names or ()),
-            levels=pd.Index([str(g) for g in labels], name=gname),
-            codes=gcodes,
-            model=Zre,
-            covariance="unstructured",
+        re_term, re_rows = coded_term(
+            gname,
+            tuple(r_names or re_names or ()),
+            pd.Index([str(g) for g in labels], name=gname),
+            gcodes,
+            Zre,
             group_vars=(gname,),
         )
     vcs = list(vcs)
-    extra: list[tuple[str, RandomEffectsTerm]] = []
+    extra: list[tuple[str, RandomEffectsTerm, TermRows]] = []
     taken = {v.name for v in vcs}
-    for t in bars:
+    for t, r in bars:
         label = t.name if t.k > 1 else column_label(t.name, t.columns[0])
         while label in taken:
             label += "'"
         taken.add(label)
         if t.k == 1:
-            vcs.append(VCInfo(label, t, {}, None))
+            vcs.append(VCInfo(label, t, r, {}, None))
         else:
-            extra.append((t.name, t))
+            extra.append((t.name, t, r))
     return Layout(
         fe_names=list(design.fixed_names),
         re_names=list(re_names or []),
@@ -145,4 +153,5 @@ def make_layout(
         group_codes=gcodes,
         group_name=gname,
         re_term=re_term,
+        re_rows=re_rows,
     )

@@ -14,13 +14,17 @@ import pandas as pd
 from ..data import validation
 from ..data.design import Design, build_design
 from ..data.formula import parse_formula
-from ..model.mixed_model import LinearMixedModel
+from ..model.mixed_model import MixedModel
+from ..residual_covariance import ResidualModel
+from ..streaming import mixedlm_streamed
 from .build import formula_groups, formula_layout, from_arrays, used_columns
 from .fit import optimize, split_fit_kwargs
 from .inputs import check_columns, group_rows, groups_to_codes, handle_missing
 from .layout import Layout
 from .params import MixedLMParams, VCSpec, chol_or_diag, is_independent
+from .residual import fit_compat
 from .results import MixedLMCompatResults
+from .streamed import StreamedMixedLM
 
 
 class MixedLM:
@@ -67,7 +71,7 @@ class MixedLM:
         self.layout = layout
         self.formula = formula
         self._re_display = list(layout.re_names if re_display is None else re_display)
-        self._engines: dict[bool, LinearMixedModel] = {}
+        self._engines: dict[bool, MixedModel] = {}
         self._diagonal = False
 
     @classmethod
@@ -97,11 +101,11 @@ class MixedLM:
         if residual is not None and validation.is_streamable(data):
             raise NotImplementedError("residual structures need the data in memory (a DataFrame)")
         if validation.is_streamable(data):  # a Parquet path, pyarrow Dataset or Dask DataFrame
-            from ..distributed import mixedlm_streamed  # out of core
-
-            return mixedlm_streamed(
+            engine = {k: kwargs.pop(k) for k in ("ordering", "factorization") if k in kwargs}
+            design, cp = mixedlm_streamed(
                 formula, data, re_formula, vc_formula, subset, missing, groups=groups, **kwargs
             )
+            return StreamedMixedLM(design, cp=cp, **engine)
         if kwargs:
             raise TypeError(f"unexpected argument {sorted(kwargs)[0]!r}")
         data = validation.as_data_frame(data)
@@ -205,39 +209,29 @@ class MixedLM:
         return self.k_fe + self.k_re2
 
     # ---- the engine behind it -------------------------------------------------------------
-    def _engine_for(self, diagonal: bool) -> LinearMixedModel:
+    def _engine_for(self, diagonal: bool) -> MixedModel:
         """The engine model: the re term unstructured, or diagonal (independent effects)."""
         if diagonal not in self._engines:
-            terms = self.layout.terms()
+            terms, rows = self.layout.terms(), self.layout.rows()
             if diagonal and self.layout.re_term is not None:
                 t = self.layout.re_term
-                terms = [dataclasses.replace(t, covariance="diagonal")] + terms[1:]
-            design = dataclasses.replace(self._base_design, terms=terms)
+                terms = [t.with_covariance(t.covariance.diagonal())] + terms[1:]
+            design = self._base_design.with_terms(terms, rows)
             if self.residual is not None:
-                from ..residual_covariance import ResidualModel
-
                 engine = ResidualModel(design, self.residual, self._residual_frame)
-                self._engines[diagonal] = engine
             else:
-                self._engines[diagonal] = LinearMixedModel(design)
+                engine = MixedModel(design)
+            self._engines[diagonal] = engine
         return self._engines[diagonal]
 
     @property
-    def _engine(self) -> LinearMixedModel:
+    def _engine(self) -> MixedModel:
         return self._engine_for(self._diagonal)
 
     @property
     def design(self) -> Design:
         """The engine's design (X, y and the random-effects terms)."""
         return self._engine.design
-
-    @property
-    def pls(self):
-        return self._engine.pls
-
-    @property
-    def cp(self):
-        return self._engine.cp
 
     @property
     def lower_bounds(self) -> np.ndarray:
@@ -255,13 +249,13 @@ class MixedLM:
         return view
 
     # ---- θ ↔ statsmodels' parameters -------------------------------------------------------
-    def _theta_slices(self, engine: LinearMixedModel) -> list[slice]:
+    def _theta_slices(self, engine: MixedModel) -> list[slice]:
         sizes = [t.n_theta for t in engine.design.terms]
         o = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
         return [slice(o[i], o[i + 1]) for i in range(len(sizes))]
 
     def _theta_from_params(
-        self, engine: LinearMixedModel, params: MixedLMParams | None
+        self, engine: MixedModel, params: MixedLMParams | None
     ) -> np.ndarray:
         theta = engine.pls.initial_theta.copy()
         if params is None:
@@ -271,15 +265,14 @@ class MixedLM:
         s = 0
         if self.k_re:
             L = chol_or_diag(np.asarray(params.cov_re, dtype=float))
-            rows, cols = terms[0].theta_positions
-            theta[sl[0]] = L[rows, cols] if terms[0].covariance != "scalar" else L[0, 0]
+            theta[sl[0]] = terms[0].theta_from_template(L)
             s = 1
         vc = np.asarray(params.vcomp, dtype=float)
         for j in range(min(self.k_vc, len(vc))):
             theta[sl[s + j]] = math.sqrt(max(vc[j], 0.0))
         return theta
 
-    def _fixed_theta(self, engine: LinearMixedModel, free: MixedLMParams | None) -> np.ndarray:
+    def _fixed_theta(self, engine: MixedModel, free: MixedLMParams | None) -> np.ndarray:
         """(n_theta,) True where ``free`` holds a θ at its starting value."""
         fixed = np.zeros(len(engine.pls.initial_theta), dtype=bool)
         if free is None:
@@ -289,8 +282,7 @@ class MixedLM:
         s = 0
         if self.k_re:
             mask = np.asarray(free.cov_re)
-            rows, cols = terms[0].theta_positions
-            fixed[sl[0]] = mask[rows, cols] == 0
+            fixed[sl[0]] = mask[terms[0].covariance.positions] == 0
             s = 1
         vc = np.asarray(free.vcomp)
         for j in range(min(self.k_vc, len(vc))):
@@ -333,8 +325,6 @@ class MixedLM:
         if fe_pen is not None or cov_pen is not None:
             raise NotImplementedError("penalized fits (fe_pen, cov_pen) are not supported")
         if self.residual is not None:
-            from .residual import fit_compat
-
             return fit_compat(self, start_params, reml, do_cg, free, fit_kwargs)
         reml, theta_start, engine_opts = split_fit_kwargs(fit_kwargs, reml)
         start = self._as_params(start_params)
@@ -345,7 +335,7 @@ class MixedLM:
         if theta_start is not None:
             theta0 = np.asarray(theta_start, dtype=float).copy()
         fixed = view._fixed_theta(engine, free)
-        solution, optsum = optimize(
+        fit = optimize(
             engine,
             reml,
             theta0,
@@ -354,12 +344,14 @@ class MixedLM:
             engine_opts,
             engine_start=start is None and theta_start is None,
         )
-        res = MixedLMCompatResults(view, solution, optsum, reml=reml, r_names=False)
-        res.freepat = free
-        res.use_sqrt = self.use_sqrt
-        res.hist = [dataclasses.asdict(optsum)] if full_output else None
-        res._fixed_theta = fixed
-        return res
+        return MixedLMCompatResults.of(
+            fit,
+            model_view=view,
+            freepat=free,
+            use_sqrt=self.use_sqrt,
+            hist=[dataclasses.asdict(fit.optsum)] if full_output else None,
+            fixed_theta=fixed,
+        )
 
     # ---- other statsmodels model methods -------------------------------------------------
     def predict(self, params, exog=None) -> np.ndarray:
@@ -384,12 +376,6 @@ class MixedLM:
 
     def get_distribution(self, *args, **kwargs):  # pragma: no cover - not provided
         raise NotImplementedError("use results.simulate() for parametric bootstrap draws")
-
-    def __getattr__(self, name: str):
-        # Engine attributes (e.g. for lme4-style helpers that expect a LinearMixedModel).
-        if name.startswith("_") or name == "layout":
-            raise AttributeError(name)
-        return getattr(self._engine, name)
 
     def __repr__(self) -> str:
         return f"<sparselme MixedLM nobs={self.nobs} groups={self.n_groups}>"

@@ -11,7 +11,6 @@ not apply. The β directions are cheap: r²(β) = r²(β̂) + ‖R_X(β − β̂
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -19,10 +18,12 @@ import numpy as np
 import pandas as pd
 import scipy.linalg as la
 
-from ..engine.cholesky import blas_threads
+from ..engine.fit import FitOptions
+from ..engine.objective import deviance
 from ..engine.optimize import finite_difference_derivatives
-from ..model.results import lme4_summary
-from ..residual_covariance.results import ResidualMixedLMResults, with_residual_block
+from ..engine.threads import blas_threads
+from ..results.residual import ResidualMixedLMResults, with_residual_block
+from ..results.summary import lme4_summary
 from .fit import split_fit_kwargs
 from .params import is_independent
 from .results import MixedLMCompatResults
@@ -32,7 +33,6 @@ if TYPE_CHECKING:
 
 __all__ = ["fit_compat", "ResidualCompatResults", "compat_deviance", "compat_covariance"]
 
-_LOG_2PI = math.log(2 * math.pi)
 
 
 def fit_compat(
@@ -55,18 +55,13 @@ def fit_compat(
     if fixed.any():
         base = engine.pls.initial_theta if theta0 is None else theta0
         fixed_theta = np.where(fixed, base, np.nan)
-    fit = engine.fit(REML=reml, start=theta0, fixed_theta=fixed_theta, r_names=False, **options)
-    res = ResidualCompatResults(
-        view,
-        fit.solution,
-        fit.optsum,
-        reml=reml,
-        rho=fit.residual_params.to_numpy(),
-        cov_rho=fit.residual_cov,
-        r_names=False,
+    verbose = options.pop("verbose", None)
+    fit = engine.optimize(
+        REML=reml, start=theta0, fixed=fixed_theta, options=FitOptions(**options), verbose=verbose
     )
-    res.freepat, res.use_sqrt, res.hist, res._fixed_theta = free, model.use_sqrt, None, fixed
-    return res
+    return ResidualCompatResults.of(
+        fit, model_view=view, freepat=free, use_sqrt=model.use_sqrt, hist=None, fixed_theta=fixed
+    )
 
 
 # ======================================================================================
@@ -81,13 +76,12 @@ def compat_deviance(res: MixedLMCompatResults) -> tuple[Callable, np.ndarray, np
     marks the parameters ``free`` leaves free. Also for fits without a residual structure
     (r = 0), which checks it against statsmodels' analytic Hessian.
     """
-    engine = res.model._engine
+    engine = res.engine
     terms, o = engine.design.terms, engine.pls.theta_offsets
     specs = res.model.layout.param_specs()
     relcov = [res._relcov(s) for s in range(len(terms))]
-    rho = np.asarray(getattr(res, "_rho", np.zeros(0)), dtype=float)
+    rho = res.params_all[engine.n_theta :]
     p, m, r = res.k_fe, len(specs), len(rho)
-    dof = res.nobs - (res.k_fe if res.reml else 0)
     cache: dict[bytes, tuple] = {}
 
     def solve(vc: np.ndarray, rh: np.ndarray):
@@ -103,12 +97,10 @@ def compat_deviance(res: MixedLMCompatResults) -> tuple[Callable, np.ndarray, np
             except (la.LinAlgError, ValueError):
                 cache[key] = None
                 return None
-            if r:
-                if not engine.structure.valid(rh):
-                    cache[key] = None
-                    return None
-                engine.set_residual(rh)
-            sol = engine.pls.solve(theta)
+            if r and not engine.structure.valid(rh):
+                cache[key] = None
+                return None
+            sol = engine.solve(np.r_[theta, rh])
             cache[key] = (sol, engine.cp.sum_log_weights)
         return cache[key]
 
@@ -118,8 +110,7 @@ def compat_deviance(res: MixedLMCompatResults) -> tuple[Callable, np.ndarray, np
             return np.inf
         sol, slw = got
         r2 = sol.pwrss + float(np.sum((sol.RX @ (x[:p] - sol.beta)) ** 2))
-        dev = sol.logdet_L - slw + dof * (1.0 + _LOG_2PI + math.log(r2 / dof))
-        return dev + (sol.logdet_RX if res.reml else 0.0)
+        return deviance(sol.logdet_L, sol.logdet_RX, r2, res.nobs, p, res.reml, slw)
 
     x0 = np.r_[res.solution.beta, [relcov[s][a, b] for s, a, b in specs], rho]
     pat = res._free_packed()
@@ -137,8 +128,7 @@ def compat_covariance(res: MixedLMCompatResults) -> tuple[np.ndarray, np.ndarray
     f, x0, free = compat_deviance(res)
     k, r = len(free), len(x0) - len(free)
     use = np.r_[free, np.ones(r, bool)]
-    engine = res.model._engine
-    rho = x0[k:]
+    engine = res.engine
 
     def g(z: np.ndarray) -> float:
         x = x0.copy()
@@ -147,9 +137,6 @@ def compat_covariance(res: MixedLMCompatResults) -> tuple[np.ndarray, np.ndarray
 
     with blas_threads(engine.pls.chol.blas_threads):
         _, H = finite_difference_derivatives(g, x0[use], np.full(int(use.sum()), -np.inf))
-        if r:
-            engine.set_residual(rho)
-        engine.pls.solve(res.theta)  # leave the factor at the estimates
     hess = np.zeros((len(x0), len(x0)))
     hess[np.ix_(use, use)] = -0.5 * H
     cov = np.zeros((k, k))
@@ -162,7 +149,7 @@ def compat_covariance(res: MixedLMCompatResults) -> tuple[np.ndarray, np.ndarray
     except np.linalg.LinAlgError:  # e.g. on the boundary: lme4's Var(β̂), NaN for the rest
         cov[np.ix_(idx, idx)] = np.nan
         p = res.k_fe
-        cov[:p, :p] = res._cov_fe
+        cov[:p, :p] = res.cov_fe
     return cov, hess
 
 
@@ -208,11 +195,11 @@ class ResidualCompatResults(ResidualMixedLMResults, MixedLMCompatResults):
         """Conditional covariance of each group's random effects (single term only)."""
         if not self._only_re:
             self._unsupported("random_effects_cov with several random-effects terms")
-        index = pd.Index(self._model.exog_re_names)
-        covs = self._condvar_blocks[0]
+        index = pd.Index(self.model.exog_re_names)
+        covs = self.condvar_blocks[0]
         return {
             g: pd.DataFrame(c, index=index, columns=index)
-            for g, c in zip(self._model.group_labels, covs)
+            for g, c in zip(self.model.group_labels, covs)
         }
 
     def profile_re(self, *args, **kwargs):
@@ -224,7 +211,7 @@ class ResidualCompatResults(ResidualMixedLMResults, MixedLMCompatResults):
         table = self.residual_table(1 - alpha)
         cells = [[f"{v:.3f}" if np.isfinite(v) else "" for v in row] for row in table.to_numpy()]
         smry.add_df(pd.DataFrame(cells, index=table.index, columns=table.columns), align="r")
-        smry.add_text(f"Residual structure: {self._model.structure.describe()}")
+        smry.add_text(f"Residual structure: {self._structure.describe()}")
         return smry
 
     def summary_lme4(self) -> str:

@@ -14,9 +14,12 @@ import pandas as pd
 from scipy import stats
 
 from ..data.design import prepare_frame
+from ..engine.rows import TermRows
 from ..errors import SingularFitWarning
-from ..model.mixed_model import LinearMixedModel
-from ..model.results import MixedLMResults, lme4_summary
+from ..model.mixed_model import MixedModel
+from ..model.results import ModelFit
+from ..results import MixedLMResults
+from ..results.summary import lme4_summary
 from .algebra import GroupAlgebra, spec_matrix
 from .fit import engine_options, optimize
 from .hypotheses import ContrastResults, constraints
@@ -32,11 +35,21 @@ class MixedLMCompatResults(MixedLMResults):
     Everything of :class:`~sparselme.results.MixedLMResults` (lme4-style extras) is kept;
     statsmodels' names (``params``, ``bse``, ``bse_fe``, ``cov_params()``, ``summary()``,
     ``fittedvalues``...) follow statsmodels. ``summary_lme4()`` gives lme4's printout.
+    ``model`` is the statsmodels-style :class:`~sparselme.statsmodels_compat.MixedLM`.
     """
 
+    name_style = "formulaic"
+    model_view = None  # the MixedLM (or its independent-effects view) that was fitted
     freepat: MixedLMParams | None = None
     hist: list | None = None
+    use_sqrt: bool = True
     use_t: bool = False
+    fixed_theta: np.ndarray | None = None  # (n_theta,) θ's that ``free`` held fixed
+
+    @property
+    def model(self):
+        """The statsmodels-style model that was fitted."""
+        return self.model_view
 
     # ---- bookkeeping ---------------------------------------------------------------------
     @property
@@ -66,12 +79,12 @@ class MixedLMCompatResults(MixedLMResults):
     @property
     def npar(self) -> int:
         """lme4's parameter count (free θ only when ``free`` held some fixed)."""
-        fixed = getattr(self, "_fixed_theta", None)
+        fixed = self.fixed_theta
         n_theta = self.n_theta - (int(fixed.sum()) if fixed is not None else 0)
         return self.k_fe + n_theta + 1
 
     def _term_theta(self, s: int) -> np.ndarray:
-        o = self.model.pls.theta_offsets
+        o = self.engine.pls.theta_offsets
         return self.theta[o[s] : o[s + 1]]
 
     def _relcov(self, s: int) -> np.ndarray:
@@ -129,11 +142,11 @@ class MixedLMCompatResults(MixedLMResults):
     @cached_property
     def _algebra(self) -> GroupAlgebra | None:
         d = self.design
-        resid = d.y_centered - d.X @ self.solution.beta
+        resid = d.y_minus_offset - d.X @ self.solution.beta
         thetas = [self._term_theta(s) for s in range(len(self.terms))]
         try:
             return GroupAlgebra(
-                list(self.terms), thetas, self._layout.block_of_levels(), d.X, resid
+                list(self.terms), list(d.rows), thetas, self._layout.block_of_levels(), d.X, resid
             )
         except MemoryError as exc:
             warnings.warn(
@@ -161,7 +174,7 @@ class MixedLMCompatResults(MixedLMResults):
         H = self.hessian
         if H is None:
             out = np.full((k, k), np.nan)
-            out[: self.k_fe, : self.k_fe] = self._cov_fe
+            out[: self.k_fe, : self.k_fe] = self.cov_fe
             return out
         free = np.ones(k, dtype=bool)
         pat = self._free_packed()
@@ -269,7 +282,7 @@ class MixedLMCompatResults(MixedLMResults):
         s0 = 1 if self.k_re else 0
         out = [(s0 + j, v.name) for j, v in enumerate(self._layout.vc) if v.level_group is None]
         s0 += len(self._layout.vc)
-        out += [(s0 + j, label) for j, (label, _) in enumerate(self._layout.extra)]
+        out += [(s0 + j, label) for j, (label, _, _) in enumerate(self._layout.extra)]
         return out
 
     def _group_effects(self) -> list[tuple[int, Any, list[tuple[int, int, int]], list[str]]]:
@@ -298,7 +311,7 @@ class MixedLMCompatResults(MixedLMResults):
     @cached_property
     def random_effects(self) -> dict[Any, pd.Series]:
         """Conditional means of each group's random effects, keyed by group label."""
-        blocks = self._b_blocks()
+        blocks = self.b_blocks()
         if self._only_re:  # the common case, vectorized: one row of b per group
             index = pd.Index(self.model.exog_re_names)
             return {
@@ -342,7 +355,7 @@ class MixedLMCompatResults(MixedLMResults):
     @cached_property
     def fittedvalues(self):
         """Xβ + Zb: fixed effects plus predicted random effects."""
-        return self._wrap_rows(MixedLMResults.fittedvalues.func(self))
+        return self._wrap_rows(ModelFit.fittedvalues.func(self))
 
     @property
     def resid(self):
@@ -412,14 +425,15 @@ class MixedLMCompatResults(MixedLMResults):
         if vtype not in ("re", "vc"):
             raise ValueError("vtype must be 're' or 'vc'")
         if vtype == "re":
-            terms, free, cov_u = self._re_first(int(re_ix))
+            terms, rows, free, cov_u = self._re_first(int(re_ix))
             current, s_prof = cov_u[0, 0], 0
         else:
-            terms, free, cov_u = list(self.terms), self._free_copy(), None
+            terms, rows = list(self.terms), list(self.design.rows)
+            free, cov_u = self._free_copy(), None
             j = [v.name for v in self.model.layout.vc].index(re_ix)
             current, s_prof = self._vcomp_unscaled[j], (1 if self.k_re else 0) + j
         values = _profile_grid(current, self.scale, num_low, dist_low, num_high, dist_high)
-        engine = LinearMixedModel(dataclasses.replace(self.design, terms=terms))
+        engine = MixedModel(self.design.with_terms(terms, rows))
         o = engine.pls.theta_offsets
         fixed = self.model._fixed_theta(engine, free)
         fixed[o[s_prof]] = True
@@ -430,33 +444,31 @@ class MixedLMCompatResults(MixedLMResults):
             th0 = self.theta.copy()
             if cov_u is not None:
                 cov_u[0, 0] = x
-                rows, cols = terms[0].theta_positions
-                th0[o[0] : o[1]] = chol_or_diag(cov_u)[rows, cols]
+                th0[o[0] : o[1]] = terms[0].theta_from_template(chol_or_diag(cov_u))
             else:
                 th0[o[s_prof]] = math.sqrt(x)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", SingularFitWarning)
-                sol, optsum = optimize(engine, self.reml, th0, fixed, True, opts)
-            out.append([x * sol.pwrss / dof, -0.5 * optsum.fmin])
+                fit = optimize(engine, self.reml, th0, fixed, True, opts)
+            out.append([x * fit.solution.pwrss / dof, -0.5 * fit.optsum.fmin])
         return np.asarray(out)
 
     def _free_copy(self) -> MixedLMParams | None:
         return self.freepat.copy() if self.freepat is not None else None
 
-    def _re_first(self, i: int) -> tuple[list, MixedLMParams | None, np.ndarray]:
-        """(terms, free, Ψ/σ² (k, k)) with exog_re's column i swapped with the first."""
+    def _re_first(self, i: int) -> tuple[list, list, MixedLMParams | None, np.ndarray]:
+        """(terms, rows, free, Ψ/σ² (k, k)) with exog_re's column i swapped with the first."""
         ix = np.arange(self.k_re)
         ix[0], ix[i] = i, 0
         cov_u = self.cov_re_unscaled.to_numpy()[np.ix_(ix, ix)]
-        terms = list(self.terms)
-        t = terms[0]
-        terms[0] = dataclasses.replace(
-            t, columns=tuple(t.columns[j] for j in ix), model=t.model[:, ix]
-        )
+        terms, rows = list(self.terms), list(self.design.rows)
+        t, r = terms[0], rows[0]
+        terms[0] = dataclasses.replace(t, columns=tuple(t.columns[j] for j in ix))
+        rows[0] = TermRows(r.codes, r.model[:, ix], r.nlevels)
         free = self._free_copy()
         if free is not None:
             free.cov_re = np.asarray(free.cov_re)[np.ix_(ix, ix)]
-        return terms, free, cov_u
+        return terms, rows, free, cov_u
 
     # ---- printing ----------------------------------------------------------------------
     def summary(

@@ -415,7 +415,7 @@ def test_conditional_variances_match_dense_inverse(formula, name, factorization)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         res = model.fit()
-    got = res._condvar_blocks
+    got = res.condvar_blocks
     for g, want in zip(got, _dense_condvar(res)):
         np.testing.assert_allclose(g, want, rtol=1e-7, atol=1e-10 * np.max(np.abs(want)))
 
@@ -434,5 +434,5 @@ def test_conditional_variances_for_100k_levels():
     cv = res.ranef().condvar["g"][:, 0, 0]
     assert time.perf_counter() - start < 10
     theta = res.theta[0]
-    counts = np.bincount(res.terms[0].codes, minlength=L)
+    counts = np.bincount(res.design.rows[0].codes, minlength=L)
     np.testing.assert_allclose(cv, res.scale * theta**2 / (1 + theta**2 * counts), rtol=1e-10)

@@ -92,7 +92,7 @@ def test_group_codes_of_an_interaction_number_the_observed_pairs_in_order(nvalue
 
 
 def test_one_qr_gives_the_redundant_columns_and_the_least_squares_residual():
-    from sparselme.data.design import redundant_columns, redundant_columns_and_residual
+    from sparselme.data.rank import redundant_columns, redundant_columns_and_residual
 
     rng = np.random.default_rng(5)
     X, y = rng.normal(size=(200, 4)), rng.normal(size=200)

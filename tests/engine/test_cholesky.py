@@ -1,35 +1,91 @@
-"""The factorizations' dense-work helpers: thread policy, symmetric completion."""
+"""Both factorizations of A(θ) = ΛᵀZᵀWZΛ + I against the dense matrix."""
 
 import numpy as np
+import pandas as pd
 import pytest
+import scipy.linalg as la
 
 from sparselme.engine import cholesky
+from sparselme.engine.crossprod import chunk_crossproducts
+from sparselme.engine.rows import TermRows
+from sparselme.engine.terms import RandomEffectsTerm
 
 
-@pytest.mark.parametrize(
-    ("others", "cores", "want"),
-    [(0, 2, None), (1, 2, 1), (5, 2, 1), (0, 8, None), (3, 8, 5), (None, 2, None)],
-)
-def test_idle_core_limit(monkeypatch, others, cores, want):
-    monkeypatch.setattr(cholesky, "_runnable_elsewhere", lambda: others)
-    monkeypatch.setattr(cholesky.os, "cpu_count", lambda: cores)
-    monkeypatch.setattr(cholesky.os, "getloadavg", lambda: (0.2, 0.2, 0.2))  # the fallback
-    monkeypatch.setitem(cholesky._IDLE_CHECK, "at", -1e9)  # no cached answer
-    assert cholesky.idle_core_limit() == want
+def _design(seed: int = 0, n: int = 300):
+    """Crossed (1 + x | g1) with 25 levels, (1 | g2) with 8, (1 | g3) with 5."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=n)
+    rows = [
+        TermRows.of(rng.integers(0, 25, n), np.column_stack([np.ones(n), x]), 25),
+        TermRows.of(rng.integers(0, 8, n), np.ones((n, 1)), 8),
+        TermRows.of(rng.integers(0, 5, n), np.ones((n, 1)), 5),
+    ]
+    terms = [
+        RandomEffectsTerm(f"g{i}", cols, pd.Index(range(r.nlevels)))
+        for i, (r, cols) in enumerate(zip(rows, [("(Intercept)", "x"), ("1",), ("1",)]))
+    ]
+    X = np.column_stack([np.ones(n), rng.normal(size=n)])
+    w = rng.uniform(0.5, 2.0, n)
+    cp = chunk_crossproducts(rows, X, rng.normal(size=n), w)
+    theta = [np.array([0.8, -0.3, 0.5]), np.array([1.3]), np.array([0.4])]
+    T = [t.template(th) for t, th in zip(terms, theta)]
+    Z = np.hstack([r.z_matrix().toarray() for r in rows])
+    Lam = la.block_diag(*[np.kron(np.eye(t.nlevels), Ts) for t, Ts in zip(terms, T)])
+    A = Lam.T @ (Z.T * w) @ Z @ Lam + np.eye(Z.shape[1])
+    return terms, cp, T, A
 
 
-def test_idle_core_limit_is_cached(monkeypatch):
-    calls = []
-    monkeypatch.setattr(cholesky, "_runnable_elsewhere", lambda: calls.append(1) or 0)
-    monkeypatch.setitem(cholesky._IDLE_CHECK, "at", -1e9)
-    cholesky.idle_core_limit()
-    cholesky.idle_core_limit()
-    assert len(calls) == 3  # three snapshots once, then the cached answer
+FACTORS = [
+    ("sparse", lambda terms, cp: cholesky.SparseCholesky(terms, cp)),
+    ("block", lambda terms, cp: cholesky.BlockCholesky(terms, cp)),
+]
 
 
-def test_runnable_elsewhere_counts_other_tasks_only():
-    n = cholesky._runnable_elsewhere()
-    assert n is None or n >= 0
+@pytest.mark.parametrize("dense_cross", [False, True])
+@pytest.mark.parametrize("name,make", FACTORS)
+def test_factor_matches_the_dense_matrix(name, make, dense_cross, monkeypatch):
+    monkeypatch.setattr(cholesky, "DENSE_CROSS_FLOPS_PER_PAIR", 1e12 if dense_cross else 0.0)
+    terms, cp, T, A = _design()
+    chol = make(terms, cp)
+    chol.update(T)
+    assert chol.logdet() == pytest.approx(np.linalg.slogdet(A)[1], rel=1e-12)
+    B = np.random.default_rng(1).normal(size=(A.shape[0], 3))
+    # forward then backward solves A x = b: L⁻ᵀ L⁻¹ with the permutation folded in
+    x = chol.backward(chol.forward(B))
+    np.testing.assert_allclose(A @ x, B, atol=1e-10)
+    # forward alone is a factor: ‖L⁻¹b‖² = bᵀA⁻¹b
+    fb = chol.forward(B[:, 0])
+    assert fb @ fb == pytest.approx(B[:, 0] @ np.linalg.solve(A, B[:, 0]), rel=1e-10)
+    Ainv = np.linalg.inv(A)
+    at = 0
+    for t, blocks in zip(terms, chol.inverse_diagonal_blocks()):
+        for lev in range(t.nlevels):
+            sl = slice(at + lev * t.k, at + (lev + 1) * t.k)
+            np.testing.assert_allclose(blocks[lev], Ainv[sl, sl], rtol=1e-9, atol=1e-12)
+        at += t.q
+
+
+def test_choose_factorization_picks_the_block_form_for_a_small_complement():
+    terms, cp, _, _ = _design()
+    assert isinstance(cholesky.choose_factorization(terms, cp), cholesky.BlockCholesky)
+    assert isinstance(
+        cholesky.choose_factorization(terms, cp, method="sparse"), cholesky.SparseCholesky
+    )
+    with pytest.raises(ValueError, match="factorization"):
+        cholesky.choose_factorization(terms, cp, method="dense")
+
+
+@pytest.mark.parametrize("k", [1, 2, 3])
+def test_batched_cholesky_and_inverse(k):
+    rng = np.random.default_rng(k)
+    M = rng.normal(size=(6, k, k))
+    A = M @ M.transpose(0, 2, 1) + k * np.eye(k)
+    L = cholesky.batched_cholesky(A)
+    np.testing.assert_allclose(L @ L.transpose(0, 2, 1), A, rtol=1e-12)
+    assert np.allclose(np.triu(L, 1), 0)
+    np.testing.assert_allclose(
+        cholesky.batched_lower_inverse(L) @ L, np.broadcast_to(np.eye(k), L.shape), atol=1e-12
+    )
 
 
 @pytest.mark.parametrize("order", ["C", "F"])

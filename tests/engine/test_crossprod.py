@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from sparselme.engine.crossprod import (
     CrossBlocks,
     CrossProducts,
-    TermRows,
     _level_pairs,
     chunk_crossproducts,
-    compute_crossproducts,
 )
-from sparselme.engine.terms import RandomEffectsTerm
+from sparselme.engine.rows import TermRows
 
 
 def _problem(n: int = 500, seed: int = 3):
@@ -67,15 +64,30 @@ def test_chunks_add_up_to_the_whole(weighted):
     _assert_cp_close(total, whole)
 
 
-def test_compute_crossproducts_is_the_one_chunk_case():
+def test_crossproducts_equal_dense_products_of_z_x_y():
+    """Every block equals the matching block of [Z X y]ᵀW[Z X y] formed densely."""
     rows, X, y, w = _problem()
-    terms = [
-        RandomEffectsTerm(
-            "g1", ("(Intercept)", "x"), pd.Index(range(40)), rows[0].codes, rows[0].model
-        ),
-        RandomEffectsTerm("g2", ("(Intercept)",), pd.Index(range(7)), rows[1].codes, rows[1].model),
-    ]
-    _assert_cp_close(compute_crossproducts(terms, X, y, w), chunk_crossproducts(rows, X, y, w), 0)
+    cp = chunk_crossproducts(rows, X, y, w)
+    Z = np.hstack([r.z_matrix().toarray() for r in rows])
+    M = np.column_stack([Z, X, y])
+    G = M.T @ (w[:, None] * M)
+    q1, q = rows[0].q, rows[0].q + rows[1].q
+    k1, k2 = rows[0].k, rows[1].k
+    for s, (r, lo) in enumerate(zip(rows, (0, q1))):
+        for lev in range(r.nlevels):
+            sl = slice(lo + lev * r.k, lo + (lev + 1) * r.k)
+            np.testing.assert_allclose(cp.diag[s][lev], G[sl, sl], rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(cp.ZtX[s].reshape(-1, X.shape[1]), G[lo : lo + r.q, q:-1])
+        np.testing.assert_allclose(cp.Zty[s].ravel(), G[lo : lo + r.q, -1])
+    blk = cp.cross[(1, 0)]
+    dense = np.zeros((rows[1].q, rows[0].q))
+    for i, j, v in zip(blk.rows, blk.cols, blk.values):
+        dense[i * k2 : (i + 1) * k2, j * k1 : (j + 1) * k1] = v
+    np.testing.assert_allclose(dense, G[q1:q, :q1], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(cp.XtX, G[q:-1, q:-1])
+    np.testing.assert_allclose(cp.Xty, G[q:-1, -1])
+    assert cp.yty == pytest.approx(G[-1, -1])
+    assert cp.sum_log_weights == pytest.approx(np.sum(np.log(w)))
 
 
 def test_cross_blocks_concat_sums_shared_pairs_sorted():

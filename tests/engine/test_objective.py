@@ -27,14 +27,16 @@ def random_frame(rng: np.random.Generator, n: int, n1: int, n2: int) -> pd.DataF
     g1 = np.concatenate([np.arange(n1), rng.integers(0, n1, n - n1)])  # every level used
     g2 = np.concatenate([np.arange(n2), rng.integers(0, n2, n - n2)])
     rng.shuffle(g2)
-    return pd.DataFrame({
-        "y": rng.normal(size=n) * 3 + 10,
-        "x": rng.normal(size=n),
-        "g1": pd.Categorical(g1),
-        "g2": g2,  # numeric codes: grouping variables are always categorical
-        "g3": pd.Categorical(rng.integers(0, 2, n)),
-        "f": pd.Categorical(rng.choice(["a", "b"], n)),
-    })
+    return pd.DataFrame(
+        {
+            "y": rng.normal(size=n) * 3 + 10,
+            "x": rng.normal(size=n),
+            "g1": pd.Categorical(g1),
+            "g2": g2,  # numeric codes: grouping variables are always categorical
+            "g3": pd.Categorical(rng.integers(0, 2, n)),
+            "f": pd.Categorical(rng.choice(["a", "b"], n)),
+        }
+    )
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -54,8 +56,9 @@ def test_sparse_objective_equals_dense_brute_force(
     rng = np.random.default_rng(seed)
     data = random_frame(rng, n, n1, n2)
     weights = rng.uniform(0.3, 3.0, n) if weighted else None
-    model = sl.LinearMixedModel.from_formula(formula, data, weights=weights,
-                                             factorization=factorization)
+    model = sl.LinearMixedModel.from_formula(
+        formula, data, weights=weights, factorization=factorization
+    )
     lower = model.lower_bounds
     theta = np.where(lower == 0, rng.uniform(0.0, 2.0, len(lower)), rng.uniform(-1, 1, len(lower)))
     sparse = model.objective(theta, reml=reml)
@@ -79,8 +82,9 @@ def test_fitted_theta_minimizes_the_dense_criterion_too():
 def test_solution_satisfies_the_penalized_normal_equations(factorization):
     rng = np.random.default_rng(3)
     data = random_frame(rng, 60, 5, 3)
-    model = sl.LinearMixedModel.from_formula("y ~ x + (x|g1) + (1|g2)", data,
-                                             factorization=factorization)
+    model = sl.LinearMixedModel.from_formula(
+        "y ~ x + (x|g1) + (1|g2)", data, factorization=factorization
+    )
     theta = np.array([0.8, 0.3, 0.5, 1.2])
     sol = model.pls.solve(theta)
     from dense_reference import dense_lambda, dense_z
@@ -90,8 +94,9 @@ def test_solution_satisfies_the_penalized_normal_equations(factorization):
     # [ΛᵀZᵀZΛ + I, ΛᵀZᵀX; XᵀZΛ, XᵀX] [u; β] = [ΛᵀZᵀy; Xᵀy]
     A = np.block([[ZL.T @ ZL + np.eye(ZL.shape[1]), ZL.T @ X], [X.T @ ZL, X.T @ X]])
     rhs = np.concatenate([ZL.T @ y, X.T @ y])
-    np.testing.assert_allclose(np.concatenate([sol.u, sol.beta]), np.linalg.solve(A, rhs),
-                               rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(
+        np.concatenate([sol.u, sol.beta]), np.linalg.solve(A, rhs), rtol=1e-8, atol=1e-10
+    )
     r = y - X @ sol.beta - ZL @ sol.u
     assert sol.pwrss == pytest.approx(r @ r + sol.u @ sol.u, rel=1e-9)
 
@@ -102,8 +107,9 @@ def test_the_factor_is_kept_for_the_same_theta_and_dropped_after_a_failure(
 ):
     rng = np.random.default_rng(6)
     data = random_frame(rng, 60, 5, 3)
-    model = sl.LinearMixedModel.from_formula("y ~ x + (x|g1) + (1|g2)", data,
-                                             factorization=factorization)
+    model = sl.LinearMixedModel.from_formula(
+        "y ~ x + (x|g1) + (1|g2)", data, factorization=factorization
+    )
     pls, theta = model.pls, np.array([0.8, 0.3, 0.5, 1.2])
     fresh = pls.solve(theta)
     updates = []
@@ -129,8 +135,9 @@ def test_the_factor_is_kept_for_the_same_theta_and_dropped_after_a_failure(
 
 
 @pytest.mark.parametrize("factorization", ["sparse", "block"])
-@pytest.mark.parametrize("formula", ["y ~ x + (x|g1) + (1|g2)", "y ~ x + (1|g2) + (x|g1:g3)",
-                                     "y ~ x + (x|g1)"])
+@pytest.mark.parametrize(
+    "formula", ["y ~ x + (x|g1) + (1|g2)", "y ~ x + (1|g2) + (x|g1:g3)", "y ~ x + (x|g1)"]
+)
 def test_conditional_variances_equal_the_dense_inverse(factorization, formula):
     rng = np.random.default_rng(5)
     data = random_frame(rng, 60, 5, 4)
@@ -156,13 +163,15 @@ def test_both_outer_product_strategies_agree_with_the_dense_likelihood(dense_cro
     monkeypatch.setattr(chol, "DENSE_CROSS_FLOPS_PER_PAIR", 1e12 if dense_cross else 0.0)
     rng = np.random.default_rng(11)
     data = random_frame(rng, 90, 7, 5)
-    model = sl.LinearMixedModel.from_formula("y ~ x + (x|g1) + (1|g2) + (1|g3)", data,
-                                             factorization="block")
+    model = sl.LinearMixedModel.from_formula(
+        "y ~ x + (x|g1) + (1|g2) + (1|g3)", data, factorization="block"
+    )
     assert model.pls.chol.dense_cross is dense_cross
     theta = np.array([0.8, 0.2, 0.5, 1.1, 0.6])
     for reml in (True, False):
-        assert model.objective(theta, reml) == pytest.approx(dense_deviance(model, theta, reml),
-                                                             rel=1e-9)
+        assert model.objective(theta, reml) == pytest.approx(
+            dense_deviance(model, theta, reml), rel=1e-9
+        )
     from dense_reference import dense_lambda, dense_z
 
     ZL = dense_z(model) @ dense_lambda(model, theta)
@@ -172,9 +181,12 @@ def test_both_outer_product_strategies_agree_with_the_dense_likelihood(dense_cro
     sol = model.pls.solve(theta)
     X, y = model.design.X, model.design.y
     A = np.block([[ZL.T @ ZL + np.eye(ZL.shape[1]), ZL.T @ X], [X.T @ ZL, X.T @ X]])
-    np.testing.assert_allclose(np.concatenate([sol.u, sol.beta]),
-                               np.linalg.solve(A, np.concatenate([ZL.T @ y, X.T @ y])),
-                               rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(
+        np.concatenate([sol.u, sol.beta]),
+        np.linalg.solve(A, np.concatenate([ZL.T @ y, X.T @ y])),
+        rtol=1e-8,
+        atol=1e-10,
+    )
 
 
 def test_selected_inversion_path_gives_the_same_conditional_variances(monkeypatch):
@@ -182,8 +194,9 @@ def test_selected_inversion_path_gives_the_same_conditional_variances(monkeypatc
 
     rng = np.random.default_rng(21)
     data = random_frame(rng, 80, 6, 5)
-    model = sl.LinearMixedModel.from_formula("y ~ x + (x|g1) + (1|g2)", data,
-                                             factorization="sparse")
+    model = sl.LinearMixedModel.from_formula(
+        "y ~ x + (x|g1) + (1|g2)", data, factorization="sparse"
+    )
     theta = np.array([0.7, 0.1, 0.4, 0.9])
     batched = model.pls.inverse_diagonal_blocks(theta)
     monkeypatch.setattr(chol, "SELECTED_INVERSION_MIN_Q", 0)

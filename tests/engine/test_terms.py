@@ -1,23 +1,28 @@
-"""Random-effects terms: Λ templates, θ layout and their block of Z."""
+"""Random-effects terms: structure, Λ templates, θ layout."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from sparselme.engine.covariance import Diagonal, Unstructured
 from sparselme.engine.terms import RandomEffectsTerm, sandwich
 
 
-def make_term(covariance="unstructured", k=2, n=12, L=4, seed=0):
-    rng = np.random.default_rng(seed)
-    codes = np.arange(n) % L
-    model = np.column_stack([np.ones(n)] + [rng.normal(size=n) for _ in range(k - 1)])
-    return RandomEffectsTerm("g", tuple(f"c{i}" for i in range(k)), pd.Index(range(L)),
-                             codes, model, covariance)
+def make_term(covariance="unstructured", k=2, L=4):
+    return RandomEffectsTerm("g", tuple(f"c{i}" for i in range(k)), pd.Index(range(L)), covariance)
+
+
+def test_sizes_and_parametrization():
+    t = make_term(k=3, L=5)
+    assert (t.k, t.nlevels, t.q, t.n_theta) == (3, 5, 15, 6)
+    assert isinstance(t.covariance, Unstructured)
+    d = t.with_covariance("diagonal")
+    assert isinstance(d.covariance, Diagonal) and d.n_theta == 3 and d.name == "g"
+    assert t.covariance.kind == "unstructured"  # the original is unchanged
 
 
 def test_unstructured_theta_fills_the_lower_triangle_by_column_like_lme4():
     t = make_term(k=3)
-    assert t.n_theta == 6
     T = t.template(np.arange(1.0, 7.0))
     np.testing.assert_array_equal(T, [[1, 0, 0], [2, 4, 0], [3, 5, 6]])
     np.testing.assert_array_equal(t.lower_bounds, [0, -np.inf, -np.inf, 0, -np.inf, 0])
@@ -41,16 +46,10 @@ def test_unknown_structure_is_rejected():
         make_term("toeplitz")
 
 
-def test_z_block_is_level_major_and_matches_z_times():
-    t = make_term(k=2, n=10, L=3)
-    Z = t.z_matrix().toarray()
-    assert Z.shape == (10, 6)
-    for i in range(10):
-        lvl = t.codes[i]
-        np.testing.assert_array_equal(Z[i, 2 * lvl : 2 * lvl + 2], t.model[i])
-        assert np.count_nonzero(Z[i]) <= 2
-    b = np.random.default_rng(1).normal(size=6)
-    np.testing.assert_allclose(t.z_times(b), Z @ b)
+def test_label_names_the_columns_of_terms_built_from_arrays():
+    assert make_term(k=1).label() == "(c0 | g)"
+    t = RandomEffectsTerm("g", ("(Intercept)", "x"), pd.Index([1, 2]), lhs="1 + x")
+    assert t.label() == "(1 + x | g)"
 
 
 def test_sandwich_is_ta_transpose_b_tb():

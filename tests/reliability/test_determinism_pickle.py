@@ -14,7 +14,7 @@ import pytest
 
 import sparselme as sl
 import sparselme.formula.api as slf
-from sparselme.model.mixed_model import LinearMixedModel
+from sparselme.lme4 import LinearMixedModel
 
 CASES = {
     "sleepstudy": ("sleepstudy", "Reaction ~ Days + (Days|Subject)"),

@@ -19,7 +19,7 @@ from sparselme.errors import (
     ScaleWarning,
     SingularFitWarning,
 )
-from sparselme.model.mixed_model import LinearMixedModel
+from sparselme.lme4 import LinearMixedModel
 
 SLEEP = "Reaction ~ Days + (Days|Subject)"
 

@@ -15,7 +15,7 @@ from dense_reference import dense_deviance
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sparselme.model.mixed_model import LinearMixedModel
+from sparselme.lme4 import LinearMixedModel
 
 FORMULAS = [
     "y ~ x + (1|g)",

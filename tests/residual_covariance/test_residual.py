@@ -19,9 +19,9 @@ from hypothesis import strategies as st
 from references import REFERENCE  # noqa: E402
 
 import sparselme as sl
-from sparselme.engine.crossprod import compute_crossproducts
+from sparselme.engine.crossprod import chunk_crossproducts
 from sparselme.errors import MissingDataError, UnknownColumnError
-from sparselme.residual_covariance import ResidualModel, ResidualStructureError
+from sparselme.residual import ResidualModel, ResidualStructureError
 from sparselme.statsmodels_compat.residual import compat_covariance
 
 REF_DIR = REFERENCE / "nlme"
@@ -226,14 +226,14 @@ def test_objective_equals_dense_brute_force(
 
 
 def test_varident_crossproducts_are_weighted_crossproducts():
-    """At δ, the re-weighted cross-products are compute_crossproducts with w = 1/δ²."""
+    """At δ, the re-weighted cross-products are chunk_crossproducts with w = 1/δ²."""
     data = sl.datasets.load("dietox")
     model = ResidualModel.from_formula("Weight ~ Time + (Time | Pig)", data, sl.VarIdent("Cu"))
     delta = np.array([1.3, 0.6])
     model.set_residual(delta)
     w = 1.0 / np.r_[1.0, delta][data["Cu"].cat.codes.to_numpy()] ** 2
     d = model.design
-    want = compute_crossproducts(d.terms, d.X, d.y_centered, w)
+    want = chunk_crossproducts(d.rows, d.X, d.y_minus_offset, w)
     got = model.cp
     np.testing.assert_allclose(got.diag[0], want.diag[0], rtol=1e-12)
     np.testing.assert_allclose(got.ZtX[0], want.ZtX[0], rtol=1e-12)
@@ -251,8 +251,8 @@ def test_ar1_crossproducts_against_dense_precision():
     phi = 0.7
     model.set_residual(np.array([phi]))
     d = model.design
-    Z = d.terms[0].z_matrix().toarray()
-    U = np.column_stack([Z, d.X, d.y_centered])
+    Z = d.rows[0].z_matrix().toarray()
+    U = np.column_stack([Z, d.X, d.y_minus_offset])
     R = dense_R(data, spec, np.array([phi]), None)
     want = U.T @ np.linalg.solve(R, U)
     q, p = Z.shape[1], d.X.shape[1]
@@ -273,8 +273,8 @@ def test_evaluations_do_not_touch_the_rows():
     d = twin.design
     d.X[...] = np.nan
     d.y[...] = np.nan
-    for t in d.terms:
-        t.model[...] = np.nan
+    for r in d.rows:
+        r.model[...] = np.nan
     theta = np.array([1.2, 0.1, 0.2])
     for phi in (0.3, -0.4, 0.9):
         want = model.objective_at(theta, np.array([phi]), True)
@@ -384,7 +384,7 @@ def test_fits_sharing_a_model_keep_their_own_parameters(sleep):
     cond = reml.ranef().condvar["Subject"].copy()
     ml = model.fit(REML=False)
     assert reml.reml_criterion == pytest.approx(-2 * reml.llf, abs=1e-8)
-    reml.__dict__.pop("_condvar_blocks", None)
+    reml.__dict__.pop("condvar_blocks", None)
     np.testing.assert_allclose(reml.ranef().condvar["Subject"], cond, rtol=1e-12)
     assert ml.deviance == pytest.approx(-2 * ml.llf, abs=1e-8)
 
@@ -394,7 +394,7 @@ def test_pickle_round_trip(fits):
     back = pickle.loads(pickle.dumps(res))
     assert back.llf == res.llf
     assert back.residual_params.equals(res.residual_params)
-    assert back.model.objective(back.theta, True) == pytest.approx(-2 * res.llf, abs=1e-8)
+    assert back.engine.objective(back.params_all, True) == pytest.approx(-2 * res.llf, abs=1e-8)
 
 
 def test_unsupported_inference_is_refused(fits):

@@ -638,7 +638,7 @@ def test_large_groups_fall_back_to_lme4_standard_errors(monkeypatch, penicillin)
     with pytest.warns(UserWarning, match="not computed"):
         bse = res.bse
     assert np.isnan(bse.iloc[1:]).all()
-    assert bse.iloc[0] == pytest.approx(np.sqrt(res._cov_fe[0, 0]))
+    assert bse.iloc[0] == pytest.approx(np.sqrt(res.cov_fe[0, 0]))
 
 
 def test_docs_examples_run(capsys):

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..engine.optimize import OptSummary
-from ..model.results import MixedLMResults
-from .structures import BoundVarIdent, ResidualSpec
-
-if TYPE_CHECKING:
-    from .model import ResidualModel
+from ..residual_covariance.model import ResidualModel, residual_covariance
+from ..residual_covariance.structures import BoundVarIdent, ResidualSpec
+from .mixed import MixedLMResults
 
 __all__ = ["ResidualMixedLMResults"]
 
@@ -22,57 +19,44 @@ class ResidualMixedLMResults(MixedLMResults):
     """Results of a fit with a residual structure: ρ (δ's or φ) with standard errors.
 
     ``residual_params``, ``residual_bse``, ``residual_cov``, ``residual_table()``; ``npar``
-    counts ρ. The model's cross-products are set to this fit's ρ whenever ``model`` is
-    used (several fits may share one model). Inference on θ (profiles, bootstrap,
-    Kenward-Roger) is not available with a residual structure.
+    counts ρ. Every evaluation through the engine is at this fit's (θ, ρ), so several
+    fits may share one model. Inference on θ (profiles, bootstrap, Kenward-Roger) is not
+    available with a residual structure.
     """
 
-    def __init__(
-        self,
-        model: ResidualModel,
-        solution,
-        optsum: OptSummary,
-        reml: bool,
-        rho: np.ndarray,
-        cov_rho: np.ndarray,
-        r_names: bool = True,
-    ):
-        self._rho = np.asarray(rho, dtype=float).copy()
-        self.residual_cov = cov_rho
-        super().__init__(model, solution, optsum, reml=reml, r_names=r_names)
+    engine: ResidualModel
+
+    @cached_property
+    def residual_cov(self) -> np.ndarray:
+        """(n_rho, n_rho) covariance of the residual parameters (finite-difference Hessian)."""
+        return residual_covariance(self)
 
     @property
-    def model(self) -> ResidualModel:
-        self._model.set_residual(self._rho)
-        return self._model
+    def _rho(self) -> np.ndarray:
+        return self.params_all[self.engine.n_theta :]
 
-    @model.setter
-    def model(self, value: ResidualModel) -> None:
-        self._model = value
+    @property
+    def _structure(self):
+        return self.engine.structure
 
     @property
     def residual(self) -> ResidualSpec:
-        return self._model.residual
+        return self.engine.residual
 
     @property
     def residual_params(self) -> pd.Series:
         """Estimated δ's (stratum SD ratios to the first level) or φ."""
-        return pd.Series(self._rho, index=self._model.structure.names, name="residual_params")
+        return pd.Series(self._rho, index=self._structure.names, name="residual_params")
 
     @property
     def residual_bse(self) -> pd.Series:
         """Standard errors of :attr:`residual_params` (finite-difference Hessian)."""
         se = np.sqrt(np.diag(self.residual_cov))
-        return pd.Series(se, index=self._model.structure.names, name="residual_bse")
-
-    @property
-    def npar(self) -> int:
-        """Fixed effects + θ + σ + the residual parameters."""
-        return super().npar + len(self._rho)
+        return pd.Series(se, index=self._structure.names, name="residual_bse")
 
     def residual_table(self, level: float = 0.95) -> pd.DataFrame:
         """Estimate, Std. Error and a Wald interval on the optimizer's scale mapped back."""
-        s = self._model.structure
+        s = self._structure
         est, se = self._rho, np.sqrt(np.diag(self.residual_cov))
         eta = s.to_free(est)
         h = 1e-6 * np.maximum(np.abs(eta), 1.0)
@@ -130,7 +114,7 @@ class ResidualMixedLMResults(MixedLMResults):
 
 def residual_block(res: ResidualMixedLMResults) -> list[str]:
     """Lines describing the residual structure and its estimates (the reference δ as 1)."""
-    s = res._model.structure
+    s = res._structure
     table = res.residual_table()
     cells = [[f"{v:.5g}" for v in row] for row in table.to_numpy()]
     names = list(table.index)

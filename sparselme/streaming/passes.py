@@ -45,22 +45,20 @@ from formulaic import Formula, model_matrix
 from formulaic.transforms.contrasts import C, PolyContrasts
 from numpy.lib.mixins import NDArrayOperatorsMixin
 
-from .data.design import (
+from ..data.design import (
     Design,
     group_codes,
     missing_mask,
     r_style_name,
-    redundant_columns,
     warn_dropped_columns,
 )
-from .data.formula import BarTerm, ParsedFormula, parse_formula
-from .data.validation import is_streamable  # the input test lives with the other checks
-from .engine.crossprod import CrossProducts, TermRows, chunk_crossproducts
-from .engine.objective import PenalizedLeastSquares
-from .engine.terms import RandomEffectsTerm
-from .errors import DataError, MissingDataError, UnknownColumnError
-from .model.mixed_model import LinearMixedModel
-from .model.results import MixedLMResults
+from ..data.formula import BarTerm, ParsedFormula, parse_formula
+from ..data.rank import redundant_columns
+from ..data.validation import is_streamable  # the input test lives with the other checks
+from ..engine.crossprod import CrossProducts, chunk_crossproducts
+from ..engine.rows import TermRows
+from ..engine.terms import RandomEffectsTerm
+from ..errors import DataError, DroppedRowsWarning, MissingDataError, UnknownColumnError
 
 __all__ = [
     "DEFAULT_CHUNK_ROWS",
@@ -68,10 +66,10 @@ __all__ = [
     "as_source",
     "ParquetSource",
     "DaskSource",
-    "StreamedLinearMixedModel",
-    "StreamedResults",
+    "StreamedRows",
     "StreamedColumn",
-    "lmer_streamed",
+    "streamed_design",
+    "mixedlm_formula",
     "mixedlm_streamed",
 ]
 
@@ -759,118 +757,36 @@ def _chunk_moments(df: pd.DataFrame, coder: ChunkCoder) -> _Moments | None:
 # ======================================================================================
 
 
-@dataclass(eq=False)
-class StreamedTerm(RandomEffectsTerm):
-    """A term whose rows stay with the data: structure only (levels, columns, k).
-
-    ``codes`` and ``model`` are empty; the fit uses the cross-products, and fitted values
-    are recomputed per chunk.
-    """
-
-    ncols: int = 1
-    ones_model: bool = False
-
-    def __post_init__(self) -> None:
-        self.codes = np.zeros(1, dtype=np.intp)
-        self.model = np.zeros((1, self.ncols))
-        super().__post_init__()
-        self.codes = np.zeros(0, dtype=np.intp)
-        self.model = np.zeros((0, self.ncols))
-
-    @property
-    def intercept_only(self) -> bool:
-        return self.k == 1 and self.ones_model
-
-    def _no_rows(self, *args, **kwargs):
-        raise NotImplementedError(
-            f"term {self.name!r} of a streamed fit has no rows in memory; use the results' "
-            "fittedvalues/resid (computed chunk by chunk)"
-        )
-
-    z_columns = z_matrix = z_times = _no_rows
-
-
 @dataclass
-class StreamedDesign(Design):
-    """A design whose X, y and Z rows stay with the data (``X``/``y`` are empty).
+class StreamedRows:
+    """Where a streamed design's rows are: the source and the coder that codes its chunks.
 
-    ``source`` and ``coder`` recompute any chunk's rows; ``n`` is the number of rows used.
+    ``keep`` (p,) are the fixed-effects columns kept after dropping redundant ones.
     """
 
-    n: int = 0
-    source: Any = None
-    coder: ChunkCoder | None = None
-    keep: np.ndarray | None = None  # indices of the fixed-effects columns kept
+    source: Any
+    coder: ChunkCoder
+    keep: np.ndarray
 
-    @property
-    def nobs(self) -> int:
-        return self.n
+    def fitted_values(self, design: Design, beta: np.ndarray, b_blocks) -> StreamedColumn:
+        """Xβ + Zb (+ offset), computed chunk by chunk on request."""
+        return StreamedColumn(self, design.nobs, self._state(beta, b_blocks), "fitted")
 
+    def response(self, design: Design):
+        """y, read chunk by chunk on request: y − fitted is the residual column."""
+        return _Response()
 
-class StreamedLinearMixedModel(LinearMixedModel):
-    """A linear mixed model built from streamed cross-products (two passes over the data).
-
-    >>> m = StreamedLinearMixedModel.from_formula("y ~ x + (1|g)", "d/")  # doctest: +SKIP
-    >>> res = m.fit()  # doctest: +SKIP
-    """
-
-    def __init__(
-        self,
-        design: StreamedDesign,
-        cp: CrossProducts,
-        ordering: str = "default",
-        factorization: str = "auto",
-    ):
-        self.design = design
-        self.cp = cp
-        self.pls = PenalizedLeastSquares(
-            design.terms, cp, ordering=ordering, factorization=factorization
-        )
-
-    @classmethod
-    def from_formula(
-        cls,
-        formula: str,
-        data: Any,
-        weights: str | None = None,
-        offset: str | None = None,
-        missing: str = "raise",
-        chunk_size: int | None = None,
-        **engine,
-    ) -> StreamedLinearMixedModel:
-        """Two passes over ``data`` (a Parquet path, pyarrow Dataset/Table or Dask frame)."""
-        source = (
-            data if isinstance(data, (ParquetSource, DaskSource)) else as_source(data, chunk_size)
-        )
-        design, cp = streamed_design(parse_formula(formula), source, weights, offset, missing)
-        return cls(design, cp, **engine)
-
-    def fit(self, *args, **kwargs) -> StreamedResults:
-        res = super().fit(*args, **kwargs)
-        return StreamedResults(self, res.solution, res.optsum, reml=res.reml, r_names=res._r_names)
+    def _state(self, beta: np.ndarray, b_blocks) -> tuple:
+        full = np.zeros(len(self.coder.fixed_names))
+        full[self.keep] = beta
+        return self.coder, full, list(b_blocks)
 
 
-class StreamedResults(MixedLMResults):
-    """Results of a streamed fit: ``fittedvalues``/``resid`` are recomputed per chunk."""
+class _Response:
+    """y of a streamed design: only y − fitted (a residual column) is ever formed."""
 
-    @property
-    def fittedvalues(self) -> StreamedColumn:
-        """(n,) Xβ + Zb (+ offset), computed chunk by chunk on request."""
-        return StreamedColumn(self, "fitted")
-
-    @property
-    def resid(self) -> StreamedColumn:
-        """(n,) y − fitted, computed chunk by chunk on request."""
-        return StreamedColumn(self, "resid")
-
-    def _value_state(self) -> tuple[ChunkCoder, np.ndarray, list[np.ndarray]]:
-        d: StreamedDesign = self.model.design
-        beta = np.zeros(len(d.coder.fixed_names))
-        beta[d.keep] = self.solution.beta
-        return d.coder, beta, self._b_blocks()
-
-    def __repr__(self) -> str:
-        return f"<StreamedResults {self.method} nobs={self.nobs} logLik={self.llf:.4f}>"
+    def __sub__(self, fitted: StreamedColumn) -> StreamedColumn:
+        return StreamedColumn(fitted.rows, len(fitted), fitted.state, "resid")
 
 
 def _chunk_values(
@@ -896,19 +812,21 @@ class StreamedColumn(NDArrayOperatorsMixin):
     fit ``to_dask()`` gives a lazy Dask Series computed per partition.
     """
 
-    def __init__(self, results: StreamedResults, what: str):
-        self._results = results
+    def __init__(self, rows: StreamedRows, n: int, state: tuple, what: str):
+        self.rows = rows
+        self.n = n
+        self.state = state
         self.what = what
 
     @property
     def _source(self):
-        return self._results.model.design.source
+        return self.rows.source
 
     def _columns(self) -> list[str]:
-        return self._results.model.design.coder.plan.columns
+        return self.rows.coder.plan.columns
 
     def __len__(self) -> int:
-        return self._results.nobs
+        return self.n
 
     @property
     def shape(self) -> tuple[int]:
@@ -920,8 +838,7 @@ class StreamedColumn(NDArrayOperatorsMixin):
 
     def iter_chunks(self) -> Iterator[pd.Series]:
         """The values chunk by chunk (pandas Series indexed like the source's rows)."""
-        state = self._results._value_state()
-        yield from self._source.map_chunks(_chunk_values, self._columns(), state, self.what)
+        yield from self._source.map_chunks(_chunk_values, self._columns(), self.state, self.what)
 
     def head(self, n: int = 5) -> np.ndarray:
         """The first n values (reads only the chunks needed)."""
@@ -937,10 +854,9 @@ class StreamedColumn(NDArrayOperatorsMixin):
         """A lazy Dask Series (Dask sources only)."""
         if not isinstance(self._source, DaskSource):
             raise TypeError("to_dask() needs a fit on a Dask DataFrame; use iter_chunks()")
-        state = self._results._value_state()
         meta = pd.Series(dtype=float, name=self.what)
         return self._source.map_partitions(
-            _chunk_values, self._columns(), state, self.what, meta=meta
+            _chunk_values, self._columns(), self.state, self.what, meta=meta
         )
 
     def to_numpy(self) -> np.ndarray:
@@ -991,7 +907,7 @@ def streamed_design(
     weights: str | None = None,
     offset: str | None = None,
     missing: str = "raise",
-) -> tuple[StreamedDesign, CrossProducts]:
+) -> tuple[Design, CrossProducts]:
     """Both passes over ``source``: the design (structure only) and its cross-products."""
     if parsed.response is None:
         raise DataError("the formula has no response: write it as 'y ~ ...'")
@@ -1033,33 +949,29 @@ def streamed_design(
     keep = np.array([j for j in range(p_full) if j not in set(dropped)], dtype=np.intp)
     cp = moments.cp.select_fixed(keep) if dropped else moments.cp
     terms = [
-        StreamedTerm(
+        RandomEffectsTerm(
             name=t.bar.group_name,
             columns=t.columns,
             levels=t.levels,
-            codes=None,
-            model=None,
             covariance="unstructured",
             group_vars=tuple(t.bar.group),
             lhs=t.bar.lhs,
-            ncols=len(t.columns),
-            ones_model=bool(moments.ones[i]),
+            intercept_only=len(t.columns) == 1 and bool(moments.ones[i]),
         )
         for i, t in enumerate(coder.terms)
     ]
-    design = StreamedDesign(
-        y=np.zeros(0),
-        X=np.zeros((0, len(keep)), order="F"),
+    design = Design(
+        y=None,
+        X=None,
         terms=terms,
+        rows=None,
         fixed_names=[names[j] for j in keep],
         response_name=coder.response_name,
         dropped_columns=[names[j] for j in dropped],
         fixed_spec=coder.fixed_spec.rhs,
         parsed=parsed,
-        n=cp.nobs,
-        source=source,
-        coder=coder,
-        keep=keep,
+        source=StreamedRows(source, coder, keep),
+        nrows=cp.nobs,
     )
     return design, cp
 
@@ -1074,7 +986,7 @@ def _report_missing(summary: _LevelSummary, plan: _Plan) -> None:
         warnings.warn(
             f"dropped {summary.bad} of {summary.nrows} rows with missing or non-finite values "
             f"in: {listed}",
-            UserWarning,
+            DroppedRowsWarning,
             stacklevel=5,
         )
         return
@@ -1087,47 +999,6 @@ def _report_missing(summary: _LevelSummary, plan: _Plan) -> None:
 # ======================================================================================
 # Entry points used by lmer() and mixedlm()
 # ======================================================================================
-
-
-def lmer_streamed(
-    formula: str,
-    data: Any,
-    REML: bool = True,  # noqa: N803 - lme4's argument name
-    weights: str | None = None,
-    offset: str | None = None,
-    missing: str = "raise",
-    chunk_size: int | None = None,
-    **fit_kwargs,
-) -> StreamedResults:
-    """``lmer`` on a Parquet path, pyarrow Dataset/Table or Dask DataFrame."""
-    engine = {k: fit_kwargs.pop(k) for k in ("ordering", "factorization") if k in fit_kwargs}
-    model = StreamedLinearMixedModel.from_formula(
-        formula,
-        data,
-        weights=weights,
-        offset=offset,
-        missing=missing,
-        chunk_size=chunk_size,
-        **engine,
-    )
-    return model.fit(REML=REML, **fit_kwargs)
-
-
-class StreamedMixedLM(StreamedLinearMixedModel):
-    """What ``mixedlm`` returns for streamed data: ``fit(reml=True)`` as statsmodels spells
-    it, fixed-effects names in statsmodels' style (``Intercept``)."""
-
-    def fit(self, start_params=None, reml: bool = True, **kwargs) -> StreamedResults:  # type: ignore[override]
-        for k in ("method", "niter_sa", "do_cg", "full_output", "gtol", "maxiter", "disp"):
-            kwargs.pop(k, None)
-        if start_params is not None:
-            raise NotImplementedError(
-                "start_params (statsmodels' parametrization) is not supported for streamed "
-                "fits; pass start= with the relative covariance factor θ instead"
-            )
-        reml = bool(kwargs.pop("REML", reml))
-        kwargs.setdefault("r_names", False)
-        return super().fit(REML=reml, **kwargs)
 
 
 _INDICATOR_VC = re.compile(r"^\s*~?\s*0\s*\+\s*(?:C\(\s*(\w+)\s*\)|(\w+))\s*$")
@@ -1190,9 +1061,8 @@ def mixedlm_streamed(
     missing: str = "none",
     groups=None,
     chunk_size: int | None = None,
-    **engine,
-) -> StreamedMixedLM:
-    """``mixedlm`` on streamed data: the model, built in two passes (fit with ``.fit()``).
+) -> tuple[Design, CrossProducts]:
+    """``mixedlm`` on streamed data: its design and cross-products, in two passes.
 
     The statsmodels spelling is compiled to lme4 terms (:func:`mixedlm_formula`); the
     results are the engine's (statsmodels' Hessian-based variance-parameter SEs and its
@@ -1206,10 +1076,9 @@ def mixedlm_streamed(
         return _is_categorical_column(source, var)
 
     text = mixedlm_formula(formula, groups, re_formula, vc_formula, categorical)
-    design, cp = streamed_design(
+    return streamed_design(
         parse_formula(text), source, missing="drop" if missing == "drop" else "raise"
     )
-    return StreamedMixedLM(design, cp, **engine)
 
 
 def _is_categorical_column(source: ParquetSource | DaskSource, name: str) -> bool:

@@ -16,7 +16,8 @@ import pandas as pd
 import pytest
 
 import sparselme as sl
-from sparselme.distributed import StreamedColumn, StreamedLinearMixedModel, StreamedResults
+from sparselme.results import MixedLMResults
+from sparselme.streaming import StreamedColumn, streamed_design
 
 pa = pytest.importorskip("pyarrow")
 ds = pytest.importorskip("pyarrow.dataset")
@@ -122,7 +123,7 @@ def assert_same_fit(res, ref) -> None:
 
 def test_parquet_folder_equals_in_memory(data, folder):
     res = sl.lmer(FORMULA, folder, **TIGHT)
-    assert isinstance(res, StreamedResults)
+    assert type(res) is MixedLMResults  # the same results as for a DataFrame
     assert_same_fit(res, in_memory(data))
 
 
@@ -132,7 +133,8 @@ def test_chunks_far_smaller_than_the_data_give_the_same_answer(data, folder):
 
 
 def test_objective_at_fixed_theta_equals_in_memory(data, folder):
-    streamed = StreamedLinearMixedModel.from_formula(FORMULA, folder, chunk_size=500)
+    design, cp = streamed_design(FORMULA, folder, chunk_size=500)
+    streamed = sl.LinearMixedModel(design, cp=cp)
     model = sl.LinearMixedModel.from_formula(FORMULA, data)
     theta = in_memory(data).theta
     for reml in (True, False):
@@ -275,7 +277,7 @@ def test_dask_local_scheduler_without_a_client(data):
 
 
 def test_statsmodels_spelling_compiles_to_lme4_terms():
-    from sparselme.distributed import is_streamable, mixedlm_formula
+    from sparselme.streaming import is_streamable, mixedlm_formula
 
     def cat(v):
         return v == "s"

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from sparselme import _gram
+from sparselme.engine import _gram
 
 
 def _random_pattern(m: int, ncols: int, density: float, seed: int) -> sp.csc_matrix:

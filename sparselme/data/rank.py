@@ -1,0 +1,64 @@
+"""Linear dependence among columns, by one Householder QR (LAPACK ``geqrf``).
+
+Used for the fixed-effects matrix (lme4 drops redundant columns with a warning) and for
+the columns of a random-effects term (whose variances are not identifiable then).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.linalg as la
+
+from ..engine.threads import blas_threads
+
+__all__ = ["redundant_columns", "redundant_columns_and_residual", "RANK_TOL"]
+
+RANK_TOL = 1e-7
+
+
+def redundant_columns(X: np.ndarray, tol: float = RANK_TOL) -> list[int]:
+    """Indices of columns of X that are (numerically) in the span of earlier columns."""
+    if X.shape[1] == 0:
+        return []
+    return _dependent_in_r(_qr_r(X), _column_norms(X), tol)
+
+
+def redundant_columns_and_residual(
+    X: np.ndarray, y: np.ndarray, tol: float = RANK_TOL
+) -> tuple[list[int], float | None]:
+    """(redundant columns of X, ‖y − Xβ̂‖ of least squares) from one QR of [X y] (n, p+1).
+
+    The last diagonal entry of R is the norm of y's part orthogonal to X's columns. With
+    redundant columns the residual is None: the reflection for a dependent column turns
+    in a direction of rounding noise, so R's last entry is no longer that norm.
+    """
+    n, p = X.shape
+    Xy = np.empty((n, p + 1), order="F")
+    Xy[:, :p] = X
+    Xy[:, p] = y
+    R = _qr_r(Xy, overwrite=True)
+    dropped = _dependent_in_r(R[:, :p], _column_norms(X), tol)
+    if dropped:
+        return dropped, None
+    return dropped, abs(float(R[p, p])) if R.shape[0] > p else 0.0
+
+
+def _column_norms(X: np.ndarray) -> np.ndarray:
+    """(p,) Euclidean norms of X's columns, without an n × p temporary."""
+    return np.sqrt(np.einsum("ij,ij->j", X, X))
+
+
+def _qr_r(M: np.ndarray, overwrite: bool = False) -> np.ndarray:
+    """(min(n, m), m) triangular factor R of M (n, m), by LAPACK's Householder QR."""
+    (geqrf,) = la.get_lapack_funcs(("geqrf",), (M,))
+    with blas_threads(1):  # tall and skinny: threads only add contention
+        qr, _, _, info = geqrf(M, lwork=max(1, 64 * M.shape[1]), overwrite_a=overwrite)
+    if info != 0:
+        raise np.linalg.LinAlgError(f"QR of the fixed-effects matrix failed (info={info})")
+    return np.triu(qr[: min(M.shape)])
+
+
+def _dependent_in_r(R: np.ndarray, norms: np.ndarray, tol: float) -> list[int]:
+    d = np.abs(np.diag(R))
+    scale = np.where(norms > 0, norms, 1.0)
+    return [j for j in range(len(norms)) if norms[j] == 0 or j >= len(d) or d[j] <= tol * scale[j]]

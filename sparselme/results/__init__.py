@@ -1,0 +1,13 @@
+"""The results users hold: estimates with analysis and display methods.
+
+:class:`MixedLMResults` (every lme4-style fit) and :class:`ResidualMixedLMResults` (fits
+with a residual structure) extend the computed estimates of
+:class:`~sparselme.model.results.ModelFit`.
+"""
+
+from ..model.results import ModelFit, RandomEffects
+from .mixed import MixedLMResults
+from .residual import ResidualMixedLMResults
+from .summary import lme4_summary
+
+__all__ = ["MixedLMResults", "ResidualMixedLMResults", "RandomEffects", "ModelFit", "lme4_summary"]

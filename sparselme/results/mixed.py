@@ -1,0 +1,75 @@
+"""The results object users hold: a fit's estimates with analysis and display methods.
+
+:class:`MixedLMResults` is a :class:`~sparselme.model.results.ModelFit` (the computed
+estimates and the engine handle) with the methods that call the analysis layer
+(:mod:`sparselme.analysis`) and the plots (:mod:`sparselme.plotting`): ``confint``,
+``profile``, ``bootstrap``, ``predict``, ``simulate``, ``coef_table``, ``anova``,
+``summary``, ``plot_diagnostics``, ``plot_ranef``.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from .. import plotting
+from ..analysis import inference, predict, profile, resampling
+from ..model.results import ModelFit
+from .summary import lme4_summary
+
+__all__ = ["MixedLMResults"]
+
+
+class MixedLMResults(ModelFit):
+    """Results of a linear mixed-model fit (see :class:`~sparselme.model.results.ModelFit`)."""
+
+    # ---- printing -------------------------------------------------------------------------
+    def summary(self) -> str:
+        """An lme4-style printout of the fit."""
+        return lme4_summary(self)
+
+    def __repr__(self) -> str:
+        return f"<MixedLMResults {self.method} nobs={self.nobs} logLik={self.llf:.4f}>"
+
+    # ---- plots (matplotlib, the optional extra ``plot``) --------------------------------
+    def plot_diagnostics(self, **kwargs):
+        """Residuals vs fitted, QQ plots; see :func:`sparselme.plotting.plot_diagnostics`."""
+        return plotting.plot_diagnostics(self, **kwargs)
+
+    def plot_ranef(self, **kwargs):
+        """Caterpillar plot of the random effects; see :func:`sparselme.plotting.plot_ranef`."""
+        return plotting.plot_ranef(self, **kwargs)
+
+    # ---- inference and prediction -----------------------------------------------------------
+    def coef_table(self, ddf: str = "Satterthwaite") -> pd.DataFrame:
+        """t tests of the fixed effects with lmerTest's df (``inference.coef_table``)."""
+        return inference.coef_table(self, ddf)
+
+    def anova(self, *others, type: int | str = 3, ddf: str = "Satterthwaite", **kwargs):  # noqa: A002
+        """F tests of the fixed-effect terms, or with other fits the likelihood-ratio table."""
+        if others:
+            return inference.anova(self, *others, **kwargs)
+        return inference.f_tests(self, type, ddf)
+
+    def confint(self, parm=None, level: float = 0.95, method: str = "profile", **kwargs):
+        """Profile, Wald or bootstrap intervals in lme4's layout (``profile.confint``)."""
+        return profile.confint(self, parm, level=level, method=method, **kwargs)
+
+    def profile(self, which=None, **kwargs):
+        """Likelihood profiles (traces, ``confint()``, ``plot()``; ``profile.profile``)."""
+        return profile.profile(self, which, **kwargs)
+
+    def bootstrap(self, nsim: int = 500, func=None, seed=None, **kwargs):
+        """Parametric bootstrap (``resampling.bootstrap``)."""
+        return resampling.bootstrap(self, nsim, func, seed, **kwargs)
+
+    def refit(self, newresp, **fit_kwargs) -> MixedLMResults:
+        """The same model fitted to a new response (lme4's ``refit``)."""
+        return type(self).of(resampling.refit(self, newresp, **fit_kwargs))
+
+    def predict(self, newdata=None, re_form=None, allow_new_levels: bool = False, **kwargs):
+        """lme4's predictions with random effects (``predict.predict``)."""
+        return predict.predict(self, newdata, re_form, allow_new_levels, **kwargs)
+
+    def simulate(self, nsim: int = 1, seed=None, use_u: bool = False) -> pd.DataFrame:
+        """Responses simulated from the fit (columns sim_1...; ``predict.simulate``)."""
+        return predict.simulate(self, nsim, seed, use_u)

@@ -1,0 +1,82 @@
+"""lme4's printout of a fit, as text."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..model.results import ModelFit
+
+__all__ = ["lme4_summary"]
+
+
+def lme4_summary(res: ModelFit) -> str:
+    """Text in the layout of lme4's ``summary(lmer(...))``."""
+    d = res.design
+    formula = d.parsed.text if d.parsed is not None else ""
+    crit = "REML criterion at convergence" if res.reml else "deviance"
+    lines = [
+        f"Linear mixed model fit by {'REML' if res.reml else 'maximum likelihood'}",
+        f"Formula: {formula}",
+        "",
+    ]
+    if res.reml:
+        lines.append(f"{crit}: {res.reml_criterion:.4f}")
+    else:
+        lines.append(
+            f"{'AIC':>10} {'BIC':>10} {'logLik':>10} {'deviance':>10}\n"
+            f"{res.AIC:>10.1f} {res.BIC:>10.1f} {res.llf:>10.1f} {res.deviance:>10.1f}"
+        )
+    r = res.resid / res.sigma
+    q = np.quantile(r, [0, 0.25, 0.5, 0.75, 1])
+    lines += [
+        "",
+        "Scaled residuals:",
+        "     Min       1Q   Median       3Q      Max ",
+        " ".join(f"{v:8.4f}" for v in q),
+        "",
+        "Random effects:",
+    ]
+    vc = res.varcorr
+    table = [("Groups", "Name", "Variance", "Std.Dev.", "Corr")]
+    for _, row in vc[vc["var2"].isna()].iterrows():
+        table.append(
+            (
+                str(row.grp),
+                "" if pd.isna(row.var1) else str(row.var1),
+                f"{row.vcov:.4g}",
+                f"{row.sdcor:.4g}",
+                "",
+            )
+        )
+    for _, row in vc[vc["var2"].notna()].iterrows():
+        for i, tr in enumerate(table):
+            if tr[0] == row.grp and tr[1] == row.var2:
+                table[i] = tr[:4] + ((tr[4] + f" {row.sdcor:5.2f}").strip(),)
+    widths = [max(len(tr[i]) for tr in table) for i in range(5)]
+    last = None
+    for tr in table:
+        grp = tr[0] if tr[0] != last else ""
+        last = tr[0]
+        lines.append(
+            " "
+            + "  ".join(
+                (grp if i == 0 else tr[i]).ljust(widths[i]) if i < 2 else tr[i].rjust(widths[i])
+                for i in range(5)
+            ).rstrip()
+        )
+    ng = "; ".join(f"{k}, {v}" for k, v in res.ngroups.items())
+    lines += [f"Number of obs: {res.nobs}, groups:  {ng}", "", "Fixed effects:"]
+    fe = pd.DataFrame(
+        {
+            "Estimate": res.fe_params,
+            "Std. Error": res.bse_fe,
+            "t value": res.fe_params / res.bse_fe,
+        }
+    )
+    lines.append(fe.to_string(float_format=lambda v: f"{v:.5g}"))
+    if res.is_singular:
+        lines += ["", "boundary (singular) fit: see help('isSingular')"]
+    for m in res.optsum.messages:
+        lines.append(f"note: {m}")
+    return "\n".join(lines)
