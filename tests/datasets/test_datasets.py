@@ -6,9 +6,9 @@ import pytest
 from sparselme import datasets
 
 
-def test_all_nine_datasets_are_bundled():
-    assert set(datasets.names()) == {"Dyestuff", "Dyestuff2", "InstEval", "Pastes", "Penicillin",
-                                     "Sitka", "cake", "dietox", "sleepstudy"}
+def test_all_ten_datasets_are_bundled():
+    assert set(datasets.names()) == {"Dyestuff", "Dyestuff2", "InstEval", "Machines", "Pastes",
+                                     "Penicillin", "Sitka", "cake", "dietox", "sleepstudy"}
 
 
 @pytest.mark.parametrize("name", datasets.names())
