@@ -56,7 +56,7 @@ def predict(
         frame = pd.DataFrame(exog)
     if groups is None:
         if exog_re is not None:
-            raise DataError(_labels_hint(res, exog_re, "exog_re needs groups="))
+            raise DataError(_labels_hint(res, exog_re, "exog_re needs groups=", None))
         if exog_vc is not None:
             raise DataError("exog_vc needs groups=, the group label of each new row")
         return _population(res, exog, frame)
@@ -75,11 +75,10 @@ def predict(
         base = _with_bar_terms(res, frame, bars, notes)
     else:
         base = _population(res, exog, frame)
-    label_columns = {model.layout.group_name}
-    label_columns |= {groups} if isinstance(groups, str) else set()
-    label_columns |= {str(groups.name)} if isinstance(groups, pd.Series) else set()
+    named = groups if isinstance(groups, str) else getattr(groups, "name", None)
+    label_columns = {model.layout.group_name} | ({str(named)} if named is not None else set())
     eta = np.asarray(base, dtype=float).copy()
-    eta += _re_part(res, frame, exog_re, codes, label_columns)
+    eta += _re_part(res, frame, exog_re, codes, label_columns, named)
     eta += _vc_part(res, frame, exog_vc, codes, notes)
     notes.report()
     return pd.Series(eta, index=base.index) if isinstance(base, pd.Series) else eta
@@ -207,8 +206,12 @@ def _codes(model: MixedLM, labels: np.ndarray) -> np.ndarray:
 # ---- the re term --------------------------------------------------------------------------------
 
 
-def _re_part(res, frame, exog_re, codes: np.ndarray, label_columns: set[str]) -> np.ndarray:
-    """(m,) exog_re row · the group's random effects (0 for unseen groups)."""
+def _re_part(res, frame, exog_re, codes: np.ndarray, label_columns: set[str], named) -> np.ndarray:
+    """(m,) exog_re row · the group's random effects (0 for unseen groups).
+
+    ``label_columns``: names of columns that hold group labels; ``named``: the name of
+    the groups argument (a column name or the Series' name), for messages.
+    """
     m = len(codes)
     if not res.k_re:
         if exog_re is not None:
@@ -217,7 +220,7 @@ def _re_part(res, frame, exog_re, codes: np.ndarray, label_columns: set[str]) ->
     if exog_re is None:
         Z = _default_exog_re(res, frame, m)
     else:
-        Z = _given_exog_re(res, exog_re, m, label_columns)
+        Z = _given_exog_re(res, exog_re, m, label_columns, named)
     B = res._b_blocks()[0]
     known = codes >= 0
     out = np.zeros(m)
@@ -254,16 +257,20 @@ def _default_exog_re(res, frame: pd.DataFrame | None, m: int) -> np.ndarray:
     return Z
 
 
-def _given_exog_re(res, exog_re, m: int, label_columns: set[str]) -> np.ndarray:
+def _given_exog_re(res, exog_re, m: int, label_columns: set[str], named) -> np.ndarray:
     """(m, k_re) a user's exog_re, its columns checked (and ordered) against the model's."""
     model = res.model
+
+    def hint(problem: str) -> str:
+        return _labels_hint(res, exog_re, problem, named)
+
     given = _column_names(exog_re)
     if given and set(given) & label_columns:
-        raise DataError(_labels_hint(res, exog_re, "exog_re holds group labels"))
+        raise DataError(hint("exog_re holds group labels"))
     try:
         Z, names, _ = as_matrix(exog_re, "exog_re")
     except DataError as exc:
-        raise DataError(_labels_hint(res, exog_re, str(exc))) from None
+        raise DataError(hint(str(exc))) from None
     if len(Z) != m:
         raise DataError(f"exog_re has {len(Z)} rows, exog has {m}")
     expected = list(model.exog_re_names)
@@ -273,20 +280,14 @@ def _given_exog_re(res, exog_re, m: int, label_columns: set[str]) -> np.ndarray:
                 Z = Z[:, [names.index(c) for c in ref]]
                 break
         else:
-            raise DataError(
-                _labels_hint(res, exog_re, f"exog_re has columns {names}, not the model's")
-            )
+            raise DataError(hint(f"exog_re has columns {names}, not the model's"))
     if Z.shape[1] != res.k_re:
-        raise DataError(
-            _labels_hint(res, exog_re, f"exog_re has {Z.shape[1]} columns, not {res.k_re}")
-        )
+        raise DataError(hint(f"exog_re has {Z.shape[1]} columns, not {res.k_re}"))
     ones = _intercept_columns(model)
     bad = ones & ~np.all((Z == 1.0) | np.isnan(Z), axis=0)
     if bad.any():
         col = expected[int(np.flatnonzero(bad)[0])]
-        raise DataError(
-            _labels_hint(res, exog_re, f"exog_re's column {col!r} is the random intercept (ones)")
-        )
+        raise DataError(hint(f"exog_re's column {col!r} is the random intercept (ones)"))
     return Z
 
 
@@ -298,10 +299,10 @@ def _column_names(a) -> list[str]:
     return []
 
 
-def _labels_hint(res, exog_re, problem: str) -> str:
+def _labels_hint(res, exog_re, problem: str, named) -> str:
     """The message for an exog_re that may be group labels: what exog_re is, the right call."""
     given = _column_names(exog_re)
-    col = given[0] if len(given) == 1 else res.model.layout.group_name
+    col = given[0] if len(given) == 1 else named if named is not None else "<group column>"
     return (
         f"{problem}: exog_re is the random-effects design of the new rows (columns "
         f"{list(res.model.exog_re_names)}), not their group labels. For group-level "
