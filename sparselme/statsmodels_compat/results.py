@@ -423,6 +423,7 @@ class MixedLMCompatResults(MixedLMResults):
         ``fit_kwargs`` are the engine's fit settings (``maxeval``...); statsmodels'
         optimizer options warn as in :meth:`MixedLM.fit`.
         """
+        opts = fit_options(fit_kwargs, "profile_re", lme4_spellings=False)[0]
         if vtype not in ("re", "vc"):
             raise ValueError("vtype must be 're' or 'vc'")
         if vtype == "re":
@@ -437,7 +438,6 @@ class MixedLMCompatResults(MixedLMResults):
         o = engine.pls.theta_offsets
         fixed = self.model._fixed_theta(engine, free)
         fixed[o[s_prof]] = True
-        opts = fit_options(fit_kwargs, "profile_re", lme4_spellings=False)[0]
         dof = self.nobs - (self.k_fe if self.reml else 0)
         out = []
         for x in values:
