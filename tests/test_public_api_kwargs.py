@@ -240,7 +240,7 @@ def test_optimizer_settings_warn_in_profile_re_and_streamed_fits(objects, dyestu
         streamed.fit(do_cg=False)
 
 
-# ---- named parameters that could have been ignored -------------------------------------------------
+# ---- named parameters that could have been ignored ----------------------------------------------
 
 
 def test_parameters_that_apply_to_one_case_only_are_checked(objects, dyestuff_model):

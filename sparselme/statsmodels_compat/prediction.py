@@ -98,8 +98,8 @@ class NewLevels:
     def note(self, text: str) -> None:
         if self.strict:
             raise DataError(
-                f"{text}; pass allow_new_levels=True (or None: with a warning) to predict "
-                "them at the population level"
+                f"{text}; pass allow_new_levels=True (or leave it None, which warns) to "
+                "predict them at the population level"
             )
         self.found.append(text)
 
@@ -107,7 +107,8 @@ class NewLevels:
         new = codes < 0
         if new.any():
             shown = ", ".join(repr(v) for v in pd.unique(labels[new])[:5])
-            self.note(f"group(s) {shown} not in the fitted data ({int(new.sum())} rows)")
+            rows = f"{int(new.sum())} row{'s' if new.sum() > 1 else ''}"
+            self.note(f"group(s) {shown} not in the fitted data ({rows})")
 
     def report(self) -> None:
         if self.found and self.allow is None:

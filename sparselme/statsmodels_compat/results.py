@@ -358,15 +358,12 @@ class MixedLMCompatResults(MixedLMResults):
     ):
         """Predictions for new rows: Xβ (statsmodels), or with ``groups`` at group level.
 
-        Without ``groups`` the fixed-effects part Xβ of the rows of ``exog`` (a DataFrame of
-        the data columns for a formula model, else the (m, k_fe) design), as statsmodels.
-        ``groups`` (a column name of exog, a Series or an array of m labels) adds each known
-        group's conditional modes: ``exog_re`` (m, k_re) times the group's random effects
-        (by default built from the model's re_formula), each variance component's columns
-        (``exog_vc``: {name: (m, c) design}, by default from vc_formula) times the group's
-        modes of those columns, and the effects of lme4 bar terms. Unseen groups or levels
-        get the population value, with a warning when ``allow_new_levels`` is None; False
-        raises a DataError. See :mod:`sparselme.statsmodels_compat.prediction`.
+        ``groups`` (a column name of exog, a Series or m labels) adds each known group's
+        conditional modes: ``exog_re`` (m, k_re; default from re_formula) times its random
+        effects, the variance components' columns (``exog_vc``: {name: (m, c)}; default
+        from vc_formula) times their modes, and lme4 bar terms' effects. Unseen groups get
+        Xβ, with a warning if ``allow_new_levels`` is None (False raises). See
+        :mod:`sparselme.statsmodels_compat.prediction`.
         """
         from .prediction import predict
 
