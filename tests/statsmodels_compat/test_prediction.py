@@ -309,12 +309,8 @@ def test_designs_of_new_rows_need_exog(slopes):
 def test_crossed_bar_terms_agree_with_lmer():
     pen = sl.datasets.load("Penicillin")
     bars = slf.mixedlm("diameter ~ 1 + (1 | plate) + (1 | sample)", pen).fit()
-    idiom = slf.mixedlm(
-        "diameter ~ 1",
-        pen,
-        groups=np.ones(len(pen)),
-        vc_formula={"plate": "0 + C(plate)", "sample": "0 + C(sample)"},
-    ).fit()
+    vc = {"plate": "0 + C(plate)", "sample": "0 + C(sample)"}
+    idiom = slf.mixedlm("diameter ~ 1", pen, groups=np.ones(len(pen)), vc_formula=vc).fit()
     lme4 = sl.lmer("diameter ~ 1 + (1 | plate) + (1 | sample)", pen)
     new = pd.DataFrame({"plate": ["a", "b", "x", "zz"], "sample": ["A", "F", "B", "C"]})
     expected = lme4.predict(new, allow_new_levels=True)
@@ -340,3 +336,17 @@ def test_groups_with_a_crossed_bar_term_agree_with_lmer(students):
         for s, c, h in zip(NEW_STUDENTS["school"], NEW_STUDENTS["classroom"], NEW_STUDENTS["hours"])
     ]
     np.testing.assert_allclose(got, hand, rtol=1e-12)
+
+
+@pytest.mark.filterwarnings("ignore::sparselme.errors.SingularFitWarning")
+def test_fit_with_a_residual_structure_predicts_from_its_own_modes(sleep):
+    res = slf.mixedlm(
+        "Reaction ~ Days",
+        sleep,
+        groups="Subject",
+        re_formula="~Days",
+        residual=sl.AR1("Days", "Subject"),
+    ).fit()
+    np.testing.assert_allclose(
+        res.predict(NEW_SLEEP, groups="Subject"), by_hand_sleep(res, NEW_SLEEP), rtol=1e-12
+    )
