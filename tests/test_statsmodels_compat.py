@@ -652,6 +652,7 @@ def test_docs_examples_run(capsys):
     text = (Path(__file__).parents[1] / "docs" / "statsmodels.md").read_text()
     blocks = [b.split("```", 1)[0] for b in text.split("```python\n")[1:]]
     assert len(blocks) >= 2
+    namespace: dict = {}  # the blocks of a page run in order in one namespace (test_docs)
     for code in blocks:
-        exec(compile(code, "docs/statsmodels.md", "exec"), {})
+        exec(compile(code, "docs/statsmodels.md", "exec"), namespace)
     assert "Mixed Linear Model Regression Results" in capsys.readouterr().out
