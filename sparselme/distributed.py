@@ -35,7 +35,7 @@ import re
 import uuid
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -1117,17 +1117,32 @@ class StreamedMixedLM(StreamedLinearMixedModel):
     """What ``mixedlm`` returns for streamed data: ``fit(reml=True)`` as statsmodels spells
     it, fixed-effects names in statsmodels' style (``Intercept``)."""
 
-    def fit(self, start_params=None, reml: bool = True, **kwargs) -> StreamedResults:  # type: ignore[override]
-        for k in ("method", "niter_sa", "do_cg", "full_output", "gtol", "maxiter", "disp"):
-            kwargs.pop(k, None)
+    def fit(  # type: ignore[override]
+        self,
+        start_params=None,
+        reml: bool = True,
+        niter_sa: int = 0,
+        do_cg: bool = True,
+        full_output: bool = False,
+        method=None,
+        **fit_kwargs,
+    ) -> StreamedResults:
+        """statsmodels' ``fit``: the engine's settings (``maxeval``...) and ``start`` (θ)
+        apply; statsmodels' optimizer options warn (FutureWarning), as in ``MixedLM.fit``."""
+        from .statsmodels_compat.fit import fit_options
+
         if start_params is not None:
             raise NotImplementedError(
                 "start_params (statsmodels' parametrization) is not supported for streamed "
                 "fits; pass start= with the relative covariance factor θ instead"
             )
-        reml = bool(kwargs.pop("REML", reml))
-        kwargs.setdefault("r_names", False)
-        return super().fit(REML=reml, **kwargs)
+        if not do_cg:
+            raise NotImplementedError("do_cg=False is not supported for streamed fits")
+        options, lme4 = fit_options(fit_kwargs, "MixedLM.fit", method, niter_sa)
+        reml = bool(lme4.get("REML", reml))
+        res = super().fit(REML=reml, start=lme4.get("start"), r_names=False, **options)
+        res.hist = [asdict(res.optsum)] if full_output else None
+        return res
 
 
 _INDICATOR_VC = re.compile(r"^\s*~?\s*0\s*\+\s*(?:C\(\s*(\w+)\s*\)|(\w+))\s*$")

@@ -311,11 +311,25 @@ class MixedLMResults:
 
         return coef_table(self, ddf)
 
-    def anova(self, *others, type: int | str = 3, ddf: str = "Satterthwaite", **kwargs):  # noqa: A002
-        """F tests of the fixed-effect terms, or with other fits the likelihood-ratio table."""
+    def anova(
+        self,
+        *others,
+        type: int | str | None = None,  # noqa: A002
+        ddf: str | None = None,
+        names=None,
+        refit: bool | None = None,
+    ):
+        """F tests of the fixed-effect terms (``type``, ``ddf``), or with other fits the
+        likelihood-ratio table (``names``, ``refit``); see :mod:`.inference`."""
         from ..analysis.inference import anova, f_tests
 
-        return anova(self, *others, **kwargs) if others else f_tests(self, type, ddf)
+        if others:
+            if type is not None or ddf is not None:
+                raise TypeError("anova(): type and ddf apply to the F tests of a single fit")
+            return anova(self, *others, names=names, refit=True if refit is None else refit)
+        if names is not None or refit is not None:
+            raise TypeError("anova(): names and refit apply to comparisons with other fits")
+        return f_tests(self, 3 if type is None else type, ddf or "Satterthwaite")
 
     def confint(self, parm=None, level: float = 0.95, method: str = "profile", **kwargs):
         """Profile, Wald or bootstrap intervals in lme4's layout; see :func:`.profile.confint`."""
@@ -335,11 +349,13 @@ class MixedLMResults:
 
         return bootstrap(self, nsim, func, seed, **kwargs)
 
-    def predict(self, newdata=None, re_form=None, allow_new_levels: bool = False, **kwargs):
+    def predict(
+        self, newdata=None, re_form=None, allow_new_levels: bool = False, offset=None
+    ) -> pd.Series:
         """lme4's predictions with random effects; see :func:`sparselme.predict.predict`."""
         from ..analysis.predict import predict
 
-        return predict(self, newdata, re_form, allow_new_levels, **kwargs)
+        return predict(self, newdata, re_form, allow_new_levels, offset)
 
     def simulate(self, nsim: int = 1, seed=None, use_u: bool = False) -> pd.DataFrame:
         """Responses simulated from the fit (columns sim_1...); see :func:`.predict.simulate`."""
