@@ -44,6 +44,7 @@ class RDataset(SimpleNamespace):
 def get_rdataset(dataname: str, package: str = "datasets", cache=False) -> RDataset:
     """A bundled dataset shaped like statsmodels' ``get_rdataset`` result (no network).
 
+    ``cache`` (where statsmodels keeps downloads) has nothing to do: nothing is downloaded.
     Factors become plain columns as in Rdatasets' CSV files: integer labels (e.g. dietox's
     ``Pig``) as int64, others as strings.
     """
@@ -79,17 +80,25 @@ def get_rdataset(dataname: str, package: str = "datasets", cache=False) -> RData
 
 
 def add_constant(data, prepend: bool = True, has_constant: str = "skip"):
-    """Add a column of ones named ``const`` (statsmodels' ``add_constant``)."""
-    if isinstance(data, pd.DataFrame):
-        if has_constant == "skip" and (data.nunique() == 1).any():
-            return data
-        out = data.copy()
+    """Add a column of ones named ``const`` (statsmodels' ``add_constant``).
+
+    ``has_constant`` when a column is already constant: "skip" returns the data as they
+    are, "add" adds the column anyway, "raise" raises a ValueError.
+    """
+    if has_constant not in ("skip", "add", "raise"):
+        raise ValueError(f"has_constant must be 'skip', 'add' or 'raise', not {has_constant!r}")
+    frame = isinstance(data, pd.DataFrame)
+    x = data if frame else np.asarray(data, dtype=float)
+    x = x[:, None] if not frame and x.ndim == 1 else x
+    constant = (x.nunique() == 1).any() if frame else bool(np.any(np.ptp(x, axis=0) == 0))
+    if constant and has_constant == "raise":
+        raise ValueError("data already contain a constant column (has_constant='raise')")
+    if constant and has_constant == "skip":
+        return x
+    if frame:
+        out = x.copy()
         out.insert(0 if prepend else out.shape[1], "const", 1.0)
         return out
-    x = np.asarray(data, dtype=float)
-    x = x[:, None] if x.ndim == 1 else x
-    if has_constant == "skip" and np.any(np.ptp(x, axis=0) == 0):
-        return x
     ones = np.ones((x.shape[0], 1))
     return np.hstack([ones, x] if prepend else [x, ones])
 

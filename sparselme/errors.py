@@ -23,6 +23,7 @@ __all__ = [
     "RankDeficiencyWarning",
     "ScaleWarning",
     "DroppedRowsWarning",
+    "NewLevelsWarning",
 ]
 
 
@@ -101,3 +102,7 @@ class ScaleWarning(UserWarning):
 
 class DroppedRowsWarning(UserWarning):
     """Rows were left out of the fit (missing values with missing='drop', zero weights)."""
+
+
+class NewLevelsWarning(UserWarning):
+    """Predictions for groups (or levels) the fit has not seen leave out their random effects."""

@@ -44,11 +44,24 @@ class MixedLMResults(ModelFit):
         """t tests of the fixed effects with lmerTest's df (``inference.coef_table``)."""
         return inference.coef_table(self, ddf)
 
-    def anova(self, *others, type: int | str = 3, ddf: str = "Satterthwaite", **kwargs):  # noqa: A002
-        """F tests of the fixed-effect terms, or with other fits the likelihood-ratio table."""
+    def anova(
+        self,
+        *others,
+        type: int | str | None = None,  # noqa: A002
+        ddf: str | None = None,
+        names=None,
+        refit: bool | None = None,
+    ):
+        """F tests of the fixed-effect terms (``type``, ``ddf``), or with other fits the
+        likelihood-ratio table (``names``, ``refit``); see :mod:`sparselme.analysis.inference`."""
         if others:
-            return inference.anova(self, *others, **kwargs)
-        return inference.f_tests(self, type, ddf)
+            if type is not None or ddf is not None:
+                raise TypeError("anova(): type and ddf apply to the F tests of a single fit")
+            refit = True if refit is None else refit
+            return inference.anova(self, *others, names=names, refit=refit)
+        if names is not None or refit is not None:
+            raise TypeError("anova(): names and refit apply to comparisons with other fits")
+        return inference.f_tests(self, 3 if type is None else type, ddf or "Satterthwaite")
 
     def confint(self, parm=None, level: float = 0.95, method: str = "profile", **kwargs):
         """Profile, Wald or bootstrap intervals in lme4's layout (``profile.confint``)."""
@@ -66,9 +79,11 @@ class MixedLMResults(ModelFit):
         """The same model fitted to a new response (lme4's ``refit``)."""
         return type(self).of(resampling.refit(self, newresp, **fit_kwargs))
 
-    def predict(self, newdata=None, re_form=None, allow_new_levels: bool = False, **kwargs):
+    def predict(
+        self, newdata=None, re_form=None, allow_new_levels: bool = False, offset=None
+    ) -> pd.Series:
         """lme4's predictions with random effects (``predict.predict``)."""
-        return predict.predict(self, newdata, re_form, allow_new_levels, **kwargs)
+        return predict.predict(self, newdata, re_form, allow_new_levels, offset)
 
     def simulate(self, nsim: int = 1, seed=None, use_u: bool = False) -> pd.DataFrame:
         """Responses simulated from the fit (columns sim_1...; ``predict.simulate``)."""

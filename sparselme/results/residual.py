@@ -105,11 +105,11 @@ class ResidualMixedLMResults(MixedLMResults):
             self._unsupported("Kenward-Roger")
         return super().coef_table(ddf)
 
-    def anova(self, *others, type: int | str = 3, ddf: str = "Satterthwaite", **kwargs):  # noqa: A002
+    def anova(self, *others, type=None, ddf=None, names=None, refit=None):  # noqa: A002
         """F tests (Satterthwaite, ρ held at its estimate) or the likelihood-ratio table."""
         if ddf == "Kenward-Roger" and not others:
             self._unsupported("Kenward-Roger")
-        return super().anova(*others, type=type, ddf=ddf, **kwargs)
+        return super().anova(*others, type=type, ddf=ddf, names=names, refit=refit)
 
 
 def residual_block(res: ResidualMixedLMResults) -> list[str]:

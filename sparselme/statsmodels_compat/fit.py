@@ -10,8 +10,8 @@ from ..engine.fit import FitOptions
 from ..model.mixed_model import MixedModel
 from ..model.results import ModelFit
 
-# statsmodels' fit() options we accept and ignore (our optimizer is BOBYQA on θ).
-IGNORED_FIT_KWARGS = ("gtol", "maxiter", "eps", "maxcor", "ftol", "tol", "disp", "maxls")
+# statsmodels hands these to scipy's optimizers; sparselme's optimizer is BOBYQA over θ.
+STATSMODELS_OPTIMIZER_KWARGS = ("gtol", "maxiter", "eps", "maxcor", "ftol", "tol", "disp", "maxls")
 ENGINE_FIT_KWARGS = (
     "maxeval",
     "ftol_abs",
@@ -22,36 +22,59 @@ ENGINE_FIT_KWARGS = (
     "keep_log",
     "verbose",
 )
+LME4_FIT_KWARGS = ("REML", "start")  # for lme4-style code that refits ``results.model``
 
 
-def engine_options(fit_kwargs: dict) -> dict:
-    """The engine's fit options among ``fit_kwargs``."""
-    return {k: fit_kwargs[k] for k in ENGINE_FIT_KWARGS if k in fit_kwargs}
+def fit_options(
+    fit_kwargs: dict,
+    caller: str,
+    method=None,
+    niter_sa: int = 0,
+    lme4_spellings: bool = True,
+    stacklevel: int = 3,
+) -> tuple[dict, dict]:
+    """(engine options, lme4 spellings REML/start) among a fit's further keyword arguments.
+
+    statsmodels' optimizer settings (``method``, ``niter_sa`` > 0, ``gtol``, ``maxiter``...)
+    mean nothing to BOBYQA: they warn with a FutureWarning, the class statsmodels uses for
+    fit arguments it does not use. Any other unknown keyword raises TypeError.
+    """
+    allowed = set(ENGINE_FIT_KWARGS) | set(STATSMODELS_OPTIMIZER_KWARGS)
+    allowed |= set(LME4_FIT_KWARGS) if lme4_spellings else set()
+    unknown = sorted(set(fit_kwargs) - allowed)
+    if unknown:
+        raise TypeError(f"{caller}() got an unexpected keyword argument {unknown[0]!r}")
+    unused = ["method"] if method is not None else []
+    unused += ["niter_sa"] if niter_sa else []
+    unused += [k for k in STATSMODELS_OPTIMIZER_KWARGS if k in fit_kwargs]
+    if unused:
+        warnings.warn(
+            f"argument{'s' if len(unused) > 1 else ''} {', '.join(unused)} not used by "
+            f"{caller}: sparselme minimizes the profiled deviance over θ with BOBYQA (its "
+            "settings: maxeval, ftol_abs, xtol_abs)",
+            FutureWarning,
+            stacklevel=stacklevel,
+        )
+    engine = {k: fit_kwargs[k] for k in ENGINE_FIT_KWARGS if k in fit_kwargs}
+    lme4 = {k: fit_kwargs[k] for k in LME4_FIT_KWARGS if k in fit_kwargs}
+    return engine, lme4
 
 
-def split_fit_kwargs(fit_kwargs: dict, reml: bool) -> tuple[bool, np.ndarray | None, dict]:
+def split_fit_kwargs(
+    fit_kwargs: dict, reml: bool, method=None, niter_sa: int = 0
+) -> tuple[bool, np.ndarray | None, dict]:
     """(reml, θ start, engine options) from ``MixedLM.fit``'s further keyword arguments.
 
     lme4's spellings (``REML``, ``start``) serve lme4-style code that refits
-    ``results.model``; statsmodels' optimizer options are ignored; others warn.
+    ``results.model``; see :func:`fit_options` for the rest.
     """
-    if "REML" in fit_kwargs:
-        reml = bool(fit_kwargs.pop("REML"))
-    theta_start = fit_kwargs.pop("start", None)
-    fit_kwargs.pop("r_names", None)
-    options = engine_options(fit_kwargs)
-    for k in (*ENGINE_FIT_KWARGS, *IGNORED_FIT_KWARGS, "retall"):
-        fit_kwargs.pop(k, None)
-    if fit_kwargs:
-        warnings.warn(
-            f"argument(s) {', '.join(sorted(fit_kwargs))} not used by MixedLM.fit",
-            UserWarning,
-            stacklevel=3,
-        )
-    return reml, theta_start, options
+    options, lme4 = fit_options(fit_kwargs, "MixedLM.fit", method, niter_sa, stacklevel=4)
+    if "REML" in lme4:
+        reml = bool(lme4["REML"])
+    return reml, lme4.get("start"), options
 
 
-def optimize(
+def fit_engine(
     engine: MixedModel,
     reml: bool,
     theta0: np.ndarray,

@@ -18,7 +18,7 @@ from ..model.mixed_model import MixedModel
 from ..residual_covariance import ResidualModel
 from ..streaming import mixedlm_streamed
 from .build import formula_groups, formula_layout, from_arrays, used_columns
-from .fit import optimize, split_fit_kwargs
+from .fit import fit_engine, split_fit_kwargs
 from .inputs import check_columns, group_rows, groups_to_codes, handle_missing
 from .layout import Layout
 from .params import MixedLMParams, VCSpec, chol_or_diag, is_independent
@@ -36,6 +36,9 @@ class MixedLM:
     """
 
     residual = None  # a residual structure (sparselme.residual), set by from_formula
+    data_frame: pd.DataFrame | None = None  # the fitted rows of a formula model
+    _re_formula: str | None = None  # re_formula and vc_formula of a formula model, for
+    _vc_formula: dict[str, str] | None = None  # group-level predictions on new data
 
     def __init__(
         self,
@@ -46,17 +49,13 @@ class MixedLM:
         exog_vc=None,
         use_sqrt: bool = True,
         missing: str = "none",
-        **kwargs,
+        *,
+        _prebuilt: tuple | None = None,
     ):
-        allowed = {"missing_idx", "model_spec", "formula", "_prebuilt"}
-        bad = set(kwargs) - allowed
-        if bad:
-            raise ValueError(f"argument {sorted(bad)[0]} not permitted for MixedLM initialization")
         self.use_sqrt = use_sqrt
         self.reml = True
-        prebuilt = kwargs.get("_prebuilt")
-        if prebuilt is not None:
-            self._init_from(*prebuilt)
+        if _prebuilt is not None:  # from_formula's design and layout
+            self._init_from(*_prebuilt)
             return
         design, layout, re_display, exog_vc = from_arrays(
             endog, exog, groups, exog_re, exog_vc, missing
@@ -87,6 +86,7 @@ class MixedLM:
         *args,
         groups=None,
         residual=None,
+        eval_env=None,
         **kwargs,
     ) -> MixedLM:
         """statsmodels' ``MixedLM.from_formula`` (``mixedlm``); lme4 bar terms allowed.
@@ -94,10 +94,19 @@ class MixedLM:
         ``groups`` is a column name or an array aligned with the rows of ``data``.
         ``subset`` (boolean mask or index labels) selects rows before anything else.
         ``residual``: ``sl.VarIdent(...)`` or ``sl.AR1(...)`` (see :mod:`sparselme.residual`).
+        ``use_sparse`` has nothing to choose: the engine's random-effects matrix is always
+        sparse. Formulas are evaluated by formulaic on the columns of ``data`` (with its
+        transforms such as ``np.log``); ``eval_env`` (patsy's namespace for other names) is
+        not supported. Streamed data (a Parquet path, pyarrow or Dask)
+        take ``chunk_size`` and the engine's ``ordering`` and ``factorization``.
         """
         if args:
             raise TypeError("MixedLM.from_formula takes no further positional arguments")
-        kwargs.pop("eval_env", None)
+        if eval_env is not None:
+            raise NotImplementedError(
+                "eval_env is not supported: formulas are evaluated on the columns of data "
+                "(and formulaic's transforms); add any other variable they use to data"
+            )
         if residual is not None and validation.is_streamable(data):
             raise NotImplementedError("residual structures need the data in memory (a DataFrame)")
         if validation.is_streamable(data):  # a Parquet path, pyarrow Dataset or Dask DataFrame
@@ -107,7 +116,9 @@ class MixedLM:
             )
             return StreamedMixedLM(design, cp=cp, **engine)
         if kwargs:
-            raise TypeError(f"unexpected argument {sorted(kwargs)[0]!r}")
+            raise TypeError(
+                f"MixedLM.from_formula() got an unexpected keyword argument {sorted(kwargs)[0]!r}"
+            )
         data = validation.as_data_frame(data)
         parsed = parse_formula(formula)
         data, groups, garr, gname, re_formula, bars = formula_groups(
@@ -130,6 +141,7 @@ class MixedLM:
         model = cls(None, None, None, _prebuilt=(design, layout, formula))
         model.exog_vc = VCSpec([v.name for v in vcs], [], [])
         model.data_frame = data
+        model._re_formula, model._vc_formula = re_formula, dict(vc_formula or {})
         if residual is not None:
             model.residual, model._residual_frame = residual, data[list(residual.columns)]
         return model
@@ -316,17 +328,24 @@ class MixedLM:
     ) -> MixedLMCompatResults:
         """Fit by REML (default) or ML with BOBYQA over θ (statsmodels' arguments).
 
-        ``method`` and statsmodels' optimizer options (maxiter, gtol, ...) are accepted and
-        ignored: the optimizer is BOBYQA on the relative covariance factor, as in lme4.
+        ``method``, ``niter_sa`` and statsmodels' optimizer options (maxiter, gtol, ...)
+        warn (FutureWarning) that they are not used: the optimizer is BOBYQA on the
+        relative covariance factor, as in lme4 (settings ``maxeval``, ``ftol_abs``,
+        ``xtol_abs``); other unknown keywords raise TypeError.
         ``free`` holds entries of the covariance's Cholesky factor and variance components
         at their starting values where it is 0 (statsmodels' meaning); ``free`` with an
         identity ``cov_re`` fits independent random effects.
         """
         if fe_pen is not None or cov_pen is not None:
             raise NotImplementedError("penalized fits (fe_pen, cov_pen) are not supported")
+        reml, theta_start, engine_opts = split_fit_kwargs(fit_kwargs, reml, method, niter_sa)
         if self.residual is not None:
-            return fit_compat(self, start_params, reml, do_cg, free, fit_kwargs)
-        reml, theta_start, engine_opts = split_fit_kwargs(fit_kwargs, reml)
+            options = dict(engine_opts, REML=reml)
+            if theta_start is not None:
+                options["start"] = theta_start
+            res = fit_compat(self, start_params, reml, do_cg, free, options)
+            res.hist = [dataclasses.asdict(res.optsum)] if full_output else None
+            return res
         start = self._as_params(start_params)
         diagonal = is_independent(free, start, self.k_re)
         view = self._view(diagonal)
@@ -335,7 +354,7 @@ class MixedLM:
         if theta_start is not None:
             theta0 = np.asarray(theta_start, dtype=float).copy()
         fixed = view._fixed_theta(engine, free)
-        fit = optimize(
+        fit = fit_engine(
             engine,
             reml,
             theta0,
@@ -364,8 +383,13 @@ class MixedLM:
         """statsmodels' profile log-likelihood at covariance parameters ``params``.
 
         ``params`` is a MixedLMParams or the packed covariance parameters (in
-        ``use_sqrt`` form); the fixed effects are profiled out (GLS) either way.
+        ``use_sqrt`` form); the fixed effects are profiled out (GLS): ``profile_fe=False``
+        (β held at values of ``params``) is not available.
         """
+        if not profile_fe:
+            raise NotImplementedError(
+                "loglike(profile_fe=False) is not available: the fixed effects are profiled out"
+            )
         if not hasattr(params, "cov_re"):
             params = MixedLMParams.from_packed(
                 np.asarray(params, dtype=float), self.k_fe, self.k_re, self.use_sqrt, has_fe=False

@@ -13,7 +13,6 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..data.design import prepare_frame
 from ..engine.rows import TermRows
 from ..errors import SingularFitWarning
 from ..model.mixed_model import MixedModel
@@ -21,9 +20,8 @@ from ..model.results import ModelFit
 from ..results import MixedLMResults
 from ..results.summary import lme4_summary
 from .algebra import GroupAlgebra, spec_matrix
-from .fit import engine_options, optimize
+from .fit import fit_engine, fit_options
 from .hypotheses import ContrastResults, constraints
-from .inputs import check_columns
 from .layout import Layout, column_label
 from .params import MixedLMParams, chol_or_diag
 from .summary import summary_of
@@ -361,24 +359,28 @@ class MixedLMCompatResults(MixedLMResults):
     def resid(self):
         return self._wrap_rows(self.design.y - np.asarray(self.fittedvalues))
 
-    def predict(self, exog=None, transform: bool = True, *args, **kwargs):
-        """Fixed-effects predictions Xβ (random effects are not included, as statsmodels)."""
-        beta = self.solution.beta
-        if exog is None:
-            return self.design.X @ beta
-        spec = self.design.fixed_spec
-        if transform and spec is not None and isinstance(exog, (pd.DataFrame, Mapping)):
-            frame = pd.DataFrame(exog)
-            needed = {str(v) for v in spec.required_variables}
-            check_columns(frame, needed)
-            data, context = prepare_frame(frame, needed)
-            mm = spec.get_model_matrix(data, context=context, na_action="ignore")
-            X = mm[self.design.fixed_names].to_numpy(dtype=float)
-            return pd.Series(X @ beta, index=frame.index)
-        if isinstance(exog, pd.DataFrame):
-            return pd.Series(exog.to_numpy(dtype=float) @ beta, index=exog.index)
-        X = np.asarray(exog, dtype=float)
-        return (X.reshape(-1, len(beta)) if X.ndim == 1 else X) @ beta
+    def predict(
+        self,
+        exog=None,
+        transform: bool = True,
+        *,
+        groups=None,
+        exog_re=None,
+        exog_vc: Mapping | None = None,
+        allow_new_levels: bool | None = None,
+    ):
+        """Predictions for new rows: Xβ (statsmodels), or with ``groups`` at group level.
+
+        ``groups`` (a column name of exog, a Series or m labels) adds each known group's
+        conditional modes: ``exog_re`` (m, k_re; default from re_formula) times its random
+        effects, the variance components' columns (``exog_vc``: {name: (m, c)}; default
+        from vc_formula) times their modes, and lme4 bar terms' effects. Unseen groups get
+        Xβ, with a warning if ``allow_new_levels`` is None (False raises). See
+        :mod:`sparselme.statsmodels_compat.prediction`.
+        """
+        from .prediction import predict
+
+        return predict(self, exog, transform, groups, exog_re, exog_vc, allow_new_levels)
 
     # ---- tests ----------------------------------------------------------------------------------
     def t_test(self, r_matrix, use_t: bool | None = None) -> ContrastResults:
@@ -394,8 +396,15 @@ class MixedLMCompatResults(MixedLMResults):
         dist = stats.t(df) if use_t else stats.norm
         return ContrastResults(effect, sd, tval, 2 * dist.sf(np.abs(tval)), q, df, use_t)
 
-    def wald_test(self, r_matrix, scalar: bool | None = None, **kwargs) -> ContrastResults:
-        """χ² Wald test of R θ = q over all parameters (or over the fixed effects)."""
+    def wald_test(
+        self, r_matrix, *, use_f: bool | None = None, scalar: bool | None = None
+    ) -> ContrastResults:
+        """χ² Wald test of R θ = q over all parameters (or over the fixed effects).
+
+        ``use_f=True`` (an F test) is not available; None and False give the χ² test.
+        """
+        if use_f:
+            raise NotImplementedError("wald_test(use_f=True): only the χ² Wald test is available")
         R, q = constraints(r_matrix, list(self.model.param_names), self.k_params, self.k_params)
         if R.shape[1] == self.k_fe:
             R = np.hstack([R, np.zeros((R.shape[0], self.k_params - self.k_fe))])
@@ -421,7 +430,10 @@ class MixedLMCompatResults(MixedLMResults):
         ``vtype="re"``: the variance of exog_re column ``re_ix``; ``"vc"``: the variance
         component named ``re_ix``. Returns (num_low + 1 + num_high, 2): the parameter on
         the user scale and the maximized log-likelihood with the parameter held there.
+        ``fit_kwargs`` are the engine's fit settings (``maxeval``...); statsmodels'
+        optimizer options warn as in :meth:`MixedLM.fit`.
         """
+        opts = fit_options(fit_kwargs, "profile_re", lme4_spellings=False)[0]
         if vtype not in ("re", "vc"):
             raise ValueError("vtype must be 're' or 'vc'")
         if vtype == "re":
@@ -437,7 +449,6 @@ class MixedLMCompatResults(MixedLMResults):
         o = engine.pls.theta_offsets
         fixed = self.model._fixed_theta(engine, free)
         fixed[o[s_prof]] = True
-        opts = engine_options(fit_kwargs)
         dof = self.nobs - (self.k_fe if self.reml else 0)
         out = []
         for x in values:
@@ -449,7 +460,7 @@ class MixedLMCompatResults(MixedLMResults):
                 th0[o[s_prof]] = math.sqrt(x)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", SingularFitWarning)
-                fit = optimize(engine, self.reml, th0, fixed, True, opts)
+                fit = fit_engine(engine, self.reml, th0, fixed, True, opts)
             out.append([x * fit.solution.pwrss / dof, -0.5 * fit.optsum.fmin])
         return np.asarray(out)
 

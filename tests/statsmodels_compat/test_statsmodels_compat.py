@@ -157,7 +157,8 @@ def test_one_line_import_switch_runs_the_statsmodels_script(dietox):
 
 def test_seed_dietox_random_slopes_equals_statsmodels_lbfgs(dietox):
     md = slf.mixedlm("Weight ~ Time", dietox, groups=dietox["Pig"], re_formula="~Time")
-    ours = md.fit(method=["lbfgs"])
+    with pytest.warns(FutureWarning, match="method not used"):
+        ours = md.fit(method=["lbfgs"])
     theirs = sm_fit(
         smf.mixedlm("Weight ~ Time", dietox, groups=dietox["Pig"], re_formula="~Time"),
         method=["lbfgs"],
@@ -185,7 +186,8 @@ def test_seed_dietox_random_slopes_equals_statsmodels_lbfgs(dietox):
 def test_seed_independent_slopes_through_free(dietox):
     free = slm.regression.mixed_linear_model.MixedLMParams.from_components(np.ones(2), np.eye(2))
     md = slf.mixedlm("Weight ~ Time", dietox, groups=dietox["Pig"], re_formula="~Time")
-    ours = md.fit(free=free, method=["lbfgs"])
+    with pytest.warns(FutureWarning, match="method not used"):
+        ours = md.fit(free=free, method=["lbfgs"])
     sm_free = SmMixedLMParams.from_components(np.ones(2), np.eye(2))
     theirs = sm_fit(
         smf.mixedlm("Weight ~ Time", dietox, groups=dietox["Pig"], re_formula="~Time"),
@@ -551,9 +553,14 @@ def test_start_params_and_do_cg(dietox):
 
 def test_fit_arguments(dietox):
     md = slf.mixedlm("Weight ~ Time", dietox, groups="Pig")
-    a = md.fit(method="nm", maxiter=5, gtol=1e-3, full_output=True)  # accepted, ignored
+    # statsmodels' optimizer settings do not apply to BOBYQA: a FutureWarning names them
+    with pytest.warns(FutureWarning, match="method, gtol, maxiter not used by MixedLM.fit"):
+        a = md.fit(method="nm", maxiter=5, gtol=1e-3, full_output=True)
     assert a.converged and a.hist is not None
-    with pytest.warns(UserWarning, match="not used"):
+    assert a.llf == pytest.approx(md.fit().llf, abs=1e-9)  # the same fit
+    with pytest.warns(FutureWarning, match="niter_sa"):
+        md.fit(niter_sa=3)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'frobnicate'"):
         md.fit(frobnicate=1)
     with pytest.raises(NotImplementedError):
         md.fit(fe_pen=object())
@@ -645,6 +652,7 @@ def test_docs_examples_run(capsys):
     text = (Path(__file__).resolve().parents[2] / "docs" / "statsmodels.md").read_text()
     blocks = [b.split("```", 1)[0] for b in text.split("```python\n")[1:]]
     assert len(blocks) >= 2
+    namespace: dict = {}  # the blocks of a page run in order in one namespace (test_docs)
     for code in blocks:
-        exec(compile(code, "docs/statsmodels.md", "exec"), {})
+        exec(compile(code, "docs/statsmodels.md", "exec"), namespace)
     assert "Mixed Linear Model Regression Results" in capsys.readouterr().out
