@@ -96,7 +96,7 @@ def fit_model(
 ) -> MixedLMResults:
     """Fit a model of the engine (:meth:`MixedModel.optimize`); return the users' results."""
     fit = model.optimize(REML, start, **fit_args)
-    return results_class.of(fit, name_style=name_style)
+    return results_class.from_fit(fit, name_style=name_style)
 
 
 class LinearMixedModel(_LmerFit, MixedModel):

@@ -45,11 +45,9 @@ NOT_AVAILABLE = {
 FORWARDING = {
     "lmer": lambda d: ((d["formula"], d["sleep"]), {}),
     "LinearMixedModel.from_formula": lambda d: ((d["formula"], d["sleep"]), {}),
-    "StreamedLinearMixedModel.from_formula": lambda d: ((d["formula"], d["parquet"]), {}),
     "MixedLM.from_formula": lambda d: (("Reaction ~ Days", d["sleep"]), {"groups": "Subject"}),
     "MixedLM.fit": lambda d: ((), {}),
     "StreamedMixedLM.fit": lambda d: ((), {}),
-    "StreamedLinearMixedModel.fit": lambda d: ((), {}),
     "MixedLMCompatResults.profile_re": lambda d: ((0, "re"), {}),
     "MixedLMResults.bootstrap": lambda d: ((), {"nsim": 2}),
     "MixedLMResults.confint": lambda d: ((), {}),

@@ -73,12 +73,17 @@ class ModelFit:
         self.cache: dict = {}  # quantities the analysis layer derived from these values
 
     @classmethod
-    def of(cls, fit: ModelFit, **extra) -> ModelFit:
-        """This class's view of another fit's values (same estimates, same engine)."""
+    def from_fit(cls, fit: ModelFit, name_style: str | None = None) -> ModelFit:
+        """This class's view of another fit's values (same estimates, same engine).
+
+        ``name_style``: ``"r"`` or ``"formulaic"`` fixed-effect names (default: the class's).
+        """
         out = cls.__new__(cls)
         out.__dict__.update(fit.__dict__)
-        for name, value in extra.items():
-            setattr(out, name, value)
+        if name_style is not None:
+            if name_style not in ("r", "formulaic"):
+                raise ValueError(f"name_style must be 'r' or 'formulaic', not {name_style!r}")
+            out.name_style = name_style
         return out
 
     def with_values(self, fit: ModelFit) -> ModelFit:

@@ -75,10 +75,6 @@ class MixedLMResults(ModelFit):
         """Parametric bootstrap (``resampling.bootstrap``)."""
         return resampling.bootstrap(self, nsim, func, seed, **kwargs)
 
-    def refit(self, newresp, **fit_kwargs) -> MixedLMResults:
-        """The same model fitted to a new response (lme4's ``refit``)."""
-        return type(self).of(resampling.refit(self, newresp, **fit_kwargs))
-
     def predict(
         self, newdata=None, re_form=None, allow_new_levels: bool = False, offset=None
     ) -> pd.Series:

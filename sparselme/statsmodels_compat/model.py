@@ -162,8 +162,8 @@ class MixedLM:
 
     @property
     def exog_re(self) -> np.ndarray | None:
-        t = self.layout.re_term
-        return None if t is None else t.model
+        rows = self.layout.re_rows
+        return None if rows is None else rows.model
 
     @property
     def exog_names(self) -> list[str]:
@@ -363,14 +363,8 @@ class MixedLM:
             engine_opts,
             engine_start=start is None and theta_start is None,
         )
-        return MixedLMCompatResults.of(
-            fit,
-            model_view=view,
-            freepat=free,
-            use_sqrt=self.use_sqrt,
-            hist=[dataclasses.asdict(fit.optsum)] if full_output else None,
-            fixed_theta=fixed,
-        )
+        hist = [dataclasses.asdict(fit.optsum)] if full_output else None
+        return MixedLMCompatResults.of_model(fit, view, free, self.use_sqrt, fixed, hist)
 
     # ---- other statsmodels model methods -------------------------------------------------
     def predict(self, params, exog=None) -> np.ndarray:

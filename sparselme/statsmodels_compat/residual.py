@@ -59,9 +59,7 @@ def fit_compat(
     fit = engine.optimize(
         REML=reml, start=theta0, fixed=fixed_theta, options=FitOptions(**options), verbose=verbose
     )
-    return ResidualCompatResults.of(
-        fit, model_view=view, freepat=free, use_sqrt=model.use_sqrt, hist=None, fixed_theta=fixed
-    )
+    return ResidualCompatResults.of_model(fit, view, free, model.use_sqrt, fixed)
 
 
 # ======================================================================================

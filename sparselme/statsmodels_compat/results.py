@@ -44,6 +44,18 @@ class MixedLMCompatResults(MixedLMResults):
     use_t: bool = False
     fixed_theta: np.ndarray | None = None  # (n_theta,) θ's that ``free`` held fixed
 
+    @classmethod
+    def of_model(cls, fit: ModelFit, view, free, use_sqrt: bool, fixed_theta, hist=None):
+        """The results of ``fit`` of the statsmodels-style model ``view``.
+
+        ``free``: statsmodels' ``free`` pattern (or None); ``fixed_theta`` (n_theta,) the
+        θ's it held; ``hist``: the optimizer's record when ``full_output``.
+        """
+        res = cls.from_fit(fit)
+        res.model_view, res.freepat, res.use_sqrt = view, free, use_sqrt
+        res.fixed_theta, res.hist = fixed_theta, hist
+        return res
+
     @property
     def model(self):
         """The statsmodels-style model that was fitted."""

@@ -39,6 +39,6 @@ class StreamedMixedLM(MixedModel):
         reml = bool(lme4.get("REML", reml))
         verbose = options.pop("verbose", None)
         fit = self.optimize(reml, lme4.get("start"), options=FitOptions(**options), verbose=verbose)
-        res = MixedLMResults.of(fit, name_style="formulaic")
+        res = MixedLMResults.from_fit(fit, name_style="formulaic")
         res.hist = [asdict(res.optsum)] if full_output else None
         return res
