@@ -25,7 +25,6 @@ from ..errors import (
     FormulaError,
     IdentifiabilityError,
     MissingDataError,
-    NumericalError,
     ScaleWarning,
     UnknownColumnError,
 )
@@ -36,10 +35,6 @@ __all__ = [
     "as_data_frame",
     "is_streamable",
     "check_missing_option",
-    "check_flag",
-    "check_maxeval",
-    "check_start",
-    "check_optimum",
     "check_columns",
     "check_variable_types",
     "check_numeric",
@@ -111,46 +106,6 @@ def check_missing_option(missing: object) -> str:
     return str(missing)
 
 
-def check_flag(value: object, name: str) -> bool:
-    """A bool argument; a string such as 'FALSE' would otherwise count as True."""
-    if isinstance(value, (bool, np.bool_, int, np.integer)) and value in (0, 1):
-        return bool(value)
-    raise TypeError(f"{name} must be True or False, not {value!r}")
-
-
-def check_maxeval(maxeval: object) -> int:
-    """A positive evaluation budget (nlopt reads 0 or less as no limit at all)."""
-    if isinstance(maxeval, (bool, np.bool_)) or not isinstance(maxeval, (int, np.integer)):
-        raise TypeError(f"maxeval must be a positive integer, not {maxeval!r}")
-    if maxeval < 1:
-        raise ValueError(f"maxeval must be a positive integer, not {maxeval}")
-    return int(maxeval)
-
-
-def check_start(start: object, lower: np.ndarray) -> np.ndarray:
-    """A starting θ: finite numbers, one per variance parameter (clipped to the bounds)."""
-    try:
-        x0 = np.array(start, dtype=float).reshape(-1)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"start must be an array of numbers, not {start!r}") from exc
-    if x0.shape != lower.shape:
-        raise ValueError(f"start has {x0.size} values, but the model has {lower.size} θ's")
-    if not np.all(np.isfinite(x0)):
-        raise ValueError(f"start must hold finite numbers, not {x0}")
-    return np.maximum(x0, lower)
-
-
-def check_optimum(fmin: float, theta: np.ndarray) -> None:
-    """The optimizer found no θ where the criterion could be computed."""
-    if not np.isfinite(fmin):
-        raise NumericalError(
-            "the criterion could not be evaluated at any θ tried (last "
-            f"{np.array2string(np.asarray(theta), precision=3)}): the penalized system is not "
-            "positive definite in double precision. Rescale the variables (and weights)."
-        )
-
-
-# ---- columns --------------------------------------------------------------------------------
 def check_columns(data: pd.DataFrame, names: Iterable[str], formula: str | None = None) -> None:
     """Every name is exactly one column of data (close matches suggested otherwise)."""
     names = sorted(set(names))
