@@ -1,7 +1,7 @@
 """Run the ```python blocks of a Markdown page, the way a reader would, and keep their output.
 
 The blocks of one page share a namespace and run in order, in a working directory of their
-own (a temporary one unless given). Each block shows what a Python console 100 characters
+own (a temporary one unless given). Each block shows what a Python console 88 characters
 wide would: what it prints on stdout and stderr (progress lines as they end on a terminal),
 its warnings as ``Category: message``, the repr of a last line that is an expression (None
 and matplotlib return values excepted), and the matplotlib figures it opened, as PNG bytes.
@@ -81,13 +81,13 @@ def _shown(value: object) -> bool:
 
 @contextlib.contextmanager
 def _console_width():
-    """pandas prints whole tables (wrapped, not elided) at 100 characters."""
+    """pandas prints whole tables (wrapped, not elided) at 88 characters, the width of a page."""
     try:
         import pandas as pd
     except ImportError:
         yield
         return
-    with pd.option_context("display.width", 100, "display.max_columns", 50):
+    with pd.option_context("display.width", 88, "display.max_columns", 50):
         yield
 
 
