@@ -210,5 +210,5 @@ def test_block_extraction_and_console_output(tmp_path):
     with runner.PageRunner("page.md", tmp_path) as run:
         assert run.run(blocks[0]).text == "2"  # a last expression is shown, as in a console
         assert run.run(blocks[1]).text == "a\n100%"  # stderr too; \r rewrites the line
-        with pytest.raises(runner.ExampleError, match=r"page\.md:2"):
+        with pytest.raises(runner.ExampleError, match=r'page\.md", line 2'):
             run.run(runner.Block(0, 0, 1, "x = 1\nraise ValueError('no')\n"))
