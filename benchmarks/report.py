@@ -22,29 +22,23 @@ from .problems import PROBLEMS
 FLAT_TARGET = 1.10  # SPEC §4: doubling n (same q) changes the cost of an evaluation by < 10%
 
 
+MEASURED = ("fit_s", "evals", "s_per_eval", "loglik", "peak_rss_mb")  # results.csv columns
+
+
 @dataclass
 class Summary:
-    """All runs of one (problem, library) pair."""
+    """All runs of one (problem, library) pair: each measured column over the runs."""
 
     problem: str
     library: str
-    times: list[float] = field(default_factory=list)
-    evals: list[int] = field(default_factory=list)
-    per_eval: list[float] = field(default_factory=list)
-    logliks: list[float] = field(default_factory=list)
-    rss_mb: list[float] = field(default_factory=list)
+    values: dict[str, list[float]] = field(default_factory=lambda: {k: [] for k in MEASURED})
     nobs: int | None = None
     version: str = ""
     failure: str = ""  # status of the run that stopped this library: timeout, error, skipped
     notes: list[str] = field(default_factory=list)
 
-    @property
-    def median(self) -> float | None:
-        return statistics.median(self.times) if self.times else None
-
-    @property
-    def loglik(self) -> float | None:
-        return statistics.median(self.logliks) if self.logliks else None
+    def median(self, column: str) -> float | None:
+        return statistics.median(self.values[column]) if self.values[column] else None
 
 
 def _num(text: str) -> float | None:
@@ -62,17 +56,11 @@ def load(csv_path: Path) -> dict[tuple[str, str], Summary]:
             if row["status"] != "ok":
                 s.failure = row["status"]
                 continue
-            s.times.append(float(row["fit_s"]))
             s.nobs = int(row["nobs"])
             s.version = s.version or row["version"]
-            for values, text in (
-                (s.evals, row["evals"]),
-                (s.per_eval, row["s_per_eval"]),
-                (s.logliks, row["loglik"]),
-                (s.rss_mb, row["peak_rss_mb"]),
-            ):
-                if (x := _num(text)) is not None:
-                    values.append(x)
+            for column in MEASURED:
+                if (x := _num(row[column])) is not None:
+                    s.values[column].append(x)
     return summaries
 
 
@@ -131,19 +119,20 @@ def rows_from(summaries: dict[tuple[str, str], Summary]) -> list[Row]:
             s = summaries.get((p, lib))
             if s is None:
                 continue
-            med = statistics.median
+            times = s.values["fit_s"]
+            per_eval = s.median("s_per_eval")
             rows.append(
                 Row(
                     s.problem,
                     s.library,
-                    s.median,
-                    min(s.times) if s.times else None,
-                    max(s.times) if s.times else None,
-                    len(s.times),
-                    med(s.evals) if s.evals else None,
-                    1e3 * med(s.per_eval) if s.per_eval else None,
-                    max(s.rss_mb) if s.rss_mb else None,
-                    s.loglik,
+                    s.median("fit_s"),
+                    min(times, default=None),
+                    max(times, default=None),
+                    len(times),
+                    s.median("evals"),
+                    None if per_eval is None else 1e3 * per_eval,
+                    max(s.values["peak_rss_mb"], default=None),
+                    s.median("loglik"),
                     s.nobs,
                     s.version,
                     s.failure,
