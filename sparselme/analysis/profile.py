@@ -107,7 +107,7 @@ def _psd_cholesky(A: np.ndarray) -> np.ndarray | None:
 
 
 def sdcor_to_theta(terms, pars: np.ndarray) -> np.ndarray | None:
-    """Inverse of :func:`theta_to_sdcor` (None for an invalid correlation matrix)."""
+    """Inverse of `theta_to_sdcor` (None for an invalid correlation matrix)."""
     sigma = pars[-1]
     out = []
     at = 0
@@ -383,7 +383,7 @@ class Profile:
             )
 
     def plot(self, **kwargs):
-        """ζ against each parameter (see :func:`sparselme.plotting.plot_profile`)."""
+        """ζ against each parameter (see `sparselme.plotting.plot_profile`)."""
         from ..plotting import plot_profile
 
         return plot_profile(self.trace[["parameter", "value", "zeta"]], **kwargs)
@@ -470,7 +470,7 @@ def confint(
     """Confidence intervals in lme4's layout: rows sd_/cor_..., sigma, fixed effects.
 
     ``method``: "profile" (likelihood profile, ML), "wald" (fixed effects only) or "boot"
-    (parametric bootstrap percentiles; ``nsim``, ``seed`` and :func:`bootstrap`'s
+    (parametric bootstrap percentiles; ``nsim``, ``seed`` and `bootstrap`'s
     ``n_jobs``/``progress`` apply).
     """
     m = method.lower()

@@ -1,6 +1,6 @@
 """Parametric bootstrap (lme4's ``bootMer``) and refits to a new response.
 
-Each replicate draws y* from the fitted model (:func:`~sparselme.predict.simulate_responses`)
+Each replicate draws y* from the fitted model (`simulate_responses`)
 and refits it. A new response changes only the cross-products with y — ZᵀWy, XᵀWy, yᵀWy,
 one O(n) pass — so every refit reuses the model's factorization: the symbolic analysis,
 the cross-products of Z and X, and the fill-reducing ordering.
@@ -58,7 +58,7 @@ def response_crossproducts(model: LinearMixedModel, y: np.ndarray) -> CrossProdu
 def refit(res: MixedLMResults, newresp: np.ndarray, **fit_kwargs) -> MixedLMResults:
     """Refit ``res``'s model to a new response (lme4's ``refit``), reusing its factorization.
 
-    Starts from ``res``'s θ; ``fit_kwargs`` go to :meth:`LinearMixedModel.fit`.
+    Starts from ``res``'s θ; ``fit_kwargs`` go to `LinearMixedModel.fit`.
     """
     from ..model.mixed_model import LinearMixedModel
 
@@ -188,7 +188,7 @@ def bootstrap(
     """Parametric bootstrap of ``func`` (lme4's ``bootMer``).
 
     ``func(fit)`` maps a fit to a number, array or named Series (default: the estimates
-    in lme4's parametrization, see :func:`sparselme.profile.parameter_vector`). ``seed``
+    in lme4's parametrization, see `sparselme.profile.parameter_vector`). ``seed``
     makes the replicates reproducible (independently of ``n_jobs``); ``n_jobs > 1`` (or
     -1: all cores) refits in forked processes; ``verbose``: progress bar on stderr (None:
     when stderr is a terminal and the work takes more than a couple of seconds).

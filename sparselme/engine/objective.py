@@ -66,7 +66,7 @@ class PenalizedLeastSquares:
     ordering : CHOLMOD fill-reducing ordering (``"default"``, ``"amd"``, ``"metis"``,
         ``"natural"`` ...).
     factorization : ``"auto"``, ``"sparse"`` (CHOLMOD on all of A) or ``"block"``
-        (leading term in closed form, dense Schur complement); see :mod:`.cholesky`.
+        (leading term in closed form, dense Schur complement); see `sparselme.cholesky`.
     """
 
     def __init__(

@@ -122,7 +122,7 @@ class RandomEffectsTerm:
         return T
 
     def theta_from_template(self, T: np.ndarray) -> np.ndarray:
-        """Inverse of :meth:`template`."""
+        """Inverse of `template`."""
         if self.covariance == "scalar":
             return np.array([T[0, 0]])
         return np.asarray(T)[self._theta_pos].copy()

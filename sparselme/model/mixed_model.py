@@ -1,7 +1,7 @@
 """The model: a design, its cross-products and the penalized least-squares objective.
 
 ``LinearMixedModel`` is kept apart from its results: ``fit()`` runs the optimizer over θ
-and returns a :class:`~sparselme.results.MixedLMResults`. ``lmer()`` is the lme4-style
+and returns a `MixedLMResults`. ``lmer()`` is the lme4-style
 entry point.
 """
 
@@ -34,7 +34,7 @@ _DERIVS_MAX_NOBS = 10_000
 class LinearMixedModel:
     """A linear mixed model y = Xβ + Zb + ε on one global sparse Z.
 
-    Build it from a :class:`~sparselme.design.Design` or with :meth:`from_formula`.
+    Build it from a `Design` or with `from_formula`.
     """
 
     def __init__(self, design: Design, ordering: str = "default", factorization: str = "auto"):
@@ -103,7 +103,7 @@ class LinearMixedModel:
         10,000 observations (as lme4, unless ``check_derivatives`` says otherwise) a
         finite-difference gradient check, BOBYQA restarts when it fails (badly scaled θ),
         and Newton steps on those derivatives (``polish``). ``verbose``: progress on
-        stderr (see :mod:`.progress`).
+        stderr (see `sparselme.progress`).
         """
         REML = validation.check_flag(REML, "REML")
         maxeval = validation.check_maxeval(maxeval)
@@ -178,10 +178,70 @@ def lmer(
 ) -> MixedLMResults:
     """Fit a linear mixed model written in lme4's formula language; returns the results.
 
-    ``residual``: a residual structure, ``sl.VarIdent(...)`` or ``sl.AR1(...)`` (see
-    :mod:`sparselme.residual`).
+    lme4's ``lmer(formula, data, REML = TRUE)``: the profiled deviance is minimized over
+    the relative covariance factor θ with BOBYQA, with lme4's boundary and gradient checks.
 
-    >>> res = lmer("Reaction ~ Days + (Days | Subject)", sleepstudy)  # doctest: +SKIP
+    Parameters
+    ----------
+    formula : str
+        Response, fixed effects and bar terms, e.g. ``"Reaction ~ Days + (Days | Subject)"``:
+        ``(expr | g)`` correlated, ``(expr || g)`` independent, ``(1 | a/b)`` nested,
+        ``(1 | a) + (1 | b)`` crossed random effects.
+    data : pandas.DataFrame, dict of columns, str or pathlib.Path, pyarrow or Dask data
+        The n rows. A Parquet file or folder, a ``pyarrow.dataset.Dataset`` or ``Table``,
+        or a ``dask.dataframe.DataFrame`` is read in chunks and never held in memory.
+    REML : bool, default True
+        Restricted maximum likelihood; False fits by maximum likelihood.
+    weights : array_like of shape (n,) or str, optional
+        Prior weights, or the name of their column (a column name for streamed data).
+    offset : array_like of shape (n,) or str, optional
+        A known term added to the linear predictor, or the name of its column.
+    missing : {"raise", "drop"}, default "raise"
+        Rows with missing values in the model's columns raise
+        `sparselme.errors.MissingDataError`, or are dropped with a warning.
+    residual : VarIdent or AR1, optional
+        A residual variance structure, ``sl.VarIdent(...)`` or ``sl.AR1(...)`` (see
+        `sparselme.residual`); data in memory only.
+    **fit_kwargs
+        Settings of the fit (`LinearMixedModel.fit`):
+
+        - ``verbose`` (bool or None): progress on stderr. None (default) reports only on a
+          terminal once the fit has run about two seconds; True always; False never.
+        - ``maxeval`` (int, default 100,000): the most deviance evaluations.
+        - ``ftol_abs``, ``xtol_abs`` (float, default 1e-8): BOBYQA stops when the deviance,
+          or every θ, changes by less.
+        - ``start`` (array of shape (n_theta,)): the starting θ, instead of moment estimates.
+        - ``check_derivatives`` (bool): the finite-difference gradient and Hessian check
+          (default: below 10,000 observations, as lme4), ``max_restarts`` (int, default 2)
+          BOBYQA restarts when it fails, ``polish`` (bool, default True) Newton steps after it.
+        - ``keep_log`` (bool, default False): keep every evaluation in ``res.optsum``.
+        - ``chunk_size`` (int): rows per chunk, for streamed data only.
+
+    Returns
+    -------
+    MixedLMResults
+        The fit (`ResidualMixedLMResults` with a residual structure, a streamed result for
+        streamed data).
+
+    Raises
+    ------
+    sparselme.errors.FormulaError
+        The formula cannot be parsed, or has no random-effects term.
+    sparselme.errors.UnknownColumnError
+        A variable of the formula is not a column of ``data``.
+    sparselme.errors.DataError
+        The data cannot be used as given (missing values, a random-effects structure the
+        data cannot estimate...); the message says what to change.
+
+    Examples
+    --------
+    >>> import sparselme as sl
+    >>> sleep = sl.datasets.load("sleepstudy")
+    >>> res = sl.lmer("Reaction ~ Days + (Days | Subject)", sleep)
+    >>> res.fe_params.round(2)
+    (Intercept)    251.41
+    Days            10.47
+    Name: fe_params, dtype: float64
     """
     if residual is not None:
         from ..residual_covariance import lmer_residual

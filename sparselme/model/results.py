@@ -1,6 +1,6 @@
 """The fitted model: estimates, variance components, conditional modes and summaries.
 
-:class:`MixedLMResults` holds one fit. Names shared with statsmodels keep statsmodels'
+`MixedLMResults` holds one fit. Names shared with statsmodels keep statsmodels'
 meaning (``aic``/``bic`` are NaN under REML, ``scale`` is σ²); the lme4-style extras
 (``theta``, ``sigma``, ``fixef``, ``ranef()``, ``varcorr``, ``AIC``, ``BIC``, ``deviance``,
 ``reml_criterion``, ``is_singular``, ``ngroups``) follow lme4.
@@ -127,8 +127,12 @@ class MixedLMResults:
     def varcorr(self) -> pd.DataFrame:
         """Variance components like R's ``as.data.frame(VarCorr(m))``.
 
-        Columns grp, var1, var2, vcov, sdcor; for each term its variances, then its
-        covariances (sdcor holds the correlation); the last row is the Residual.
+        Returns
+        -------
+        pandas.DataFrame
+            Columns grp, var1, var2, vcov, sdcor: for each term its variances (sdcor the
+            standard deviation), then its covariances (sdcor the correlation); the last
+            row is the residual variance σ² and σ.
         """
         rows = []
         seen: dict[str, int] = {}
@@ -237,7 +241,21 @@ class MixedLMResults:
         return [self.scale * np.einsum("ij,ljk,mk->lim", Ts, B, Ts) for Ts, B in zip(T, inv)]
 
     def ranef(self, condvar: bool = True) -> RandomEffects:
-        """Conditional modes per grouping factor (terms on one factor are merged)."""
+        """Conditional modes of the random effects (lme4's ``ranef(m, condVar = TRUE)``).
+
+        Parameters
+        ----------
+        condvar : bool, default True
+            Also compute the conditional covariances (from the diagonal blocks of the
+            inverse of the penalized system; False skips that work).
+
+        Returns
+        -------
+        RandomEffects
+            A dict from grouping factor to a DataFrame (levels × random-effect columns);
+            terms on the same factor are merged. ``.condvar[name]`` holds the (L, k, k)
+            conditional covariances, σ² included.
+        """
         frames: dict[str, pd.DataFrame] = {}
         cvars: dict[str, list[np.ndarray]] = {}
         blocks = self._condvar_blocks if condvar else [None] * len(self.terms)
@@ -285,7 +303,14 @@ class MixedLMResults:
 
     # ---- printing -------------------------------------------------------------------------
     def summary(self) -> str:
-        """An lme4-style printout of the fit."""
+        """An lme4-style printout of the fit.
+
+        Returns
+        -------
+        str
+            lme4's ``summary(m)`` layout: the criterion, scaled residuals, the variance
+            components, the number of observations and groups, the fixed effects.
+        """
         return lme4_summary(self)
 
     def __repr__(self) -> str:
@@ -293,20 +318,56 @@ class MixedLMResults:
 
     # ---- plots (matplotlib, the optional extra ``plot``) --------------------------------
     def plot_diagnostics(self, **kwargs):
-        """Residuals vs fitted, QQ plots; see :func:`sparselme.plotting.plot_diagnostics`."""
+        """Residuals against fitted values and normal QQ plots (needs matplotlib).
+
+        Parameters
+        ----------
+        **kwargs
+            Passed to `sparselme.plotting.plot_diagnostics` (``fig``: draw on this figure).
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+            Three panels: residuals vs fitted, QQ plot of the standardized residuals, QQ
+            plots of the standardized conditional modes.
+        """
         from ..plotting import plot_diagnostics
 
         return plot_diagnostics(self, **kwargs)
 
     def plot_ranef(self, **kwargs):
-        """Caterpillar plot of the random effects; see :func:`sparselme.plotting.plot_ranef`."""
+        """Caterpillar plot of the conditional modes (lme4's ``dotplot(ranef(m))``).
+
+        Parameters
+        ----------
+        **kwargs
+            Passed to `sparselme.plotting.plot_ranef`: ``level`` (default 0.95) of the
+            prediction intervals, ``groups`` (the grouping factors to draw), ``fig``.
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+            One row of panels per grouping factor, one panel per random-effect column.
+        """
         from ..plotting import plot_ranef
 
         return plot_ranef(self, **kwargs)
 
     # ---- inference and prediction (sparselme.inference, .profile, .resampling, .predict) ---
     def coef_table(self, ddf: str = "Satterthwaite") -> pd.DataFrame:
-        """t tests of the fixed effects with lmerTest's df; see :func:`.inference.coef_table`."""
+        """t tests of the fixed effects (lmerTest's ``summary(m)`` coefficient table).
+
+        Parameters
+        ----------
+        ddf : {"Satterthwaite", "Kenward-Roger", "normal"}, default "Satterthwaite"
+            Denominator degrees of freedom; Kenward-Roger also adjusts the standard errors
+            (REML fits only); "normal" gives z tests.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per fixed effect: Estimate, Std. Error, df, t value, Pr(>|t|).
+        """
         from ..analysis.inference import coef_table
 
         return coef_table(self, ddf)
@@ -318,31 +379,88 @@ class MixedLMResults:
         return anova(self, *others, **kwargs) if others else f_tests(self, type, ddf)
 
     def confint(self, parm=None, level: float = 0.95, method: str = "profile", **kwargs):
-        """Profile, Wald or bootstrap intervals in lme4's layout; see :func:`.profile.confint`."""
+        """Confidence intervals in lme4's layout (lme4's ``confint(m)``).
+
+        Parameters
+        ----------
+        parm : str or list of str, optional
+            Parameter names, or ``"theta_"`` (the variance parameters) or ``"beta_"``
+            (the fixed effects). Default: all.
+        level : float, default 0.95
+            Confidence level.
+        method : {"profile", "wald", "boot"}, default "profile"
+            Likelihood-profile intervals (ML deviance; REML fits are refit by ML), Wald
+            intervals (fixed effects only, NaN for the variance parameters), or parametric
+            bootstrap percentiles.
+        **kwargs
+            For ``"boot"``: ``nsim`` (default 500), ``seed`` and the other keywords of
+            `bootstrap`.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Rows sd_/cor_ of each term, sigma, then the fixed effects; columns the lower
+            and upper limits (``"2.5 %"``, ``"97.5 %"`` at level 0.95).
+        """
         from ..analysis.profile import confint
 
         return confint(self, parm, level=level, method=method, **kwargs)
 
     def profile(self, which=None, **kwargs):
-        """Likelihood profiles (traces, ``confint()``, ``plot()``); see :func:`.profile.profile`."""
+        """Likelihood profiles of the ML deviance (lme4's ``profile(m)``).
+
+        Parameters
+        ----------
+        which : str or list of str, optional
+            Parameter names, or ``"theta_"`` / ``"beta_"``. Default: all.
+        **kwargs
+            ``alphamax`` (default 0.01): each trace steps out until |ζ| exceeds the square
+            root of the 1 − alphamax quantile of χ² with npar degrees of freedom;
+            ``maxpts`` (default 100): at most that many points on each side.
+
+        Returns
+        -------
+        Profile
+            ``trace`` (one row per point: parameter, value, ζ and every parameter),
+            ``confint(level)`` and ``plot()``.
+        """
         from ..analysis.profile import profile
 
         return profile(self, which, **kwargs)
 
     def bootstrap(self, nsim: int = 500, func=None, seed=None, **kwargs):
-        """Parametric bootstrap; see :func:`sparselme.resampling.bootstrap`."""
+        """Parametric bootstrap (lme4's ``bootMer``): simulate from the fit, refit.
+
+        Parameters
+        ----------
+        nsim : int, default 500
+            Number of replicates.
+        func : callable, optional
+            Maps a fit to a number, array or named Series. Default: the estimates in
+            lme4's parametrization (sd_/cor_, sigma, fixed effects).
+        seed : int, optional
+            Makes the replicates reproducible, whatever ``n_jobs``.
+        **kwargs
+            ``use_u`` (keep the conditional modes), ``n_jobs`` (processes; -1 for all
+            cores), ``verbose`` (progress bar).
+
+        Returns
+        -------
+        BootstrapResult
+            The replicates ``t`` and ``confint()``, ``summary()``.
+        """
         from ..analysis.resampling import bootstrap
 
         return bootstrap(self, nsim, func, seed, **kwargs)
 
     def predict(self, newdata=None, re_form=None, allow_new_levels: bool = False, **kwargs):
-        """lme4's predictions with random effects; see :func:`sparselme.predict.predict`."""
+        """lme4's predictions with random effects; see `sparselme.predict.predict`."""
         from ..analysis.predict import predict
 
         return predict(self, newdata, re_form, allow_new_levels, **kwargs)
 
     def simulate(self, nsim: int = 1, seed=None, use_u: bool = False) -> pd.DataFrame:
-        """Responses simulated from the fit (columns sim_1...); see :func:`.predict.simulate`."""
+        """Responses simulated from the fit (columns sim_1...); see `sparselme.predict.simulate`."""
         from ..analysis.predict import simulate
 
         return simulate(self, nsim, seed, use_u)

@@ -30,8 +30,8 @@ class ResidualModel(LinearMixedModel):
     """A linear mixed model with a residual structure R(ρ): ε ~ N(0, σ²R(ρ)).
 
     ``frame`` holds the structure's columns for the design's rows (same order). The
-    engine's cross-products are re-weighted in place for each ρ (:meth:`set_residual`);
-    ``objective(θ)`` evaluates at the current ρ, :meth:`objective_at` at a given one.
+    engine's cross-products are re-weighted in place for each ρ (`set_residual`);
+    ``objective(θ)`` evaluates at the current ρ, `objective_at` at a given one.
     """
 
     def __init__(
@@ -127,7 +127,7 @@ class ResidualModel(LinearMixedModel):
 
         ``start``: θ (n_theta,) or (θ, ρ); ``residual_start``: ρ (δ's or φ) — by default
         the current ρ. ``fixed_theta``, the checks and ``polish`` are as in
-        :meth:`LinearMixedModel.fit`; ρ is on the optimizer's scale η (log δ, atanh φ).
+        `LinearMixedModel.fit`; ρ is on the optimizer's scale η (log δ, atanh φ).
         """
         REML = validation.check_flag(REML, "REML")
         maxeval = validation.check_maxeval(maxeval)

@@ -29,7 +29,7 @@ from .summary import summary_of
 class MixedLMCompatResults(MixedLMResults):
     """A fit through the statsmodels API: statsmodels' attributes with its semantics.
 
-    Everything of :class:`~sparselme.results.MixedLMResults` (lme4-style extras) is kept;
+    Everything of `MixedLMResults` (lme4-style extras) is kept;
     statsmodels' names (``params``, ``bse``, ``bse_fe``, ``cov_params()``, ``summary()``,
     ``fittedvalues``...) follow statsmodels. ``summary_lme4()`` gives lme4's printout.
     """
@@ -207,7 +207,21 @@ class MixedLMCompatResults(MixedLMResults):
         return pd.Series(2 * stats.norm.sf(np.abs(self.tvalues)), index=self.model.param_names)
 
     def conf_int(self, alpha: float = 0.05, cols=None) -> pd.DataFrame:
-        """Wald intervals params ± z·bse for every parameter (statsmodels)."""
+        """Wald intervals params ± z·bse for every parameter (statsmodels' ``conf_int``).
+
+        Parameters
+        ----------
+        alpha : float, default 0.05
+            One minus the confidence level.
+        cols : sequence of int, optional
+            Positions of the parameters to return. Default: all.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns 0 (lower) and 1 (upper), one row per parameter of ``params`` (fixed
+            effects, then the variance parameters divided by ``scale``).
+        """
         q = stats.norm.ppf(1 - alpha / 2)
         p, se = self.params, self.bse
         out = pd.DataFrame({0: p - q * se, 1: p + q * se})
@@ -297,7 +311,14 @@ class MixedLMCompatResults(MixedLMResults):
 
     @cached_property
     def random_effects(self) -> dict[Any, pd.Series]:
-        """Conditional means of each group's random effects, keyed by group label."""
+        """Conditional means of each group's random effects (statsmodels' meaning).
+
+        Returns
+        -------
+        dict
+            Group label → pandas Series of that group's random effects: the ``exog_re``
+            columns, then the variance components' columns present in the group.
+        """
         blocks = self._b_blocks()
         if self._only_re:  # the common case, vectorized: one row of b per group
             index = pd.Index(self.model.exog_re_names)
@@ -467,7 +488,25 @@ class MixedLMCompatResults(MixedLMResults):
         title: str | None = None,
         alpha: float = 0.05,
     ):
-        """statsmodels' summary: an info block and one table of all parameters."""
+        """statsmodels' summary: an info block and one table of all parameters.
+
+        Parameters
+        ----------
+        yname : str, optional
+            Name of the response. Default: the model's.
+        xname_fe, xname_re : list of str, optional
+            Names of the fixed effects and of the random-effects columns.
+        title : str, optional
+            Title. Default: "Mixed Linear Model Regression Results".
+        alpha : float, default 0.05
+            One minus the level of the confidence intervals.
+
+        Returns
+        -------
+        Summary
+            statsmodels' own ``Summary`` where statsmodels is installed, else one of the
+            same layout; ``print()`` shows it. `summary_lme4` gives lme4's printout.
+        """
         return summary_of(self, yname, xname_fe, xname_re, title, alpha)
 
     def summary_lme4(self) -> str:
