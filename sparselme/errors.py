@@ -1,6 +1,6 @@
 """Exceptions and warnings raised by sparselme.
 
-Every problem with the user's input raises a subclass of :class:`SparselmeError`; those
+Every problem with the user's input raises a subclass of `SparselmeError`; those
 that Python users would catch as ``ValueError`` or ``KeyError`` also derive from them.
 """
 

@@ -1,8 +1,8 @@
 """Tests for fixed effects: likelihood-ratio tests, Satterthwaite and Kenward-Roger t and F tests.
 
-* :func:`anova` compares fitted models by likelihood ratio, as ``anova(m1, m2)`` in lme4
+* `anova` compares fitted models by likelihood ratio, as ``anova(m1, m2)`` in lme4
   (REML fits are refit with ML first).
-* :func:`coef_table` and :func:`f_tests` follow lmerTest: t tests per coefficient and F tests
+* `coef_table` and `f_tests` follow lmerTest: t tests per coefficient and F tests
   per fixed-effect term (type 1 or 3 hypotheses), with Satterthwaite's or Kenward-Roger's
   denominator degrees of freedom.
 
@@ -74,7 +74,7 @@ def anova(
     Returns a DataFrame with one row per model, sorted by number of parameters, and columns
     npar, AIC, BIC, logLik, deviance, Chisq, Df, Pr(>Chisq). REML fits are refit with ML
     first (with a message on stderr), unless ``refit=False``. With a single model, the F
-    tests of its fixed-effect terms are returned (:func:`f_tests`).
+    tests of its fixed-effect terms are returned (`f_tests`).
     """
     if len(models) == 1:
         return f_tests(models[0])

@@ -1,10 +1,10 @@
 """Predictions with random effects and simulation from a fitted model (lme4's semantics).
 
-* :func:`predict`: conditional predictions Xβ + Zb (+ offset) for the fitted rows or for
+* `predict`: conditional predictions Xβ + Zb (+ offset) for the fitted rows or for
   new data coded like the training data (the kept formulaic spec, the factors' levels);
   ``re_form`` picks the random-effects terms to include (``"~0"``: population level);
   levels that were not in the data contribute 0 with ``allow_new_levels=True``.
-* :func:`simulate`: responses drawn from the fitted model, new random effects and
+* `simulate`: responses drawn from the fitted model, new random effects and
   residuals (or residuals only around the conditional modes with ``use_u=True``).
 """
 
@@ -191,7 +191,7 @@ def predict(
 
     ``re_form``: None (all random effects), ``"~0"`` (none: population level) or a formula
     of some of the model's bar terms. New levels of a grouping factor raise a
-    :class:`~sparselme.errors.DataError` unless ``allow_new_levels`` (they then get the
+    `DataError` unless ``allow_new_levels`` (they then get the
     population prediction of that term). Models with an offset need ``offset`` (an array
     or a column of newdata) for new data. Returns a Series indexed like the rows.
     """
@@ -277,7 +277,7 @@ def simulate_responses(
 def simulate(res: ModelFit, nsim: int = 1, seed=None, use_u: bool = False) -> pd.DataFrame:
     """``nsim`` simulated responses as columns sim_1, sim_2, ... (lme4's ``simulate``).
 
-    ``seed``: an int, a :class:`numpy.random.Generator` or None. Unlike lme4, prior
+    ``seed``: an int, a `numpy.random.Generator` or None. Unlike lme4, prior
     weights scale the residual variance of the draws (σ²/w).
     """
     if nsim < 1:

@@ -275,7 +275,7 @@ class Profile:
             )
 
     def plot(self, **kwargs):
-        """ζ against each parameter (see :func:`sparselme.plotting.plot_profile`)."""
+        """ζ against each parameter (see `sparselme.plotting.plot_profile`)."""
         return plot_profile(self.trace[["parameter", "value", "zeta"]], **kwargs)
 
     def __repr__(self) -> str:
@@ -360,7 +360,7 @@ def confint(
 
     ``method``: "profile" (likelihood profile, ML), "wald" (fixed effects only) or "boot"
     (parametric bootstrap percentiles; ``nsim`` (default 500), ``seed`` and the further
-    keywords of :func:`~sparselme.resampling.bootstrap` apply to it only).
+    keywords of `sparselme.resampling.bootstrap` apply to it only).
     """
     m = method.lower()
     boot_only = ["nsim"] * (nsim is not None) + ["seed"] * (seed is not None) + list(boot_kwargs)

@@ -1,9 +1,9 @@
 """Parse lme4 model formulas (text only) into a fixed-effects part and random-effects terms.
 
-``Reaction ~ Days + (Days | Subject)`` becomes a :class:`ParsedFormula` whose fixed part
+``Reaction ~ Days + (Days | Subject)`` becomes a `ParsedFormula` whose fixed part
 ``"Days"`` is handed to formulaic and whose bar terms ``(Days | Subject)`` describe the
 random effects.  ``||`` and nested groupings ``a/b`` are expanded the way lme4 1.1 does.
-No data are touched here.  Every malformed string raises :class:`FormulaError`.
+No data are touched here.  Every malformed string raises `FormulaError`.
 """
 
 from __future__ import annotations

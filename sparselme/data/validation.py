@@ -1,7 +1,7 @@
 """Checks of the user's input, run before any numerics.
 
-Plain functions shared by the lme4 path (:func:`sparselme.design.build_design`) and the
-statsmodels-compatible API. Each raises a :mod:`sparselme.errors` exception whose
+Plain functions shared by the lme4 path (`sparselme.design.build_design`) and the
+statsmodels-compatible API. Each raises a `sparselme.errors` exception whose
 message names the column, term or count at fault, or returns the cleaned value.
 """
 

@@ -10,8 +10,8 @@ provide the same operations on P A Pᵀ = L Lᵀ:
 * ``forward(B)``: L⁻¹ P B and ``backward(C)``: Pᵀ L⁻ᵀ C for B, C of shape (q, r);
 * ``inverse_diagonal_blocks()``: per term the (L, k, k) diagonal blocks of A⁻¹.
 
-:class:`SparseCholesky` factors A with CHOLMOD on a fill-reducing ordering analysed once.
-:class:`BlockCholesky` eliminates the leading term in closed form — its block of A is
+`SparseCholesky` factors A with CHOLMOD on a fill-reducing ordering analysed once.
+`BlockCholesky` eliminates the leading term in closed form — its block of A is
 block diagonal, one k×k block per level — and factors the Schur complement of the
 remaining terms densely with LAPACK. It is chosen when that complement is small or fills
 in anyway (crossed designs), and it needs no CHOLMOD at all for a single term.
@@ -191,7 +191,7 @@ class SparseCholesky:
         """Diagonal blocks of A⁻¹; never forms the q×q inverse.
 
         Small systems solve against batches of unit columns (q solves, in C); larger ones
-        use the selected inversion of the factor (:mod:`.selinv`), whose cost is
+        use the selected inversion of the factor (`.selinv`), whose cost is
         Σ (column count)² on L's pattern.
         """
         if self.q > SELECTED_INVERSION_MIN_Q:
@@ -346,7 +346,7 @@ class BlockCholesky:
 
     @property
     def blas_threads(self) -> int | None:
-        """BLAS threads for the dense Schur complement (see :mod:`.threads`)."""
+        """BLAS threads for the dense Schur complement (see `.threads`)."""
         return dense_blas_threads(self.q2)
 
     def _kernel_threads(self) -> int:

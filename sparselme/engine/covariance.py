@@ -6,10 +6,10 @@ T, their bounds and starting values, how to go back from a covariance to θ, and
 "natural" parameters it reports (standard deviations, correlations), so code outside this
 module never branches on the kind of structure:
 
-* :class:`Unstructured`: T lower triangular, its k(k+1)/2 entries are θ (lme4's order:
+* `Unstructured`: T lower triangular, its k(k+1)/2 entries are θ (lme4's order:
   the lower triangle column by column); diagonal entries ≥ 0;
-* :class:`Diagonal`: T diagonal, k θ's ≥ 0 (lme4's ``||`` on numeric columns);
-* :class:`Scalar`: T = θ I, one θ ≥ 0 shared by the k columns (statsmodels' variance
+* `Diagonal`: T diagonal, k θ's ≥ 0 (lme4's ``||`` on numeric columns);
+* `Scalar`: T = θ I, one θ ≥ 0 shared by the k columns (statsmodels' variance
   components over several columns).
 """
 
@@ -99,7 +99,7 @@ class CovarianceStructure:
         return np.asarray(out)
 
     def from_natural(self, values: np.ndarray, sigma: float) -> np.ndarray | None:
-        """Inverse of :meth:`to_natural` (None for an invalid correlation matrix)."""
+        """Inverse of `to_natural` (None for an invalid correlation matrix)."""
         sd = np.zeros(self.k)
         R = np.eye(self.k)
         for (kind, i, j), v in zip(self.natural_parameters(), values):

@@ -4,8 +4,8 @@ The optimizer sees one vector x, the concatenation of parameter blocks: θ (the 
 covariance parameters) always first, then any further block a model variant plugs in —
 a residual structure's ρ, say. Each block maps its natural values to the optimizer's
 scale and back (ρ = tanh η for a correlation) and gives bounds and first steps there.
-:func:`fit_blocks` starts from given natural values, holds fixed entries where asked,
-runs :func:`~.optimize.optimize_checked` (BOBYQA, boundary snapping, the gradient check
+`fit_blocks` starts from given natural values, holds fixed entries where asked,
+runs `.optimize.optimize_checked` (BOBYQA, boundary snapping, the gradient check
 with restarts, the Newton polish) and returns the record over the whole vector.
 """
 
@@ -89,7 +89,7 @@ def fit_blocks(
 
     ``start`` (m,) natural values; ``fixed`` (m,) values to hold, NaN where free. Returns
     the record with ``initial``/``final`` over all m parameters on the optimizer's scale
-    (see :func:`natural_values`). ``callback(evaluation, x, value)`` after each evaluation.
+    (see `natural_values`). ``callback(evaluation, x, value)`` after each evaluation.
     """
     options = options or FitOptions()
     lower = np.concatenate([b.lower for b in blocks])

@@ -15,7 +15,7 @@ With
     c_β  = R_X⁻ᵀ (XᵀWy − R_ZXᵀ c_u),  β = R_X⁻¹ c_β
     r²   = yᵀWy − ‖c_u‖² − ‖c_β‖²     (penalized weighted residual sum of squares)
 
-the deviance at a residual variance σ² is (:func:`deviance`, the one formula)
+the deviance at a residual variance σ² is (`deviance`, the one formula)
 
     ML:   log|L|² − Σlog w + r²/σ² + n log(2πσ²)
     REML: log|L|² + log|R_X|² − Σlog w + r²/σ² + (n−p) log(2πσ²),
@@ -101,7 +101,7 @@ class PenalizedLeastSquares:
     ordering : CHOLMOD fill-reducing ordering (``"default"``, ``"amd"``, ``"metis"``,
         ``"natural"`` ...).
     factorization : ``"auto"``, ``"sparse"`` (CHOLMOD on all of A) or ``"block"``
-        (leading term in closed form, dense Schur complement); see :mod:`.cholesky`.
+        (leading term in closed form, dense Schur complement); see `sparselme.cholesky`.
     """
 
     def __init__(

@@ -10,7 +10,7 @@ Cholesky column form a clique of the filled graph, so Z[S, S] lies on L's patter
 Z is never needed elsewhere. The cost is Σ_j |S_j|² instead of the q solves (each
 O(nnz(L))) of inverting against unit columns.
 
-:func:`inverse_diagonal_blocks` gives each term's (L, k, k) diagonal blocks of A⁻¹ from a
+`inverse_diagonal_blocks` gives each term's (L, k, k) diagonal blocks of A⁻¹ from a
 CHOLMOD factor of P A Pᵀ; it is meant for ``SparseCholesky.inverse_diagonal_blocks``.
 """
 

@@ -72,7 +72,7 @@ def initial_steps(
     between 2% and 20% (no less than a quarter of that fraction in absolute terms, for
     entries near 0). InstEval-sized and larger designs start close and need fewer
     evaluations to settle; a few levels keep the wide first steps a rough start needs.
-    ``factor`` (default :data:`INITIAL_STEP_FACTOR`, ½) took the fewest evaluations over
+    ``factor`` (default `INITIAL_STEP_FACTOR`, ½) took the fewest evaluations over
     the lme4 reference fits among those tried (``python -m benchmarks.evaluations``).
     """
     factor = INITIAL_STEP_FACTOR if factor is None else factor

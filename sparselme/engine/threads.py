@@ -2,10 +2,10 @@
 
 The factorizations ask this module, and nothing else reads the machine's state:
 
-* :func:`blas_threads`: a context limiting the BLAS threads (threadpoolctl);
-* :func:`dense_blas_threads`: the BLAS thread limit for a dense factorization of a given
-  order — one thread for small ones, else the idle cores (:func:`idle_core_limit`);
-* :func:`kernel_threads`: threads for the compiled Schur-complement kernels.
+* `blas_threads`: a context limiting the BLAS threads (threadpoolctl);
+* `dense_blas_threads`: the BLAS thread limit for a dense factorization of a given
+  order — one thread for small ones, else the idle cores (`idle_core_limit`);
+* `kernel_threads`: threads for the compiled Schur-complement kernels.
 
 The compiled kernels' OpenMP threads sleep when idle instead of spinning, so they do not
 take a core from the BLAS threads of the factorization that follows: ``OMP_WAIT_POLICY``
@@ -92,7 +92,7 @@ def dense_blas_threads(order: int) -> int | None:
     """BLAS threads for a dense factorization of this order: 1 when small, else idle cores.
 
     Multi-threaded LAPACK on a loaded machine spins at barriers and can run many times
-    slower than on one thread (see :func:`idle_core_limit`).
+    slower than on one thread (see `idle_core_limit`).
     """
     if order <= SINGLE_THREAD_MAX:
         return 1

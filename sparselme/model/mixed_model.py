@@ -1,16 +1,16 @@
 """The model: a design's term structures and cross-products behind one objective.
 
-:class:`MixedModel` is built from the two things every input path produces — the terms'
-structure (in a :class:`~sparselme.data.design.Design`) and the cross-products
+`MixedModel` is built from the two things every input path produces — the terms'
+structure (in a `sparselme.data.design.Design`) and the cross-products
 [Z X y]ᵀW[Z X y] — and from nothing else: in-memory, streamed and Dask data share all
-that follows. Its parameters are θ and the values of any :class:`ModelBlock` a variant
+that follows. Its parameters are θ and the values of any `ModelBlock` a variant
 plugs in (a residual structure re-weights the cross-products, say); the objective is
 
     objective(params) = PLS deviance at θ after each block has set its values,
 
-written once (:func:`sparselme.engine.objective.deviance`) and minimized by the one fit
-driver (:func:`sparselme.engine.fit.fit_blocks`). ``optimize()`` returns a
-:class:`~sparselme.model.results.ModelFit`: computed estimates plus this model as the
+written once (`sparselme.engine.objective.deviance`) and minimized by the one fit
+driver (`sparselme.engine.fit.fit_blocks`). ``optimize()`` returns a
+`sparselme.model.results.ModelFit`: computed estimates plus this model as the
 handle through which derived quantities are evaluated.
 """
 
@@ -70,8 +70,8 @@ class MixedModel:
     ----------
     design : the terms' structure and (when in memory) the rows.
     cp : the cross-products; computed from the design's rows when None.
-    ordering, factorization : engine options (see :class:`PenalizedLeastSquares`).
-    blocks : further parameter blocks (see :class:`ModelBlock`).
+    ordering, factorization : engine options (see `PenalizedLeastSquares`).
+    blocks : further parameter blocks (see `ModelBlock`).
     """
 
     def __init__(
@@ -203,7 +203,7 @@ class MixedModel:
     ) -> tuple[np.ndarray, np.ndarray | None]:
         """(natural start of all parameters, θ's first steps or None).
 
-        Without ``start``, θ from moment estimates (:mod:`sparselme.engine.start`), with
+        Without ``start``, θ from moment estimates (`sparselme.engine.start`), with
         first steps as precise as they are when every free θ (``free`` (n_theta,) mask)
         was estimated; ``start`` may be θ or all parameters.
         """
@@ -245,7 +245,7 @@ class MixedModel:
 
         ``start``: θ or all parameters (natural scale); ``fixed`` (all parameters) holds
         values to keep, NaN where free. ``callback(evaluation, x, value)`` is called after
-        every evaluation; ``verbose`` shows progress (:mod:`sparselme.progress`).
+        every evaluation; ``verbose`` shows progress (`sparselme.progress`).
         """
         reml = check_flag(REML, "REML")
         if fixed is not None and len(fixed) == self.n_theta and self.blocks:

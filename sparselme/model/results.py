@@ -1,6 +1,6 @@
 """One fit's estimates: computed values plus the engine that produced them.
 
-:class:`ModelFit` holds the parameters the optimizer found, the penalized least-squares
+`ModelFit` holds the parameters the optimizer found, the penalized least-squares
 solution there and the optimizer's record. Everything else is derived from these values;
 what needs the engine again (conditional variances, the criterion of the other kind) is
 evaluated through ``engine`` at the stored parameters, so reading an attribute never
@@ -181,8 +181,12 @@ class ModelFit:
     def varcorr(self) -> pd.DataFrame:
         """Variance components like R's ``as.data.frame(VarCorr(m))``.
 
-        Columns grp, var1, var2, vcov, sdcor; for each term its variances, then its
-        covariances (sdcor holds the correlation); the last row is the Residual.
+        Returns
+        -------
+        pandas.DataFrame
+            Columns grp, var1, var2, vcov, sdcor: for each term its variances (sdcor the
+            standard deviation), then its covariances (sdcor the correlation); the last
+            row is the residual variance σ² and σ.
         """
         rows = []
         seen: dict[str, int] = {}
@@ -295,7 +299,21 @@ class ModelFit:
         return [self.scale * np.einsum("ij,ljk,mk->lim", Ts, B, Ts) for Ts, B in zip(T, inv)]
 
     def ranef(self, condvar: bool = True) -> RandomEffects:
-        """Conditional modes per grouping factor (terms on one factor are merged)."""
+        """Conditional modes of the random effects (lme4's ``ranef(m, condVar = TRUE)``).
+
+        Parameters
+        ----------
+        condvar : bool, default True
+            Also compute the conditional covariances (from the diagonal blocks of the
+            inverse of the penalized system; False skips that work).
+
+        Returns
+        -------
+        RandomEffects
+            A dict from grouping factor to a DataFrame (levels × random-effect columns);
+            terms on the same factor are merged. ``.condvar[name]`` holds the (L, k, k)
+            conditional covariances, σ² included.
+        """
         frames: dict[str, pd.DataFrame] = {}
         cvars: dict[str, list[np.ndarray]] = {}
         blocks = self.condvar_blocks if condvar else [None] * len(self.terms)

@@ -1,9 +1,9 @@
 """A residual structure as a parameter block that re-weights the cross-products.
 
-:class:`ResidualBlock` is a :class:`~sparselme.model.mixed_model.ModelBlock`: for ρ it
+`ResidualBlock` is a `sparselme.model.mixed_model.ModelBlock`: for ρ it
 writes Σⱼ cⱼ(ρ) Pⱼ into the model's cross-products in place (Pⱼ = [Z X y]ᵀWⱼ[Z X y],
 formed once) and sets log|W(ρ)|; the one fit driver then fits θ and ρ jointly (ρ on the
-optimizer's scale: log δ, atanh φ). :class:`ResidualModel` is the model with that block.
+optimizer's scale: log δ, atanh φ). `ResidualModel` is the model with that block.
 """
 
 from __future__ import annotations

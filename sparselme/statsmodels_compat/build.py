@@ -1,8 +1,8 @@
 """statsmodels' model specification → a Design and the Layout of its terms.
 
 Arrays (``endog``, ``exog``, ``groups``, ``exog_re``, ``exog_vc``) go through
-:func:`from_arrays`; a formula through :func:`formula_groups`, :func:`used_columns` and
-:func:`formula_layout` (``MixedLM.from_formula`` calls them in turn).
+`from_arrays`; a formula through `formula_groups`, `used_columns` and
+`formula_layout` (``MixedLM.from_formula`` calls them in turn).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The statsmodels API with a residual structure: ``mixedlm(..., residual=...)``.
 
-:func:`fit_compat` fits the compat model's engine (a :class:`ResidualModel`) jointly over
-(θ, ρ) and returns :class:`ResidualCompatResults`: statsmodels' names with statsmodels'
+`fit_compat` fits the compat model's engine (a `ResidualModel`) jointly over
+(θ, ρ) and returns `ResidualCompatResults`: statsmodels' names with statsmodels'
 meaning, plus ρ. statsmodels' covariance of the estimates is the inverse of minus the
 Hessian of its log-likelihood (profiled over the scale only) in (β, Ψ/σ² entries,
 variance components/σ²); here that Hessian is taken by finite differences of the engine's

@@ -30,10 +30,10 @@ from .summary import summary_of
 class MixedLMCompatResults(MixedLMResults):
     """A fit through the statsmodels API: statsmodels' attributes with its semantics.
 
-    Everything of :class:`~sparselme.results.MixedLMResults` (lme4-style extras) is kept;
+    Everything of `sparselme.results.MixedLMResults` (lme4-style extras) is kept;
     statsmodels' names (``params``, ``bse``, ``bse_fe``, ``cov_params()``, ``summary()``,
     ``fittedvalues``...) follow statsmodels. ``summary_lme4()`` gives lme4's printout.
-    ``model`` is the statsmodels-style :class:`~sparselme.statsmodels_compat.MixedLM`.
+    ``model`` is the statsmodels-style `sparselme.statsmodels_compat.MixedLM`.
     """
 
     name_style = "formulaic"
@@ -230,7 +230,21 @@ class MixedLMCompatResults(MixedLMResults):
         return pd.Series(2 * stats.norm.sf(np.abs(self.tvalues)), index=self.model.param_names)
 
     def conf_int(self, alpha: float = 0.05, cols=None) -> pd.DataFrame:
-        """Wald intervals params ± z·bse for every parameter (statsmodels)."""
+        """Wald intervals params ± z·bse for every parameter (statsmodels' ``conf_int``).
+
+        Parameters
+        ----------
+        alpha : float, default 0.05
+            One minus the confidence level.
+        cols : sequence of int, optional
+            Positions of the parameters to return. Default: all.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns 0 (lower) and 1 (upper), one row per parameter of ``params`` (fixed
+            effects, then the variance parameters divided by ``scale``).
+        """
         q = stats.norm.ppf(1 - alpha / 2)
         p, se = self.params, self.bse
         out = pd.DataFrame({0: p - q * se, 1: p + q * se})
@@ -320,7 +334,14 @@ class MixedLMCompatResults(MixedLMResults):
 
     @cached_property
     def random_effects(self) -> dict[Any, pd.Series]:
-        """Conditional means of each group's random effects, keyed by group label."""
+        """Conditional means of each group's random effects (statsmodels' meaning).
+
+        Returns
+        -------
+        dict
+            Group label → pandas Series of that group's random effects: the ``exog_re``
+            columns, then the variance components' columns present in the group.
+        """
         blocks = self.b_blocks()
         if self._only_re:  # the common case, vectorized: one row of b per group
             index = pd.Index(self.model.exog_re_names)
@@ -388,7 +409,7 @@ class MixedLMCompatResults(MixedLMResults):
         effects, the variance components' columns (``exog_vc``: {name: (m, c)}; default
         from vc_formula) times their modes, and lme4 bar terms' effects. Unseen groups get
         Xβ, with a warning if ``allow_new_levels`` is None (False raises). See
-        :mod:`sparselme.statsmodels_compat.prediction`.
+        `sparselme.statsmodels_compat.prediction`.
         """
         from .prediction import predict
 
@@ -442,8 +463,6 @@ class MixedLMCompatResults(MixedLMResults):
         ``vtype="re"``: the variance of exog_re column ``re_ix``; ``"vc"``: the variance
         component named ``re_ix``. Returns (num_low + 1 + num_high, 2): the parameter on
         the user scale and the maximized log-likelihood with the parameter held there.
-        ``fit_kwargs`` are the engine's fit settings (``maxeval``...); statsmodels'
-        optimizer options warn as in :meth:`MixedLM.fit`.
         """
         opts = fit_options(fit_kwargs, "profile_re", lme4_spellings=False)[0]
         if vtype not in ("re", "vc"):
@@ -502,7 +521,25 @@ class MixedLMCompatResults(MixedLMResults):
         title: str | None = None,
         alpha: float = 0.05,
     ):
-        """statsmodels' summary: an info block and one table of all parameters."""
+        """statsmodels' summary: an info block and one table of all parameters.
+
+        Parameters
+        ----------
+        yname : str, optional
+            Name of the response. Default: the model's.
+        xname_fe, xname_re : list of str, optional
+            Names of the fixed effects and of the random-effects columns.
+        title : str, optional
+            Title. Default: "Mixed Linear Model Regression Results".
+        alpha : float, default 0.05
+            One minus the level of the confidence intervals.
+
+        Returns
+        -------
+        Summary
+            statsmodels' own ``Summary`` where statsmodels is installed, else one of the
+            same layout; ``print()`` shows it. `summary_lme4` gives lme4's printout.
+        """
         return summary_of(self, yname, xname_fe, xname_re, title, alpha)
 
     def summary_lme4(self) -> str:
