@@ -53,8 +53,6 @@ class MixedLM:
     missing : {"none", "drop", "raise"}, default "none"
         Rows with missing values raise (``"none"``, ``"raise"``, naming the columns) or
         are dropped (``"drop"``).
-    **kwargs
-        statsmodels' internal keywords (``missing_idx``, ``model_spec``, ``formula``).
 
     Examples
     --------
