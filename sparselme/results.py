@@ -341,11 +341,14 @@ class MixedLMResults:
 
         return predict(self, newdata, re_form, allow_new_levels, **kwargs)
 
-    def simulate(self, nsim: int = 1, seed=None, use_u: bool = False) -> pd.DataFrame:
-        """Responses simulated from the fit (columns sim_1...); see :func:`.predict.simulate`."""
+    def simulate(self, nsim: int = 1, seed=None, use_u: bool = False, **kwargs) -> pd.DataFrame:
+        """Responses simulated from the fit (columns sim_1...); see :func:`.predict.simulate`.
+
+        ``re_form``, ``newdata``, ``allow_new_levels`` and ``offset`` as in lme4.
+        """
         from .predict import simulate
 
-        return simulate(self, nsim, seed, use_u)
+        return simulate(self, nsim, seed, use_u, **kwargs)
 
 
 def lme4_summary(res: MixedLMResults) -> str:

@@ -13,14 +13,13 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..design import prepare_frame
+from ..coding import fixed_rows
 from ..errors import SingularFitWarning
 from ..model import LinearMixedModel
 from ..results import MixedLMResults, lme4_summary
 from .algebra import GroupAlgebra, spec_matrix
 from .fit import engine_options, optimize
 from .hypotheses import ContrastResults, constraints
-from .inputs import check_columns
 from .layout import Layout, column_label
 from .params import MixedLMParams, chol_or_diag
 from .summary import summary_of
@@ -356,12 +355,8 @@ class MixedLMCompatResults(MixedLMResults):
         spec = self.design.fixed_spec
         if transform and spec is not None and isinstance(exog, (pd.DataFrame, Mapping)):
             frame = pd.DataFrame(exog)
-            needed = {str(v) for v in spec.required_variables}
-            check_columns(frame, needed)
-            data, context = prepare_frame(frame, needed)
-            mm = spec.get_model_matrix(data, context=context, na_action="ignore")
-            X = mm[self.design.fixed_names].to_numpy(dtype=float)
-            return pd.Series(X @ beta, index=frame.index)
+            X, missing = fixed_rows(self.design, frame)  # coded as the training data
+            return pd.Series(np.where(missing, np.nan, X @ beta), index=frame.index)
         if isinstance(exog, pd.DataFrame):
             return pd.Series(exog.to_numpy(dtype=float) @ beta, index=exog.index)
         X = np.asarray(exog, dtype=float)
