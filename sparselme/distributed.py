@@ -61,6 +61,7 @@ from .errors import (
 )
 from .formula.parse import BarTerm, ParsedFormula, parse_formula
 from .model import LinearMixedModel
+from .overlap import check_distinct_terms
 from .pls import PenalizedLeastSquares
 from .results import MixedLMResults
 from .terms import RandomEffectsTerm
@@ -1051,6 +1052,7 @@ def streamed_design(
         )
         for i, t in enumerate(coder.terms)
     ]
+    check_distinct_terms(terms, cp)
     design = StreamedDesign(
         y=np.zeros(0),
         X=np.zeros((0, len(keep)), order="F"),

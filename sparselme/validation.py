@@ -482,11 +482,14 @@ def check_term_columns(term: RandomEffectsTerm) -> None:
 
 def check_random_terms(terms: Sequence[RandomEffectsTerm], nobs: int, stacklevel: int = 3) -> None:
     """All checks of the random-effects terms, in order, for both APIs."""
+    from .overlap import check_distinct_terms  # it names terms with term_label below
+
     check_identifiable(terms, nobs)
     for t in terms:
         check_term_values(t)
         check_term_columns(t)
         check_magnitude(t.model, t.columns, f"the column of {term_label(t)}")
+    check_distinct_terms(terms)
     warn_about_scales(terms, stacklevel=stacklevel + 1)
 
 

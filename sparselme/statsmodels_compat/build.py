@@ -27,6 +27,7 @@ from ..errors import (
     RankDeficiencyWarning,
 )
 from ..formula.parse import ParsedFormula
+from ..overlap import check_distinct_terms
 from .components import convert_vc_dict, vc_from_formula, vc_from_spec
 from .inputs import (
     as_matrix,
@@ -221,6 +222,7 @@ def formula_layout(
     validation.check_has_random_terms(layout.terms(), parsed.text)
     unchecked = [t for t in layout.terms() if not any(t is b for b in design.terms)]
     validation.check_random_terms(unchecked, design.nobs, stacklevel=4)
+    check_distinct_terms(layout.terms())  # groups/re_formula/vc_formula with bar terms
     return design, layout, vcs
 
 
