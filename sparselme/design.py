@@ -27,8 +27,10 @@ from .errors import (
     DataError,
     DroppedRowsWarning,
     MissingDataError,
+    NumericalError,
     RankDeficiencyWarning,
 )
+from .fixed_scaling import FixedScaling
 from .formula.parse import BarTerm, ParsedFormula
 from .formula.variables import formula_variables
 from .terms import RandomEffectsTerm
@@ -147,6 +149,17 @@ class Design:
         return self.y if self.offset is None else self.y - self.offset
 
 
+def _engine_columns(X: np.ndarray) -> np.ndarray:
+    """(n, p) X centred on its intercept and scaled (:mod:`.fixed_scaling`); columns that
+    are constant up to rounding are zero."""
+    return FixedScaling.of(X, zero_rounding=True).apply(X)
+
+
+def redundant_fixed_columns(X: np.ndarray, tol: float = _RANK_TOL) -> list[int]:
+    """Redundant columns of a fixed-effects matrix, judged on its centred, scaled columns."""
+    return redundant_columns(_engine_columns(X), tol)
+
+
 def redundant_columns(X: np.ndarray, tol: float = _RANK_TOL) -> list[int]:
     """Indices of columns of X that are (numerically) in the span of earlier columns."""
     if X.shape[1] == 0:
@@ -185,7 +198,7 @@ def _qr_r(M: np.ndarray, overwrite: bool = False) -> np.ndarray:
     with blas_threads(1):  # tall and skinny: threads only add contention
         qr, _, _, info = geqrf(M, lwork=max(1, 64 * M.shape[1]), overwrite_a=overwrite)
     if info != 0:
-        raise np.linalg.LinAlgError(f"QR of the fixed-effects matrix failed (info={info})")
+        raise NumericalError(f"QR of the fixed-effects matrix failed (LAPACK info={info})")
     return np.triu(qr[: min(M.shape)])
 
 
@@ -262,7 +275,9 @@ def build_design(
     check.check_magnitude(X, [r_style_name(c) for c in names], "the fixed-effects column")
 
     yc = y if off is None else y - off
-    dropped, residual = redundant_columns_and_residual(X, yc)
+    # ranks judged on the centred and scaled columns the engine fits (Days + 1e9 is no
+    # constant): a column is redundant only if it is one there
+    dropped, residual = redundant_columns_and_residual(_engine_columns(X), yc)
     if dropped:
         warn_dropped_columns([names[j] for j in dropped], stacklevel=3)
         keep = [j for j in range(X.shape[1]) if j not in set(dropped)]

@@ -152,7 +152,10 @@ def _identifiable(terms: list[RandomEffectsTerm], gram: np.ndarray) -> bool:
         for B in _covariance_basis(t):
             images.append((Rt @ B @ Rt.T).ravel())
     J = np.array(images).T
-    J = J / np.linalg.norm(J, axis=0)
+    norms = np.linalg.norm(J, axis=0)
+    if not np.all(norms > 0):
+        return False
+    J = J / norms
     s = np.linalg.svd(J, compute_uv=False)
     rank = int(np.sum(s > _RANK_TOL * s.max() * np.sqrt(J.shape[1])))
     return rank == J.shape[1]

@@ -166,10 +166,9 @@ def predict(
     """
     masks = select_columns(res, re_form)
     design = res.design
-    beta = res.solution.beta
     blocks = res._b_blocks()
     if newdata is None:
-        eta = design.X @ beta
+        eta = res.solution.fixed_fit(design.X)
         for term, mask, B in zip(res.terms, masks, blocks):
             if mask.any():
                 eta = eta + np.einsum("nk,nk->n", term.model[:, mask], B[term.codes][:, mask])
@@ -178,7 +177,7 @@ def predict(
         return pd.Series(eta, index=design.row_index, name="predicted")
     newdata = _as_frame(newdata)
     X, missing = fixed_rows(design, newdata)
-    eta = np.where(missing, np.nan, X @ beta)
+    eta = np.where(missing, np.nan, res.solution.fixed_fit(X))
     for term, mask, B in zip(res.terms, masks, blocks):
         if not mask.any():
             continue
@@ -265,7 +264,7 @@ def simulate_responses(
     """
     design = res.design
     n = design.nobs
-    eta = design.X @ res.solution.beta
+    eta = res.solution.fixed_fit(design.X)
     if design.offset is not None:
         eta = eta + design.offset
     if use_u or keep is None:
@@ -331,7 +330,7 @@ def simulate(
         return pd.DataFrame(Y, index=res.design.row_index, columns=columns)
     newdata = _as_frame(newdata)
     X, missing = fixed_rows(res.design, newdata)
-    eta = np.where(missing, np.nan, X @ res.solution.beta) + _offset(res, newdata, offset)
+    eta = np.where(missing, np.nan, res.solution.fixed_fit(X)) + _offset(res, newdata, offset)
     rows = _new_rows(res, newdata, allow_new_levels)
     Y = eta[:, None] + _random_part(res, rng, int(nsim), keep, rows)
     Y += res.sigma * rng.standard_normal((len(newdata), int(nsim)))

@@ -248,8 +248,7 @@ class _Profiler:
         K = (R_XᵀR_X)⁻¹, and the other β's move by K[:, j](x − β̂_j)/K_jj.
         """
         sol = self.model.pls.solve(theta)
-        Rinv = np.linalg.inv(sol.RX)
-        kj = Rinv @ Rinv[j]  # K[:, j]
+        kj = sol.unscaled_cov()[:, j]  # K[:, j]
         shift = (x - sol.beta[j]) / kj[j]
         r2 = sol.pwrss + shift * (x - sol.beta[j])
         n = self.model.cp.nobs

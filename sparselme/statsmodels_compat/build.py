@@ -17,8 +17,7 @@ import pandas as pd
 from formulaic import Formula
 
 from .. import validation
-from ..design import Design, group_codes, r_style_name
-from ..design import redundant_columns as _redundant_columns
+from ..design import Design, group_codes, r_style_name, redundant_fixed_columns
 from ..errors import (
     DataError,
     DataTypeError,
@@ -124,7 +123,7 @@ def _read_arrays(endog, exog, groups, exog_re) -> tuple:
 
 def drop_redundant(design: Design) -> Design:
     """Drop linearly dependent columns of X, with a warning naming them."""
-    dropped = _redundant_columns(design.X)
+    dropped = redundant_fixed_columns(design.X)
     if not dropped:
         return design
     names = [design.fixed_names[j] for j in dropped]
