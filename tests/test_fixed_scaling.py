@@ -180,3 +180,23 @@ def test_no_raw_linear_algebra_error_when_the_fixed_part_fails(sleep, monkeypatc
     with pytest.raises(sl.errors.NumericalError, match="fixed-effect columns"):
         model.pls.solve(np.array([1.0]))
     assert model.objective(np.array([1.0])) == np.inf  # the optimizer backs off
+
+
+def test_statsmodels_api_with_a_residual_structure(sleep):
+    """Its covariance is a finite-difference Hessian: taken in β̃, mapped back with A."""
+    frame = sleep.assign(half=np.where(sleep["Days"] < 5, "a", "b"))
+    kw = {"groups": "Subject", "residual": sl.VarIdent("half")}
+    ref = sl.mixedlm("Reaction ~ Days", frame, **kw).fit()
+    res = sl.mixedlm("Reaction ~ Dp", frame, **kw).fit()
+    assert res.llf == pytest.approx(ref.llf, abs=1e-6)
+    np.testing.assert_allclose(res.bse.iloc[1:], ref.bse.iloc[1:], rtol=1e-5)
+    assert res.bse.iloc[0] == pytest.approx(SCALE * ref.bse.iloc[1], rel=1e-3)  # intercept at 0
+
+
+def test_profiles_of_a_badly_scaled_random_slope(sleep):
+    """Profile searches and root finding work on the parameters' own scales."""
+    ref = fit("Reaction ~ Days + (Days | Subject)", sleep)
+    res = fit("Reaction ~ D9 + (D9 | Subject)", sleep)
+    mine = res.confint(parm=["sd_D9|Subject", "D9"]).to_numpy()
+    theirs = ref.confint(parm=["sd_Days|Subject", "Days"]).to_numpy()
+    np.testing.assert_allclose(mine, theirs / SCALE, rtol=1e-5)

@@ -300,3 +300,14 @@ def test_simulate_newdata_is_coded_like_the_training_data():
     assert np.var(sims[1] - sims[0]) == pytest.approx(2 * res.scale, rel=0.12)
     with pytest.raises(DataError, match="'999'"):
         res.simulate(newdata=new)
+
+
+def test_statsmodels_api_predict_rejects_a_new_factor_level():
+    """It used to code an unseen level as the reference level, without a word."""
+    d = sl.datasets.load("dietox")
+    mdf = sl.mixedlm("Weight ~ Time + Cu", d, groups="Pig").fit()
+    new = d.head(3).assign(Cu=["Cu999", "Cu000", "Cu035"])
+    with pytest.raises(DataError, match="'Cu999'"):
+        mdf.predict(new)
+    as_text = d.head(3).astype({"Cu": str})  # known levels in any dtype
+    np.testing.assert_allclose(mdf.predict(as_text), mdf.predict(d.head(3)))

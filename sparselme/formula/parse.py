@@ -27,7 +27,7 @@ from typing import NamedTuple
 
 from sparselme.errors import FormulaError
 
-__all__ = ["BarTerm", "ParsedFormula", "parse_formula", "parse_re_formula"]
+__all__ = ["BarTerm", "ParsedFormula", "parse_formula", "parse_re_formula", "parse_one_sided"]
 
 
 @dataclass(frozen=True)
@@ -89,20 +89,31 @@ def parse_formula(text: str) -> ParsedFormula:
 
 def parse_re_formula(text: str) -> str:
     """Normalize statsmodels' one-sided ``re_formula``: ``"~Time"`` -> ``"1 + Time"``."""
+    rhs, explicit = _one_sided(text, "re_formula")
+    return rhs if explicit else f"1 + {rhs}"
+
+
+def parse_one_sided(text: str, what: str = "formula") -> str:
+    """The right-hand side of a one-sided formula (``re_formula``, a ``vc_formula``
+    entry) in formulaic's spelling of R's operators: ``"~ I(x^2)"`` -> ``"I(x**2)"``."""
+    return _one_sided(text, what)[0]
+
+
+def _one_sided(text: str, what: str) -> tuple[str, bool]:
+    """(rendered right-hand side, whether it has an explicit 0 or 1 term)."""
     p = _Parser(text)
     n = len(p.toks)
     tilde = p.tilde()
     if tilde is not None and tilde > 0:
-        raise p.error("re_formula must be one-sided, e.g. '~ 1 + x'", tilde)
+        raise p.error(f"{what} must be one-sided, e.g. '~ 1 + x'", tilde)
     lo = 0 if tilde is None else 1
     if lo == n:
-        raise FormulaError("empty re_formula", text, None if tilde is None else p.toks[0].pos)
+        raise FormulaError(f"empty {what}", text, None if tilde is None else p.toks[0].pos)
     terms = p.split_terms(lo, n)
     for term in terms:
         p.check_term(term.lo, term.hi)
-    rhs = p.render_terms(terms)
     explicit = any(p.render(t.lo, t.hi) in ("0", "1") for t in terms)
-    return rhs if explicit else f"1 + {rhs}"
+    return p.render_terms(terms), explicit
 
 
 # --------------------------------------------------------------------------- internals

@@ -289,3 +289,12 @@ _TOKENS = [*"y ~ x + - ( ) | || / : * 0 1 g h f( , ** 2 { } 's' [ ]".split(), "`
 def test_fuzz_token_soup(tokens):
     _parse_or_formula_error(" ".join(tokens))
     _parse_or_formula_error("".join(tokens))
+
+
+def test_parse_one_sided_spells_r_operators_for_formulaic():
+    from sparselme.formula.parse import parse_one_sided
+
+    assert parse_one_sided("~ I(x^2) + a %in% b") == "I(x**2) + a:b"
+    assert parse_one_sided("0 + C(c)") == "0 + C(c)"
+    with pytest.raises(FormulaError, match="one-sided"):
+        parse_one_sided("y ~ x", "vc_formula")
