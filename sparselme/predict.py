@@ -320,7 +320,7 @@ def simulate(
     """
     if nsim < 1:
         raise ValueError("nsim must be at least 1")
-    if use_u and not _is_population(re_form):
+    if use_u and re_form is not None and not _is_population(re_form):
         raise ValueError("use_u=True conditions on every random effect: leave re_form unset")
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     keep = select_columns(res, None if use_u else re_form)
