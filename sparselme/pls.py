@@ -78,7 +78,7 @@ class PLSSolution:
         return fit + self.fixed.y_shift if self.fixed.intercept is not None else fit
 
     def unscaled_cov(self) -> np.ndarray:
-        """(p, p) (XᵀV⁻¹X)⁻¹σ² / σ², computed in the engine's well-scaled X̃."""
+        """(p, p) (R_XᵀR_X)⁻¹ = Var(β̂)/σ², formed in the engine's well-scaled X̃."""
         if self.cov_unscaled is not None:
             return self.cov_unscaled
         return _inverse_gram(self.RX)  # solutions pickled before the scaling existed
