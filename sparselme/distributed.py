@@ -53,14 +53,14 @@ from .data.design import (
     redundant_columns,
     warn_dropped_columns,
 )
-from .data.formula import BarTerm, ParsedFormula, parse_formula
-from .data.validation import is_streamable  # the input test lives with the other checks
-from .engine.crossprod import CrossProducts, TermRows, chunk_crossproducts
-from .engine.objective import PenalizedLeastSquares
-from .engine.terms import RandomEffectsTerm
 from .errors import DataError, MissingDataError, UnknownColumnError
+from .data.formula import BarTerm, ParsedFormula, parse_formula
 from .model.mixed_model import LinearMixedModel
+from .data.overlap import check_distinct_terms
+from .engine.objective import PenalizedLeastSquares
 from .model.results import MixedLMResults
+from .engine.terms import RandomEffectsTerm
+from .data.validation import is_streamable
 
 __all__ = [
     "DEFAULT_CHUNK_ROWS",
@@ -1047,6 +1047,7 @@ def streamed_design(
         )
         for i, t in enumerate(coder.terms)
     ]
+    check_distinct_terms(terms, cp)
     design = StreamedDesign(
         y=np.zeros(0),
         X=np.zeros((0, len(keep)), order="F"),

@@ -22,6 +22,7 @@ from formulaic import model_matrix
 from formulaic.transforms.contrasts import PolyContrasts
 
 from ..data.design import Design, prepare_frame, r_style_name
+from ..data.fixed_scaling import FixedScaling
 
 __all__ = ["type1_contrasts", "type3_contrasts", "term_columns", "doolittle"]
 
@@ -64,13 +65,24 @@ def doolittle(x: np.ndarray, eps: float = 1e-6) -> tuple[np.ndarray, np.ndarray]
 
 
 def type1_contrasts(design: Design) -> dict[str, np.ndarray]:
-    """Sequential (type 1) hypotheses: per term an (r, p) matrix L of Lβ = 0."""
+    """Sequential (type 1) hypotheses: per term an (r, p) matrix L of Lβ = 0.
+
+    lmerTest's L is the transposed unit lower Doolittle factor of XᵀX. XᵀX of badly
+    scaled columns (``x + 1e9``) is lost to cancellation, so the factor is taken of X̃ᵀX̃
+    for the centred and scaled X̃ = X A (A upper triangular, :mod:`.fixed_scaling`):
+    XᵀX = A⁻ᵀ X̃ᵀX̃ A⁻¹ gives L = diag(A) L̃ A⁻¹, the same matrix.
+    """
     cols, _ = term_columns(design)
     X = design.X
     p = X.shape[1]
     if p == 0:
         return {}
-    L = np.ones((1, 1)) if p == 1 else doolittle(X.T @ X)[0].T
+    if p == 1:
+        L = np.ones((1, 1))
+    else:
+        fixed = FixedScaling.of(X)
+        Xs = fixed.apply(X)
+        L = np.diag(np.diag(fixed.A)) @ doolittle(Xs.T @ Xs)[0].T @ fixed.A_inv
     return {term: L[c] for term, c in cols.items()}
 
 

@@ -26,6 +26,7 @@ from scipy import stats
 
 from ..engine.cholesky import blas_threads
 from .contrasts import type1_contrasts, type3_contrasts
+from .errors import NumericalError
 
 if TYPE_CHECKING:
     from ..model.mixed_model import LinearMixedModel
@@ -169,10 +170,8 @@ def deviance_varpar(model: LinearMixedModel, varpar: np.ndarray, reml: bool) -> 
 
 
 def _unscaled_cov(model: LinearMixedModel, theta: np.ndarray) -> np.ndarray:
-    """(p, p) (R_XᵀR_X)⁻¹ at θ."""
-    RX = model.pls.solve(theta).RX
-    Rinv = np.linalg.inv(RX)
-    return Rinv @ Rinv.T
+    """(p, p) (R_XᵀR_X)⁻¹ at θ (formed in the engine's well-scaled X̃)."""
+    return model.pls.solve(theta).unscaled_cov()
 
 
 def _richardson(estimates: list, v: float = 2.0):
@@ -261,6 +260,12 @@ def varpar_derivatives(res: MixedLMResults, tol: float = 1e-8) -> VarparDerivati
         jac_theta = jacobian(lambda th: _unscaled_cov(model, th), res.theta)
         K = _unscaled_cov(model, res.theta)
     model.pls.solve(res.theta)  # leave the factor at the estimates
+    if not np.all(np.isfinite(H)):
+        raise NumericalError(
+            "the deviance could not be evaluated around the estimates to form its Hessian in "
+            "(θ, σ) for Satterthwaite's degrees of freedom: rescale the variables, or use "
+            "ddf='Kenward-Roger' or 'normal'"
+        )
     evals, evecs = np.linalg.eigh(H)
     if np.any(evals < -tol):
         import warnings

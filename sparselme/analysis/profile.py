@@ -25,8 +25,10 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
-from ..engine.optimize import minimize_bobyqa
+from ..errors import NumericalError
 from .inference import blas_limits, engine_of, refit_ml
+from ..engine.optimize import minimize_bobyqa
+from ..engine.start import theta_scales
 
 if TYPE_CHECKING:
     from ..model.mixed_model import LinearMixedModel
@@ -128,10 +130,10 @@ def sdcor_to_theta(terms, pars: np.ndarray) -> np.ndarray | None:
                 sd[i] = v
             else:
                 R[i, j] = R[j, i] = v
-        T = _psd_cholesky(R * np.outer(sd, sd) / sigma**2)
-        if T is None:
+        L = _psd_cholesky(R)  # of the correlations: sd's of any size (D R D = (DL)(DL)ᵀ)
+        if L is None:
             return None
-        out.extend(t.theta_from_template(T))
+        out.extend(t.theta_from_template((sd / sigma)[:, None] * L))
     return np.asarray(out, dtype=float)
 
 
@@ -154,11 +156,20 @@ def parameter_vector(res: MixedLMResults) -> pd.Series:
 # ======================================================================================
 
 
-def _bobyqa(f, x0: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> tuple[np.ndarray, float]:
-    """Minimize f over lower ≤ x ≤ upper with BOBYQA; (x, f(x))."""
+def _bobyqa(
+    f, x0: np.ndarray, lower: np.ndarray, upper: np.ndarray, scale: np.ndarray | None = None
+) -> tuple[np.ndarray, float]:
+    """Minimize f over lower ≤ x ≤ upper with BOBYQA; (x, f(x)).
+
+    ``scale`` (n,) > 0: BOBYQA searches scale·x, so parameters far from unit size (the sd
+    of a column of size 1e9) get steps of their own size.
+    """
     n = len(x0)
     if n == 0:
         return x0, float(f(x0))
+    if scale is not None and not np.all(scale == 1):
+        z, fz = _bobyqa(lambda z: f(z / scale), x0 * scale, lower * scale, upper * scale)
+        return z / scale, fz
     x0 = np.clip(x0, lower, upper)
     opt = nlopt.opt(nlopt.LN_BOBYQA, n)
     opt.set_lower_bounds(lower)
@@ -199,6 +210,11 @@ class _Profiler:
         self.lower, self.upper = _bounds(self.terms, self.fit.k_fe)
         se = np.sqrt(np.diag(self.fit._cov_fe))
         self.stderr = se
+        # the optimizer's θ scales (1 unless a random-effects column is far from unit size)
+        self.theta_scale = theta_scales(self.terms, self.model.cp)
+        kinds = [kind for t in self.terms for kind, _, _ in _term_params(t)]
+        sds = np.array([kind == "sd" for kind in kinds], dtype=bool)
+        self.varpar_scale = np.r_[np.where(sds, self.theta_scale, 1.0), 1.0]
 
     # ---- variance parameters ---------------------------------------------------------
     def deviance(self, pars: np.ndarray) -> float:
@@ -207,7 +223,10 @@ class _Profiler:
         sigma2 = pars[-1] ** 2
         if theta is None or sigma2 <= 0:
             return math.inf
-        sol = self.model.pls.solve(theta)
+        try:
+            sol = self.model.pls.solve(theta)
+        except NumericalError:  # far out of scale: the search backs off
+            return math.inf
         n = self.model.cp.nobs
         return (
             sol.logdet_L
@@ -226,8 +245,13 @@ class _Profiler:
             full[w] = x
             return self.deviance(full)
 
+        vp = slice(0, self.nvp)
         others, dev = _bobyqa(
-            f, start[: self.nvp][keep], self.lower[: self.nvp][keep], self.upper[: self.nvp][keep]
+            f,
+            start[vp][keep],
+            self.lower[vp][keep],
+            self.upper[vp][keep],
+            self.varpar_scale[vp][keep],
         )
         full[keep], full[w] = others, x
         theta = sdcor_to_theta(self.terms, full)
@@ -248,8 +272,7 @@ class _Profiler:
         K = (R_XᵀR_X)⁻¹, and the other β's move by K[:, j](x − β̂_j)/K_jj.
         """
         sol = self.model.pls.solve(theta)
-        Rinv = np.linalg.inv(sol.RX)
-        kj = Rinv @ Rinv[j]  # K[:, j]
+        kj = sol.unscaled_cov()[:, j]  # K[:, j]
         shift = (x - sol.beta[j]) / kj[j]
         r2 = sol.pwrss + shift * (x - sol.beta[j])
         n = self.model.cp.nobs
@@ -261,17 +284,33 @@ class _Profiler:
         theta0 = sdcor_to_theta(self.terms, start[: self.nvp])
         if theta0 is None:
             theta0 = self.fit.theta
+        d = self.theta_scale  # BOBYQA searches d·θ
+
+        def f(z: np.ndarray) -> float:
+            try:
+                return self._fixed_deviance(z / d, j, x)[0]
+            except NumericalError:  # far out of scale: the search backs off
+                return math.inf
+
         optsum = minimize_bobyqa(
-            lambda th: self._fixed_deviance(th, j, x)[0],
-            theta0,
+            f,
+            theta0 * d,
             self.model.pls.lower_bounds,
             ftol_abs=1e-10,
-            initial_step=np.maximum(0.05 * np.abs(theta0), 0.01),
+            initial_step=np.maximum(0.05 * np.abs(theta0 * d), 0.01),
         )
+        optsum.unscale(d)
         dev, r2, beta = self._fixed_deviance(optsum.final, j, x)
         sigma = math.sqrt(r2 / self.model.cp.nobs)
         zeta = math.copysign(math.sqrt(max(dev - self.base, 0.0)), x - self.opt[self.nvp + j])
         return np.r_[zeta, theta_to_sdcor(self.terms, self.offsets, optsum.final, sigma), beta]
+
+    def unit(self, w: int) -> float:
+        """The size below which parameter w's absolute tolerances shrink (1 if ordinary):
+        1/scale of a variance parameter, the SE of a fixed effect with one below 1."""
+        if w < self.nvp:
+            return min(1.0, 1.0 / float(self.varpar_scale[w]))
+        return min(1.0, float(self.stderr[w - self.nvp]))
 
     def zeta(self, w: int, x: float, start: np.ndarray) -> np.ndarray:
         if w < self.nvp:
@@ -376,7 +415,9 @@ class Profile:
             return prof.zeta(w, x, near[1:])[0] - target
 
         try:
-            return float(optimize.brentq(g, a, b, xtol=1e-9 * max(1.0, abs(a)), rtol=1e-8))
+            unit = prof.unit(w)  # 1 for parameters of ordinary size
+            xtol = 1e-9 * max(unit, abs(a))
+            return float(optimize.brentq(g, a, b, xtol=xtol, rtol=1e-8))
         except ValueError:  # not bracketed after re-optimization: interpolate the trace
             return float(
                 np.interp(target, [zeta[k - (target > 0)], zeta[k + (target < 0)]], [a, b])

@@ -44,15 +44,20 @@ __all__ = ["bootstrap", "BootstrapResult", "refit", "response_crossproducts"]
 
 
 def response_crossproducts(model: LinearMixedModel, y: np.ndarray) -> CrossProducts:
-    """The model's cross-products with y replaced (y already net of any offset)."""
+    """The model's cross-products with y replaced (y already net of any offset).
+
+    X and y are the engine's: centred and scaled as in the model's cross-products.
+    """
     design = model.design
     w = design.weights
+    y = model.engine_y(y)
     wy = y if w is None else w * y
     Zty = []
     for t in design.terms:
         cols = [np.bincount(t.codes, t.model[:, a] * wy, minlength=t.nlevels) for a in range(t.k)]
         Zty.append(np.column_stack(cols))
-    return dataclasses.replace(model.cp, Zty=Zty, Xty=design.X.T @ wy, yty=float(y @ wy))
+    Xty = model.engine_X().T @ wy
+    return dataclasses.replace(model.cp, Zty=Zty, Xty=Xty, yty=float(y @ wy))
 
 
 def refit(res: MixedLMResults, newresp: np.ndarray, **fit_kwargs) -> MixedLMResults:

@@ -18,14 +18,19 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import scipy.linalg as la
-from formulaic import Formula, ModelSpec, model_matrix
+from formulaic import ModelSpec, model_matrix
 from formulaic.transforms.contrasts import C, PolyContrasts
 
 from ..engine.cholesky import blas_threads
 from ..engine.terms import RandomEffectsTerm
 from ..errors import DataError, DroppedRowsWarning, MissingDataError, RankDeficiencyWarning
 from . import validation as check
+from ..engine.cholesky import blas_threads
+from ..errors import DataError, DroppedRowsWarning, MissingDataError, NumericalError, RankDeficiencyWarning
+from .fixed_scaling import FixedScaling
 from .formula import BarTerm, ParsedFormula
+from .variables import formula_variables
+from ..engine.terms import RandomEffectsTerm
 
 __all__ = ["Design", "build_design", "r_style_name", "prepare_frame", "group_codes"]
 
@@ -38,15 +43,6 @@ def r_style_name(name: str) -> str:
         return "(Intercept)"
     name = re.sub(r"\[T\.([^\]]*)\]", r"\1", name)
     return re.sub(r"\[([^\]]*)\]", r"\1", name)
-
-
-def _formula_variables(text: str) -> set[str]:
-    """Names of the data variables a formulaic formula text refers to."""
-    try:
-        req = Formula(text).required_variables
-    except Exception:  # formulaic parse problems surface later with its message
-        return set()
-    return {str(v) for v in req}
 
 
 def prepare_frame(data: pd.DataFrame, variables: set[str]) -> tuple[pd.DataFrame, dict]:
@@ -134,6 +130,7 @@ class Design:
     fixed_spec: ModelSpec | None = None
     parsed: ParsedFormula | None = None
     row_index: pd.Index | None = None
+    term_specs: dict[str, ModelSpec] = field(default_factory=dict)  # by a term's lhs
 
     @property
     def nobs(self) -> int:
@@ -147,6 +144,17 @@ class Design:
     def y_centered(self) -> np.ndarray:
         """y − offset."""
         return self.y if self.offset is None else self.y - self.offset
+
+
+def _engine_columns(X: np.ndarray) -> np.ndarray:
+    """(n, p) X centred on its intercept and scaled (:mod:`.fixed_scaling`); columns that
+    are constant up to rounding are zero."""
+    return FixedScaling.of(X, zero_rounding=True).apply(X)
+
+
+def redundant_fixed_columns(X: np.ndarray, tol: float = _RANK_TOL) -> list[int]:
+    """Redundant columns of a fixed-effects matrix, judged on its centred, scaled columns."""
+    return redundant_columns(_engine_columns(X), tol)
 
 
 def redundant_columns(X: np.ndarray, tol: float = _RANK_TOL) -> list[int]:
@@ -187,7 +195,7 @@ def _qr_r(M: np.ndarray, overwrite: bool = False) -> np.ndarray:
     with blas_threads(1):  # tall and skinny: threads only add contention
         qr, _, _, info = geqrf(M, lwork=max(1, 64 * M.shape[1]), overwrite_a=overwrite)
     if info != 0:
-        raise np.linalg.LinAlgError(f"QR of the fixed-effects matrix failed (info={info})")
+        raise NumericalError(f"QR of the fixed-effects matrix failed (LAPACK info={info})")
     return np.triu(qr[: min(M.shape)])
 
 
@@ -197,10 +205,10 @@ def _dependent_in_r(R: np.ndarray, norms: np.ndarray, tol: float) -> list[int]:
     return [j for j in range(len(norms)) if norms[j] == 0 or j >= len(d) or d[j] <= tol * scale[j]]
 
 
-def _term_model(lhs: str, frame: pd.DataFrame, context: dict) -> tuple[np.ndarray, list[str]]:
+def _term_model(lhs: str, frame: pd.DataFrame, context: dict):
+    """formulaic's model matrix of a term's left-hand side (its spec codes new data)."""
     with check.formula_evaluation(lhs, "random-effects term"):
-        mm = model_matrix(lhs, frame, context=context, na_action="ignore")
-    return np.asarray(mm, dtype=float), [r_style_name(c) for c in mm.columns]
+        return model_matrix(lhs, frame, context=context, na_action="ignore")
 
 
 def build_design(
@@ -219,14 +227,14 @@ def build_design(
         raise DataError("the formula has no response: write it as 'y ~ ...'")
     check.check_missing_option(missing)
     fixed_text = parsed.fixed_formula()
-    needed = _formula_variables(fixed_text)
+    needed = formula_variables(fixed_text)
     predictors = set(needed)
     for bar in parsed.bars:
-        lhs_vars = _formula_variables("~" + bar.lhs)
+        lhs_vars = formula_variables("~" + bar.lhs)
         predictors |= lhs_vars
         needed |= lhs_vars | set(bar.group)
     check.check_columns(data, needed, parsed.text)
-    response_vars = _formula_variables(f"~ {parsed.response}")
+    response_vars = formula_variables(f"~ {parsed.response}")
     check.check_variable_types(data, response_vars, predictors - response_vars)
     data = check.numbers_as_float(data, predictors | response_vars)
 
@@ -264,7 +272,9 @@ def build_design(
     check.check_magnitude(X, [r_style_name(c) for c in names], "the fixed-effects column")
 
     yc = y if off is None else y - off
-    dropped, residual = redundant_columns_and_residual(X, yc)
+    # ranks judged on the centred and scaled columns the engine fits (Days + 1e9 is no
+    # constant): a column is redundant only if it is one there
+    dropped, residual = redundant_columns_and_residual(_engine_columns(X), yc)
     if dropped:
         warn_dropped_columns([names[j] for j in dropped], stacklevel=3)
         keep = [j for j in range(X.shape[1]) if j not in set(dropped)]
@@ -275,7 +285,8 @@ def build_design(
         dropped_cols = []
     check.check_not_exact_fit(yc, X, response_name, residual)
 
-    terms = [_make_term(bar, data, frame, context) for bar in parsed.bars]
+    term_specs: dict[str, ModelSpec] = {}
+    terms = [_make_term(bar, data, frame, context, term_specs) for bar in parsed.bars]
     order = sorted(range(len(terms)), key=lambda i: -terms[i].nlevels)
     terms = [terms[i] for i in order]
     check.check_random_terms(terms, len(y), stacklevel=3)
@@ -291,6 +302,7 @@ def build_design(
         fixed_spec=Xdf.model_spec,
         parsed=parsed,
         row_index=data.index,
+        term_specs=term_specs,
     )
 
 
@@ -303,16 +315,18 @@ def _fixed_part(parsed: ParsedFormula, data: pd.DataFrame, needed: set[str]):
 
 
 def _make_term(
-    bar: BarTerm, data: pd.DataFrame, frame: pd.DataFrame, context: dict
+    bar: BarTerm, data: pd.DataFrame, frame: pd.DataFrame, context: dict, specs: dict
 ) -> RandomEffectsTerm:
+    """The term of ``bar``; the formulaic spec of its left-hand side goes into ``specs``."""
     codes, levels = group_codes(data, bar.group)
-    model, cols = _term_model(bar.lhs, frame, context)
+    mm = _term_model(bar.lhs, frame, context)
+    specs[bar.lhs] = mm.model_spec
     return RandomEffectsTerm(
         name=bar.group_name,
-        columns=tuple(cols),
+        columns=tuple(r_style_name(c) for c in mm.columns),
         levels=levels,
         codes=codes,
-        model=model,
+        model=np.asarray(mm, dtype=float),
         covariance="unstructured",
         group_vars=tuple(bar.group),
         lhs=bar.lhs,

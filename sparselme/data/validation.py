@@ -474,19 +474,39 @@ def check_term_columns(term: RandomEffectsTerm) -> None:
     dependent = redundant_columns(term.model)
     if dependent:
         names = ", ".join(repr(term.columns[j]) for j in dependent)
+        offset = [j for j in dependent if _nearly_constant(term.model[:, j])]
+        if offset and np.any(np.all(term.model == 1.0, axis=0)):
+            j = offset[0]
+            x = term.model[:, j]
+            raise IdentifiabilityError(
+                f"the random-effects column {term.columns[j]!r} of term {term_label(term)} "
+                f"varies by only {np.std(x) / np.max(np.abs(x)):.2g} of its size "
+                f"({np.mean(x):.6g} on average): in double precision it cannot be told from "
+                "the intercept; centre it (subtract a typical value) before fitting"
+            )
         raise IdentifiabilityError(
             f"the random-effects columns of term {term_label(term)} are linearly dependent "
             f"or zero ({names}): their variances cannot be told apart; remove them"
         )
 
 
+def _nearly_constant(x: np.ndarray) -> bool:
+    """A column that is a large constant plus a small variation beyond rounding."""
+    size = float(np.max(np.abs(x)))
+    spread = float(np.std(x))
+    return size > 0 and 1e-12 * size < spread < 1e-6 * size
+
+
 def check_random_terms(terms: Sequence[RandomEffectsTerm], nobs: int, stacklevel: int = 3) -> None:
     """All checks of the random-effects terms, in order, for both APIs."""
+    from .overlap import check_distinct_terms  # it names terms with term_label below
+
     check_identifiable(terms, nobs)
     for t in terms:
         check_term_values(t)
         check_term_columns(t)
         check_magnitude(t.model, t.columns, f"the column of {term_label(t)}")
+    check_distinct_terms(terms)
     warn_about_scales(terms, stacklevel=stacklevel + 1)
 
 

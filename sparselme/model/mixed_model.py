@@ -14,16 +14,17 @@ import pandas as pd
 from sksparse.cholmod import CholmodNotPositiveDefiniteError
 
 from ..data import validation
-from ..data.design import Design, build_design
-from ..data.formula import parse_formula
 from ..engine.cholesky import blas_threads
 from ..engine.crossprod import compute_crossproducts
-from ..engine.objective import PenalizedLeastSquares
+from ..data.design import Design, build_design
+from ..errors import ConvergenceWarning, NumericalError, SingularFitWarning
+from ..data.fixed_scaling import FixedScaling
+from ..data.formula import parse_formula
 from ..engine.optimize import SINGULAR_TOL, OptSummary, optimize_checked
-from ..engine.start import initial_steps, moment_start
-from ..errors import ConvergenceWarning, SingularFitWarning
+from ..engine.objective import PenalizedLeastSquares
 from ..progress import FitProgress
 from .results import MixedLMResults
+from ..engine.start import initial_steps, moment_start, theta_scales
 
 __all__ = ["LinearMixedModel", "lmer"]
 
@@ -39,10 +40,26 @@ class LinearMixedModel:
 
     def __init__(self, design: Design, ordering: str = "default", factorization: str = "auto"):
         self.design = design
-        self.cp = compute_crossproducts(design.terms, design.X, design.y_centered, design.weights)
-        self.pls = PenalizedLeastSquares(
-            design.terms, self.cp, ordering=ordering, factorization=factorization
+        fixed = FixedScaling.of(design.X, design.y_centered)  # X̃ = XA, well scaled
+        self.cp = compute_crossproducts(
+            design.terms, fixed.apply(design.X), fixed.apply_y(design.y_centered), design.weights
         )
+        self.pls = PenalizedLeastSquares(
+            design.terms, self.cp, ordering=ordering, factorization=factorization, fixed=fixed
+        )
+
+    @property
+    def fixed(self) -> FixedScaling:
+        """The engine's reparametrization X̃ = X A of the fixed effects."""
+        return self.pls.fixed
+
+    def engine_X(self) -> np.ndarray:
+        """(n, p) X̃ = X A, the fixed-effects columns the cross-products hold."""
+        return self.fixed.apply(self.design.X)
+
+    def engine_y(self, y: np.ndarray | None = None) -> np.ndarray:
+        """(n,) ỹ: the response net of any offset (or ``y``), centred as in the cross-products."""
+        return self.fixed.apply_y(self.design.y_centered if y is None else y)
 
     @classmethod
     def from_formula(
@@ -76,7 +93,7 @@ class LinearMixedModel:
         with blas_threads(self.pls.chol.blas_threads):
             try:
                 return self.pls.deviance(theta, reml=reml)
-            except (np.linalg.LinAlgError, CholmodNotPositiveDefiniteError):
+            except (np.linalg.LinAlgError, CholmodNotPositiveDefiniteError, NumericalError):
                 self.pls.chol.theta = None  # the factor is not that of any θ now
                 return np.inf
 
@@ -110,10 +127,11 @@ class LinearMixedModel:
         n_theta = len(self.lower_bounds)
         free = np.ones(n_theta, bool) if fixed_theta is None else np.isnan(fixed_theta)
         options = dict(maxeval=maxeval, ftol_abs=ftol_abs, xtol_abs=xtol_abs, keep_log=keep_log)
+        d = theta_scales(self.design.terms, self.cp)  # BOBYQA searches d·θ (d = 1: as is)
         if start is None:
             x0, estimated = moment_start(self.design.terms, self.cp, self.pls.theta_offsets)
             if estimated[free].all():  # a good start deserves a smaller first trust region
-                steps = initial_steps(self.design.terms, x0, self.pls.theta_offsets)
+                steps = initial_steps(self.design.terms, x0 * d, self.pls.theta_offsets)
                 options["initial_step"] = steps[free]
         else:
             x0 = validation.check_start(start, self.lower_bounds)
@@ -124,7 +142,7 @@ class LinearMixedModel:
 
         def f(x: np.ndarray) -> float:
             theta = x0.copy()
-            theta[free] = x
+            theta[free] = x / d[free]
             return self.objective(theta, REML)
 
         progress = FitProgress("REML criterion" if REML else "deviance", verbose=verbose)
@@ -132,7 +150,7 @@ class LinearMixedModel:
         with blas_threads(self.pls.chol.blas_threads), progress:
             optsum = optimize_checked(
                 f,
-                x0[free],
+                x0[free] * d[free],
                 lower,
                 check_derivatives=check_derivatives,
                 max_restarts=max_restarts,
@@ -140,7 +158,9 @@ class LinearMixedModel:
                 callback=progress,
                 **options,
             )
+            optsum.unscale(d[free])
             optsum.expand(x0, free, self.lower_bounds)
+            optsum.theta_scale = None if np.all(d == 1) else d
             validation.check_optimum(optsum.fmin, optsum.final)
             solution = self.pls.solve(optsum.final)
         _warn_about(optsum, self.lower_bounds)
@@ -158,7 +178,7 @@ def _warn_about(optsum: OptSummary, lower: np.ndarray) -> None:
         )
     for m in optsum.messages:
         warnings.warn(f"model may not have converged: {m}", ConvergenceWarning, stacklevel=3)
-    if np.any(optsum.final[lower == 0] < SINGULAR_TOL):
+    if np.any(optsum.scaled_final()[lower == 0] < SINGULAR_TOL):
         warnings.warn(
             "boundary (singular) fit: a variance component is estimated as zero",
             SingularFitWarning,

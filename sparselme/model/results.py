@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-import scipy.linalg as la
 
 from ..engine.objective import PLSSolution
 from ..engine.optimize import SINGULAR_TOL, OptSummary
@@ -152,7 +151,9 @@ class MixedLMResults:
     def is_singular(self) -> bool:
         """lme4's isSingular: a θ with a zero lower bound is below 1e-4."""
         lower = self.model.pls.lower_bounds
-        return bool(np.any(self.theta[lower == 0] < SINGULAR_TOL))
+        scale = getattr(self.optsum, "theta_scale", None)  # columns the optimizer rescaled
+        theta = self.theta if scale is None else self.theta * scale
+        return bool(np.any(theta[lower == 0] < SINGULAR_TOL))
 
     # ---- fixed effects -------------------------------------------------------------------
     @property
@@ -164,11 +165,8 @@ class MixedLMResults:
 
     @cached_property
     def _cov_fe(self) -> np.ndarray:
-        RX = self.solution.RX
-        if RX.size == 0:
-            return np.zeros((0, 0))
-        Rinv = la.solve_triangular(RX, np.eye(RX.shape[0]), check_finite=False)
-        return self.scale * (Rinv @ Rinv.T)
+        """σ² (XᵀV⁻¹X)⁻¹, formed in the engine's well-scaled X̃ (:mod:`.fixed_scaling`)."""
+        return self.scale * self.solution.unscaled_cov()
 
     def cov_params(self) -> pd.DataFrame:
         """(p, p) covariance of the fixed-effects estimates, σ² (R_XᵀR_X)⁻¹."""
@@ -271,7 +269,7 @@ class MixedLMResults:
     def fittedvalues(self) -> np.ndarray:
         """(n,) Xβ + Zb (+ offset)."""
         d = self.model.design
-        fit = d.X @ self.solution.beta
+        fit = self.solution.fixed_fit(d.X)
         for t, B in zip(self.terms, self._b_blocks()):
             fit = fit + t.z_times(B.ravel())
         if d.offset is not None:
@@ -341,11 +339,14 @@ class MixedLMResults:
 
         return predict(self, newdata, re_form, allow_new_levels, **kwargs)
 
-    def simulate(self, nsim: int = 1, seed=None, use_u: bool = False) -> pd.DataFrame:
-        """Responses simulated from the fit (columns sim_1...); see :func:`.predict.simulate`."""
-        from ..analysis.predict import simulate
+    def simulate(self, nsim: int = 1, seed=None, use_u: bool = False, **kwargs) -> pd.DataFrame:
+        """Responses simulated from the fit (columns sim_1...); see :func:`.predict.simulate`.
 
-        return simulate(self, nsim, seed, use_u)
+        ``re_form``, ``newdata``, ``allow_new_levels`` and ``offset`` as in lme4.
+        """
+        from .predict import simulate
+
+        return simulate(self, nsim, seed, use_u, **kwargs)
 
 
 def lme4_summary(res: MixedLMResults) -> str:

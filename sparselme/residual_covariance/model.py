@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 
 import numpy as np
@@ -16,6 +17,7 @@ from ..engine.start import moment_start
 from ..errors import MissingDataError, UnknownColumnError
 from ..model.mixed_model import LinearMixedModel, _warn_about
 from ..progress import FitProgress
+from ..engine.start import moment_start, theta_scales
 from .products import CrossProductLayout
 from .results import ResidualMixedLMResults
 from .structures import AR1, ResidualSpec, VarIdent
@@ -50,9 +52,11 @@ class ResidualModel(LinearMixedModel):
         self._prior_log_weights = float(np.sum(np.log(w0)))
         root = np.sqrt(w0)  # prior weights: W = W₀^½ R(ρ)⁻¹ W₀^½
         pieces = []
+        # the engine's centred and scaled X̃ and ỹ, as in the cross-products
+        engine = dataclasses.replace(design, X=self.engine_X(), y=self.engine_y(), offset=None)
         for p in self.structure.pieces:
             w = root[p.a] * root[p.a if p.b is None else p.b]
-            pieces.append(self.layout.products(design, p.a, p.b, w))
+            pieces.append(self.layout.products(engine, p.a, p.b, w))
         self.pieces = np.stack(pieces)  # (J, size of the cross-products)
         self.rho = np.full(len(self.structure.initial), np.nan)
         self.set_residual(self.structure.initial)
@@ -139,12 +143,14 @@ class ResidualModel(LinearMixedModel):
             raise ValueError(f"invalid residual start {rho0!r} for {self.residual}")
         self.set_residual(rho0)
         options = dict(maxeval=maxeval, ftol_abs=ftol_abs, xtol_abs=xtol_abs, keep_log=keep_log)
+        d = np.r_[theta_scales(self.design.terms, self.cp), np.ones(self.n_residual)]
+        dt = d[:n_theta]  # BOBYQA searches d·θ (d = 1 unless columns are far from unit size)
         if start is None:
             theta0, estimated = moment_start(self.design.terms, self.cp, self.pls.theta_offsets)
-            step_theta = np.where(estimated, np.maximum(0.2 * theta0, 0.05), 0.5)
+            step_theta = np.where(estimated, np.maximum(0.2 * theta0 * dt, 0.05), 0.5)
         else:
             theta0 = np.asarray(start, dtype=float).copy()
-            step_theta = np.maximum(0.2 * np.abs(theta0), 0.05)
+            step_theta = np.maximum(0.2 * np.abs(theta0 * dt), 0.05)
         x0 = np.r_[theta0, s.to_free(rho0)]
         free = np.ones(len(x0), bool)
         if fixed_theta is not None:
@@ -155,19 +161,21 @@ class ResidualModel(LinearMixedModel):
         if check_derivatives is None:
             check_derivatives = self.design.nobs < _DERIVS_MAX_NOBS
 
-        def f(x: np.ndarray) -> float:
+        def f(x: np.ndarray) -> float:  # x: d·(θ, η) of the free entries
             full = x0.copy()
-            full[free] = x
+            full[free] = x / d[free]
             return self.objective_at(full[:n_theta], s.from_free(full[n_theta:]), REML)
 
         progress = FitProgress("REML criterion" if REML else "deviance", verbose=verbose)
         lower = lower_all[free]
         with blas_threads(self.pls.chol.blas_threads), progress:
             optsum = optimize_checked(
-                f, x0[free], lower, check_derivatives=check_derivatives,
+                f, x0[free] * d[free], lower, check_derivatives=check_derivatives,
                 max_restarts=max_restarts, polish=polish, callback=progress, **options,
             )
+            optsum.unscale(d[free])
             optsum.expand(x0, free, lower_all)
+            optsum.theta_scale = None if np.all(d == 1) else d
             theta, rho = optsum.final[:n_theta], s.from_free(optsum.final[n_theta:])
             self.set_residual(rho)
             solution = self.pls.solve(theta)

@@ -17,9 +17,7 @@ import pandas as pd
 from formulaic import Formula
 
 from ..data import validation
-from ..data.design import Design, group_codes, r_style_name
-from ..data.design import redundant_columns as _redundant_columns
-from ..data.formula import ParsedFormula
+from ..data.design import Design, group_codes, r_style_name, redundant_fixed_columns
 from ..errors import (
     DataError,
     DataTypeError,
@@ -27,6 +25,8 @@ from ..errors import (
     MissingDataError,
     RankDeficiencyWarning,
 )
+from ..data.formula import ParsedFormula
+from ..data.overlap import check_distinct_terms
 from .components import convert_vc_dict, vc_from_formula, vc_from_spec
 from .inputs import (
     as_matrix,
@@ -123,7 +123,7 @@ def _read_arrays(endog, exog, groups, exog_re) -> tuple:
 
 def drop_redundant(design: Design) -> Design:
     """Drop linearly dependent columns of X, with a warning naming them."""
-    dropped = _redundant_columns(design.X)
+    dropped = redundant_fixed_columns(design.X)
     if not dropped:
         return design
     names = [design.fixed_names[j] for j in dropped]
@@ -221,6 +221,7 @@ def formula_layout(
     validation.check_has_random_terms(layout.terms(), parsed.text)
     unchecked = [t for t in layout.terms() if not any(t is b for b in design.terms)]
     validation.check_random_terms(unchecked, design.nobs, stacklevel=4)
+    check_distinct_terms(layout.terms())  # groups/re_formula/vc_formula with bar terms
     return design, layout, vcs
 
 

@@ -13,14 +13,14 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..data.design import prepare_frame
+from ..data.coding import fixed_rows
 from ..errors import SingularFitWarning
+from ..data.fixed_scaling import FixedScaling
 from ..model.mixed_model import LinearMixedModel
 from ..model.results import MixedLMResults, lme4_summary
 from .algebra import GroupAlgebra, spec_matrix
 from .fit import engine_options, optimize
 from .hypotheses import ContrastResults, constraints
-from .inputs import check_columns
 from .layout import Layout, column_label
 from .params import MixedLMParams, chol_or_diag
 from .summary import summary_of
@@ -126,15 +126,22 @@ class MixedLMCompatResults(MixedLMResults):
         return len(self._param_values)
 
     # ---- statsmodels' covariance of the estimates ------------------------------------------
+    def _engine_fixed(self) -> tuple[FixedScaling, np.ndarray, np.ndarray, np.ndarray]:
+        """(A, X̃, R̃_X, β̃): the fixed effects as the engine fitted them (well scaled)."""
+        sol = self.solution
+        fixed = getattr(sol, "fixed", None)
+        if fixed is None or sol.RX_engine is None:  # a solution without the scaling
+            return FixedScaling.identity(self.k_fe), self.design.X, sol.RX, sol.beta
+        return fixed, fixed.apply(self.design.X), sol.RX_engine, sol.beta_engine
+
     @cached_property
     def _algebra(self) -> GroupAlgebra | None:
         d = self.design
-        resid = d.y_centered - d.X @ self.solution.beta
+        fixed, X, _, beta = self._engine_fixed()
+        resid = fixed.apply_y(d.y_centered) - X @ beta
         thetas = [self._term_theta(s) for s in range(len(self.terms))]
         try:
-            return GroupAlgebra(
-                list(self.terms), thetas, self._layout.block_of_levels(), d.X, resid
-            )
+            return GroupAlgebra(list(self.terms), thetas, self._layout.block_of_levels(), X, resid)
         except MemoryError as exc:
             warnings.warn(
                 f"statsmodels-style standard errors of variance parameters are not "
@@ -145,20 +152,38 @@ class MixedLMCompatResults(MixedLMResults):
             return None
 
     @cached_property
-    def hessian(self) -> np.ndarray | None:
-        """statsmodels' Hessian of the profile log-likelihood at the estimates."""
+    def _engine_hessian(self) -> np.ndarray | None:
+        """statsmodels' Hessian in (β̃, variance parameters): the engine's scaled X̃."""
         alg = self._algebra
         if alg is None:
             return None
         specs = [(s, spec_matrix(self.terms[s], a, b)) for s, a, b in self._layout.param_specs()]
-        RX = self.solution.RX
+        RX = self._engine_fixed()[2]
         fac = self.nobs - (self.k_fe if self.reml else 0)
         return alg.hessian(specs, RX.T @ RX, self.solution.pwrss, fac, self.reml)
+
+    def _beta_map(self, M: np.ndarray) -> np.ndarray:
+        """J M Jᵀ, J = diag(A, I): a covariance of (β̃, ψ) as one of (β, ψ)."""
+        A = self._engine_fixed()[0].A
+        J = np.eye(M.shape[0])
+        J[: self.k_fe, : self.k_fe] = A
+        return J @ M @ J.T
+
+    @cached_property
+    def hessian(self) -> np.ndarray | None:
+        """statsmodels' Hessian of the profile log-likelihood at the estimates."""
+        H = self._engine_hessian
+        if H is None:
+            return None
+        A_inv = self._engine_fixed()[0].A_inv
+        J = np.eye(H.shape[0])
+        J[: self.k_fe, : self.k_fe] = A_inv  # β̃ = A⁻¹(β − shift): ∂β̃/∂β = A⁻¹
+        return J.T @ H @ J
 
     @cached_property
     def _cov_params(self) -> np.ndarray:
         k = self.k_params
-        H = self.hessian
+        H = self._engine_hessian
         if H is None:
             out = np.full((k, k), np.nan)
             out[: self.k_fe, : self.k_fe] = self._cov_fe
@@ -167,6 +192,9 @@ class MixedLMCompatResults(MixedLMResults):
         pat = self._free_packed()
         if pat is not None:
             free[: len(pat)] = pat
+        engine = bool(free[: self.k_fe].all())  # β all free: invert in β̃, then map
+        if not engine:
+            H = self.hessian
         out = np.zeros((k, k))
         ii = np.flatnonzero(free)
         if len(ii):
@@ -175,7 +203,7 @@ class MixedLMCompatResults(MixedLMResults):
                 out[np.ix_(ii, ii)] = np.linalg.inv(sub)
             except np.linalg.LinAlgError:
                 out[np.ix_(ii, ii)] = np.linalg.pinv(sub)
-        return out
+        return self._beta_map(out) if engine else out
 
     def cov_params(self) -> pd.DataFrame:
         """statsmodels' covariance of all parameters: inverse of minus its Hessian."""
@@ -352,16 +380,13 @@ class MixedLMCompatResults(MixedLMResults):
         """Fixed-effects predictions Xβ (random effects are not included, as statsmodels)."""
         beta = self.solution.beta
         if exog is None:
-            return self.design.X @ beta
+            return self.solution.fixed_fit(self.design.X)
         spec = self.design.fixed_spec
         if transform and spec is not None and isinstance(exog, (pd.DataFrame, Mapping)):
             frame = pd.DataFrame(exog)
-            needed = {str(v) for v in spec.required_variables}
-            check_columns(frame, needed)
-            data, context = prepare_frame(frame, needed)
-            mm = spec.get_model_matrix(data, context=context, na_action="ignore")
-            X = mm[self.design.fixed_names].to_numpy(dtype=float)
-            return pd.Series(X @ beta, index=frame.index)
+            X, missing = fixed_rows(self.design, frame)  # coded as the training data
+            fit = self.solution.fixed_fit(X)
+            return pd.Series(np.where(missing, np.nan, fit), index=frame.index)
         if isinstance(exog, pd.DataFrame):
             return pd.Series(exog.to_numpy(dtype=float) @ beta, index=exog.index)
         X = np.asarray(exog, dtype=float)
@@ -388,7 +413,7 @@ class MixedLMCompatResults(MixedLMResults):
             R = np.hstack([R, np.zeros((R.shape[0], self.k_params - self.k_fe))])
         d = R @ self._param_values - q
         V = R @ self._cov_params @ R.T
-        stat = float(d @ np.linalg.solve(V, d))
+        stat = float(d @ np.linalg.pinv(V, hermitian=True) @ d)  # dependent rows allowed
         df = int(np.linalg.matrix_rank(R))
         return ContrastResults.wald(stat, stats.chi2.sf(stat, df), df, scalar)
 
