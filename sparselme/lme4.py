@@ -128,11 +128,17 @@ class LinearMixedModel(_LmerFit, MixedModel):
 class ResidualModel(_LmerFit, residual_model.ResidualModel):
     """A model with a residual structure (``sl.VarIdent``, ``sl.AR1``); lme4-style ``fit``.
 
-    ``fit(start=...)`` takes θ or (θ, ρ); the residual parameters start at their initial
-    values (δ = 1, φ = 0) unless given.
+    ``fit(start=...)`` takes θ or (θ, ρ); ``fit(residual_start=ρ)`` sets where ρ (δ's or
+    φ) starts, by default at its current value (initially δ = 1, φ = 0).
     """
 
     results_class = ResidualMixedLMResults
+
+    def fit(self, REML: bool = True, start=None, *, residual_start=None, **fit_kwargs):  # noqa: N803
+        """lme4-style fit (see `LinearMixedModel.fit`) with ``residual_start``."""
+        if residual_start is not None:
+            self.set_residual(residual_start)
+        return _LmerFit.fit(self, REML, start, **fit_kwargs)
 
 
 def lmer(

@@ -25,6 +25,10 @@ and with σ² profiled out (σ̂² = r²/n for ML, r²/(n−p) for REML)
     ML:   log|L|² − Σlog w + n (1 + log(2π r²/n))
     REML: log|L|² + log|R_X|² − Σlog w + (n−p)(1 + log(2π r²/(n−p))).
 
+The cross-products hold the centred and scaled X̃ = X A (:mod:`.fixed_scaling`); the
+REML criterion and every solution are reported for the user's X (β = Aβ̃ + shift,
+R_X = R̃_X A⁻¹, log|R_X|² = log|R̃_X|² − 2 log|det A|).
+
 Nothing here touches an n-length array.
 """
 
@@ -37,9 +41,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.linalg as la
+from sksparse.cholmod import CholmodError
 
+from ..errors import NumericalError
 from .cholesky import choose_factorization
 from .crossprod import CrossProducts
+from .fixed_scaling import FixedScaling
 from .terms import RandomEffectsTerm
 from .threads import blas_threads
 
@@ -60,6 +67,35 @@ class PLSSolution:
     logdet_L: float  # log|L|²
     logdet_RX: float  # log|R_X|²
     RX: np.ndarray  # (p, p) upper triangular, R_XᵀR_X = Schur complement of XᵀWX
+    cov_unscaled: np.ndarray | None = None  # (p, p) (R_XᵀR_X)⁻¹, formed from R̃_X
+    RX_engine: np.ndarray | None = None  # (p, p) R̃_X of the engine's X̃ = X A
+    beta_engine: np.ndarray | None = None  # (p,) β̃ of X̃ and the centred response
+    fixed: FixedScaling | None = None  # the engine's A (None: X̃ = X)
+
+    def fixed_fit(self, X: np.ndarray) -> np.ndarray:
+        """(m,) Xβ for rows X (m, p) of the user's columns, formed as X̃β̃ + shift.
+
+        Xβ itself can cancel (x + 1e9 times a slope, less a huge intercept); X̃'s
+        centred columns do not.
+        """
+        if self.fixed is None or self.beta_engine is None:
+            return X @ self.beta
+        fit = self.fixed.apply(X) @ self.beta_engine
+        return fit + self.fixed.y_shift if self.fixed.intercept is not None else fit
+
+    def unscaled_cov(self) -> np.ndarray:
+        """(p, p) (R_XᵀR_X)⁻¹ = Var(β̂)/σ², formed in the engine's well-scaled X̃."""
+        if self.cov_unscaled is not None:
+            return self.cov_unscaled
+        return _inverse_gram(self.RX)  # solutions pickled before the scaling existed
+
+
+def _inverse_gram(R: np.ndarray) -> np.ndarray:
+    """(p, p) (RᵀR)⁻¹ for R upper triangular."""
+    if R.size == 0:
+        return np.zeros((0, 0))
+    Rinv = la.solve_triangular(R, np.eye(R.shape[0]), check_finite=False)
+    return Rinv @ Rinv.T
 
 
 def deviance(
@@ -110,9 +146,11 @@ class PenalizedLeastSquares:
         cp: CrossProducts,
         ordering: str = "default",
         factorization: str = "auto",
+        fixed: FixedScaling | None = None,
     ):
         self.terms = list(terms)
         self.cp = cp
+        self.fixed = FixedScaling.identity(cp.p) if fixed is None else fixed
         self.n = cp.nobs
         self.p = cp.p
         q_sizes = [t.q for t in self.terms]
@@ -174,7 +212,14 @@ class PenalizedLeastSquares:
         current = self.chol.theta
         if current is None or not np.array_equal(current, theta):
             self.chol.theta = None  # until the update succeeds, the factor holds no θ
-            self.chol.update(T)
+            try:
+                self.chol.update(T)
+            except (np.linalg.LinAlgError, CholmodError) as exc:
+                raise NumericalError(
+                    "the penalized system Λ'Z'WZΛ + I is not positive definite in double "
+                    f"precision at θ = {np.array2string(theta, precision=3)}: rescale the "
+                    "random-effects columns (and weights) to moderate sizes"
+                ) from exc
             self.chol.theta = theta.copy()  # which θ the (possibly shared) factor holds
         return T
 
@@ -186,7 +231,14 @@ class PenalizedLeastSquares:
         RZX, cu = sol[:, :-1], np.ascontiguousarray(sol[:, -1])
         if self.p:
             XtVX = cp.XtX - RZX.T @ RZX
-            RX = la.cholesky(XtVX, lower=False, check_finite=False)
+            try:
+                RX = la.cholesky(XtVX, lower=False, check_finite=False)
+            except la.LinAlgError as exc:
+                raise NumericalError(
+                    "XᵀV⁻¹X of the fixed effects is not positive definite in double "
+                    "precision (nearly collinear fixed-effect columns): remove or rescale "
+                    "the columns that are almost linear combinations of others"
+                ) from exc
             cbeta = la.solve_triangular(RX, cp.Xty - RZX.T @ cu, trans="T", check_finite=False)
             beta = la.solve_triangular(RX, cbeta, check_finite=False)
         else:
@@ -201,7 +253,8 @@ class PenalizedLeastSquares:
         cu, _, RX, cbeta, _ = self._solve_fixed(T)
         pwrss = self.cp.yty - cu @ cu - cbeta @ cbeta
         return deviance(
-            self.chol.logdet(), _logdet_rx(RX), pwrss, self.n, self.p, reml, self.cp.sum_log_weights
+            self.chol.logdet(), self._logdet_rx(RX), pwrss, self.n, self.p, reml,
+            self.cp.sum_log_weights,
         )
 
     def solve(self, theta: np.ndarray) -> PLSSolution:
@@ -209,16 +262,27 @@ class PenalizedLeastSquares:
         T = self._factor(theta)
         cu, RZX, RX, cbeta, beta = self._solve_fixed(T)
         u = self.chol.backward(cu - RZX @ beta)
+        fixed = self.fixed
         return PLSSolution(
             theta=np.asarray(theta, dtype=float).copy(),
-            beta=beta,
+            beta=fixed.beta(beta),
             u=u,
             b=self.lambda_times(T, u),
             pwrss=float(self.cp.yty - cu @ cu - cbeta @ cbeta),
             logdet_L=self.chol.logdet(),
-            logdet_RX=_logdet_rx(RX),
-            RX=RX,
+            logdet_RX=self._logdet_rx(RX),
+            RX=fixed.factor(RX),
+            cov_unscaled=fixed.cov(_inverse_gram(RX)),
+            RX_engine=RX,
+            beta_engine=beta,
+            fixed=fixed,
         )
+
+    def _logdet_rx(self, RX: np.ndarray) -> float:
+        """log|R_X|² of the user's X from the engine's (p, p) R̃_X: − 2 log|det A|."""
+        if not RX.size:
+            return 0.0
+        return 2.0 * float(np.sum(np.log(np.abs(np.diag(RX))))) - 2.0 * self.fixed.logdet
 
     def lambda_times(self, T: list[np.ndarray], u: np.ndarray) -> np.ndarray:
         """(q,) Λu."""
@@ -235,6 +299,3 @@ class PenalizedLeastSquares:
             return self.chol.inverse_diagonal_blocks()
 
 
-def _logdet_rx(RX: np.ndarray) -> float:
-    """log|R_X|² of the (p, p) triangular R_X (0 without fixed effects)."""
-    return 2.0 * float(np.sum(np.log(np.abs(np.diag(RX))))) if RX.size else 0.0

@@ -68,6 +68,7 @@ class OptSummary:
     restarts: int = 0
     newton_steps: int = 0
     messages: list[str] = field(default_factory=list)
+    theta_scale: np.ndarray | None = None  # d: the optimizer worked on d·θ (None: d = 1)
 
     @property
     def time_per_evaluation(self) -> float:
@@ -79,6 +80,24 @@ class OptSummary:
         return self.returnvalue not in ("NLOPT_MAXEVAL_REACHED", "NLOPT_FAILURE") and not any(
             m.startswith("gradient") or m.startswith("Hessian") for m in self.messages
         )
+
+    def scaled_final(self) -> np.ndarray:
+        """d·θ at the optimum: the θ's the boundary checks judge (θ itself when d = 1)."""
+        return self.final if self.theta_scale is None else self.final * self.theta_scale
+
+    def unscale(self, d: np.ndarray) -> None:
+        """Re-express a record of a search over d·x (d > 0) in x."""
+        if np.all(d == 1):
+            return
+        self.initial, self.final = self.initial / d, self.final / d
+        self.lower = self.lower / d
+        if self.upper is not None:
+            self.upper = self.upper / d
+        self.fitlog = [(x / d, v) for x, v in self.fitlog]
+        if self.gradient is not None:
+            self.gradient = self.gradient * d
+        if self.hessian is not None:
+            self.hessian = self.hessian * np.outer(d, d)
 
     def expand(self, full: np.ndarray, free: np.ndarray, lower: np.ndarray) -> None:
         """Re-express a fit over the free entries of θ in the full θ (fixed ones from full)."""

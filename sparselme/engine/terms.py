@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-from .covariance import CovarianceStructure, make_covariance
+from .covariance import CovarianceStructure, Scalar, make_covariance
 
 __all__ = ["RandomEffectsTerm", "sandwich"]
 
@@ -99,6 +99,11 @@ class RandomEffectsTerm:
     def covariance_matrix(self, theta: np.ndarray, sigma2: float = 1.0) -> np.ndarray:
         """(k, k) covariance of one level's random effects: σ² T Tᵀ."""
         return self.covariance.covariance(theta, sigma2)
+
+    def description(self) -> str:
+        """The term as written; a variance component (one shared variance) by its name."""
+        shared = isinstance(self.covariance, Scalar)
+        return f"variance component {self.name!r}" if shared else self.label()
 
     def label(self) -> str:
         """``(x | g)``; terms built from arrays (no formula) show their column names."""

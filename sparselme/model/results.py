@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-import scipy.linalg as la
 
 from ..data.design import Design, r_style_name
 from ..engine.objective import PLSSolution
@@ -210,7 +209,9 @@ class ModelFit:
     def is_singular(self) -> bool:
         """lme4's isSingular: a θ with a zero lower bound is below 1e-4."""
         lower = self.engine.lower_bounds
-        return bool(np.any(self.theta[lower == 0] < SINGULAR_TOL))
+        scale = self.optsum.theta_scale  # the optimizer judged d·θ (columns rescaled)
+        theta = self.theta if scale is None else self.theta * scale[: len(self.theta)]
+        return bool(np.any(theta[lower == 0] < SINGULAR_TOL))
 
     # ---- fixed effects -------------------------------------------------------------------
     @property
@@ -222,12 +223,8 @@ class ModelFit:
 
     @cached_property
     def cov_fe(self) -> np.ndarray:
-        """(p, p) covariance of the fixed-effects estimates, σ² (R_XᵀR_X)⁻¹."""
-        RX = self.solution.RX
-        if RX.size == 0:
-            return np.zeros((0, 0))
-        Rinv = la.solve_triangular(RX, np.eye(RX.shape[0]), check_finite=False)
-        return self.scale * (Rinv @ Rinv.T)
+        """(p, p) σ² (XᵀV⁻¹X)⁻¹, formed in the engine's well-scaled X̃ (``fixed_scaling``)."""
+        return self.scale * self.solution.unscaled_cov()
 
     def cov_params(self) -> pd.DataFrame:
         """(p, p) covariance of the fixed-effects estimates, σ² (R_XᵀR_X)⁻¹."""
@@ -336,7 +333,7 @@ class ModelFit:
     @cached_property
     def fittedvalues(self):
         """(n,) Xβ + Zb (+ offset)."""
-        return self.engine.fitted_values(self.solution.beta, self.b_blocks())
+        return self.engine.fitted_values(self.solution, self.b_blocks())
 
     @property
     def resid(self):

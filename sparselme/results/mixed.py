@@ -181,6 +181,20 @@ class MixedLMResults(ModelFit):
         """lme4's predictions with random effects (``predict.predict``)."""
         return predict.predict(self, newdata, re_form, allow_new_levels, offset)
 
-    def simulate(self, nsim: int = 1, seed=None, use_u: bool = False) -> pd.DataFrame:
-        """Responses simulated from the fit (columns sim_1...; ``predict.simulate``)."""
-        return predict.simulate(self, nsim, seed, use_u)
+    def simulate(
+        self,
+        nsim: int = 1,
+        seed=None,
+        use_u: bool = False,
+        re_form="~0",
+        newdata=None,
+        allow_new_levels: bool = False,
+        offset=None,
+    ) -> pd.DataFrame:
+        """Responses simulated from the fit (columns sim_1...; ``predict.simulate``).
+
+        ``re_form``, ``newdata``, ``allow_new_levels`` and ``offset`` as in lme4.
+        """
+        return predict.simulate(
+            self, nsim, seed, use_u, re_form, newdata, allow_new_levels, offset
+        )

@@ -13,7 +13,7 @@ import pandas as pd
 
 from ..data import validation
 from ..data.design import Design, build_design
-from ..data.formula import parse_formula
+from ..data.formula import parse_formula, parse_one_sided
 from ..model.mixed_model import MixedModel
 from ..residual_covariance import ResidualModel
 from ..streaming import mixedlm_streamed
@@ -186,6 +186,11 @@ class MixedLM:
             )
         data = validation.as_data_frame(data)
         parsed = parse_formula(formula)
+        # R's operators as formulaic spells them (I(x^2) is a power, never XOR)
+        if re_formula is not None:
+            re_formula = "~" + parse_one_sided(re_formula, "re_formula")
+        if vc_formula is not None:
+            vc_formula = {k: parse_one_sided(v, "vc_formula") for k, v in vc_formula.items()}
         data, groups, garr, gname, re_formula, bars = formula_groups(
             parsed, data, groups, re_formula, vc_formula, subset
         )

@@ -49,7 +49,7 @@ def predict(
                 "groups, exog_re and exog_vc describe new rows and need exog; the fitted "
                 "rows' group-level values are fittedvalues"
             )
-        return res.design.X @ res.solution.beta
+        return res.solution.fixed_fit(res.design.X)
     model = res.model
     frame = None
     if transform and model.formula is not None and isinstance(exog, (pd.DataFrame, Mapping)):

@@ -53,6 +53,7 @@ from ..data.design import (
     warn_dropped_columns,
 )
 from ..data.formula import BarTerm, ParsedFormula, parse_formula
+from ..data.overlap import check_distinct_terms
 from ..data.rank import redundant_columns
 from ..data.validation import is_streamable  # the input test lives with the other checks
 from ..engine.crossprod import CrossProducts, chunk_crossproducts
@@ -960,6 +961,7 @@ def streamed_design(
         )
         for i, t in enumerate(coder.terms)
     ]
+    check_distinct_terms(terms, cp=cp)
     design = Design(
         y=None,
         X=None,
