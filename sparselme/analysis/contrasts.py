@@ -68,7 +68,7 @@ def type1_contrasts(design: Design) -> dict[str, np.ndarray]:
 
     lmerTest's L is the transposed unit lower Doolittle factor of XᵀX. XᵀX of badly
     scaled columns (``x + 1e9``) is lost to cancellation, so the factor is taken of X̃ᵀX̃
-    for the centred and scaled X̃ = X A (A upper triangular, :mod:`.fixed_scaling`):
+    for the centred and scaled X̃ = X A (A upper triangular, `.fixed_scaling`):
     XᵀX = A⁻ᵀ X̃ᵀX̃ A⁻¹ gives L = diag(A) L̃ A⁻¹, the same matrix.
     """
     cols, _ = term_columns(design)

@@ -32,7 +32,7 @@ KR_MAX_Q = 6000
 class KenwardRoger:
     """vcov: (p, p) Φ = Var(β̂); vcov_adj: (p, p) Φ_A; P: per parameter (p, p); W: (g, g).
 
-    Computed in the engine's centred and scaled X̃ = X A (:mod:`.fixed_scaling`): Φ, Φ_A
+    Computed in the engine's centred and scaled X̃ = X A (`.fixed_scaling`): Φ, Φ_A
     and P are of β̃; a hypothesis Lβ is L A β̃ (up to the intercept's shift, which the
     tests' rows never hold), so L is mapped to L A. ``vcov``/``vcov_adj`` are of β.
     """

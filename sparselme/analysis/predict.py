@@ -1,10 +1,10 @@
 """Predictions with random effects and simulation from a fitted model (lme4's semantics).
 
-* :func:`predict`: conditional predictions Xβ + Zb (+ offset) for the fitted rows or for
-  new data coded like the training data (:mod:`.coding`); ``re_form`` picks the random
+* `predict`: conditional predictions Xβ + Zb (+ offset) for the fitted rows or for
+  new data coded like the training data (`.coding`); ``re_form`` picks the random
   effects to include; levels that were not in the data contribute 0 with
   ``allow_new_levels=True``.
-* :func:`simulate`: responses drawn from the fitted model: new random effects and
+* `simulate`: responses drawn from the fitted model: new random effects and
   residuals, except for the random effects that ``re_form`` conditions on (or all of
   them with ``use_u=True``), which stay at their conditional modes.
 
@@ -55,7 +55,7 @@ def select_columns(res: ModelFit, re_form) -> list[np.ndarray]:
 
     Each bar ``(lhs | g)`` of ``re_form`` keeps the columns of ``lhs`` (R's names, in
     this fit's coding) among the random effects of ``g``; a column that ``g`` does not
-    have raises a :class:`~sparselme.errors.FormulaError`.
+    have raises a `sparselme.errors.FormulaError`.
     """
     terms = res.terms
     if re_form is None:
@@ -159,7 +159,7 @@ def predict(
 
     ``re_form``: None (all random effects), ``"~0"`` (none: population level) or a formula
     of bar terms naming some of the random effects (see the module docstring). New levels
-    of a grouping factor raise a :class:`~sparselme.errors.DataError` unless
+    of a grouping factor raise a `sparselme.errors.DataError` unless
     ``allow_new_levels`` (they then get the population prediction of that term). Models
     with an offset need ``offset`` (an array or a column of newdata) for new data.
     Returns a Series indexed like the rows.
@@ -308,11 +308,11 @@ def simulate(
 ) -> pd.DataFrame:
     """``nsim`` simulated responses as columns sim_1, sim_2, ... (lme4's ``simulate``).
 
-    ``seed``: an int, a :class:`numpy.random.Generator` or None. ``re_form``: the random
+    ``seed``: an int, a `numpy.random.Generator` or None. ``re_form``: the random
     effects to condition on, as in lme4: ``"~0"`` (the default, lme4's NA) draws them
     all anew, None keeps them all at their conditional modes (same as ``use_u=True``),
     and a formula of bar terms keeps the random effects it names (see
-    :func:`select_columns`) and draws the others given them. ``newdata``: simulate for
+    `select_columns`) and draws the others given them. ``newdata``: simulate for
     other rows, coded like the training data; new levels of a grouping factor
     (``allow_new_levels``) have no conditional modes, so their kept effects are 0.
     Unlike lme4, prior weights scale the residual variance of the draws (σ²/w; rows of

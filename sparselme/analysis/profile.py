@@ -314,7 +314,7 @@ class Profile:
             )
 
     def plot(self, **kwargs):
-        """ζ against each parameter (see :func:`sparselme.plotting.plot_profile`)."""
+        """ζ against each parameter (see `sparselme.plotting.plot_profile`)."""
         return plot_profile(self.trace[["parameter", "value", "zeta"]], **kwargs)
 
     def __repr__(self) -> str:
@@ -391,17 +391,20 @@ def confint(
     parm: str | Sequence[str] | None = None,
     level: float = 0.95,
     method: str = "profile",
-    nsim: int = 500,
+    nsim: int | None = None,
     seed: int | None = None,
-    **kwargs,
+    **boot_kwargs,
 ) -> pd.DataFrame:
     """Confidence intervals in lme4's layout: rows sd_/cor_..., sigma, fixed effects.
 
     ``method``: "profile" (likelihood profile, ML), "wald" (fixed effects only) or "boot"
-    (parametric bootstrap percentiles; ``nsim``, ``seed`` and :func:`bootstrap`'s
-    ``n_jobs``/``progress`` apply).
+    (parametric bootstrap percentiles; ``nsim`` (default 500), ``seed`` and the further
+    keywords of `sparselme.analysis.resampling.bootstrap` apply to it only).
     """
     m = method.lower()
+    boot_only = ["nsim"] * (nsim is not None) + ["seed"] * (seed is not None) + list(boot_kwargs)
+    if boot_only and m not in ("boot", "bootstrap"):
+        raise TypeError(f"confint(): {', '.join(boot_only)} apply to method='boot' only")
     if m == "wald":
         table = wald_confint(res, level)
     elif m == "profile":
@@ -411,7 +414,7 @@ def confint(
         names = _which(prof.names, prof.nvp, parm)
         table = _profile(prof, names, 1.05 * z, z / 3, 100).confint(level)
     elif m in ("boot", "bootstrap"):
-        boot = bootstrap(res, nsim=nsim, seed=seed, **kwargs)
+        boot = bootstrap(res, nsim=500 if nsim is None else nsim, seed=seed, **boot_kwargs)
         table = boot.confint(level)
     else:
         raise ValueError(f"method must be 'profile', 'wald' or 'boot', not {method!r}")

@@ -25,7 +25,7 @@ and with σ² profiled out (σ̂² = r²/n for ML, r²/(n−p) for REML)
     ML:   log|L|² − Σlog w + n (1 + log(2π r²/n))
     REML: log|L|² + log|R_X|² − Σlog w + (n−p)(1 + log(2π r²/(n−p))).
 
-The cross-products hold the centred and scaled X̃ = X A (:mod:`.fixed_scaling`); the
+The cross-products hold the centred and scaled X̃ = X A (`.fixed_scaling`); the
 REML criterion and every solution are reported for the user's X (β = Aβ̃ + shift,
 R_X = R̃_X A⁻¹, log|R_X|² = log|R̃_X|² − 2 log|det A|).
 

@@ -42,7 +42,7 @@ def column_scales(terms: Sequence[RandomEffectsTerm], cp: CrossProducts) -> list
 
 
 def theta_scales(terms: Sequence[RandomEffectsTerm], cp: CrossProducts) -> np.ndarray:
-    """(n_theta,) d with θ̃ = d θ: θ for the columns divided by :func:`column_scales`.
+    """(n_theta,) d with θ̃ = d θ: θ for the columns divided by `column_scales`.
 
     Scaling column a of a term by 1/s_a scales row a of its template T (T̃ = diag(s) T):
     the same model, with θ̃'s of moderate size for the optimizer and its boundary checks.
@@ -58,7 +58,7 @@ def moment_start(
 ) -> tuple[np.ndarray, np.ndarray]:
     """(θ₀, mask of entries that were estimated); unestimated entries keep T̃ = I.
 
-    Regressions run on the columns divided by :func:`column_scales` (T = diag(1/s) T̃).
+    Regressions run on the columns divided by `column_scales` (T = diag(1/s) T̃).
     """
     n = cp.nobs
     sizes = column_scales(terms, cp)

@@ -12,8 +12,8 @@ from formulaic import model_matrix
 
 from ..data import validation
 from ..data.design import prepare_frame
+from ..data.variables import formula_variables
 from ..errors import DataError, DroppedRowsWarning, MissingDataError, UnknownColumnError
-from ..formula.variables import formula_variables
 
 
 def groups_to_codes(groups: np.ndarray) -> tuple[np.ndarray, list[Any]]:

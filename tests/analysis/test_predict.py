@@ -191,7 +191,7 @@ def test_re_form_partial_term_keeps_only_those_columns():
     res = sleepstudy()
     b = res.ranef(condvar=False)["Subject"]
     days = res.design.X[:, 1]
-    codes = res.terms[0].codes
+    codes = res.design.rows[0].codes
     fixed = res.predict(re_form="~0").to_numpy()
     intercepts = res.predict(re_form="~(1 | Subject)").to_numpy()
     slopes = res.predict(re_form="~(0 + Days | Subject)").to_numpy()
@@ -273,7 +273,7 @@ def test_simulate_re_form_partial_term_draws_the_rest_given_the_kept_columns():
     res = sleepstudy()
     sims = res.simulate(nsim=6000, seed=6, re_form="~(1 | Subject)").to_numpy()
     cov = res.term_covariances()[0]
-    b = res.ranef(condvar=False)["Subject"].to_numpy()[res.terms[0].codes]
+    b = res.ranef(condvar=False)["Subject"].to_numpy()[res.design.rows[0].codes]
     slope_mean = cov[1, 0] / cov[0, 0] * b[:, 0]
     slope_var = cov[1, 1] - cov[1, 0] ** 2 / cov[0, 0]
     days = res.design.X[:, 1]

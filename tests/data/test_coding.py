@@ -36,7 +36,7 @@ def test_rows_of_new_data_equal_the_training_rows(design):
     np.testing.assert_allclose(X, d.X[[0, 50, 200]])
     assert not missing.any()
     term = d.terms[0]
-    np.testing.assert_allclose(term_rows(d, term, data.iloc[[0, 50]]), term.model[[0, 50]])
+    np.testing.assert_allclose(term_rows(d, term, data.iloc[[0, 50]]), d.rows[0].model[[0, 50]])
     with pytest.raises(DataError, match="new level"):
         fixed_rows(d, data.head(2).assign(recipe=["A", "Z"]))
     text = data.head(2).assign(recipe=data["recipe"].head(2).astype(str))

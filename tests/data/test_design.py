@@ -1,11 +1,11 @@
 """Materialization of formulas on data: contrasts, names, grouping factors, term order."""
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from references import REFERENCE
 
 import sparselme as sl
 from sparselme.data.design import build_design, group_codes, r_style_name
@@ -110,7 +110,7 @@ def test_one_qr_gives_the_redundant_columns_and_the_least_squares_residual():
 
 # ---- formulas with transforms and with operators whose Python meaning differs ------------
 
-_PREDICT_REF = Path(__file__).parent / "reference" / "lme4_predict" / "reference.json"
+_PREDICT_REF = REFERENCE / "lme4_predict" / "reference.json"
 
 
 @pytest.mark.parametrize(
