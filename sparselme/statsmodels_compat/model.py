@@ -18,9 +18,12 @@ from ..model.mixed_model import MixedModel
 from ..residual_covariance import ResidualModel
 from ..streaming import mixedlm_streamed
 from .build import formula_groups, formula_layout, from_arrays, used_columns
+from . import derivatives
+from .distribution import MixedLMDistribution
 from .fit import fit_engine, split_fit_kwargs
 from .inputs import check_columns, group_rows, groups_to_codes, handle_missing
 from .layout import Layout
+from .model_data import ModelData
 from .params import MixedLMParams, VCSpec, chol_or_diag, is_independent
 from .residual import fit_compat
 from .results import MixedLMCompatResults
@@ -36,6 +39,7 @@ class MixedLM:
     """
 
     residual = None  # a residual structure (sparselme.residual), set by from_formula
+    _freepat: MixedLMParams | None = None  # the last fit's ``free`` pattern
     data_frame: pd.DataFrame | None = None  # the fitted rows of a formula model
     _re_formula: str | None = None  # re_formula and vc_formula of a formula model, for
     _vc_formula: dict[str, str] | None = None  # group-level predictions on new data
@@ -54,6 +58,8 @@ class MixedLM:
     ):
         self.use_sqrt = use_sqrt
         self.reml = True
+        pandas_types = (pd.Series, pd.DataFrame)
+        self.data = ModelData(self, isinstance(endog, pandas_types) or isinstance(exog, pandas_types))
         if _prebuilt is not None:  # from_formula's design and layout
             self._init_from(*_prebuilt)
             return
@@ -141,6 +147,7 @@ class MixedLM:
         model = cls(None, None, None, _prebuilt=(design, layout, formula))
         model.exog_vc = VCSpec([v.name for v in vcs], [], [])
         model.data_frame = data
+        model.data = ModelData(model, use_pandas=True)
         model._re_formula, model._vc_formula = re_formula, dict(vc_formula or {})
         if residual is not None:
             model.residual, model._residual_frame = residual, data[list(residual.columns)]
@@ -339,6 +346,7 @@ class MixedLM:
         if fe_pen is not None or cov_pen is not None:
             raise NotImplementedError("penalized fits (fe_pen, cov_pen) are not supported")
         reml, theta_start, engine_opts = split_fit_kwargs(fit_kwargs, reml, method, niter_sa)
+        self.reml, self._freepat = bool(reml), free
         if self.residual is not None:
             options = dict(engine_opts, REML=reml)
             if theta_start is not None:
@@ -374,26 +382,50 @@ class MixedLM:
         return X @ np.asarray(beta, dtype=float)[: self.k_fe]
 
     def loglike(self, params, profile_fe: bool = True) -> float:
-        """statsmodels' profile log-likelihood at covariance parameters ``params``.
+        """statsmodels' log-likelihood (scale profiled out) at ``params``.
 
-        ``params`` is a MixedLMParams or the packed covariance parameters (in
-        ``use_sqrt`` form); the fixed effects are profiled out (GLS): ``profile_fe=False``
-        (β held at values of ``params``) is not available.
+        ``params``: a MixedLMParams or the packed covariance parameters (``use_sqrt``
+        form). ``profile_fe``: β at its GLS estimate; False uses ``params.fe_params``.
+        REML or ML as ``self.reml`` (set by the last ``fit``).
         """
-        if not profile_fe:
-            raise NotImplementedError(
-                "loglike(profile_fe=False) is not available: the fixed effects are profiled out"
-            )
-        if not hasattr(params, "cov_re"):
-            params = MixedLMParams.from_packed(
-                np.asarray(params, dtype=float), self.k_fe, self.k_re, self.use_sqrt, has_fe=False
-            )
-        engine = self._engine_for(False)
-        theta = self._theta_from_params(engine, params)
-        return -0.5 * engine.objective(theta, self.reml)
+        return derivatives.loglike(self, params, profile_fe)
 
-    def get_distribution(self, *args, **kwargs):  # pragma: no cover - not provided
-        raise NotImplementedError("use results.simulate() for parametric bootstrap draws")
+    def score(self, params, profile_fe: bool = True) -> np.ndarray:
+        """Gradient of :meth:`loglike` in the ``use_sqrt`` parametrization (statsmodels')."""
+        return derivatives.score(self, params, profile_fe)
+
+    def score_full(self, params, calc_fe: bool):
+        """(score_fe, score_re, score_vc) in cov_re's and vcomp's own entries."""
+        return derivatives.score_full(self, params, calc_fe)
+
+    def score_sqrt(self, params, calc_fe: bool = True):
+        """(score_fe, score_re, score_vc) in cov_re's Cholesky factor and sqrt(vcomp)."""
+        return derivatives.score_sqrt(self, params, calc_fe)
+
+    def hessian(self, params) -> tuple[np.ndarray, bool]:
+        """(Hessian of ``loglike(profile_fe=False)`` in (β, cov_re, vcomp), singular?)."""
+        return derivatives.hessian(self, params)
+
+    def get_fe_params(self, cov_re, vcomp, tol: float = 1e-10) -> tuple[np.ndarray, bool]:
+        """(GLS β at the covariance (profile scale), is cov_re singular?)."""
+        params = MixedLMParams.from_components(cov_re=cov_re, vcomp=vcomp)
+        point = derivatives.ParameterPoint.at(self, params, profile_fe=True)
+        sing = bool(self.k_re and np.linalg.eigvalsh(np.asarray(cov_re, float)).min() < tol)
+        return point.beta, sing
+
+    def get_scale(self, fe_params, cov_re, vcomp) -> float:
+        """σ̂² = Q(β)/(n − p) (REML) or Q(β)/n (ML) at the covariance (profile scale)."""
+        params = MixedLMParams.from_components(fe_params, cov_re=cov_re, vcomp=vcomp)
+        point = derivatives.ParameterPoint.at(self, params, profile_fe=False)
+        return point.Q / point.fac
+
+    def get_distribution(self, params, scale: float, exog=None) -> MixedLMDistribution:
+        """The model's distribution at packed ``params`` (β, cov_re/scale, vcomp/scale).
+
+        ``.rvs(n, rng=None)`` draws one response vector (``n`` is not used, as in
+        statsmodels); ``exog`` (n, k_fe) replaces the model's fixed-effects design.
+        """
+        return MixedLMDistribution(self, params, scale, exog)
 
     def __repr__(self) -> str:
         return f"<sparselme MixedLM nobs={self.nobs} groups={self.n_groups}>"

@@ -103,16 +103,26 @@ class MixedLMCompatResults(MixedLMResults):
         return T @ T.T
 
     # ---- statsmodels' parameters ----------------------------------------------------------
+    def _wrap(self, value):
+        """pandas for pandas input (a formula, pandas endog/exog), ndarray otherwise."""
+        return self.model.data.wrap(value)
+
     @cached_property
-    def cov_re_unscaled(self) -> pd.DataFrame:
+    def _cov_re_frame(self) -> pd.DataFrame:
+        """(k_re, k_re) Ψ/σ² with exog_re's names."""
         names = self.model.exog_re_names
         cov = self._relcov(0) if self.k_re else np.zeros((0, 0))
         return pd.DataFrame(cov, index=names, columns=names)
 
     @property
-    def cov_re(self) -> pd.DataFrame:
+    def cov_re_unscaled(self):
+        """Random-effects covariance of one group divided by ``scale``."""
+        return self._wrap(self._cov_re_frame)
+
+    @property
+    def cov_re(self):
         """Random-effects covariance of one group (user scale)."""
-        return self.cov_re_unscaled * self.scale
+        return self._wrap(self._cov_re_frame * self.scale)
 
     @cached_property
     def _vcomp_unscaled(self) -> np.ndarray:
@@ -128,7 +138,7 @@ class MixedLMCompatResults(MixedLMResults):
     def params_object(self) -> MixedLMParams:
         return MixedLMParams.from_components(
             fe_params=self.solution.beta.copy(),
-            cov_re=self.cov_re_unscaled.to_numpy(),
+            cov_re=self._cov_re_frame.to_numpy(),
             vcomp=self._vcomp_unscaled.copy(),
         )
 
@@ -140,9 +150,14 @@ class MixedLMCompatResults(MixedLMResults):
         return np.concatenate(vals)
 
     @property
-    def params(self) -> pd.Series:
+    def params(self):
         """Fixed effects, then variance parameters divided by ``scale`` (statsmodels)."""
-        return pd.Series(self._param_values, index=self.model.param_names)
+        return self._wrap(pd.Series(self._param_values, index=self.model.param_names))
+
+    @property
+    def fe_params(self):
+        """Fixed-effects estimates β (k_fe,)."""
+        return self._wrap(ModelFit.fe_params.fget(self))
 
     @property
     def k_params(self) -> int:
@@ -200,41 +215,57 @@ class MixedLMCompatResults(MixedLMResults):
                 out[np.ix_(ii, ii)] = np.linalg.pinv(sub)
         return out
 
-    def cov_params(self) -> pd.DataFrame:
+    def cov_params(self):
         """statsmodels' covariance of all parameters: inverse of minus its Hessian."""
         names = self.model.param_names
-        return pd.DataFrame(self._cov_params, index=names, columns=names)
+        return self._wrap(pd.DataFrame(self._cov_params, index=names, columns=names))
 
     @property
-    def bse(self) -> pd.Series:
+    def normalized_cov_params(self) -> np.ndarray:
+        """cov_params() / scale (statsmodels' stored form)."""
+        return self._cov_params / self.scale
+
+    @cached_property
+    def _bse_values(self) -> np.ndarray:
         with np.errstate(invalid="ignore"):
-            se = np.sqrt(np.diag(self._cov_params))
-        return pd.Series(se, index=self.model.param_names)
+            return np.sqrt(np.diag(self._cov_params))
+
+    def _by_param(self, values: np.ndarray, start: int = 0, stop: int | None = None):
+        names = self.model.param_names[start:stop]
+        return self._wrap(pd.Series(values[start:stop], index=names))
 
     @property
-    def bse_fe(self) -> pd.Series:
-        return self.bse.iloc[: self.k_fe]
+    def bse(self):
+        return self._by_param(self._bse_values)
 
     @property
-    def bse_re(self) -> pd.Series:
+    def bse_fe(self):
+        return self._by_param(self._bse_values, 0, self.k_fe)
+
+    @property
+    def bse_re(self):
         """SEs of the variance parameters on the user scale, as statsmodels reports them."""
-        return self.bse.iloc[self.k_fe :] * math.sqrt(self.scale)
+        return self._by_param(self._bse_values * math.sqrt(self.scale), self.k_fe)
 
     @property
-    def tvalues(self) -> pd.Series:
+    def _tvalues(self) -> np.ndarray:
         with np.errstate(divide="ignore", invalid="ignore"):
-            return self.params / self.bse
+            return self._param_values / self._bse_values
 
     @property
-    def pvalues(self) -> pd.Series:
-        return pd.Series(2 * stats.norm.sf(np.abs(self.tvalues)), index=self.model.param_names)
+    def tvalues(self):
+        return self._by_param(self._tvalues)
 
-    def conf_int(self, alpha: float = 0.05, cols=None) -> pd.DataFrame:
+    @property
+    def pvalues(self):
+        return self._by_param(2 * stats.norm.sf(np.abs(self._tvalues)))
+
+    def conf_int(self, alpha: float = 0.05, cols=None):
         """Wald intervals params ± z·bse for every parameter (statsmodels)."""
         q = stats.norm.ppf(1 - alpha / 2)
-        p, se = self.params, self.bse
-        out = pd.DataFrame({0: p - q * se, 1: p + q * se})
-        return out if cols is None else out.iloc[list(cols)]
+        p, se = self._param_values, self._bse_values
+        out = pd.DataFrame({0: p - q * se, 1: p + q * se}, index=self.model.param_names)
+        return self._wrap(out if cols is None else out.iloc[list(cols)])
 
     # ---- likelihood summaries ----------------------------------------------------------------
     @property
@@ -397,8 +428,13 @@ class MixedLMCompatResults(MixedLMResults):
     # ---- tests ----------------------------------------------------------------------------------
     def t_test(self, r_matrix, use_t: bool | None = None) -> ContrastResults:
         """t (z) tests of R β = q for the fixed effects; R may be a string like "x = 1"."""
-        names = list(self.fe_params.index)
-        R, q = constraints(r_matrix, names, self.k_params, self.k_fe)
+        names = list(self.model.exog_names)
+        if not isinstance(r_matrix, str) and np.ndim(r_matrix[0] if isinstance(r_matrix, tuple)
+                                                   else r_matrix) == 2:
+            R0 = r_matrix[0] if isinstance(r_matrix, tuple) else r_matrix
+            if np.shape(R0)[1] != self.k_fe:
+                raise ValueError(f"r_matrix for t-test should have {self.k_fe:d} columns")
+        R, q = constraints(r_matrix, names, self.k_fe, self.k_fe)
         use_t = self.use_t if use_t is None else use_t
         V = self._cov_params[: self.k_fe, : self.k_fe]
         effect = R @ self.solution.beta
@@ -483,7 +519,7 @@ class MixedLMCompatResults(MixedLMResults):
         """(terms, rows, free, Ψ/σ² (k, k)) with exog_re's column i swapped with the first."""
         ix = np.arange(self.k_re)
         ix[0], ix[i] = i, 0
-        cov_u = self.cov_re_unscaled.to_numpy()[np.ix_(ix, ix)]
+        cov_u = self._cov_re_frame.to_numpy()[np.ix_(ix, ix)]
         terms, rows = list(self.terms), list(self.design.rows)
         t, r = terms[0], rows[0]
         terms[0] = dataclasses.replace(t, columns=tuple(t.columns[j] for j in ix))
@@ -507,7 +543,7 @@ class MixedLMCompatResults(MixedLMResults):
 
     def summary_lme4(self) -> str:
         """lme4's ``summary(lmer(...))`` printout of the same fit."""
-        return lme4_summary(self)
+        return lme4_summary(MixedLMResults.from_fit(self))
 
     def __repr__(self) -> str:
         return f"<sparselme MixedLMResults {self.method} nobs={self.nobs} llf={self.llf:.4f}>"
