@@ -131,8 +131,10 @@ def _fixed_part(res: ModelFit, newdata: pd.DataFrame) -> np.ndarray:
         raise ValueError("this model was not built from a formula: pass exog to predict instead")
     names = {str(v) for src in spec.variables_by_source.values() for v in src}
     names |= {str(v) for v in spec.required_variables}
+    names -= set(design.formula_env)
     _check_columns(newdata, names)
     frame, context = _frame(newdata, names, spec)
+    context.update(design.formula_env)
     mm = spec.get_model_matrix(frame, context=context, na_action="ignore")
     X = mm[design.fixed_names].to_numpy(dtype=float)
     fixed = X @ res.solution.beta

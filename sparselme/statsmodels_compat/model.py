@@ -18,10 +18,17 @@ from ..model.mixed_model import MixedModel
 from ..residual_covariance import ResidualModel
 from ..streaming import mixedlm_streamed
 from .build import formula_groups, formula_layout, from_arrays, used_columns
-from . import derivatives
+from . import derivatives, regularized
 from .distribution import MixedLMDistribution
 from .fit import fit_engine, split_fit_kwargs
-from .inputs import check_columns, group_rows, groups_to_codes, handle_missing
+from .inputs import (
+    check_columns,
+    external_names,
+    formula_environment,
+    group_rows,
+    groups_to_codes,
+    handle_missing,
+)
 from .layout import Layout
 from .model_data import ModelData
 from .params import MixedLMParams, VCSpec, chol_or_diag, is_independent
@@ -39,7 +46,8 @@ class MixedLM:
     """
 
     residual = None  # a residual structure (sparselme.residual), set by from_formula
-    _freepat: MixedLMParams | None = None  # the last fit's ``free`` pattern
+    _freepat: MixedLMParams | None = None
+    _data_removed = False  # remove_data() of a results object dropped the rows  # the last fit's ``free`` pattern
     data_frame: pd.DataFrame | None = None  # the fitted rows of a formula model
     _re_formula: str | None = None  # re_formula and vc_formula of a formula model, for
     _vc_formula: dict[str, str] | None = None  # group-level predictions on new data
@@ -108,11 +116,7 @@ class MixedLM:
         """
         if args:
             raise TypeError("MixedLM.from_formula takes no further positional arguments")
-        if eval_env is not None:
-            raise NotImplementedError(
-                "eval_env is not supported: formulas are evaluated on the columns of data "
-                "(and formulaic's transforms); add any other variable they use to data"
-            )
+        namespace = formula_environment(eval_env, depth=1)
         if residual is not None and validation.is_streamable(data):
             raise NotImplementedError("residual structures need the data in memory (a DataFrame)")
         if validation.is_streamable(data):  # a Parquet path, pyarrow Dataset or Dask DataFrame
@@ -130,7 +134,10 @@ class MixedLM:
         data, groups, garr, gname, re_formula, bars = formula_groups(
             parsed, data, groups, re_formula, vc_formula, subset
         )
-        needed = used_columns(parsed, bars, re_formula, vc_formula, groups)
+        texts = [parsed.fixed_formula(), *("~" + b.lhs for b in parsed.bars)]
+        texts += ["~" + f.strip().lstrip("~") for f in [re_formula or "1", *(vc_formula or {}).values()]]
+        env = external_names(texts, data, namespace)
+        needed = used_columns(parsed, bars, re_formula, vc_formula, groups, env)
         needed |= set(residual.columns) if residual is not None else set()
         check_columns(data, needed)
         data, garr = handle_missing(data, needed, garr, missing)
@@ -139,7 +146,9 @@ class MixedLM:
         if garr is None:
             garr = np.ones(len(data), dtype=np.int64)
         gcodes, labels = groups_to_codes(garr)
-        design = build_design(dataclasses.replace(parsed, bars=tuple(bars)), data, missing="raise")
+        design = build_design(
+            dataclasses.replace(parsed, bars=tuple(bars)), data, missing="raise", env=env
+        )
         no_default = bool(vc_formula) or (groups is None and bool(bars))
         design, layout, vcs = formula_layout(
             design, parsed, data, gcodes, labels, gname, re_formula, vc_formula, no_default
@@ -155,22 +164,24 @@ class MixedLM:
 
     # ---- statsmodels' model attributes --------------------------------------------------
     @property
-    def endog(self) -> np.ndarray:
-        return self.design.y
+    def endog(self) -> np.ndarray | None:
+        return None if self._data_removed else self.design.y
 
     @property
-    def exog(self) -> np.ndarray:
-        return self.design.X
+    def exog(self) -> np.ndarray | None:
+        return None if self._data_removed else self.design.X
 
     @property
-    def groups(self) -> np.ndarray:
+    def groups(self) -> np.ndarray | None:
+        if self._data_removed:
+            return None
         labels = np.asarray(self.layout.group_labels, dtype=object)
         return labels[self.layout.group_codes]
 
     @property
     def exog_re(self) -> np.ndarray | None:
         rows = self.layout.re_rows
-        return None if rows is None else rows.model
+        return None if rows is None or self._data_removed else rows.model
 
     @property
     def exog_names(self) -> list[str]:
@@ -209,7 +220,7 @@ class MixedLM:
 
     @property
     def k_fe(self) -> int:
-        return self.design.X.shape[1]
+        return len(self.design.fixed_names)
 
     @property
     def k_re(self) -> int:
@@ -343,10 +354,14 @@ class MixedLM:
         at their starting values where it is 0 (statsmodels' meaning); ``free`` with an
         identity ``cov_re`` fits independent random effects.
         """
-        if fe_pen is not None or cov_pen is not None:
-            raise NotImplementedError("penalized fits (fe_pen, cov_pen) are not supported")
+        if cov_pen is not None:
+            raise NotImplementedError("cov_pen (a penalty on cov_re) is not supported")
         reml, theta_start, engine_opts = split_fit_kwargs(fit_kwargs, reml, method, niter_sa)
         self.reml, self._freepat = bool(reml), free
+        if fe_pen is not None:
+            if start_params is not None or free is not None or theta_start is not None:
+                raise NotImplementedError("fe_pen with start_params or free is not supported")
+            return regularized.fit_penalized(self, fe_pen, reml, engine_opts)
         if self.residual is not None:
             options = dict(engine_opts, REML=reml)
             if theta_start is not None:
@@ -373,6 +388,28 @@ class MixedLM:
         )
         hist = [dataclasses.asdict(fit.optsum)] if full_output else None
         return MixedLMCompatResults.of_model(fit, view, free, self.use_sqrt, fixed, hist)
+
+    def fit_regularized(
+        self,
+        start_params=None,
+        method="l1",
+        alpha=0,
+        ceps: float = 1e-4,
+        ptol: float = 1e-6,
+        maxit: int = 200,
+        **fit_kwargs,
+    ):
+        """Penalized fixed effects (statsmodels' arguments); see :mod:`.regularized`.
+
+        ``method="l1"``: the unpenalized fit's covariance, β by L1 coordinate descent with
+        weights ``alpha`` (scalar or (k_fe,)), ``ceps``, ``ptol``, ``maxit``. A penalty
+        object (statsmodels' ``L2``, ``PseudoHuber``, weights scaled by ``alpha``):
+        ℓ(β, ψ) − pen(β) maximized over both. ``start_params`` and ``fit_kwargs`` go to
+        :meth:`fit` (statsmodels does not use ``start_params``; the optimum is the same).
+        """
+        if start_params is not None:
+            fit_kwargs = dict(fit_kwargs, start_params=start_params)
+        return regularized.fit_regularized(self, method, alpha, ceps, ptol, maxit, fit_kwargs)
 
     # ---- other statsmodels model methods -------------------------------------------------
     def predict(self, params, exog=None) -> np.ndarray:

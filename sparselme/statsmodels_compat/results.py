@@ -24,6 +24,7 @@ from .fit import fit_engine, fit_options
 from .hypotheses import ContrastResults, constraints
 from .layout import Layout, column_label
 from .params import MixedLMParams, chol_or_diag
+from .removal import remove_data
 from .summary import summary_of
 
 
@@ -82,9 +83,21 @@ class MixedLMCompatResults(MixedLMResults):
     def converged(self) -> bool:
         return self.optsum.returnvalue != "NOT_OPTIMIZED" and self.optsum.converged
 
-    @property
+    _data_removed = False
+
+    @cached_property
     def df_resid(self) -> int:
         return self.nobs - int(np.linalg.matrix_rank(self.design.X)) if self.k_fe else self.nobs
+
+    @cached_property
+    def _group_sizes(self) -> np.ndarray:
+        """(n_groups,) rows per group."""
+        return np.bincount(self.model.layout.group_codes, minlength=self.model.n_groups)
+
+    def remove_data(self) -> None:
+        """Drop the n-length arrays of the results and the model (statsmodels'): the model's
+        endog/exog/exog_re/groups and fittedvalues/resid become None; summary() works."""
+        remove_data(self)
 
     @property
     def npar(self) -> int:
@@ -400,6 +413,8 @@ class MixedLMCompatResults(MixedLMResults):
 
     @property
     def resid(self):
+        if self._data_removed:
+            return None
         return self._wrap_rows(self.design.y - np.asarray(self.fittedvalues))
 
     def predict(
