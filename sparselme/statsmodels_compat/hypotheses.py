@@ -66,19 +66,22 @@ class ContrastResults:
         return "<ContrastResults>\n" + self.summary()
 
 
-def constraints(r_matrix, names: list[str], k_all: int, k_default: int):
-    """(R (m, k), q (m,)) from a matrix or text such as "x = 1, y - z = 0"."""
+def constraints(r_matrix, names: list[str], k_all: int, k_default: int, what="r_matrix"):
+    """(R (m, k), q (m,)) from a matrix, a tuple (R, q) or text such as "x = 1, y - z = 0".
+
+    A matrix must have ``k_default`` or ``k_all`` columns (else ValueError naming ``what``).
+    """
     if isinstance(r_matrix, str):
         R, q = _parse_constraints(r_matrix, names)
         return R, q
+    q = None
     if isinstance(r_matrix, tuple):
-        R, q = r_matrix
-        R = np.atleast_2d(np.asarray(R, dtype=float))
-        return R, np.asarray(q, dtype=float).ravel() * np.ones(R.shape[0])
+        r_matrix, q = r_matrix
     R = np.atleast_2d(np.asarray(r_matrix, dtype=float))
-    if R.shape[1] not in (len(names), k_default, k_all):
-        raise ValueError(f"r_matrix should have {len(names)} columns")
-    return R, np.zeros(R.shape[0])
+    if R.shape[1] not in (k_default, k_all):
+        raise ValueError(f"{what} should have {k_default:d} columns")
+    q = np.zeros(R.shape[0]) if q is None else np.asarray(q, dtype=float).ravel()
+    return R, q * np.ones(R.shape[0])
 
 
 _NUM = re.compile(r"\s*(\d+(?:\.\d*)?(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?)\s*")

@@ -17,8 +17,8 @@ from ..data.formula import parse_formula
 from ..model.mixed_model import MixedModel
 from ..residual_covariance import ResidualModel
 from ..streaming import mixedlm_streamed
-from .build import formula_groups, formula_layout, from_arrays, used_columns
 from . import derivatives, regularized
+from .build import formula_groups, formula_layout, from_arrays, used_columns
 from .distribution import MixedLMDistribution
 from .fit import fit_engine, split_fit_kwargs
 from .inputs import (
@@ -135,7 +135,8 @@ class MixedLM:
             parsed, data, groups, re_formula, vc_formula, subset
         )
         texts = [parsed.fixed_formula(), *("~" + b.lhs for b in parsed.bars)]
-        texts += ["~" + f.strip().lstrip("~") for f in [re_formula or "1", *(vc_formula or {}).values()]]
+        one_sided = [re_formula or "1", *(vc_formula or {}).values()]
+        texts += ["~" + f.strip().lstrip("~") for f in one_sided]
         env = external_names(texts, data, namespace)
         needed = used_columns(parsed, bars, re_formula, vc_formula, groups, env)
         needed |= set(residual.columns) if residual is not None else set()

@@ -86,6 +86,8 @@ def _penalized_beta(sol: PLSSolution, fac: int, pen) -> np.ndarray:
 
 def fit_penalized(model: MixedLM, pen, reml: bool, options: dict) -> PenalizedResults:
     """max over (β, θ) of ℓ(β, θ) − pen(β): BOBYQA over θ, β profiled by L-BFGS."""
+    if not (callable(getattr(pen, "func", None)) and callable(getattr(pen, "deriv", None))):
+        raise TypeError("fe_pen must be a penalty object with func and deriv methods of β")
     engine = model._engine_for(False)
     fac = engine.design.nobs - (model.k_fe if reml else 0)
 

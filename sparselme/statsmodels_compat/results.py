@@ -444,12 +444,7 @@ class MixedLMCompatResults(MixedLMResults):
     def t_test(self, r_matrix, use_t: bool | None = None) -> ContrastResults:
         """t (z) tests of R β = q for the fixed effects; R may be a string like "x = 1"."""
         names = list(self.model.exog_names)
-        if not isinstance(r_matrix, str) and np.ndim(r_matrix[0] if isinstance(r_matrix, tuple)
-                                                   else r_matrix) == 2:
-            R0 = r_matrix[0] if isinstance(r_matrix, tuple) else r_matrix
-            if np.shape(R0)[1] != self.k_fe:
-                raise ValueError(f"r_matrix for t-test should have {self.k_fe:d} columns")
-        R, q = constraints(r_matrix, names, self.k_fe, self.k_fe)
+        R, q = constraints(r_matrix, names, self.k_fe, self.k_fe, what="r_matrix for t-test")
         use_t = self.use_t if use_t is None else use_t
         V = self._cov_params[: self.k_fe, : self.k_fe]
         effect = R @ self.solution.beta
