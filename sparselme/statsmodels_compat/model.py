@@ -46,8 +46,8 @@ class MixedLM:
     """
 
     residual = None  # a residual structure (sparselme.residual), set by from_formula
-    _freepat: MixedLMParams | None = None
-    _data_removed = False  # remove_data() of a results object dropped the rows  # the last fit's ``free`` pattern
+    _freepat: MixedLMParams | None = None  # the last fit's ``free`` pattern
+    _data_removed = False  # remove_data() of a results object dropped the rows
     data_frame: pd.DataFrame | None = None  # the fitted rows of a formula model
     _re_formula: str | None = None  # re_formula and vc_formula of a formula model, for
     _vc_formula: dict[str, str] | None = None  # group-level predictions on new data
@@ -66,8 +66,9 @@ class MixedLM:
     ):
         self.use_sqrt = use_sqrt
         self.reml = True
-        pandas_types = (pd.Series, pd.DataFrame)
-        self.data = ModelData(self, isinstance(endog, pandas_types) or isinstance(exog, pandas_types))
+        pandas_in = isinstance(endog, (pd.Series, pd.DataFrame))
+        pandas_in |= isinstance(exog, (pd.Series, pd.DataFrame))
+        self.data = ModelData(self, pandas_in)
         if _prebuilt is not None:  # from_formula's design and layout
             self._init_from(*_prebuilt)
             return

@@ -1,4 +1,4 @@
-"""``MixedLMResults.remove_data()``: drop the n-length arrays, keep the estimates.
+"""``remove_data()``, ``save`` and ``load`` of the statsmodels-API results.
 
 As in statsmodels, the model's ``endog``, ``exog``, ``exog_re`` and ``groups`` and the
 results' ``fittedvalues`` and ``resid`` become None, so that a pickle of the results is
@@ -10,6 +10,7 @@ predictions at group level) raises :class:`~sparselme.errors.DataError`.
 from __future__ import annotations
 
 import dataclasses
+import pickle
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -20,7 +21,7 @@ from ..errors import DataError
 if TYPE_CHECKING:
     from .results import MixedLMCompatResults
 
-__all__ = ["remove_data", "check_has_data"]
+__all__ = ["remove_data", "check_has_data", "save_pickle", "load_pickle"]
 
 # what summary() and the statsmodels attributes read, computed before the rows go
 _KEPT = (
@@ -71,3 +72,20 @@ def check_has_data(obj, what: str) -> None:
     """Raise DataError when ``remove_data()`` dropped the rows ``what`` needs."""
     if getattr(obj, "_data_removed", False):
         raise DataError(f"{what} needs the data, which remove_data() dropped; fit the model again")
+
+
+def save_pickle(obj, fname) -> None:
+    """Pickle ``obj`` to a path or a binary file object."""
+    if hasattr(fname, "write"):
+        pickle.dump(obj, fname, protocol=pickle.HIGHEST_PROTOCOL)
+        return
+    with open(fname, "wb") as fh:
+        pickle.dump(obj, fh, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def load_pickle(fname):
+    """What :func:`save_pickle` wrote (a path or a binary file object)."""
+    if hasattr(fname, "read"):
+        return pickle.load(fname)  # noqa: S301 - the user's own file
+    with open(fname, "rb") as fh:
+        return pickle.load(fh)  # noqa: S301

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import warnings
 from collections.abc import Mapping
@@ -13,18 +12,16 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..engine.rows import TermRows
-from ..errors import SingularFitWarning
-from ..model.mixed_model import MixedModel
 from ..model.results import ModelFit
 from ..results import MixedLMResults
 from ..results.summary import lme4_summary
+from . import hypotheses
 from .algebra import GroupAlgebra, spec_matrix
-from .fit import fit_engine, fit_options
-from .hypotheses import ContrastResults, constraints
+from .hypotheses import ContrastResults
 from .layout import Layout, column_label
-from .params import MixedLMParams, chol_or_diag
-from .removal import remove_data
+from .params import MixedLMParams
+from .profile_re import profile_re
+from .removal import check_has_data, load_pickle, remove_data, save_pickle
 from .summary import summary_of
 
 
@@ -443,36 +440,31 @@ class MixedLMCompatResults(MixedLMResults):
     # ---- tests ----------------------------------------------------------------------------------
     def t_test(self, r_matrix, use_t: bool | None = None) -> ContrastResults:
         """t (z) tests of R β = q for the fixed effects; R may be a string like "x = 1"."""
-        names = list(self.model.exog_names)
-        R, q = constraints(r_matrix, names, self.k_fe, self.k_fe, what="r_matrix for t-test")
-        use_t = self.use_t if use_t is None else use_t
-        V = self._cov_params[: self.k_fe, : self.k_fe]
-        effect = R @ self.solution.beta
-        sd = np.sqrt(np.einsum("ij,jk,ik->i", R, V, R))
-        tval = (effect - q) / sd
-        df = self.df_resid if use_t else None
-        dist = stats.t(df) if use_t else stats.norm
-        return ContrastResults(effect, sd, tval, 2 * dist.sf(np.abs(tval)), q, df, use_t)
+        return hypotheses.t_test(self, r_matrix, use_t)
 
     def wald_test(
         self, r_matrix, *, use_f: bool | None = None, scalar: bool | None = None
     ) -> ContrastResults:
-        """χ² Wald test of R θ = q over all parameters (or over the fixed effects).
+        """Wald test of R θ = q over all parameters (or the fixed effects); χ² by default,
+        F (statistic/rank on (rank, df_resid) degrees of freedom) with ``use_f=True``."""
+        return hypotheses.wald_test(self, r_matrix, bool(use_f), scalar)
 
-        ``use_f=True`` (an F test) is not available; None and False give the χ² test.
-        """
-        if use_f:
-            raise NotImplementedError("wald_test(use_f=True): only the χ² Wald test is available")
-        R, q = constraints(r_matrix, list(self.model.param_names), self.k_params, self.k_params)
-        if R.shape[1] == self.k_fe:
-            R = np.hstack([R, np.zeros((R.shape[0], self.k_params - self.k_fe))])
-        d = R @ self._param_values - q
-        V = R @ self._cov_params @ R.T
-        stat = float(d @ np.linalg.solve(V, d))
-        df = int(np.linalg.matrix_rank(R))
-        return ContrastResults.wald(stat, stats.chi2.sf(stat, df), df, scalar)
+    def f_test(self, r_matrix) -> ContrastResults:
+        """F test of R θ = q (``wald_test(r_matrix, use_f=True)``)."""
+        return hypotheses.wald_test(self, r_matrix, True, None)
 
-    # ---- profile likelihood ---------------------------------------------------------------------
+    def wald_test_terms(self, skip_single: bool = False, scalar: bool | None = None):
+        """χ² Wald tests that all coefficients of each fixed-effects term are 0."""
+        return hypotheses.wald_test_terms(self, skip_single, scalar)
+
+    def t_test_pairwise(
+        self, term_name: str, method: str = "hs", alpha: float = 0.05, factor_labels=None
+    ):
+        """Pairwise z tests between the levels of a categorical term, p-values adjusted
+        for multiplicity (``method``: "hs" Holm–Šidák, "holm", "sidak", "bonferroni")."""
+        return hypotheses.t_test_pairwise(self, term_name, method, alpha, factor_labels)
+
+    # ---- profile likelihood -----------------------------------------------------------------
     def profile_re(
         self,
         re_ix: int | str,
@@ -491,53 +483,21 @@ class MixedLMCompatResults(MixedLMResults):
         ``fit_kwargs`` are the engine's fit settings (``maxeval``...); statsmodels'
         optimizer options warn as in :meth:`MixedLM.fit`.
         """
-        opts = fit_options(fit_kwargs, "profile_re", lme4_spellings=False)[0]
-        if vtype not in ("re", "vc"):
-            raise ValueError("vtype must be 're' or 'vc'")
-        if vtype == "re":
-            terms, rows, free, cov_u = self._re_first(int(re_ix))
-            current, s_prof = cov_u[0, 0], 0
-        else:
-            terms, rows = list(self.terms), list(self.design.rows)
-            free, cov_u = self._free_copy(), None
-            j = [v.name for v in self.model.layout.vc].index(re_ix)
-            current, s_prof = self._vcomp_unscaled[j], (1 if self.k_re else 0) + j
-        values = _profile_grid(current, self.scale, num_low, dist_low, num_high, dist_high)
-        engine = MixedModel(self.design.with_terms(terms, rows))
-        o = engine.pls.theta_offsets
-        fixed = self.model._fixed_theta(engine, free)
-        fixed[o[s_prof]] = True
-        dof = self.nobs - (self.k_fe if self.reml else 0)
-        out = []
-        for x in values:
-            th0 = self.theta.copy()
-            if cov_u is not None:
-                cov_u[0, 0] = x
-                th0[o[0] : o[1]] = terms[0].theta_from_template(chol_or_diag(cov_u))
-            else:
-                th0[o[s_prof]] = math.sqrt(x)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", SingularFitWarning)
-                fit = fit_engine(engine, self.reml, th0, fixed, True, opts)
-            out.append([x * fit.solution.pwrss / dof, -0.5 * fit.optsum.fmin])
-        return np.asarray(out)
+        check_has_data(self, "profile_re")
+        return profile_re(self, re_ix, vtype, num_low, dist_low, num_high, dist_high, fit_kwargs)
 
-    def _free_copy(self) -> MixedLMParams | None:
-        return self.freepat.copy() if self.freepat is not None else None
+    # ---- saving ---------------------------------------------------------------------------
+    def save(self, fname, remove_data: bool = False) -> None:
+        """Pickle the results to ``fname`` (a path or a binary file), statsmodels' ``save``;
+        ``remove_data`` first drops the n-length arrays (:meth:`remove_data`)."""
+        if remove_data:
+            self.remove_data()
+        save_pickle(self, fname)
 
-    def _re_first(self, i: int) -> tuple[list, list, MixedLMParams | None, np.ndarray]:
-        """(terms, rows, free, Ψ/σ² (k, k)) with exog_re's column i swapped with the first."""
-        ix = np.arange(self.k_re)
-        ix[0], ix[i] = i, 0
-        cov_u = self._cov_re_frame.to_numpy()[np.ix_(ix, ix)]
-        terms, rows = list(self.terms), list(self.design.rows)
-        t, r = terms[0], rows[0]
-        terms[0] = dataclasses.replace(t, columns=tuple(t.columns[j] for j in ix))
-        rows[0] = TermRows(r.codes, r.model[:, ix], r.nlevels)
-        free = self._free_copy()
-        if free is not None:
-            free.cov_re = np.asarray(free.cov_re)[np.ix_(ix, ix)]
-        return terms, rows, free, cov_u
+    @classmethod
+    def load(cls, fname):
+        """Results saved with :meth:`save` (unpickled: load only files you trust)."""
+        return load_pickle(fname)
 
     # ---- printing ----------------------------------------------------------------------
     def summary(
@@ -557,16 +517,3 @@ class MixedLMCompatResults(MixedLMResults):
 
     def __repr__(self) -> str:
         return f"<sparselme MixedLMResults {self.method} nobs={self.nobs} llf={self.llf:.4f}>"
-
-
-def _profile_grid(current, scale, num_low, dist_low, num_high, dist_high) -> np.ndarray:
-    """(num_low + 1 + num_high,) values around ``current``; ``dist_*`` on the user scale."""
-    low = current - dist_low / scale
-    high = current + dist_high / scale
-    if low <= 0:
-        raise ValueError(
-            "dist_low is too large and would result in a negative variance. Try a smaller value."
-        )
-    return np.concatenate(
-        [np.linspace(low, current, num_low + 1), np.linspace(current, high, num_high + 1)[1:]]
-    )
