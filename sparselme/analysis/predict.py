@@ -129,7 +129,8 @@ def _fixed_part(res: ModelFit, newdata: pd.DataFrame) -> np.ndarray:
     spec = design.fixed_spec
     if spec is None:
         raise ValueError("this model was not built from a formula: pass exog to predict instead")
-    names = {str(v) for src in spec.variables_by_source.values() for v in src}
+    by_source = spec.variables_by_source
+    names = {str(v) for key, src in by_source.items() if key != "transforms" for v in src}
     names |= {str(v) for v in spec.required_variables}
     names -= set(design.formula_env)
     _check_columns(newdata, names)

@@ -37,9 +37,12 @@ __all__ = ["ParameterPoint", "loglike", "score", "score_full", "score_sqrt", "he
 
 
 def as_params(model: MixedLM, params, has_fe: bool) -> MixedLMParams:
-    """A MixedLMParams from itself or from a packed vector (model's ``use_sqrt``)."""
+    """A MixedLMParams from itself (or statsmodels' own) or from a packed vector (model's
+    ``use_sqrt``)."""
     if isinstance(params, MixedLMParams):
         return params
+    if all(hasattr(params, a) for a in ("fe_params", "cov_re", "vcomp")):
+        return MixedLMParams.from_components(params.fe_params, params.cov_re, vcomp=params.vcomp)
     return MixedLMParams.from_packed(
         np.asarray(params, dtype=float), model.k_fe, model.k_re, model.use_sqrt, has_fe=has_fe
     )

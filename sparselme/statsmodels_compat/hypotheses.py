@@ -212,19 +212,22 @@ def fixed_terms(res: MixedLMCompatResults) -> dict[str, list[int]]:
 
 
 class WaldTermsResults:
-    """Per-term Wald tests: ``table`` (chi2, P>chi2, df constraint by term)."""
+    """Per-term Wald tests: ``table`` (statistic, pvalue, df_constraint by term)."""
 
     def __init__(self, table: pd.DataFrame):
         self.table = table
-        self.statistic = table["chi2"].to_numpy()
-        self.pvalues = table["P>chi2"].to_numpy()
-        self.df_constraints = table["df constraint"].to_numpy()
+        self.statistic = table["statistic"].to_numpy()
+        self.pvalues = table["pvalue"].to_numpy()
+        self.df_constraints = table["df_constraint"].to_numpy()
+        self.distribution = "chi2"
 
     def summary_frame(self) -> pd.DataFrame:
-        return self.table.copy()
+        """The table with statsmodels' printed column names (chi2, P>chi2, df constraint)."""
+        names = {"statistic": "chi2", "pvalue": "P>chi2", "df_constraint": "df constraint"}
+        return self.table.rename(columns=names)
 
     def __str__(self) -> str:
-        return str(self.table)
+        return str(self.summary_frame())
 
     __repr__ = __str__
 
@@ -240,7 +243,7 @@ def wald_test_terms(res: MixedLMCompatResults, skip_single: bool, scalar) -> Wal
         R[np.arange(len(cols)), cols] = 1.0
         test = wald_test(res, R, False, True)
         rows[name] = (test.statistic, test.pvalue, test.df_denom)
-    columns = ["chi2", "P>chi2", "df constraint"]
+    columns = ["statistic", "pvalue", "df_constraint"]
     table = pd.DataFrame.from_dict(rows, orient="index", columns=columns)
     return WaldTermsResults(table)
 

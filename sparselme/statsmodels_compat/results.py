@@ -231,9 +231,10 @@ class MixedLMCompatResults(MixedLMResults):
         return self._wrap(pd.DataFrame(self._cov_params, index=names, columns=names))
 
     @property
-    def normalized_cov_params(self) -> np.ndarray:
+    def normalized_cov_params(self):
         """cov_params() / scale (statsmodels' stored form)."""
-        return self._cov_params / self.scale
+        names = self.model.param_names
+        return self._wrap(pd.DataFrame(self._cov_params / self.scale, index=names, columns=names))
 
     @cached_property
     def _bse_values(self) -> np.ndarray:
