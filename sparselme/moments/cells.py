@@ -17,7 +17,7 @@ the count is exact. The estimate ``P̂ = 2**j Σ_sampled n_c (n_c − 1)`` is un
 hash, with variance ``(2**j − 1) Σ_c (n_c (n_c − 1))²`` estimated from the sample.
 
 The hash is a bijective 64-bit mixer of the cell key ``f_code · L_h + h_code``, so a
-hash identifies its cell.
+hash identifies its cell; the keys are kept too, for sums with level weights.
 """
 
 from __future__ import annotations
@@ -57,12 +57,14 @@ class CellSample:
     """Sampled cells of one pair of factors.
 
     hashes : (s,) sorted uint64 hashes of the sampled cells.
+    keys : (s,) their cell keys ``f_code · L_h + h_code`` (uint64).
     counts : (s,) int64 rows in each sampled cell.
     level : j, the sampled fraction of cells is ``2**-j``.
     budget : the most cells held.
     """
 
     hashes: np.ndarray
+    keys: np.ndarray
     counts: np.ndarray
     level: int
     budget: int
@@ -71,33 +73,37 @@ class CellSample:
     def of(cls, codes_f: np.ndarray, codes_h: np.ndarray, levels_h: int, budget: int) -> CellSample:
         """The cells of one chunk: codes (m,) of the two factors, h with ``levels_h``."""
         keys = codes_f.astype(np.uint64) * np.uint64(levels_h) + codes_h.astype(np.uint64)
-        hashes, counts = np.unique(mix64(keys), return_counts=True)
-        return cls(hashes, counts.astype(np.int64), 0, int(budget))._thin()
+        keys, counts = np.unique(keys, return_counts=True)
+        hashes = mix64(keys)
+        order = np.argsort(hashes)
+        return cls(
+            hashes[order], keys[order], counts[order].astype(np.int64), 0, int(budget)
+        )._thin()
+
+    def _keep(self, mask: np.ndarray, j: int) -> CellSample:
+        return CellSample(self.hashes[mask], self.keys[mask], self.counts[mask], j, self.budget)
 
     def _thin(self) -> CellSample:
-        j, h, c = self.level, self.hashes, self.counts
-        while h.shape[0] > self.budget:
-            j += 1
-            keep = _below(h, j)
-            h, c = h[keep], c[keep]
-        if j == self.level:
-            return self
-        return CellSample(h, c, j, self.budget)
+        out = self
+        while out.hashes.shape[0] > out.budget:
+            j = out.level + 1
+            out = out._keep(_below(out.hashes, j), j)
+        return out
 
     def merge(self, other: CellSample) -> CellSample:
         j = max(self.level, other.level)
         a, b = self._at(j), other._at(j)
-        hashes, inverse = np.unique(np.concatenate([a.hashes, b.hashes]), return_inverse=True)
+        hashes, first, inverse = np.unique(
+            np.concatenate([a.hashes, b.hashes]), return_index=True, return_inverse=True
+        )
         counts = np.bincount(
             inverse, weights=np.concatenate([a.counts, b.counts]), minlength=hashes.shape[0]
         )
-        return CellSample(hashes, counts.astype(np.int64), j, self.budget)._thin()
+        keys = np.concatenate([a.keys, b.keys])[first]
+        return CellSample(hashes, keys, counts.astype(np.int64), j, self.budget)._thin()
 
     def _at(self, j: int) -> CellSample:
-        if j == self.level:
-            return self
-        keep = _below(self.hashes, j)
-        return CellSample(self.hashes[keep], self.counts[keep], j, self.budget)
+        return self if j == self.level else self._keep(_below(self.hashes, j), j)
 
     @property
     def fraction(self) -> float:
@@ -108,10 +114,20 @@ class CellSample:
     def exact(self) -> bool:
         return self.level == 0
 
-    def repeated_pairs(self) -> tuple[float, float]:
-        """``(P̂, standard error)``: ordered pairs of distinct rows sharing a cell."""
+    def repeated_pairs(
+        self,
+        levels_h: int,
+        weight_f: np.ndarray | None = None,
+        weight_h: np.ndarray | None = None,
+    ) -> tuple[float, float]:
+        """``(P̂, standard error)``: ordered pairs of distinct rows sharing a cell,
+        ``Σ_c wf(ℓ_c) wh(m_c) n_c (n_c − 1)`` with optional level weights (L_f,), (L_h,)."""
         c = self.counts.astype(np.float64)
         d = c * (c - 1.0)
+        if weight_f is not None:
+            d = d * weight_f[(self.keys // np.uint64(levels_h)).astype(np.int64)]
+        if weight_h is not None:
+            d = d * weight_h[(self.keys % np.uint64(levels_h)).astype(np.int64)]
         scale = 2.0**self.level
         se = float(np.sqrt((scale - 1.0) * scale * float(d @ d)))
         return scale * float(d.sum()), se

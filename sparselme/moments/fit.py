@@ -2,13 +2,17 @@
 
 :func:`fit_moments` runs, over any reducer (:mod:`.source`):
 
-1. pass 1, counts (:func:`.components.count_pass`), then β_OLS on the driver;
-2. pass 2, U-statistics on OLS residuals (:func:`.components.residual_pass`), then the
-   moment equations ``C σ² = U`` (negative solutions are set to 0 and reported);
-3. optionally two passes for the covariance of σ̂² (:mod:`.sampling`);
+1. pass 1, counts (:func:`.counts.count_pass`), then β_OLS on the driver;
+2. pass 2, level sums of the OLS residuals (:func:`.quadratic.residual_pass`): the
+   Gao–Owen pilot estimate;
+3. pass 3, the correction sums of the exact expectations, with the first Monte Carlo
+   pass; pass V2, the second: the estimated covariance of the statistics and the
+   efficient (GMM) components (:mod:`.components`, :mod:`.sampling`); negative
+   solutions are set to 0 and reported;
 4. one pass per iteration of the GLS solve (:mod:`.gls`): β̂, Cov(β̂), conditional modes.
 
-Everything held between passes is O(Σ_f L_f · p + p²) (plus the bounded cell samples).
+Everything held between passes is O(Σ_f L_f · (p + R) + p²), R Monte Carlo draws (plus
+the bounded cell samples).
 """
 
 from __future__ import annotations
@@ -19,9 +23,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import SingularFitWarning
+from ..errors import IdentifiabilityError, SingularFitWarning
 from .cells import DEFAULT_CELL_BUDGET
-from .components import Counts, MomentEquations, estimate
+from .components import ComponentEstimate, estimate_components, ols
+from .counts import Counts, count_pass
 from .gls import GLSSolution, solve_gls
 from .source import Counted, Layout, Reduce
 
@@ -38,7 +43,10 @@ class MomentsFit:
     sigma2 : (K+1,) variance components used (negative moment solutions set to 0).
     sigma2_raw : (K+1,) the unconstrained moment solution C⁻¹U.
     sigma2_cov : (K+1, K+1) estimated covariance of sigma2_raw (None if not computed).
-    ustats : (K+1,) the U-statistics (U_1..U_K, U_0). moment_matrix : (K+1, K+1) C.
+    sigma2_gao_owen : (K+1,) the Gao–Owen estimate (the pilot of the efficient one).
+    method : "gmm", "gao-owen" (``variance_reps=0``) or "given" (``components=``).
+    statistics : names of the statistics combined; ustats : (k,) their values;
+    moment_matrix : (k, K+1) C with E U = C σ²; J : overidentification statistic.
     x_names : the p fixed-effects names. beta : (p,) GLS β̂. beta_cov : (p, p) Cov(β̂).
     beta_ols : (p,) OLS β. ols_cov : (p, p) naive OLS covariance s²(XᵀX)⁻¹.
     modes : per factor, (L_f,) conditional modes of the random intercepts.
@@ -51,8 +59,12 @@ class MomentsFit:
     sigma2: np.ndarray
     sigma2_raw: np.ndarray
     sigma2_cov: np.ndarray | None
-    ustats: np.ndarray
-    moment_matrix: np.ndarray
+    sigma2_gao_owen: np.ndarray | None
+    method: str
+    statistics: tuple[str, ...]
+    ustats: np.ndarray | None
+    moment_matrix: np.ndarray | None
+    J: float | None
     x_names: tuple[str, ...]
     beta: np.ndarray
     beta_cov: np.ndarray
@@ -84,11 +96,10 @@ class MomentsFit:
         return np.sqrt(np.maximum(np.diag(self.sigma2_cov), 0.0))
 
 
-def _ols_cov(counts: Counts, eq: MomentEquations) -> np.ndarray:
-    beta = eq.beta_ols
+def _ols_cov(counts: Counts, beta: np.ndarray, G: np.ndarray) -> np.ndarray:
     rss = counts.yty - 2.0 * beta @ counts.xty + beta @ counts.xtx @ beta
     dof = max(counts.N - beta.shape[0], 1)
-    return max(rss, 0.0) / dof * eq.G
+    return max(rss, 0.0) / dof * G
 
 
 def fit_moments(
@@ -96,7 +107,7 @@ def fit_moments(
     layout: Layout,
     *,
     components: np.ndarray | None = None,
-    variance_reps: int = 50,
+    variance_reps: int = 20,
     seed: int | None = 0,
     solver: str = "cg",
     tol: float = 1e-8,
@@ -109,24 +120,28 @@ def fit_moments(
     ----------
     reduce : the data, as a reducer over chunks (:func:`.source.in_memory`, adapters).
     layout : which chunk columns are the factors, covariates and response.
-    components : (K+1,) variance components to use instead of the moment estimates
-        (e.g. REML's); the moment statistics are still computed and reported.
-    variance_reps : Monte Carlo replicates for the covariance of σ̂² (0: skip; 2 passes).
-    seed : seed of those replicates.
+    components : (K+1,) variance components to use instead of estimating them (e.g.
+        REML's): only pass 1 and the GLS passes run.
+    variance_reps : Monte Carlo level draws R for the covariance of the statistics (2
+        passes); 0 gives the plain Gao–Owen estimate without a covariance.
+    seed : seed of those draws.
     solver : "cg" (default) or "backfitting"; tol, max_iter : stopping rule.
     cell_budget : most (f, h) cells counted exactly per pair of crossed factors.
     """
-    from .sampling import component_covariance
-
     counted = Counted(reduce)
-    clock = {"start": time.perf_counter()}
-    counts, eq = estimate(counted, layout, cell_budget)
-    clock["moments"] = time.perf_counter()
-    raw = eq.solve()
-    K = layout.K
+    t0 = time.perf_counter()
+    s1 = counted(count_pass, layout, cell_budget)
+    if s1 is None:
+        raise IdentifiabilityError("the data have no rows")
+    counts = Counts.from_sums(s1, layout)
+    beta_ols, G = ols(counts)
+    est: ComponentEstimate | None = None
+    clipped: list[str] = []
     if components is None:
+        est = estimate_components(counted, layout, counts, beta_ols, G, variance_reps, seed)
+        raw = est.sigma2_raw
         sigma2 = np.maximum(raw, 0.0)
-        clipped = [layout.factors[f] if f < K else "Residual" for f in np.flatnonzero(raw < 0)]
+        clipped = [(*layout.factors, "Residual")[f] for f in np.flatnonzero(raw < 0)]
         if clipped:
             warnings.warn(
                 f"moment estimates of {', '.join(clipped)} were negative and are set to 0",
@@ -134,49 +149,44 @@ def fit_moments(
                 stacklevel=2,
             )
     else:
-        sigma2 = np.asarray(components, dtype=np.float64).copy()
-        clipped = []
-    cov_sigma = None
-    var_parts: dict = {}
-    if variance_reps > 0:
-        cov_sigma, var_parts = component_covariance(
-            counted, layout, counts, eq, sigma2, variance_reps, seed
-        )
-    clock["variance"] = time.perf_counter()
+        sigma2 = raw = np.asarray(components, dtype=np.float64).copy()
+    t1 = time.perf_counter()
     sol: GLSSolution = solve_gls(
         counted, layout, counts, sigma2, solver=solver, tol=tol, max_iter=max_iter
     )
-    clock["gls"] = time.perf_counter()
+    t2 = time.perf_counter()
     diagnostics = {
-        "cells_T": counts.T,
-        "cells_T_se": counts.T_se,
-        "cell_fraction": counts.cell_fraction,
+        "cell_fraction": counts.cell_fraction(),
         "nested": counts.nested,
         "clipped": clipped,
+        "pilot": None if est is None else est.pilot,
+        "statistic_cov": None if est is None else est.stat_cov,
+        "expectation_se": None if est is None else est.equations.C_se,
+        "variance_parts": {} if est is None else est.parts,
         "solver": solver,
         "residual_history": sol.history,
         "gls_passes": sol.passes,
         "pass_seconds": list(counted.seconds),
-        "seconds": {
-            "moments": clock["moments"] - clock["start"],
-            "variance": clock["variance"] - clock["moments"],
-            "gls": clock["gls"] - clock["variance"],
-        },
-        "variance_parts": var_parts,
+        "seconds": {"components": t1 - t0, "gls": t2 - t1},
         "xtvx": sol.xtvx,
     }
+    eq = None if est is None else est.equations
     return MomentsFit(
         names=(*layout.factors, "Residual"),
         sigma2=sigma2,
         sigma2_raw=raw,
-        sigma2_cov=cov_sigma,
-        ustats=eq.U,
-        moment_matrix=eq.C,
+        sigma2_cov=None if est is None else est.cov,
+        sigma2_gao_owen=None if est is None else est.gao_owen,
+        method="given" if est is None else est.method,
+        statistics=() if eq is None else tuple(eq.names),
+        ustats=None if eq is None else eq.U,
+        moment_matrix=None if eq is None else eq.C,
+        J=None if est is None else est.J,
         x_names=tuple(layout.x_names),
         beta=sol.beta,
         beta_cov=sol.cov,
-        beta_ols=eq.beta_ols,
-        ols_cov=_ols_cov(counts, eq),
+        beta_ols=beta_ols,
+        ols_cov=_ols_cov(counts, beta_ols, G),
         modes=sol.modes,
         nobs=counts.N,
         levels=tuple(layout.levels),

@@ -31,25 +31,22 @@ quadratic forms ``(ZᵀX)ᵀ U_X`` is then of second order in the solver error.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..errors import ConvergenceWarning, IdentifiabilityError
-from .components import Counts, level_sums
-from .source import Layout, Reduce, Sums, read_block
+from .counts import Counts, level_sums
+from .source import Block, Layout, Reduce, Sums, chunk_pass
 
 __all__ = ["product_pass", "GLSSolution", "solve_gls"]
 
 
+@chunk_pass
 def product_pass(
-    chunk: Mapping, layout: Layout, U: list[np.ndarray | None], active: tuple[int, ...]
+    blk: Block, layout: Layout, U: list[np.ndarray | None], active: tuple[int, ...]
 ) -> Sums:
     """``Z_fᵀ Z U`` (c, L_f) for each active factor f; U[f] is (c, L_f) or None."""
-    blk = read_block(chunk, layout)
-    if blk is None:
-        return None
     rows = None
     for f in active:
         part = U[f][:, blk.codes[f]]

@@ -23,7 +23,9 @@ of levels and of covariates, never on the number of rows.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -39,6 +41,7 @@ __all__ = [
     "read_block",
     "in_memory",
     "Counted",
+    "chunk_pass",
     "layout_for",
     "levels_of",
 ]
@@ -209,6 +212,39 @@ def read_block(chunk: Mapping[str, Any], layout: Layout) -> Block | None:
     if not (np.isfinite(y).all() and np.isfinite(X).all()):
         raise MissingDataError("missing or non-finite values in the response or covariates")
     return Block(codes, X, y)
+
+
+_BLAS: list = []
+
+
+def _one_blas_thread() -> AbstractContextManager:
+    """BLAS limited to one thread: the products of a pass are skinny (m × c with c ≤ a few
+    dozen), where a second thread gains nothing and, on a busy machine, threads spinning
+    at barriers cost an order of magnitude."""
+    if not _BLAS:
+        try:
+            from threadpoolctl import ThreadpoolController
+
+            _BLAS.append(ThreadpoolController())
+        except ImportError:  # pragma: no cover - threadpoolctl is a dependency
+            _BLAS.append(None)
+    return nullcontext() if _BLAS[0] is None else _BLAS[0].limit(limits=1, user_api="blas")
+
+
+def chunk_pass(fn: Callable[..., Sums]) -> Callable[..., Sums | None]:
+    """Make ``fn(block, layout, *args)`` a pass function ``(chunk, layout, *args)``: the
+    chunk is decoded by :func:`read_block` (empty chunks give ``None``) and ``fn`` runs
+    with one BLAS thread."""
+
+    @functools.wraps(fn)
+    def run(chunk: Mapping[str, Any], layout: Layout, *args: Any) -> Sums | None:
+        blk = read_block(chunk, layout)
+        if blk is None:
+            return None
+        with _one_blas_thread():
+            return fn(blk, layout, *args)
+
+    return run
 
 
 def in_memory(columns: Mapping[str, Sequence], chunk_rows: int | None = None) -> Reduce:

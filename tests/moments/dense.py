@@ -98,3 +98,10 @@ class Dense:
         resid = self.y - self.X @ beta
         modes = [s * Z.T @ Vi @ resid for s, Z in zip(sigma2, self.Z)]
         return beta, cov, modes
+
+
+def q_matrix(d: Dense, st) -> np.ndarray:
+    """Q = D_φ − Z_f D_w Z_fᵀ of a Statistic (factor K: the grand one-level factor)."""
+    Z = d.Z[st.factor] if st.factor < len(d.Z) else np.ones((d.n, 1))
+    phi = Z @ st.phi
+    return np.diag(phi) - (Z * st.w) @ Z.T

@@ -1,6 +1,7 @@
 """Cell counts of two factors: exact within the budget, an unbiased sample beyond it."""
 
 import numpy as np
+import pytest
 
 from sparselme.moments.cells import CellSample, mix64
 from sparselme.moments.source import Sums
@@ -35,7 +36,7 @@ def test_exact_within_budget_for_any_chunking():
     for rows in (5000, 333, 17):
         cells = _chunked(a, b, 30, budget=10_000, rows=rows)
         assert cells.exact
-        assert cells.repeated_pairs() == (float(want), 0.0)
+        assert cells.repeated_pairs(30) == (float(want), 0.0)
 
 
 def test_sampled_beyond_budget_is_chunking_invariant_and_unbiased():
@@ -48,5 +49,15 @@ def test_sampled_beyond_budget_is_chunking_invariant_and_unbiased():
         assert other.level == one.level
         np.testing.assert_array_equal(other.hashes, one.hashes)
         np.testing.assert_array_equal(other.counts, one.counts)
-    est, se = one.repeated_pairs()
+        np.testing.assert_array_equal(other.keys, one.keys)
+    est, se = one.repeated_pairs(200)
     assert se > 0 and abs(est - want) < 4 * se
+
+
+def test_weighted_pairs():
+    a, b = _codes(2, 3000, 25, 20)
+    wa, wb = np.linspace(0.5, 2.0, 25), np.linspace(1.0, 3.0, 20)
+    keys, counts = np.unique(a * 20 + b, return_counts=True)
+    want = np.sum(wa[keys // 20] * wb[keys % 20] * counts * (counts - 1))
+    got, se = _chunked(a, b, 20, budget=10_000, rows=700).repeated_pairs(20, wa, wb)
+    assert se == 0.0 and got == pytest.approx(want, rel=1e-12)

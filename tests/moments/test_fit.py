@@ -41,7 +41,9 @@ def test_chunk_sizes_agree(data):
 def test_dataframe_with_categoricals(data):
     df = pd.DataFrame(data)
     for f in FACTORS:
-        df[f] = pd.Categorical.from_codes(df[f], categories=[f"L{i}" for i in range(df[f].max() + 1)])
+        df[f] = pd.Categorical.from_codes(
+            df[f], categories=[f"L{i}" for i in range(df[f].max() + 1)]
+        )
     lay = layout_for(df, FACTORS, x=X)
     _same(_fit(in_memory(df, 50), lay), _fit(in_memory(data), layout_for(data, FACTORS, x=X)))
 

@@ -28,8 +28,15 @@ def test_gls_equals_dense(solver, levels):
     factors = [f"f{k}" for k in range(len(levels))]
     lay = layout_for(cols, factors, x=["x1", "x2"])
     sigma2 = np.array([0.8, 0.3, 0.5, 1.2][: len(levels)] + [1.1])
-    fit = fit_moments(in_memory(cols, 31), lay, components=sigma2, variance_reps=0,
-                      solver=solver, tol=1e-11, max_iter=2000)
+    fit = fit_moments(
+        in_memory(cols, 31),
+        lay,
+        components=sigma2,
+        variance_reps=0,
+        solver=solver,
+        tol=1e-11,
+        max_iter=2000,
+    )
     assert fit.converged
     _check_against_dense(fit, Dense(cols, factors, list(lay.levels), ["x1", "x2"]), sigma2)
 
