@@ -53,8 +53,10 @@ def design(
     if distinct:
         for _ in range(50):
             key = a.astype(np.int64) * levels_b + b
-            _, first = np.unique(key, return_index=True)
-            dup = np.setdiff1d(np.arange(n), first)
+            order = np.argsort(key, kind="stable")  # first occurrences stay first
+            repeat = np.zeros(n, dtype=bool)
+            repeat[order[1:]] = key[order[1:]] == key[order[:-1]]
+            dup = np.flatnonzero(repeat)
             if dup.size == 0:
                 break
             a[dup] = _draw(rng, dup.size, levels_a, alpha_a)  # rows < levels_a never repeat

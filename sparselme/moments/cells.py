@@ -93,14 +93,13 @@ class CellSample:
     def merge(self, other: CellSample) -> CellSample:
         j = max(self.level, other.level)
         a, b = self._at(j), other._at(j)
-        hashes, first, inverse = np.unique(
-            np.concatenate([a.hashes, b.hashes]), return_index=True, return_inverse=True
-        )
-        counts = np.bincount(
-            inverse, weights=np.concatenate([a.counts, b.counts]), minlength=hashes.shape[0]
-        )
-        keys = np.concatenate([a.keys, b.keys])[first]
-        return CellSample(hashes, keys, counts.astype(np.int64), j, self.budget)._thin()
+        hashes = np.concatenate([a.hashes, b.hashes])
+        order = np.argsort(hashes, kind="stable")  # two sorted runs: linear time
+        hashes = hashes[order]
+        starts = np.flatnonzero(np.r_[True, hashes[1:] != hashes[:-1]])
+        counts = np.add.reduceat(np.concatenate([a.counts, b.counts])[order], starts)
+        keys = np.concatenate([a.keys, b.keys])[order[starts]]
+        return CellSample(hashes[starts], keys, counts, j, self.budget)._thin()
 
     def _at(self, j: int) -> CellSample:
         return self if j == self.level else self._keep(_below(self.hashes, j), j)
