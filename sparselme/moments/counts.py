@@ -16,12 +16,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 
 from ..errors import IdentifiabilityError
 from .cells import CellSample
 from .source import Block, Extremes, Layout, Sums, chunk_pass
 
-__all__ = ["Counts", "count_pass", "level_sums", "ext_codes"]
+__all__ = ["Counts", "count_pass", "level_sums", "by_level", "ext_codes"]
 
 
 def level_sums(codes: np.ndarray, nlevels: int, values: np.ndarray) -> np.ndarray:
@@ -32,6 +33,14 @@ def level_sums(codes: np.ndarray, nlevels: int, values: np.ndarray) -> np.ndarra
     for k in range(values.shape[0]):
         out[k] = np.bincount(codes, weights=values[k], minlength=nlevels)
     return out
+
+
+def by_level(codes: np.ndarray, nlevels: int, values: np.ndarray) -> np.ndarray:
+    """(L, c) sums of the rows of ``values`` (m, c) by code: one sparse product
+    ``Zᵀ values`` (faster than c bincounts once c exceeds a few columns)."""
+    m = codes.shape[0]
+    zt = sp.csr_matrix((np.ones(m), (codes, np.arange(m))), shape=(nlevels, m))
+    return np.asarray(zt @ values)
 
 
 def ext_codes(blk: Block) -> np.ndarray:

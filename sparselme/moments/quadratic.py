@@ -39,7 +39,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .counts import Counts, ext_codes, level_sums
+from .counts import Counts, by_level, ext_codes, level_sums
 from .source import Block, Layout, Sums, chunk_pass
 
 __all__ = ["Statistic", "residual_pass", "correction_sums", "Equations", "equations"]
@@ -85,9 +85,9 @@ def correction_sums(
 ) -> None:
     """Add to ``s`` the sums of one chunk that the expectations and traces need.
 
-    ``zqx{k},{h}`` (p, L_h): ``Z_hᵀ Q_k X``; ``pxx{k}`` (p, p): ``Σ_i φ_i x_i x_iᵀ``;
-    ``qxqx`` (kp, kp): ``(QX)ᵀ(QX)`` for all statistics side by side; ``ff``, ``fo``,
-    ``oo`` (k, k): ``Σ_i φ φ``, ``Σ_i φ ω``, ``Σ_i ω ω``.
+    ``zqx{h}`` (L_h, k·p): ``Z_hᵀ Q_k X`` for every statistic k side by side;
+    ``pxx{k}`` (p, p): ``Σ_i φ_i x_i x_iᵀ``; ``qxqx`` (kp, kp): ``(QX)ᵀ(QX)`` for all
+    statistics side by side; ``ff``, ``fo``, ``oo`` (k, k): ``Σ_i φ φ``, ``Σ_i φ ω``, ``Σ_i ω ω``.
     """
     codes = ext_codes(blk)
     xsum = counts.xsum_ext
@@ -106,9 +106,8 @@ def correction_sums(
                 phi[:, k, None] * X - omega[:, k, None] * xsum[st.factor][:, gf].T
             )
             _add(s, f"pxx{k}", (X * phi[:, k, None]).T @ X)
-            block = np.ascontiguousarray(qx[:, k * p : (k + 1) * p].T)
-            for h, L in enumerate(layout.levels):
-                _add(s, f"zqx{k},{h}", level_sums(g[h], L, block))
+        for h, L in enumerate(layout.levels):
+            _add(s, f"zqx{h}", by_level(g[h], L, qx))  # (L_h, k·p): Z_hᵀ Q_k X side by side
         _add(s, "qxqx", qx.T @ qx)
         _add(s, "ff", phi.T @ phi)
         _add(s, "fo", phi.T @ omega)
@@ -201,7 +200,10 @@ def equations(
         xqx = np.asarray(s3[f"pxx{k}"]) - (xf * st.w) @ xf.T
         XQX.append(xqx)
         for h in range(K + 1):
-            xwqx = xqx if h == K else counts.xsum[h] @ np.asarray(s3[f"zqx{k},{h}"]).T
+            if h == K:
+                xwqx = xqx
+            else:
+                xwqx = counts.xsum[h] @ np.asarray(s3[f"zqx{h}"])[:, k * p : (k + 1) * p]
             C[k, h] = T[k, h] - 2.0 * np.trace(G @ xwqx) + np.trace(G @ xqx @ G @ XWX[h])
     U = np.array([st.value(S[st.factor], SS[st.factor]) for st in stats])
     qxqx = np.asarray(s3["qxqx"])

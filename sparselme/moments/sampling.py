@@ -32,9 +32,8 @@ terms to Cov(U), which are not estimated.
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as sp
 
-from .counts import Counts, ext_codes
+from .counts import Counts, by_level, ext_codes
 from .quadratic import Equations, Statistic
 from .source import Block, Layout, Reduce, Sums, chunk_pass
 
@@ -47,13 +46,6 @@ def _slices(blk: Block, reps: int):
     step = max(1, _CELLS_PER_SLICE // max(reps, 1))
     for a in range(0, blk.m, step):
         yield Block(blk.codes[:, a : a + step], blk.X[a : a + step], blk.y[a : a + step])
-
-
-def _by_level(codes: np.ndarray, nlevels: int, values: np.ndarray) -> np.ndarray:
-    """(L, R) sums of the rows of ``values`` (m, R) by code, as a sparse product."""
-    m = codes.shape[0]
-    zt = sp.csr_matrix((np.ones(m), (codes, np.arange(m))), shape=(nlevels, m))
-    return np.asarray(zt @ values)
 
 
 def _draw_rows(blk: Block, draws: list[np.ndarray]) -> np.ndarray:
@@ -78,7 +70,7 @@ def draw_sums(blk: Block, layout: Layout, draws: list[np.ndarray], s: Sums) -> N
         w = _draw_rows(part, draws)
         sums = {"xw": part.X.T @ w, "w1": w.sum(axis=0)}
         for f, L in enumerate(layout.levels):
-            sums[f"ws{f}"] = _by_level(part.codes[f], L, w)
+            sums[f"ws{f}"] = by_level(part.codes[f], L, w)
         for key, value in sums.items():
             s[key] = s[key] + value if key in s else value
 
