@@ -63,6 +63,17 @@ def _report(fit, wall: float, extra: dict) -> dict:
     }
 
 
+def _about(args, mode: str, **more) -> dict:
+    return {
+        "mode": mode,
+        "rows": args.rows,
+        "levels": [args.levels_a, args.levels_b],
+        "chunk_rows": args.chunk_rows,
+        "reps": args.reps,
+        **more,
+    }
+
+
 def run_memory(args) -> dict:
     from sparselme.moments import fit_moments, in_memory
 
@@ -78,15 +89,7 @@ def run_memory(args) -> dict:
         variance_reps=args.reps,
     )
     wall = time.perf_counter() - t0
-    extra = {
-        "mode": "memory",
-        "rows": args.rows,
-        "levels": [args.levels_a, args.levels_b],
-        "chunk_rows": args.chunk_rows,
-        "generate_s": gen,
-        "rss_before_fit_gb": rss_data,
-    }
-    return _report(fit, wall, extra)
+    return _report(fit, wall, _about(args, "memory", generate_s=gen, rss_before_fit_gb=rss_data))
 
 
 def run_parquet_fit(args) -> dict:
@@ -100,14 +103,7 @@ def run_parquet_fit(args) -> dict:
         parquet_reducer(args.data, lay.columns, args.chunk_rows), lay, variance_reps=args.reps
     )
     wall = time.perf_counter() - t0
-    extra = {
-        "mode": "parquet",
-        "rows": args.rows,
-        "levels": [args.levels_a, args.levels_b],
-        "chunk_rows": args.chunk_rows,
-        "data": str(args.data),
-    }
-    return _report(fit, wall, extra)
+    return _report(fit, wall, _about(args, "parquet", data=str(args.data)))
 
 
 def run_parquet(args) -> dict:

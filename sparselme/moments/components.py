@@ -106,13 +106,20 @@ def stats_pass(
 
 
 def _solve(C: np.ndarray, U: np.ndarray) -> np.ndarray:
+    """C⁻¹U, refusing a (numerically) singular C: columns scaled to unit norm, the
+    smallest singular value must exceed 1e-10 of the largest."""
+    scale = np.linalg.norm(C, axis=0)
+    sv = np.linalg.svd(C / np.where(scale > 0, scale, 1.0), compute_uv=False)
     try:
+        if scale.min() == 0 or sv[-1] <= 1e-10 * sv[0]:
+            raise np.linalg.LinAlgError
         return np.linalg.solve(C, U)
     except np.linalg.LinAlgError:
         raise IdentifiabilityError(
             "the variance components are not identified by these data: the moment "
-            "equations are singular (a factor with one level, or two factors that "
-            "coincide); drop or merge factors"
+            "equations are singular (a factor with one level, two factors that coincide, "
+            "or an interaction with one row per cell, which the residual absorbs); drop "
+            "or merge factors"
         ) from None
 
 

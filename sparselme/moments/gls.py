@@ -20,9 +20,10 @@ Solvers (Ghosh, Hastie & Owen, Ann. Statist. 2022, study backfitting for this sy
 
 Both are combined with a coarse correction on the span E of the K constant vectors
 (one per factor): the direction "add c to every level of f, subtract c from every
-level of h" is nearly in the null space of ZᵀZ (exactly, Z_f 1 = Z_h 1) and is the
-slowest mode of both iterations. ``A E`` and ``EᵀAE`` follow from the level counts
-(``Z_hᵀ Z_f 1 = n_h``, ``1ᵀ Z_fᵀ Z_h 1 = N``), so the correction costs no pass: after
+level of h" is in the null space of ZᵀZ (Z_f 1 = Z_h 1 = 1), so A barely acts on it
+(only through Λ), and it is the slowest mode of both iterations. ``A E`` and ``EᵀAE``
+follow from the level counts (``Z_hᵀ Z_f 1 = n_h``, ``1ᵀ Z_fᵀ Z_h 1 = N``), so the
+correction costs no pass: after
 each backfitting sweep the coarse residual is removed exactly; CG uses the balancing
 preconditioner ``P = (I − E S⁻¹ EᵀA) D⁻¹ (I − A E S⁻¹ Eᵀ) + E S⁻¹ Eᵀ`` (S = EᵀAE).
 Stopping: every column's residual ``‖Zᵀb − A U‖ / ‖Zᵀb‖ ≤ tol``. The error of the
@@ -31,6 +32,7 @@ quadratic forms ``(ZᵀX)ᵀ U_X`` is then of second order in the solver error.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -200,8 +202,6 @@ def solve_gls(
     max_iter: int = 200,
 ) -> GLSSolution:
     """GLS β, its covariance and the conditional modes for components ``sigma2`` (K+1,)."""
-    import warnings
-
     K, p = layout.K, layout.p
     se2 = float(sigma2[K])
     if not se2 > 0:

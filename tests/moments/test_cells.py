@@ -26,8 +26,8 @@ def _chunked(a, b, lb, budget, rows):
 
 
 def test_mix64_is_a_bijection_on_a_sample():
-    keys = np.arange(1_000_000, dtype=np.uint64) * np.uint64(7919)
-    assert np.unique(mix64(keys)).shape[0] == keys.shape[0]
+    keys = np.arange(500_000, dtype=np.uint64) * np.uint64(7919)
+    assert np.all(np.diff(np.sort(mix64(keys))) != 0)
 
 
 def test_exact_within_budget_for_any_chunking():

@@ -84,6 +84,14 @@ def test_repeated_cells_and_interactions():
     np.testing.assert_allclose(detected.C, C, rtol=1e-9, atol=1e-8 * np.abs(C).max())
 
 
+def test_interaction_with_one_row_per_cell_is_refused():
+    cols = small_design(3, n=200, levels=(10, 8), p_extra=1, repeat_cells=False)
+    _, cols["ab"] = np.unique(cols["f0"] * 8 + cols["f1"], return_inverse=True)
+    lay = layout_for(cols, ["f0", "f1", "ab"], x=["x1"], interactions={"ab": ("f0", "f1")})
+    with pytest.raises(IdentifiabilityError, match="one row per cell"):
+        fit_moments(in_memory(cols), lay)
+
+
 def test_declared_interaction_must_be_nested():
     cols = small_design(7, n=80, levels=(6, 5, 4), p_extra=0)
     with pytest.raises(IdentifiabilityError, match="interaction"):
