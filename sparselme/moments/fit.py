@@ -70,13 +70,13 @@ class MomentsFit:
     beta_cov: np.ndarray
     beta_ols: np.ndarray
     ols_cov: np.ndarray
-    modes: list[np.ndarray]
-    nobs: int
-    levels: tuple[int, ...]
-    iterations: int
-    converged: bool
-    passes: int
-    diagnostics: dict = field(default_factory=dict)
+    modes: list[np.ndarray] = field(repr=False)
+    nobs: int = 0
+    levels: tuple[int, ...] = ()
+    iterations: int = 0
+    converged: bool = True
+    passes: int = 0
+    diagnostics: dict = field(default_factory=dict, repr=False)
 
     @property
     def bse(self) -> np.ndarray:
@@ -87,6 +87,31 @@ class MomentsFit:
     def bse_ols(self) -> np.ndarray:
         """(p,) naive OLS standard errors (ignore the random effects; for comparison)."""
         return np.sqrt(np.diag(self.ols_cov))
+
+    def summary(self) -> str:
+        """A plain-text table of the components and the fixed effects."""
+        se = self.sigma2_se
+        go = self.sigma2_gao_owen
+        lines = [
+            f"Crossed random intercepts by moments ({self.method}) and GLS: "
+            f"{self.nobs} rows, {self.passes} passes, {self.iterations} GLS iterations",
+            "",
+            f"{'component':<16}{'levels':>10}{'variance':>12}{'std.err':>12}{'Gao-Owen':>12}",
+        ]
+        for k, name in enumerate(self.names):
+            levels = self.levels[k] if k < len(self.levels) else self.nobs
+            cells = [f"{self.sigma2[k]:12.6g}"]
+            cells.append(f"{se[k]:12.4g}" if se is not None else f"{'':12}")
+            cells.append(f"{go[k]:12.6g}" if go is not None else f"{'':12}")
+            lines.append(f"{name:<16}{levels:>10}" + "".join(cells))
+        lines += [
+            "",
+            f"{'fixed effect':<16}{'estimate':>12}{'std.err':>12}{'z':>9}{'OLS s.e.':>12}",
+        ]
+        for j, name in enumerate(self.x_names):
+            b, e = self.beta[j], self.bse[j]
+            lines.append(f"{name:<16}{b:12.6g}{e:12.4g}{b / e:9.2f}{self.bse_ols[j]:12.4g}")
+        return "\n".join(lines)
 
     @property
     def sigma2_se(self) -> np.ndarray | None:

@@ -88,3 +88,12 @@ def test_bad_chunks_raise(data):
         read_block(dict(chunk, y=np.where(np.arange(300) == 3, np.nan, chunk["y"])), lay)
     with pytest.raises(DataError, match="integer"):
         read_block(dict(chunk, f1=chunk["f1"].astype(float)), lay)
+
+
+def test_summary_lists_components_and_effects(data):
+    fit = _fit(in_memory(data), layout_for(data, FACTORS, x=X))
+    text = fit.summary()
+    for name in (*FACTORS, "Residual", "(Intercept)", *X):
+        assert name in text
+    assert f"{fit.beta[1]:12.6g}".strip() in text
+    assert f"{fit.sigma2[0]:12.6g}".strip() in text
