@@ -24,7 +24,7 @@ pass, :func:`residual_pass`). Examples (f = K is the one-level grand pseudo-fact
 tr(Q W_h) − 2 tr(G Xᵀ W_h Q X) + tr(G XᵀQX G XᵀW_hX)`` where
 
 * ``tr(Q W_h) = Σ_ℓ φ_ℓ n_fℓ − Σ_{(f,h) cells} w_ℓ n_c²`` (:meth:`Counts.cell_sum`);
-* ``Xᵀ W_h Q X = (Z_hᵀX)ᵀ (Z_hᵀ Q X)``, ``XᵀQX = Σ_i φ_i x_i x_iᵀ − (Z_fᵀX) D_w (Z_fᵀX)ᵀ``,
+* ``Xᵀ W_h Q X = Σ_i (Z_hᵀX)_{g_h(i)} (QX)_iᵀ``, ``XᵀQX = Σ_i φ_i x_i x_iᵀ − (Z_fᵀX) D_w (Z_fᵀX)ᵀ``,
   with row i of ``QX`` equal to ``φ_i x_i − w_{g_f(i)} (Z_fᵀX)_{g_f(i)}``: sums of one
   pass (:func:`correction_sums`) once the weights are fixed.
 
@@ -39,7 +39,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .counts import Counts, by_level, ext_codes, level_sums
+from .counts import Counts, ext_codes, level_sums
 from .source import Block, Layout, Sums, chunk_pass
 
 __all__ = ["Statistic", "residual_pass", "correction_sums", "Equations", "equations"]
@@ -85,37 +85,48 @@ def correction_sums(
 ) -> None:
     """Add to ``s`` the sums of one chunk that the expectations and traces need.
 
-    ``zqx{h}`` (L_h, k·p): ``Z_hᵀ Q_k X`` for every statistic k side by side;
-    ``pxx{k}`` (p, p): ``Σ_i φ_i x_i x_iᵀ``; ``qxqx`` (kp, kp): ``(QX)ᵀ(QX)`` for all
-    statistics side by side; ``ff``, ``fo``, ``oo`` (k, k): ``Σ_i φ φ``, ``Σ_i φ ω``, ``Σ_i ω ω``.
+    ``wqx{h}`` (p, k·p): ``Xᵀ W_h Q_k X = Σ_i (Z_hᵀX)_{g_h(i)} (Q_k X)_iᵀ`` for every
+    statistic k side by side (a row sum, since Z_hᵀX is known from pass 1);
+    ``pxx`` (k, p(p+1)/2): the upper triangles of ``Σ_i φ_ki x_i x_iᵀ``; ``qxqx``
+    (k·p, k·p): ``(QX)ᵀ(QX)`` for all statistics side by side; ``ff``, ``fo``, ``oo``
+    (k, k): ``Σ_i φ φ``, ``Σ_i φ ω``, ``Σ_i ω ω``. Rows are held transposed (features ×
+    rows) so that every elementwise operation runs along contiguous rows.
     """
     codes = ext_codes(blk)
     xsum = counts.xsum_ext
     nk, p = len(stats), layout.p
     for a in range(0, blk.m, _ROWS_PER_SLICE):
         rows = slice(a, a + _ROWS_PER_SLICE)
-        X, g = blk.X[rows], codes[:, rows]
-        phi = np.empty((X.shape[0], nk))
-        omega = np.empty((X.shape[0], nk))
-        qx = np.empty((X.shape[0], nk * p))
+        xt, g = np.ascontiguousarray(blk.X[rows].T), codes[:, rows]
+        m = xt.shape[1]
+        phi = np.empty((nk, m))
+        omega = np.empty((nk, m))
+        qxt = np.empty((nk * p, m))
+        # per ext factor, (p, m) columns of Z_fᵀX looked up by row
+        xg = {f: np.take(xsum[f], g[f], axis=1) for f in range(layout.K + 1)}
         for k, st in enumerate(stats):
-            gf = g[st.factor]
-            phi[:, k] = st.phi[gf]
-            omega[:, k] = st.w[gf]
-            qx[:, k * p : (k + 1) * p] = (
-                phi[:, k, None] * X - omega[:, k, None] * xsum[st.factor][:, gf].T
-            )
-            _add(s, f"pxx{k}", (X * phi[:, k, None]).T @ X)
-        for h, L in enumerate(layout.levels):
-            _add(s, f"zqx{h}", by_level(g[h], L, qx))  # (L_h, k·p): Z_hᵀ Q_k X side by side
-        _add(s, "qxqx", qx.T @ qx)
-        _add(s, "ff", phi.T @ phi)
-        _add(s, "fo", phi.T @ omega)
-        _add(s, "oo", omega.T @ omega)
+            f = st.factor
+            np.take(st.phi, g[f], out=phi[k])
+            np.take(st.w, g[f], out=omega[k])
+            block = qxt[k * p : (k + 1) * p]
+            np.multiply(xt, phi[k], out=block)
+            block -= omega[k] * xg[f]
+        for h in range(layout.K):
+            _add(s, f"wqx{h}", xg[h] @ qxt.T)
+        iu = np.triu_indices(p)
+        _add(s, "pxx", phi @ (xt[iu[0]] * xt[iu[1]]).T)  # (k, p(p+1)/2): Σ_i φ_ki x_ij x_il
+        _add(s, "qxqx", qxt @ qxt.T)
+        _add(s, "ff", phi @ phi.T)
+        _add(s, "fo", phi @ omega.T)
+        _add(s, "oo", omega @ omega.T)
 
 
 def _add(s: Sums, key: str, value: np.ndarray) -> None:
-    s[key] = s[key] + value if key in s else value
+    """Accumulate a freshly computed array into ``s`` (in place after the first)."""
+    if key in s:
+        s[key] += value
+    else:
+        s[key] = value
 
 
 @dataclass(frozen=True)
@@ -197,13 +208,16 @@ def equations(
     XQX = []
     for k, st in enumerate(stats):
         xf = xsum[st.factor]
-        xqx = np.asarray(s3[f"pxx{k}"]) - (xf * st.w) @ xf.T
+        pxx = np.empty((p, p))
+        iu = np.triu_indices(p)
+        pxx[iu] = pxx[iu[1], iu[0]] = np.asarray(s3["pxx"])[k]
+        xqx = pxx - (xf * st.w) @ xf.T
         XQX.append(xqx)
         for h in range(K + 1):
             if h == K:
                 xwqx = xqx
             else:
-                xwqx = counts.xsum[h] @ np.asarray(s3[f"zqx{h}"])[:, k * p : (k + 1) * p]
+                xwqx = np.asarray(s3[f"wqx{h}"])[:, k * p : (k + 1) * p]
             C[k, h] = T[k, h] - 2.0 * np.trace(G @ xwqx) + np.trace(G @ xqx @ G @ XWX[h])
     U = np.array([st.value(S[st.factor], SS[st.factor]) for st in stats])
     qxqx = np.asarray(s3["qxqx"])

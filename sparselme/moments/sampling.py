@@ -34,12 +34,12 @@ from __future__ import annotations
 import numpy as np
 
 from .counts import Counts, by_level, ext_codes
-from .quadratic import Equations, Statistic
+from .quadratic import Equations, Statistic, _add
 from .source import Block, Layout, Reduce, Sums, chunk_pass
 
 __all__ = ["draw_sums", "cross_pass", "draws_for", "statistic_covariance"]
 
-_CELLS_PER_SLICE = 1 << 22  # replicate × row values held at once inside a chunk
+_CELLS_PER_SLICE = 1 << 23  # replicate × row values held at once inside a chunk
 
 
 def _slices(blk: Block, reps: int):
@@ -72,7 +72,7 @@ def draw_sums(blk: Block, layout: Layout, draws: list[np.ndarray], s: Sums) -> N
         for f, L in enumerate(layout.levels):
             sums[f"ws{f}"] = by_level(part.codes[f], L, w)
         for key, value in sums.items():
-            s[key] = s[key] + value if key in s else value
+            _add(s, key, value)
 
 
 @chunk_pass
@@ -102,9 +102,12 @@ def cross_pass(
         codes = ext_codes(part)
         m = _draw_rows(part, draws) - part.X @ beta
         q = []
+        tg: dict[int, np.ndarray] = {}  # per factor, level sums of m looked up by row
         for st in stats:
             g = codes[st.factor]
-            q.append(st.phi[g][:, None] * m - st.w[g][:, None] * np.take(mlev[st.factor], g, 0))
+            if st.factor not in tg:
+                tg[st.factor] = np.take(mlev[st.factor], g, axis=0)
+            q.append(st.phi[g][:, None] * m - st.w[g][:, None] * tg[st.factor])
         for k in range(nk):
             s[f"qm{k}"] += q[k].T @ m
             s[f"xq{k}"] += part.X.T @ q[k]
