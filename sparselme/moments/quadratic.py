@@ -112,16 +112,16 @@ def correction_sums(
             np.multiply(xt, phi[k], out=block)
             block -= omega[k] * xg[f]
         for h in range(layout.K):
-            _add(s, f"wqx{h}", xg[h] @ qxt.T)
+            accumulate(s, f"wqx{h}", xg[h] @ qxt.T)
         iu = np.triu_indices(p)
-        _add(s, "pxx", phi @ (xt[iu[0]] * xt[iu[1]]).T)  # (k, p(p+1)/2): Σ_i φ_ki x_ij x_il
-        _add(s, "qxqx", qxt @ qxt.T)
-        _add(s, "ff", phi @ phi.T)
-        _add(s, "fo", phi @ omega.T)
-        _add(s, "oo", omega @ omega.T)
+        accumulate(s, "pxx", phi @ (xt[iu[0]] * xt[iu[1]]).T)  # (k, p(p+1)/2): Σ_i φ_ki x_ij x_il
+        accumulate(s, "qxqx", qxt @ qxt.T)
+        accumulate(s, "ff", phi @ phi.T)
+        accumulate(s, "fo", phi @ omega.T)
+        accumulate(s, "oo", omega @ omega.T)
 
 
-def _add(s: Sums, key: str, value: np.ndarray) -> None:
+def accumulate(s: Sums, key: str, value: np.ndarray) -> None:
     """Accumulate a freshly computed array into ``s`` (in place after the first)."""
     if key in s:
         s[key] += value

@@ -34,7 +34,7 @@ from __future__ import annotations
 import numpy as np
 
 from .counts import Counts, by_level, ext_codes
-from .quadratic import Equations, Statistic, _add
+from .quadratic import Equations, Statistic, accumulate
 from .source import Block, Layout, Reduce, Sums, chunk_pass
 
 __all__ = ["draw_sums", "cross_pass", "draws_for", "statistic_covariance"]
@@ -72,7 +72,7 @@ def draw_sums(blk: Block, layout: Layout, draws: list[np.ndarray], s: Sums) -> N
         for f, L in enumerate(layout.levels):
             sums[f"ws{f}"] = by_level(part.codes[f], L, w)
         for key, value in sums.items():
-            _add(s, key, value)
+            accumulate(s, key, value)
 
 
 @chunk_pass
