@@ -97,3 +97,15 @@ def test_summary_lists_components_and_effects(data):
         assert name in text
     assert f"{fit.beta[1]:12.6g}".strip() in text
     assert f"{fit.sigma2[0]:12.6g}".strip() in text
+
+
+def test_sampled_cells_are_chunking_invariant_and_close(data):
+    """With a cell budget below the number of (f0, f1) cells, the repeated-cell counts are
+    sampled: the fit still does not depend on the chunking and stays near the exact one."""
+    lay = layout_for(data, FACTORS, x=X)
+    exact = _fit(in_memory(data), lay)
+    one = _fit(in_memory(data), lay, cell_budget=40)
+    assert one.diagnostics["cell_fraction"][(0, 1)] < 1
+    assert np.any(one.diagnostics["expectation_se"] > 0)
+    _same(_fit(in_memory(data, 23), lay, cell_budget=40), one)
+    np.testing.assert_allclose(one.sigma2, exact.sigma2, rtol=0.2)
