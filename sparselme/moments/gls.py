@@ -48,12 +48,17 @@ __all__ = ["product_pass", "GLSSolution", "solve_gls"]
 def product_pass(
     blk: Block, layout: Layout, U: list[np.ndarray | None], active: tuple[int, ...]
 ) -> Sums:
-    """``Z_fᵀ Z U`` (c, L_f) for each active factor f; U[f] is (c, L_f) or None."""
+    """``Z_fᵀ Z U`` (L_f, c) for each active factor f; U[f] is (L_f, c) or None.
+
+    Level rows are gathered whole (one cache line per row for small c), the per-row sums
+    transposed once, and summed by level column by column.
+    """
     rows = None
     for f in active:
-        part = U[f][:, blk.codes[f]]
+        part = np.take(U[f], blk.codes[f], axis=0)
         rows = part if rows is None else rows + part
-    return Sums({f"zz{f}": level_sums(blk.codes[f], layout.levels[f], rows) for f in active})
+    cols = np.ascontiguousarray(rows.T)
+    return Sums({f"zz{f}": level_sums(blk.codes[f], layout.levels[f], cols).T for f in active})
 
 
 @dataclass
@@ -71,7 +76,8 @@ class _System:
     def __post_init__(self) -> None:
         act = self.active
         self.n = [self.counts.n[f].astype(np.float64) for f in act]
-        self.diag = [n + self.lam[f] for n, f in zip(self.n, act)]
+        self.ncol = [n[:, None] for n in self.n]
+        self.diag = [(n + self.lam[f])[:, None] for n, f in zip(self.n, act)]
         N = float(self.counts.N)
         k = len(act)
         self.S = np.full((k, k), N) + np.diag([self.lam[f] * self.layout.levels[f] for f in act])
@@ -94,24 +100,24 @@ class _System:
     # ---- the coarse space E (one constant vector per active factor) --------------------
     def et(self, R: list[np.ndarray]) -> np.ndarray:
         """Eᵀ R: (k, c) sums over levels."""
-        return np.stack([r.sum(axis=1) for r in R])
+        return np.stack([r.sum(axis=0) for r in R])
 
     def e(self, c: np.ndarray) -> list[np.ndarray]:
-        """E c: constants c[i] (c,) on block i."""
-        return [np.repeat(c[i][:, None], L.shape[0], axis=1) for i, L in enumerate(self.n)]
+        """E c: constants c[i] (c,) on block i, (L_i, c)."""
+        return [np.broadcast_to(c[i], (n.shape[0], c.shape[1])) for i, n in enumerate(self.n)]
 
     def ae(self, c: np.ndarray) -> list[np.ndarray]:
         """A E c without a pass: block h is ``n_h Σ_f c_f + λ_h c_h``."""
         tot = c.sum(axis=0)
         return [
-            np.outer(tot, n) + self.lam[f] * c[i][:, None]
+            np.outer(n, tot) + self.lam[f] * c[i]
             for i, (n, f) in enumerate(zip(self.n, self.active))
         ]
 
     def eta(self, U: list[np.ndarray]) -> np.ndarray:
         """(AE)ᵀ U = Eᵀ A U without a pass: ``Σ_h n_hᵀU_h + λ_f 1ᵀU_f`` for block f."""
-        common = sum(u @ n for u, n in zip(U, self.n))
-        return np.stack([common + self.lam[f] * u.sum(axis=1) for u, f in zip(U, self.active)])
+        common = sum(n @ u for u, n in zip(U, self.n))
+        return np.stack([common + self.lam[f] * u.sum(axis=0) for u, f in zip(U, self.active)])
 
     def precondition(self, R: list[np.ndarray]) -> list[np.ndarray]:
         """The balancing preconditioner P R (no pass)."""
@@ -123,7 +129,7 @@ class _System:
 
 
 def _dot(A: list[np.ndarray], B: list[np.ndarray]) -> np.ndarray:
-    return sum(np.einsum("cl,cl->c", a, b) for a, b in zip(A, B))
+    return sum(np.einsum("lc,lc->c", a, b) for a, b in zip(A, B))
 
 
 def _norms(R: list[np.ndarray]) -> np.ndarray:
@@ -142,8 +148,8 @@ def _cg(sys: _System, B: list[np.ndarray], tol: float, max_iter: int):
         AP = sys.apply(P)
         pap = _dot(P, AP)
         alpha = np.divide(rz, pap, out=np.zeros_like(rz), where=pap > 0)
-        U = [u + alpha[:, None] * p for u, p in zip(U, P)]
-        R = [r - alpha[:, None] * ap for r, ap in zip(R, AP)]
+        U = [u + alpha * p for u, p in zip(U, P)]
+        R = [r - alpha * ap for r, ap in zip(R, AP)]
         rel = _norms(R) / bnorm
         sys.history.append(float(rel.max()))
         if rel.max() <= tol:
@@ -152,7 +158,7 @@ def _cg(sys: _System, B: list[np.ndarray], tol: float, max_iter: int):
         rz_new = _dot(R, Zr)
         beta = np.divide(rz_new, rz, out=np.zeros_like(rz), where=rz > 0)
         rz = rz_new
-        P = [z + beta[:, None] * p for z, p in zip(Zr, P)]
+        P = [z + beta * p for z, p in zip(Zr, P)]
     return U, max_iter, False
 
 
@@ -169,7 +175,7 @@ def _backfit(sys: _System, B: list[np.ndarray], tol: float, max_iter: int):
                 sys.history.append(float(rel.max()))
                 if rel.max() <= tol:
                     return U, sweep - 1, True
-            off = ZZ[i] - sys.n[i] * U[i]
+            off = ZZ[i] - sys.ncol[i] * U[i]
             U[i] = (B[i] - off) / sys.diag[i]
         # coarse correction: Eᵀ(B − AU) is known from sums, no pass needed
         c = sys.Sinv @ (sys.et(B) - sys.eta(U))
@@ -211,7 +217,7 @@ def solve_gls(
         )
     active = tuple(f for f in range(K) if sigma2[f] > 0)
     lam = np.array([se2 / s if s > 0 else np.inf for s in sigma2[:K]])
-    rhs = [np.vstack([counts.xsum[f], counts.ysum[f][None, :]]) for f in active]
+    rhs = [np.vstack([counts.xsum[f], counts.ysum[f][None, :]]).T.copy() for f in active]
     sys = _System(reduce, layout, counts, active, lam)
     if not active:
         U, its, ok = [], 0, True
@@ -231,8 +237,8 @@ def solve_gls(
     zx = np.zeros((p, p))
     zy = np.zeros(p)
     for u, f in zip(U, active):
-        zx += counts.xsum[f] @ u[:p].T
-        zy += counts.xsum[f] @ u[p]
+        zx += counts.xsum[f] @ u[:, :p]
+        zy += counts.xsum[f] @ u[:, p]
     xtvx = (counts.xtx - zx) / se2
     xtvx = 0.5 * (xtvx + xtvx.T)
     xtvy = (counts.xty - zy) / se2
@@ -248,5 +254,5 @@ def solve_gls(
     beta = cov @ xtvy
     modes = [np.zeros(L_f) for L_f in layout.levels]
     for u, f in zip(U, active):
-        modes[f] = u[p] - beta @ u[:p]
+        modes[f] = u[:, p] - u[:, :p] @ beta
     return GLSSolution(beta, cov, modes, its, sys.passes, ok, sys.history, xtvx)
