@@ -18,7 +18,8 @@ response is said once by a :class:`Layout`; :func:`read_block` turns a chunk int
 categories in every chunk).
 
 Memory: a pass holds one chunk and the running sums, whose size depends on the numbers
-of levels and of covariates, never on the number of rows.
+of levels, covariates and Monte Carlo draws, never on the number of rows (the cell
+samples of :mod:`.cells` are bounded by a fixed budget).
 """
 
 from __future__ import annotations
