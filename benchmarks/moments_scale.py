@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -70,6 +71,8 @@ def _about(args, mode: str, **more) -> dict:
         "levels": [args.levels_a, args.levels_b],
         "chunk_rows": args.chunk_rows,
         "reps": args.reps,
+        "solver": args.solver,
+        "load_avg_1min": os.getloadavg()[0],
         **more,
     }
 
@@ -87,6 +90,7 @@ def run_memory(args) -> dict:
         in_memory(cols, args.chunk_rows),
         _layout(args.levels_a, args.levels_b),
         variance_reps=args.reps,
+        solver=args.solver,
     )
     wall = time.perf_counter() - t0
     return _report(fit, wall, _about(args, "memory", generate_s=gen, rss_before_fit_gb=rss_data))
@@ -100,7 +104,10 @@ def run_parquet_fit(args) -> dict:
     lay = _layout(args.levels_a, args.levels_b)
     t0 = time.perf_counter()
     fit = fit_moments(
-        parquet_reducer(args.data, lay.columns, args.chunk_rows), lay, variance_reps=args.reps
+        parquet_reducer(args.data, lay.columns, args.chunk_rows),
+        lay,
+        variance_reps=args.reps,
+        solver=args.solver,
     )
     wall = time.perf_counter() - t0
     return _report(fit, wall, _about(args, "parquet", data=str(args.data)))
@@ -129,6 +136,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--chunk-rows", type=int, default=1_000_000)
     ap.add_argument("--reps", type=int, default=20)
     ap.add_argument("--files", type=int, default=30)
+    ap.add_argument("--solver", choices=["cg", "backfitting"], default="cg")
     ap.add_argument("--data", type=Path, default=None)
     args = ap.parse_args(argv)
     if args.data is None:
