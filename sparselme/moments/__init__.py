@@ -1,14 +1,20 @@
-"""Crossed random-intercept models in linear time: moments, then backfitting GLS.
+"""Crossed random-intercept models in linear time: moments, then GLS by backfitting/CG.
 
 For ``y ~ X + (1|f_1) + ... + (1|f_K)`` (an interaction ``(1|f:h)`` is one more factor)
-on data too large for exact REML: variance components by the method of moments
-(U-statistics in two passes, Gao & Owen 2017, 2020) with their estimated sampling
-covariance, then β by GLS given those components, solved by backfitting / preconditioned
-conjugate gradients (Ghosh, Hastie & Owen 2022), its covariance (XᵀV⁻¹X)⁻¹ and the
-conditional modes of the random effects. Every pass is a sum over chunks of rows
-(:mod:`.source`), so the same code runs in memory, over Parquet and on Dask.
+on data too large for exact REML:
 
-Plain functions and small dataclasses; numpy and scipy only.
+* variance components by the method of moments: Gao & Owen's U-statistics (EJS 2017;
+  Statistica Sinica 2020) as a pilot, then an efficient combination of level-weighted
+  within/between-level statistics by generalized least squares on their estimated
+  covariance (:mod:`.components`); every expectation is exact (:mod:`.quadratic`), the
+  covariance of the estimates is estimated (:mod:`.sampling`);
+* β by GLS given those components, solved by backfitting (Ghosh, Hastie & Owen 2022) or
+  preconditioned conjugate gradients with a coarse correction (:mod:`.gls`), with its
+  covariance (XᵀV⁻¹X)⁻¹ and the conditional modes of the random effects.
+
+Every pass is a sum over chunks of rows (:mod:`.source`), so the same code runs in memory,
+over Parquet and on Dask (:mod:`.adapters`). Plain functions and small dataclasses;
+numpy and scipy only.
 """
 
 from .cells import CellSample
