@@ -6,14 +6,14 @@ on data too large for exact REML:
 * variance components by the method of moments: Gao & Owen's U-statistics (EJS 2017;
   Statistica Sinica 2020) as a pilot, then an efficient combination of level-weighted
   within/between-level statistics by generalized least squares on their estimated
-  covariance (:mod:`.components`); every expectation is exact (:mod:`.quadratic`), the
-  covariance of the estimates is estimated (:mod:`.sampling`);
+  covariance (``.components``); every expectation is exact (``.quadratic``), the
+  covariance of the estimates is estimated (``.sampling``);
 * β by GLS given those components, solved by backfitting (Ghosh, Hastie & Owen 2022) or
-  preconditioned conjugate gradients with a coarse correction (:mod:`.gls`), with its
+  preconditioned conjugate gradients with a coarse correction (``.gls``), with its
   covariance (XᵀV⁻¹X)⁻¹ and the conditional modes of the random effects.
 
-Every pass is a sum over chunks of rows (:mod:`.source`), so the same code runs in memory,
-over Parquet and on Dask (:mod:`.adapters`). Plain functions and small dataclasses;
+Every pass is a sum over chunks of rows (``.source``), so the same code runs in memory,
+over Parquet and on Dask (``.adapters``). Plain functions and small dataclasses;
 numpy and scipy only.
 """
 

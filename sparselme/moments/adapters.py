@@ -1,7 +1,7 @@
 """Reducers over Parquet folders and Dask DataFrames (thin, for tests and benchmarks).
 
-The passes of :mod:`sparselme.moments` need only a reducer ``reduce(fn, *args)``
-(:mod:`.source`). These two build one from pyarrow or dask directly; any other streaming
+The passes of ``sparselme.moments`` need only a reducer ``reduce(fn, *args)``
+(``.source``). These two build one from pyarrow or dask directly; any other streaming
 source with a ``reduce(fn, columns, *args)`` method fits as
 ``lambda fn, *args: source.reduce(fn, columns, *args)``.
 

@@ -7,7 +7,7 @@ levels. Write ``T_fh = N + P_fh`` with ``P_fh = Σ_c n_c (n_c − 1)``, the pair
 rows in one cell (zero when no cell is repeated, as in rating data).
 
 Counting cells exactly takes memory proportional to the number of distinct cells, which
-can be as large as N. :class:`CellSample` keeps instead the cells whose 64-bit hash falls
+can be as large as N. ``CellSample`` keeps instead the cells whose 64-bit hash falls
 below ``2**(64 − j)``, a pseudo-random sample of a fraction ``2**-j`` of the cells with
 their exact row counts, and raises ``j`` whenever more than ``budget`` cells are held.
 Two samples merge by taking the larger ``j`` and adding the counts of equal cells. The

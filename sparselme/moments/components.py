@@ -1,7 +1,7 @@
 r"""Variance components of crossed random intercepts by the method of moments.
 
 The statistics are quadratic forms of the OLS residuals built from level sums
-(:mod:`.quadratic`); each has an exact expectation ``E U = C σ²``.
+(``.quadratic``); each has an exact expectation ``E U = C σ²``.
 
 1. **Gao & Owen** (EJS 2017; Statistica Sinica 2020): for each factor f the U-statistic
    ``U_f = ½ Σ_{g_f(i) = g_f(i')} (r_i − r_i')²`` and the all-pairs ``U_0``: K+1 equations
@@ -16,12 +16,12 @@ The statistics are quadratic forms of the OLS residuals built from level sums
    ``τ_f = σ_e² + Σ_{h≠f} σ_h²`` (each level mean weighted by the inverse square of its
    pilot variance, as in a one-way REML step), and the total sum of squares: 2K+1
    statistics, combined by generalized least squares on their estimated covariance Σ
-   (:mod:`.sampling`): ``σ̂² = (CᵀΣ⁻¹C)⁻¹ CᵀΣ⁻¹ U`` with covariance ``(CᵀΣ⁻¹C)⁻¹`` (a two-step
+   (``.sampling``): ``σ̂² = (CᵀΣ⁻¹C)⁻¹ CᵀΣ⁻¹ U`` with covariance ``(CᵀΣ⁻¹C)⁻¹`` (a two-step
    GMM estimator). Also reported: the overidentification statistic
    ``J = (U − Cσ̂²)ᵀ Σ⁻¹ (U − Cσ̂²)``, about χ² with K degrees of freedom under the model.
 
 Passes: pass 2 (level sums of r and r²; every statistic's value for any weights), pass 3
-(the correction sums of the expectations, with pass V1 of :mod:`.sampling`), pass V2.
+(the correction sums of the expectations, with pass V1 of ``.sampling``), pass V2.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ __all__ = ["ComponentEstimate", "estimate_components", "ols"]
 
 
 def ols(counts: Counts) -> tuple[np.ndarray, np.ndarray]:
-    """``(β_OLS, (XᵀX)⁻¹)``; a rank-deficient X raises :class:`IdentifiabilityError`."""
+    """``(β_OLS, (XᵀX)⁻¹)``; a rank-deficient X raises ``IdentifiabilityError``."""
     w, v = np.linalg.eigh(counts.xtx)
     if w.size and w[0] <= 1e-10 * max(w[-1], 1e-300):
         raise IdentifiabilityError(

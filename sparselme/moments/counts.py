@@ -4,11 +4,11 @@ Factors are indexed 0..K-1; index K is the *grand* pseudo-factor, one level hold
 row, so that whole-data sums use the same formulas as level sums ("ext" arrays below).
 
 For two factors f and g with level weights ``wf`` (L_f,) and ``wg`` (L_g,),
-:meth:`Counts.cell_sum` gives ``Σ_{(f,g) cells c} wf(ℓ_c) wg(m_c) n_c²``, the building block
+``Counts.cell_sum`` gives ``Σ_{(f,g) cells c} wf(ℓ_c) wg(m_c) n_c²``, the building block
 of every expectation and trace. It is exact from level counts when g is nested in f (each
 g-level lies in one f-level, its *parent*), or f in g, or f = g; for crossed factors it is
 ``Σ_i wf(g_f(i)) wg(g_g(i))`` (a row sum, supplied by the caller) plus the repeated-cell
-part from :class:`~.cells.CellSample` (exact within its budget).
+part from ``.cells.CellSample`` (exact within its budget).
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ def _cell_pairs(layout: Layout) -> list[tuple[int, int]]:
 
 @chunk_pass
 def count_pass(blk: Block, layout: Layout, cell_budget: int) -> Sums:
-    """Per-chunk sums of pass 1 (see :class:`Counts`)."""
+    """Per-chunk sums of pass 1 (see ``Counts``)."""
     X, y, g = blk.X, blk.y, blk.codes
     s = Sums(n=blk.m, xtx=X.T @ X, xty=X.T @ y, yty=float(y @ y))
     for f, L in enumerate(layout.levels):

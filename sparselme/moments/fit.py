@@ -1,15 +1,15 @@
 """The whole moment fit of a crossed random-intercept model, pass by pass.
 
-:func:`fit_moments` runs, over any reducer (:mod:`.source`):
+``fit_moments`` runs, over any reducer (``.source``):
 
-1. pass 1, counts (:func:`.counts.count_pass`), then β_OLS on the driver;
-2. pass 2, level sums of the OLS residuals (:func:`.quadratic.residual_pass`): the
+1. pass 1, counts (``.counts.count_pass``), then β_OLS on the driver;
+2. pass 2, level sums of the OLS residuals (``.quadratic.residual_pass``): the
    Gao–Owen pilot estimate;
 3. pass 3, the correction sums of the exact expectations, with the first Monte Carlo
    pass; pass V2, the second: the estimated covariance of the statistics and the
-   efficient (GMM) components (:mod:`.components`, :mod:`.sampling`); negative
+   efficient (GMM) components (``.components``, ``.sampling``); negative
    solutions are set to 0 and reported;
-4. one pass per iteration of the GLS solve (:mod:`.gls`): β̂, Cov(β̂), conditional modes.
+4. one pass per iteration of the GLS solve (``.gls``): β̂, Cov(β̂), conditional modes.
 
 Everything held between passes is O(Σ_f L_f · (p + R) + p²), R Monte Carlo draws (plus
 the bounded cell samples).
@@ -143,7 +143,7 @@ def fit_moments(
 
     Parameters
     ----------
-    reduce : the data, as a reducer over chunks (:func:`.source.in_memory`, adapters).
+    reduce : the data, as a reducer over chunks (``.source.in_memory``, adapters).
     layout : which chunk columns are the factors, covariates and response.
     components : (K+1,) variance components to use instead of estimating them (e.g.
         REML's): only pass 1 and the GLS passes run.

@@ -2,7 +2,7 @@ r"""GLS fixed effects, their covariance and the conditional modes, given the com
 
 With ``λ_f = σ_e² / σ_f²`` and ``Λ = diag(λ_f I_{L_f})``, Woodbury gives
 ``V⁻¹ = σ_e⁻² (I − Z A⁻¹ Zᵀ)`` with ``A = ZᵀZ + Λ`` (q × q, q = Σ L_f). So every GLS
-quantity follows from one solve ``A U = Zᵀ [X y]`` (p + 1 right-hand sides)::
+quantity follows from one solve ``A U = Zᵀ [X y]`` (p + 1 right-hand sides):
 
     Xᵀ V⁻¹ X = (XᵀX − (ZᵀX)ᵀ U_X) / σ_e²,    Xᵀ V⁻¹ y = (Xᵀy − (ZᵀX)ᵀ u_y) / σ_e²,
     β̂ = (XᵀV⁻¹X)⁻¹ XᵀV⁻¹y,   Cov(β̂) = (XᵀV⁻¹X)⁻¹,   û = u_y − U_X β̂ = A⁻¹ Zᵀ(y − Xβ̂),

@@ -1,18 +1,18 @@
 r"""Quadratic forms of the OLS residuals built from level sums, and their expectations.
 
-Model (rows i = 1..N, factors f = 1..K with codes ``g_f(i)`` and ``L_f`` levels)::
+Model (rows i = 1..N, factors f = 1..K with codes ``g_f(i)`` and ``L_f`` levels):
 
     y = Xβ + Σ_f Z_f u_f + ε,   u_f ~ (0, σ_f² I),   ε ~ (0, σ_e² I),
     V = Σ_h σ_h² W_h,   W_h = Z_h Z_hᵀ (h = 1..K),   W_e = I,
 
 ``Z_f`` (N, L_f) being the indicator matrix of factor f. On the OLS residuals
-``r = M y`` (``M = I − X G Xᵀ``, ``G = (XᵀX)⁻¹``) a :class:`Statistic` of factor f with
-level weights φ, w (L_f,) is::
+``r = M y`` (``M = I − X G Xᵀ``, ``G = (XᵀX)⁻¹``) a ``Statistic`` of factor f with
+level weights φ, w (L_f,) is:
 
     U = Σ_ℓ φ_ℓ Σ_{i∈ℓ} r_i² − Σ_ℓ w_ℓ (Σ_{i∈ℓ} r_i)² = rᵀ Q r,   Q = D_φ − Z_f D_w Z_fᵀ,
 
 with ``D_φ = diag(φ_{g_f(i)})``. Its value needs only the per-level sums of r and r² (one
-pass, :func:`residual_pass`). Examples (f = K is the one-level grand pseudo-factor):
+pass, ``residual_pass``). Examples (f = K is the one-level grand pseudo-factor):
 
 * Gao & Owen's U-statistic ``½ Σ_{g_f(i)=g_f(i')} (r_i − r_i')²``: φ = n_f, w = 1;
   the all-pairs one: grand, φ = N, w = 1;
@@ -23,10 +23,10 @@ pass, :func:`residual_pass`). Examples (f = K is the one-level grand pseudo-fact
 **Expectation.** ``M X = 0``, so ``E U = Σ_h σ_h² C_h`` with ``C_h = tr(M Q M W_h) =
 tr(Q W_h) − 2 tr(G Xᵀ W_h Q X) + tr(G XᵀQX G XᵀW_hX)`` where
 
-* ``tr(Q W_h) = Σ_ℓ φ_ℓ n_fℓ − Σ_{(f,h) cells} w_ℓ n_c²`` (:meth:`Counts.cell_sum`);
+* ``tr(Q W_h) = Σ_ℓ φ_ℓ n_fℓ − Σ_{(f,h) cells} w_ℓ n_c²`` (``Counts.cell_sum``);
 * ``Xᵀ W_h Q X = Σ_i (Z_hᵀX)_{g_h(i)} (QX)_iᵀ``, ``XᵀQX = Σ_i φ_i x_i x_iᵀ − (Z_fᵀX) D_w (Z_fᵀX)ᵀ``,
   with row i of ``QX`` equal to ``φ_i x_i − w_{g_f(i)} (Z_fᵀX)_{g_f(i)}``: sums of one
-  pass (:func:`correction_sums`) once the weights are fixed.
+  pass (``correction_sums``) once the weights are fixed.
 
 So ``E U = C σ²`` exactly, for any design and any X. The same pass gives what the
 covariance of the statistics needs: ``tr(Q_k Q_l) = Σ_i φ_k φ_l − Σ_i φ_k ω_l −

@@ -1,14 +1,14 @@
-r"""Covariance of the statistics ``U_k = rᵀ Q_k r`` (:mod:`.quadratic`), estimated.
+r"""Covariance of the statistics ``U_k = rᵀ Q_k r`` (``.quadratic``), estimated.
 
 With ``Q̃_k = M Q_k M`` (so ``U_k = yᵀ Q̃_k y`` and ``Q̃_k X = 0``), for Gaussian random
-effects and errors::
+effects and errors:
 
     Cov(U_k, U_l) = 2 tr(Q̃_k V Q̃_l V),   V = V_Z + σ_e² I,   V_Z = Σ_h σ_h² Z_h Z_hᵀ,
                   = 2 tr(Q̃_k V_Z Q̃_l V_Z)          (1)
                   + 4 σ_e² tr(Q̃_k Q̃_l V_Z)          (2)
                   + 2 σ_e⁴ tr(Q̃_k Q̃_l)              (3)
 
-at the estimated components. Term (3) is exact (:meth:`.quadratic.Equations.tilde_traces`).
+at the estimated components. Term (3) is exact (``.quadratic.Equations.tilde_traces``).
 Terms (1) and (2) contain traces such as ``‖Z_aᵀ Z_b Z_bᵀ Z_a‖²_F`` (4-cycles of the
 bipartite level graph) that no linear-time pass computes exactly. They are estimated by
 Monte Carlo over **level draws only**: R independent ``w_r = Σ_h Z_h u_hr`` with
@@ -22,9 +22,9 @@ seed and does not depend on the chunking. With ``m_r = M w_r``:
 * (2): ``E[wᵀ Q̃_k Q̃_l w] = tr(Q̃_k Q̃_l V_Z)`` (a Hutchinson trace estimate), with
   ``wᵀQ̃_kQ̃_l w = (Q_k m)ᵀ(Q_l m) − (XᵀQ_k m)ᵀ G (XᵀQ_l m)``.
 
-Pass V1 (:func:`draw_sums`, run with the correction sums of :mod:`.quadratic`) gives
+Pass V1 (``draw_sums``, run with the correction sums of ``.quadratic``) gives
 ``Xᵀ w`` and the level sums ``Z_fᵀ w``, hence the replicates' β* and ``Z_fᵀ m``; pass V2
-(:func:`cross_pass`) forms ``Q_k m`` row by row. Each costs O(N R k) time and
+(``cross_pass``) forms ``Q_k m`` row by row. Each costs O(N R k) time and
 O(Σ_f L_f R) memory. Excess kurtosis of the effects or errors would add fourth-moment
 terms to Cov(U), which are not estimated.
 """

@@ -4,22 +4,22 @@ Every computation of this package is a sum over rows. It is written as a functio
 ``fn(chunk, *args) -> Sums | None`` of one chunk of rows, and handed to a **reducer**:
 any callable ``reduce(fn, *args)`` that applies ``fn`` to every chunk of the data and
 returns the sum of the results (``None`` results are skipped; the sum of nothing is
-``None``). :class:`Sums` add with ``+`` and with ``Sums.sum(items)``, so the same pass runs
+``None``). ``Sums`` add with ``+`` and with ``Sums.sum(items)``, so the same pass runs
 
-* in memory (:func:`in_memory`, slices of arrays),
+* in memory (``in_memory``, slices of arrays),
 * over the record batches of a Parquet folder or the partitions of a Dask DataFrame
-  (:mod:`sparselme.moments.adapters`, or any streaming source with a ``reduce`` method).
+  (``sparselme.moments.adapters``, or any streaming source with a ``reduce`` method).
 
 A **chunk** is a mapping from column names to 1-D arrays of equal length (a dict of numpy
 arrays or a pandas DataFrame). Which columns are the factors, the covariates and the
-response is said once by a :class:`Layout`; :func:`read_block` turns a chunk into a
-:class:`Block` (integer codes, X, y). Factor columns hold dense integer codes
+response is said once by a ``Layout``; ``read_block`` turns a chunk into a
+``Block`` (integer codes, X, y). Factor columns hold dense integer codes
 ``0..levels-1`` (a pandas Categorical column contributes its codes, with the same
 categories in every chunk).
 
 Memory: a pass holds one chunk and the running sums, whose size depends on the numbers
 of levels, covariates and Monte Carlo draws, never on the number of rows (the cell
-samples of :mod:`.cells` are bounded by a fixed budget).
+samples of ``.cells`` are bounded by a fixed budget).
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ class Sums(dict):
     """A summary of some rows: named values that combine across chunks.
 
     numpy arrays and numbers add; any value with a ``merge(other)`` method (e.g.
-    :class:`Extremes`, :class:`~sparselme.moments.cells.CellSample`) merges that way.
+    ``Extremes``, ``sparselme.moments.cells.CellSample``) merges that way.
     """
 
     def __add__(self, other: Sums) -> Sums:
@@ -185,8 +185,8 @@ def _column(chunk: Mapping[str, Any], name: str) -> np.ndarray:
 def read_block(chunk: Mapping[str, Any], layout: Layout) -> Block | None:
     """The codes, X and y of a chunk (``None`` for an empty chunk).
 
-    Raises :class:`MissingDataError` for missing codes or non-finite X / y, and
-    :class:`DataError` for codes outside ``0..levels-1``.
+    Raises ``MissingDataError`` for missing codes or non-finite X / y, and
+    ``DataError`` for codes outside ``0..levels-1``.
     """
     y = np.asarray(_column(chunk, layout.y), dtype=np.float64)
     m = y.shape[0]
@@ -234,7 +234,7 @@ def _one_blas_thread() -> AbstractContextManager:
 
 def chunk_pass(fn: Callable[..., Sums]) -> Callable[..., Sums | None]:
     """Make ``fn(block, layout, *args)`` a pass function ``(chunk, layout, *args)``: the
-    chunk is decoded by :func:`read_block` (empty chunks give ``None``) and ``fn`` runs
+    chunk is decoded by ``read_block`` (empty chunks give ``None``) and ``fn`` runs
     with one BLAS thread."""
 
     @functools.wraps(fn)
@@ -310,7 +310,7 @@ def layout_for(
     intercept: bool = True,
     interactions: Mapping[str, tuple[str, str]] | None = None,
 ) -> Layout:
-    """A :class:`Layout` for in-memory columns, with the levels read from the data."""
+    """A ``Layout`` for in-memory columns, with the levels read from the data."""
     return Layout(
         factors=tuple(factors),
         levels=tuple(levels_of(columns[f]) for f in factors),
