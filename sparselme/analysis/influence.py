@@ -17,7 +17,7 @@ sign: estimate without the unit minus the full estimate), ``dfbetas`` and
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -29,7 +29,7 @@ from ..model.results import ModelFit
 from ..progress import ProgressBar
 from .joint import require_iid_residuals, require_rows
 
-__all__ = ["Influence", "influence", "variance_components"]
+__all__ = ["Influence", "influence", "fit_without", "variance_components"]
 
 
 @dataclass
@@ -48,6 +48,8 @@ class Influence:
     var_cov_comps_deleted : (units, ·) the same without each unit.
     vcov : (p, p) Var(β̂) of the full fit; vcov_deleted: (units, p, p) without each unit.
     converged : (units,) whether each refit converged; function_evals: its evaluations.
+    n_units : the number of units of the grouping (all of them, also when only some
+        were deleted).
     """
 
     groups: str
@@ -57,9 +59,10 @@ class Influence:
     var_cov_comps: pd.Series
     var_cov_comps_deleted: pd.DataFrame
     vcov: pd.DataFrame
-    vcov_deleted: np.ndarray
+    vcov_deleted: np.ndarray  # (units, p, p)
     converged: pd.Series
     function_evals: pd.Series
+    n_units: int | None = None
 
     def dfbeta(self, which: str = "fixed") -> pd.DataFrame:
         """Estimate without each unit minus the full estimate (lme4's ``dfbeta``).
@@ -80,11 +83,12 @@ class Influence:
     def cooks_distance(self) -> pd.Series:
         """lme4's ``cooks.distance(influence(m))``: dᵢ = Δᵢᵀ V⁻¹ Δᵢ (n − p)/(n p).
 
-        Δᵢ = `dfbeta` row i, V = Var(β̂) of the full fit, n the number of deleted units
-        (as lme4 counts it) and p the number of fixed effects.
+        Δᵢ = `dfbeta` row i, V = Var(β̂) of the full fit, n the number of units (cases or
+        groups, as lme4 counts it) and p the number of fixed effects.
         """
         db = self.dfbeta().to_numpy()
-        n, p = db.shape
+        p = db.shape[1]
+        n = self.n_units or db.shape[0]
         Vinv = np.linalg.inv(self.vcov.to_numpy())
         d = np.einsum("ip,pq,iq->i", db, Vinv, db) * (n - p) / (n * p)
         return pd.Series(d, index=self.deleted, name="cooks_distance")
@@ -154,6 +158,7 @@ def influence(
     groups=None,
     maxeval: int = 1000,
     verbose: bool | None = None,
+    units=None,
 ) -> Influence:
     """Refit without each case or group (lme4's ``influence(m, groups)``).
 
@@ -165,6 +170,8 @@ def influence(
         indexed like the data): all rows with one label are deleted together.
     maxeval : most deviance evaluations per refit (lme4's ``maxfun``, default 1000).
     verbose : progress bar on stderr (None: when slow and stderr is a terminal).
+    units : only these units (row labels, or levels), e.g. the suspicious ones of a
+        large fit; default all. Cook's distances still count all units in n.
 
     Returns
     -------
@@ -173,32 +180,34 @@ def influence(
     require_rows(res, "influence()")
     require_iid_residuals(res, "influence()")
     name, labels = _unit_labels(res, groups)
-    codes, units = pd.factorize(pd.Series(labels, dtype=object), sort=False)
+    codes, all_units = pd.factorize(pd.Series(labels, dtype=object), sort=False)
     order = np.argsort(codes, kind="stable")
-    bounds = np.searchsorted(codes[order], np.arange(len(units) + 1))
-    model = res.engine
-    design = res.design
-    X, y, w = model.engine_X(), model.engine_y(), design.weights
+    bounds = np.searchsorted(codes[order], np.arange(len(all_units) + 1))
+    chosen = np.arange(len(all_units))
+    if units is not None:
+        wanted = list(units) if np.ndim(units) else [units]
+        chosen = pd.Index(all_units).get_indexer(pd.Index(wanted, dtype=object))
+        if np.any(chosen < 0):
+            unknown = [u for u, c in zip(wanted, chosen) if c < 0][:5]
+            raise DataError(f"units {unknown} are not among the deleted units of {name!r}")
     beta0 = res.fe_params
     vc0 = variance_components(res)
-    p, nvc = len(beta0), len(vc0)
-    fixed = np.full((len(units), p), np.nan)
-    comps = np.full((len(units), nvc), np.nan)
-    covs = np.full((len(units), p, p), np.nan)
-    converged = np.zeros(len(units), dtype=bool)
-    fevals = np.zeros(len(units), dtype=int)
-    options = FitOptions(maxeval=maxeval)
-    with ProgressBar(len(units), "influence", verbose=verbose) as bar:
-        for u in range(len(units)):
-            idx = order[bounds[u] : bounds[u + 1]]
-            out = _refit_without(res, idx, X, y, w, options)
+    p, nvc, m = len(beta0), len(vc0), len(chosen)
+    fixed = np.full((m, p), np.nan)
+    comps = np.full((m, nvc), np.nan)
+    covs = np.full((m, p, p), np.nan)
+    converged = np.zeros(m, dtype=bool)
+    fevals = np.zeros(m, dtype=int)
+    with ProgressBar(m, "influence", verbose=verbose) as bar:
+        for i, u in enumerate(chosen):
+            out = fit_without(res, order[bounds[u] : bounds[u + 1]], maxeval)
             if out is not None:
-                fit, ok = out
-                fixed[u], covs[u] = fit.solution.beta, fit.cov_fe
-                comps[u] = variance_components(fit).to_numpy()
-                converged[u], fevals[u] = ok, fit.optsum.feval
+                fit, converged[i] = out
+                fixed[i], covs[i] = fit.solution.beta, fit.cov_fe
+                comps[i] = variance_components(fit).to_numpy()
+                fevals[i] = fit.optsum.feval
             bar.update(1)
-    index = pd.Index(units, name=name)
+    index = pd.Index(all_units[chosen], name=name)
     return Influence(
         groups=name,
         deleted=index,
@@ -210,30 +219,43 @@ def influence(
         vcov_deleted=covs,
         converged=pd.Series(converged, index=index, name="converged"),
         function_evals=pd.Series(fevals, index=index, name="function_evals"),
+        n_units=len(all_units),
     )
 
 
-def _refit_without(res: ModelFit, idx: np.ndarray, X, y, w, options: FitOptions):
-    """(fit without the rows idx, converged) or None where it cannot be fit."""
+def fit_without(
+    res: ModelFit, rows: np.ndarray, maxeval: int = 1000
+) -> tuple[ModelFit, bool] | None:
+    """The fit refitted without some of its rows, warm-started at its θ.
+
+    ``rows``: positions of the deleted rows. Returns (the fit, of a model sharing
+    ``res``'s factorization pattern; whether the optimizer converged without warnings),
+    or None where the remaining rows cannot be fit (no more rows than fixed effects,
+    fixed-effect columns left collinear).
+    """
     model = res.engine
     design = res.design
-    rows = [r.take(idx) for r in design.rows]
-    pls = objective_without(model.pls, rows, X[idx], y[idx], None if w is None else w[idx])
+    idx = np.asarray(rows, dtype=np.intp)
+    X, y, w = model.engine_X(), model.engine_y(), design.weights
+    term_rows = [r.take(idx) for r in design.rows]
+    pls = objective_without(model.pls, term_rows, X[idx], y[idx], None if w is None else w[idx])
     if pls.n <= pls.p:
         return None
     twin = object.__new__(type(model))
     twin.__dict__.update(model.__dict__)
     twin.cp, twin.pls = pls.cp, pls
-    twin.design = design.__class__(**{**design.__dict__, "y": None, "nrows": pls.n})
+    twin.design = replace(design, y=None, nrows=pls.n)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            fit = twin.optimize(REML=res.reml, start=res.params_all, options=options)
+            fit = twin.optimize(
+                REML=res.reml, start=res.params_all, options=FitOptions(maxeval=maxeval)
+            )
         except (NumericalError, np.linalg.LinAlgError):
             return None
     if not np.all(np.isfinite(fit.solution.beta)):
         return None
-    ok = fit.optsum.converged and not any(
+    clean = fit.optsum.converged and not any(
         issubclass(c.category, ConvergenceWarning) for c in caught
     )
-    return fit, ok
+    return fit, clean

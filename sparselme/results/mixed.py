@@ -255,13 +255,13 @@ class MixedLMResults(ModelFit):
         """lme4's ``rstudent(m)``: Pearson residuals over σ√(1 − h)."""
         return diagnostics.rstudent(self)
 
-    def influence(self, groups=None, maxeval: int = 1000, verbose: bool | None = None):
-        """Refits without each case or group (lme4's ``influence(m, groups)``).
-
-        Returns an `sparselme.analysis.influence.Influence` (``dfbeta()``,
-        ``dfbetas()``, ``cooks_distance()``).
-        """
-        return deletion.influence(self, groups, maxeval=maxeval, verbose=verbose)
+    def influence(
+        self, groups=None, maxeval: int = 1000, verbose: bool | None = None, units=None
+    ):
+        """Refits without each case or group (lme4's ``influence(m, groups)``); ``units``
+        deletes only some. Returns an `sparselme.analysis.influence.Influence`
+        (``dfbeta()``, ``dfbetas()``, ``cooks_distance()``)."""
+        return deletion.influence(self, groups, maxeval=maxeval, verbose=verbose, units=units)
 
     def coef(self) -> dict[str, pd.DataFrame]:
         """lme4's ``coef(m)``: per grouping factor, fixed plus random effects by level."""
