@@ -28,7 +28,11 @@ from collections.abc import Sequence
 import numpy as np
 import scipy.linalg as la
 
-from ..engine.inverse_blocks import inverse_cross_blocks
+from ..engine.inverse_blocks import (
+    SelectedInverse,
+    inverse_cross_blocks,
+    inverse_diagonal_blocks,
+)
 from ..engine.threads import blas_threads
 from ..errors import DataError
 from ..model.results import ModelFit
@@ -80,10 +84,11 @@ def joint_quadratic_forms(
     with blas_threads(pls.chol.blas_threads):
         T, RZX, RX = pls.joint_factor(res.theta)
         K = pls.chol.backward(RZX) if RZX.size else np.zeros((pls.q, 0))
-        D = pls.chol.inverse_diagonal_blocks()
+        selected = SelectedInverse.of(pls.chol)  # large CHOLMOD factors: computed once
+        D = inverse_diagonal_blocks(pls.chol, selected)
         A = [zr @ Ts for zr, Ts in zip(zrows, T)]  # per term (m, k): rows of Λᵀz
         known = [lv >= 0 for lv in levels]
-        cross = _cross_terms(pls.chol, levels, A, known)
+        cross = _cross_terms(pls.chol, levels, A, known, selected)
     Xt = X @ model.fixed.A if X.shape[1] else X
     out = np.empty(m)
     o = pls.b_offsets
@@ -107,7 +112,7 @@ def joint_quadratic_forms(
     return out
 
 
-def _cross_terms(chol, levels, A, known) -> np.ndarray:
+def _cross_terms(chol, levels, A, known, selected) -> np.ndarray:
     """(m,) 2 Σ_{s>t} a_sᵀ (A⁻¹)[l_s, l_t] a_t over the rows' level pairs."""
     m = len(levels[0]) if levels else 0
     out = np.zeros(m)
@@ -119,7 +124,7 @@ def _cross_terms(chol, levels, A, known) -> np.ndarray:
             ls, lt = levels[s][both], levels[t][both]
             width = int(lt.max()) + 1
             keys, inverse = np.unique(ls.astype(np.int64) * width + lt, return_inverse=True)
-            blocks = inverse_cross_blocks(chol, s, t, keys // width, keys % width)
+            blocks = inverse_cross_blocks(chol, s, t, keys // width, keys % width, selected)
             out[both] += 2 * np.einsum(
                 "mk,mkj,mj->m", A[s][both], blocks[inverse.ravel()], A[t][both]
             )

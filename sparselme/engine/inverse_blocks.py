@@ -28,28 +28,70 @@ from .cholesky import (
     _symmetric_from_upper,
 )
 
-__all__ = ["inverse_cross_blocks"]
+__all__ = ["SelectedInverse", "inverse_cross_blocks", "inverse_diagonal_blocks"]
 
 # Dense work arrays are kept below this many entries (128 MB).
 _MAX_ENTRIES = 2**24
 
 
+class SelectedInverse:
+    """The selected inverse of a CHOLMOD factor (A⁻¹ on the pattern of L), computed once
+    for several look-ups: ``Z`` the lower triangle, ``where`` A's index → row of P A Pᵀ."""
+
+    def __init__(self, chol: SparseCholesky):
+        f = chol.factor.copy()
+        self.Z = selinv.selected_inverse(f.L())
+        P = np.asarray(f.P())
+        self.where = np.empty_like(P)
+        self.where[P] = np.arange(len(P))
+
+    @classmethod
+    def of(cls, chol) -> SelectedInverse | None:
+        """For a large `SparseCholesky`; None where solves or the Schur complement serve."""
+        if isinstance(chol, SparseCholesky) and chol.q > SELECTED_INVERSION_MIN_Q:
+            return cls(chol)
+        return None
+
+
+def inverse_diagonal_blocks(chol, selected: SelectedInverse | None = None) -> list[np.ndarray]:
+    """Per term the (L, k, k) diagonal blocks of A⁻¹ (read from ``selected`` if given)."""
+    if selected is None:
+        return chol.inverse_diagonal_blocks()
+    out = []
+    for s, t in enumerate(chol.terms):
+        levels = np.arange(t.nlevels)
+        out.append(_selected_blocks(chol, selected, s, s, levels, levels)[0])
+    return out
+
+
 def inverse_cross_blocks(
-    chol: SparseCholesky | BlockCholesky, s: int, t: int, rows: np.ndarray, cols: np.ndarray
+    chol: SparseCholesky | BlockCholesky,
+    s: int,
+    t: int,
+    rows: np.ndarray,
+    cols: np.ndarray,
+    selected: SelectedInverse | None = None,
 ) -> np.ndarray:
     """(m, k_s, k_t) blocks of A⁻¹ at the level pairs (rows[i] of term s, cols[i] of term t).
 
-    ``chol`` must hold the factor of the θ of interest (s ≠ t, any order).
+    ``chol`` must hold the factor of the θ of interest (s ≠ t, any order); ``selected``:
+    its selected inverse, when already computed (`SelectedInverse.of`).
     """
     rows = np.asarray(rows, dtype=np.intp)
     cols = np.asarray(cols, dtype=np.intp)
     if s < t:
-        return inverse_cross_blocks(chol, t, s, cols, rows).transpose(0, 2, 1)
+        return inverse_cross_blocks(chol, t, s, cols, rows, selected).transpose(0, 2, 1)
     if s == t:
         raise ValueError("inverse_cross_blocks is for two different terms")
     if isinstance(chol, BlockCholesky):
         return _block_cross(chol, s, t, rows, cols)
-    return _sparse_cross(chol, s, t, rows, cols)
+    if len(rows) == 0 or (selected is None and chol.q <= SELECTED_INVERSION_MIN_Q):
+        return _solved_cross(chol, s, t, rows, cols)
+    selected = selected or SelectedInverse(chol)
+    out, missing = _selected_blocks(chol, selected, s, t, rows, cols)
+    if missing.any():  # pairs that never occur together in the data: solve for them
+        out[missing] = _solved_cross(chol, s, t, rows[missing], cols[missing])
+    return out
 
 
 # ---- CHOLMOD ---------------------------------------------------------------------------------
@@ -81,23 +123,15 @@ def _solved_cross(chol: SparseCholesky, s: int, t: int, rows, cols) -> np.ndarra
     return out
 
 
-def _sparse_cross(chol: SparseCholesky, s: int, t: int, rows, cols) -> np.ndarray:
-    if chol.q <= SELECTED_INVERSION_MIN_Q or len(rows) == 0:
-        return _solved_cross(chol, s, t, rows, cols)
+def _selected_blocks(chol, selected: SelectedInverse, s: int, t: int, rows, cols):
+    """(blocks (m, k_s, k_t) read from the selected inverse, (m,) pairs not on its pattern)."""
     ks, kt = chol.terms[s].k, chol.terms[t].k
-    f = chol.factor.copy()
-    Z = selinv.selected_inverse(f.L())
-    P = np.asarray(f.P())
-    where = np.empty_like(P)
-    where[P] = np.arange(len(P))  # A's index → position in P A Pᵀ
+    where = selected.where
     i = _entry_indices(chol.offsets[s], rows, ks)[:, :, None] + np.zeros(kt, dtype=np.intp)
     j = _entry_indices(chol.offsets[t], cols, kt)[:, None, :] + np.zeros((1, ks, 1), np.intp)
-    values, found = _lookup(Z, where[i.ravel()], where[j.ravel()])
-    out = values.reshape(len(rows), ks, kt)
+    values, found = _lookup(selected.Z, where[i.ravel()], where[j.ravel()])
     missing = ~found.reshape(len(rows), ks * kt).all(axis=1)
-    if missing.any():  # pairs that never occur together in the data: solve for them
-        out[missing] = _solved_cross(chol, s, t, rows[missing], cols[missing])
-    return out
+    return values.reshape(len(rows), ks, kt), missing
 
 
 def _lookup(Z, rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
