@@ -82,7 +82,6 @@ def predict(
     if not se_fit and interval is None:
         return fit
     require_iid_residuals(res, "predict(se_fit=True) and intervals")
-    require_rows(res, "predict(se_fit=True) and intervals")
     var = rows.error_variance(res, random_only)
     out = pd.DataFrame({"fit": fit.to_numpy()}, index=rows.index)
     if se_fit:

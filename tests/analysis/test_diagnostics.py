@@ -7,7 +7,6 @@ lme4's θ (``fit_at``) and compared to rounding; the fit itself is compared loos
 
 from __future__ import annotations
 
-import json
 import warnings
 from functools import cache
 
@@ -15,13 +14,10 @@ import numpy as np
 import pandas as pd
 import pytest
 from dense_reference import dense_lambda, dense_z
-from references import REFERENCE  # noqa: E402
+from references import lme4_parity as reference  # noqa: E402
 
 import sparselme as sl
 from sparselme.errors import RankDeficiencyWarning
-
-PARITY = json.loads((REFERENCE / "lme4_parity" / "reference.json").read_text())["cases"]
-METHODS = json.loads((REFERENCE / "lme4_parity" / "methods.json").read_text())["cases"]
 
 DATA = {
     "diagnostics_sleepstudy_reml": "sleepstudy",
@@ -30,10 +26,6 @@ DATA = {
     "diagnostics_pastes_nested": "Pastes",
     "diagnostics_sleepstudy_weighted": "sleepstudy",
 }
-
-
-def reference(key: str) -> dict:
-    return PARITY[key] if key in PARITY else METHODS[key]
 
 
 @cache
@@ -131,7 +123,7 @@ def test_coef_adds_fixed_and_random_effects_by_level():
 
 
 def test_coef_puts_random_effects_without_a_fixed_effect_first():
-    ref = METHODS["coef_random_slope_without_fixed_slope"]
+    ref = reference("coef_random_slope_without_fixed_slope")
     res = sl.lmer(ref["formula"], sl.datasets.load("sleepstudy"))
     res = res.with_values(res.engine.fit_at(np.array(ref["theta"]), None, True))
     frame = res.coef()["Subject"]
@@ -142,7 +134,7 @@ def test_coef_puts_random_effects_without_a_fixed_effect_first():
 
 
 def test_coef_of_crossed_factors():
-    ref = METHODS["diagnostics_penicillin_crossed"]
+    ref = reference("diagnostics_penicillin_crossed")
     res = at_lme4_theta("diagnostics_penicillin_crossed")
     cf = res.coef()
     assert set(cf) == set(ref["coef"])
@@ -152,7 +144,7 @@ def test_coef_of_crossed_factors():
 
 
 def test_fixef_with_dropped_columns_in_lme4s_order():
-    ref = PARITY["rank_deficient"]
+    ref = reference("rank_deficient")
     sleep = sl.datasets.load("sleepstudy").assign(Days2=lambda d: 2 * d["Days"])
     with pytest.warns(RankDeficiencyWarning):
         res = sl.lmer(ref["formula"], sleep)

@@ -8,22 +8,18 @@ design, whose fixed effects do not depend on θ, agree to rounding.
 
 from __future__ import annotations
 
-import json
 import warnings
 from functools import cache
 
 import numpy as np
 import pandas as pd
 import pytest
-from references import REFERENCE  # noqa: E402
+from references import lme4_parity as reference  # noqa: E402
 
 import sparselme as sl
 from sparselme.analysis.influence import fit_without
 from sparselme.engine.deletion import crossproducts_without, objective_without
 from sparselme.errors import DataError
-
-PARITY = json.loads((REFERENCE / "lme4_parity" / "reference.json").read_text())["cases"]
-METHODS = json.loads((REFERENCE / "lme4_parity" / "methods.json").read_text())["cases"]
 
 
 @cache
@@ -63,7 +59,7 @@ def check_against(inf, ref, fixed_rtol, vc_rtol, exact_fixed=False):
 @pytest.mark.parametrize("reml", [True, False])
 def test_subject_deletion_matches_lme4(reml):
     key = "diagnostics_sleepstudy_reml" if reml else "diagnostics_sleepstudy_ml"
-    ref = PARITY[key]["influence_subject"]
+    ref = reference(key)["influence_subject"]
     inf = sleepstudy(reml).influence(groups="Subject")
     check_against(inf, ref, fixed_rtol=1e-11, vc_rtol=2e-3, exact_fixed=True)
     np.testing.assert_allclose(inf.cooks_distance(), ref["cooks_distance"], rtol=2e-3)
@@ -72,7 +68,7 @@ def test_subject_deletion_matches_lme4(reml):
 
 
 def test_crossed_group_deletion_matches_lme4():
-    ref = METHODS["diagnostics_penicillin_crossed"]
+    ref = reference("diagnostics_penicillin_crossed")
     res = sl.lmer(ref["formula"], sl.datasets.load("Penicillin"))
     inf = res.influence(groups="sample")
     check_against(inf, ref["influence_sample"], fixed_rtol=1e-8, vc_rtol=1e-4)
@@ -84,22 +80,20 @@ def test_crossed_group_deletion_matches_lme4():
 @pytest.mark.parametrize("reml", [True, False])
 def test_case_deletion_of_some_rows_matches_lme4(reml):
     key = "diagnostics_sleepstudy_reml" if reml else "diagnostics_sleepstudy_ml"
-    ref = PARITY[key]["influence_case"]
+    ref = reference(key)["influence_case"]
     res = sleepstudy(reml)
     labels = list(res.design.row_index[:6])
     inf = res.influence(units=labels)
     assert list(inf.deleted) == labels and inf.n_units == 180
     check_against(inf, ref, fixed_rtol=1e-5, vc_rtol=2e-3)
-    np.testing.assert_allclose(
-        inf.cooks_distance(), np.array(ref["cooks_distance"])[:6], rtol=5e-3
-    )
+    np.testing.assert_allclose(inf.cooks_distance(), np.array(ref["cooks_distance"])[:6], rtol=5e-3)
 
 
 @pytest.mark.parametrize("reml", [True, False])
 def test_case_refits_are_never_worse_than_lme4s(reml):
     """At lme4's own deleted-case estimates, sparselme's refit has the lower criterion."""
     key = "diagnostics_sleepstudy_reml" if reml else "diagnostics_sleepstudy_ml"
-    ref = PARITY[key]["influence_case"]
+    ref = reference(key)["influence_case"]
     res = sleepstudy(reml)
     for i in (0, 2, 57, 131, 179):
         fit, converged = fit_without(res, np.array([i]))
@@ -112,7 +106,7 @@ def test_case_refits_are_never_worse_than_lme4s(reml):
 @pytest.mark.parametrize("reml", [True, False])
 def test_every_case_deletion_matches_lme4(reml):
     key = "diagnostics_sleepstudy_reml" if reml else "diagnostics_sleepstudy_ml"
-    ref = PARITY[key]["influence_case"]
+    ref = reference(key)["influence_case"]
     res = sleepstudy(reml)
     inf = res.influence()
     check_against(inf, ref, fixed_rtol=1e-5, vc_rtol=2e-2)
@@ -145,7 +139,9 @@ def test_deleted_objective_equals_a_model_built_without_the_rows(factorization):
             )
     # the full model's factor is untouched by the twin's
     assert model.objective(res.theta, True) == pytest.approx(res.optsum.fmin, rel=1e-13)
-    cp = crossproducts_without(model.cp, [r.take(drop) for r in model.design.rows], X[drop], y[drop])
+    cp = crossproducts_without(
+        model.cp, [r.take(drop) for r in model.design.rows], X[drop], y[drop]
+    )
     assert cp.nobs == len(pen) - len(drop)
     assert all(cp.cross[k].rows.shape == model.cp.cross[k].rows.shape for k in cp.cross)
 

@@ -3,7 +3,6 @@ given θ, checked against a dense brute force built from the model's definition.
 
 from __future__ import annotations
 
-import json
 import warnings
 from functools import cache
 
@@ -12,14 +11,12 @@ import pandas as pd
 import pytest
 import scipy.linalg as la
 from dense_reference import dense_lambda, dense_z
-from references import REFERENCE  # noqa: E402
+from references import lme4_parity as reference  # noqa: E402
 from scipy import stats
 
 import sparselme as sl
 from sparselme.data.coding import fixed_rows, term_rows
 from sparselme.errors import DataError
-
-PARITY = json.loads((REFERENCE / "lme4_parity" / "reference.json").read_text())["cases"]
 
 
 @cache
@@ -164,7 +161,7 @@ def test_unseen_level_gets_its_prior_variance():
 
 def test_random_only_matches_lme4():
     for key, reml in (("diagnostics_sleepstudy_reml", True), ("diagnostics_sleepstudy_ml", False)):
-        ref = PARITY[key]
+        ref = reference(key)
         res = fit("Reaction ~ Days + (Days | Subject)", "sleepstudy", reml)
         at = res.with_values(res.engine.fit_at(np.array(ref["theta"]), None, reml))
         ro = at.predict(random_only=True)
@@ -220,3 +217,16 @@ def test_henderson_form_equals_dense_inverse_of_the_joint_system():
     A = np.hstack([ZL, X])
     direct = res.scale * np.einsum("iq,qr,ir->i", A, la.inv(M), A)
     np.testing.assert_allclose(res.predict(se_fit=True)["se_fit"] ** 2, direct, rtol=1e-9)
+
+
+def test_streamed_fits_give_the_same_standard_errors_for_new_rows(tmp_path):
+    sleep = sl.datasets.load("sleepstudy")
+    path = tmp_path / "sleep.parquet"
+    sleep.assign(Subject=sleep["Subject"].astype(str)).to_parquet(path)
+    streamed = sl.lmer("Reaction ~ Days + (Days | Subject)", str(path))
+    new = pd.DataFrame({"Days": [1.0, 3.0], "Subject": ["308", "999"]})
+    got = streamed.predict(new, allow_new_levels=True, se_fit=True, interval="prediction")
+    expected = sleepstudy().predict(new, allow_new_levels=True, se_fit=True, interval="prediction")
+    pd.testing.assert_frame_equal(got, expected, rtol=1e-6)
+    with pytest.raises(NotImplementedError, match="rows in memory"):
+        streamed.predict(se_fit=True)  # the fitted rows are not held

@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-import json
 from functools import cache
 
 import numpy as np
 import pandas as pd
 import pytest
-from references import REFERENCE  # noqa: E402
+from references import lme4_parity as reference  # noqa: E402
 
 import sparselme as sl
 from sparselme.analysis.refits import update_formula
 from sparselme.analysis.terms_tests import r_term_label
 from sparselme.data.formula import parse_formula
 from sparselme.errors import FormulaError
-
-PARITY = json.loads((REFERENCE / "lme4_parity" / "reference.json").read_text())["cases"]
-METHODS = json.loads((REFERENCE / "lme4_parity" / "methods.json").read_text())["cases"]
 
 
 @cache
@@ -43,11 +39,17 @@ OLD = parse_formula("Reaction ~ Days + I(Days^2) + (Days | Subject)")
     [
         (". ~ . - Days", "Reaction ~ I(Days ** 2) + (Days | Subject)"),
         ("~ . - Days", "Reaction ~ I(Days ** 2) + (Days | Subject)"),
-        (". ~ . - (Days | Subject) + (1 | Subject)", "Reaction ~ Days + I(Days ** 2) + (1 | Subject)"),
+        (
+            ". ~ . - (Days | Subject) + (1 | Subject)",
+            "Reaction ~ Days + I(Days ** 2) + (1 | Subject)",
+        ),
         ("log(.) ~ .", "log(Reaction) ~ Days + I(Days ** 2) + (Days | Subject)"),
         (". ~ . - 1", "Reaction ~ 0 + Days + I(Days ** 2) + (Days | Subject)"),
         (". ~ . - I(Days^2) + x*f - x:f", "Reaction ~ Days + x + f + (Days | Subject)"),
-        (". ~ . + (Days || g)", "Reaction ~ Days + I(Days ** 2) + (Days | Subject) + (1 | g) + (0 + Days | g)"),
+        (
+            ". ~ . + (Days || g)",
+            "Reaction ~ Days + I(Days ** 2) + (Days | Subject) + (1 | g) + (0 + Days | g)",
+        ),
         (". ~ . + (Days|Subject)", "Reaction ~ Days + I(Days ** 2) + (Days | Subject)"),
         ("y ~ x + (1 | h)", "y ~ x + (1 | h)"),
         (". ~ (1 | Subject)", "Reaction ~ (1 | Subject)"),
@@ -76,7 +78,7 @@ def test_update_formula_errors():
     ],
 )
 def test_update_matches_lme4(key, formula):
-    ref = PARITY[key] if key in PARITY else METHODS[key]
+    ref = reference(key)
     res = sleepstudy().update(formula)
     assert type(res) is type(sleepstudy())
     check_fit(res, ref)
@@ -87,7 +89,7 @@ def test_update_keeps_the_call_and_can_chain_and_switch_criterion():
     res = sleepstudy().update(". ~ . - Days").update(". ~ . + Days")
     assert res.llf == pytest.approx(sleepstudy().llf, abs=1e-7)
     ml = sleepstudy().update(REML=False)
-    ref = PARITY["diagnostics_sleepstudy_ml"]
+    ref = reference("diagnostics_sleepstudy_ml")
     assert not ml.reml and ml.llf == pytest.approx(ref["logLik"], abs=1e-6)
     with pytest.raises(TypeError, match="REML"):
         sleepstudy().update(REML="FALSE")
@@ -117,7 +119,7 @@ def test_update_needs_the_data():
 
 def test_refit_matches_a_fresh_fit():
     """lme4's refit() misreports its logLik (README): the fresh lmer() fit is the reference."""
-    ref = PARITY["refit_newresp"]
+    ref = reference("refit_newresp")
     sleep = sl.datasets.load("sleepstudy")
     newresp = sleep["Reaction"] + 10 * np.sin(np.arange(1, 181))
     res = sleepstudy().refit(newresp)
@@ -128,7 +130,7 @@ def test_refit_matches_a_fresh_fit():
     assert res.llf == pytest.approx(fresh.llf, abs=1e-8)
     np.testing.assert_allclose(res.fittedvalues, fresh.fittedvalues, rtol=1e-6)
     # the original fit is unchanged
-    assert sleepstudy().llf == pytest.approx(PARITY["diagnostics_sleepstudy_reml"]["logLik"])
+    assert sleepstudy().llf == pytest.approx(reference("diagnostics_sleepstudy_reml")["logLik"])
 
 
 def test_refit_aligns_a_series_and_checks_values():

@@ -3,18 +3,15 @@ frozen lme4 1.1-31 / lmerTest 3.1-3 tables."""
 
 from __future__ import annotations
 
-import json
 import warnings
 from functools import cache
 
 import numpy as np
 import pytest
-from references import REFERENCE  # noqa: E402
+from references import lme4_parity as reference  # noqa: E402
 
 import sparselme as sl
 
-PARITY = json.loads((REFERENCE / "lme4_parity" / "reference.json").read_text())["cases"]
-METHODS = json.loads((REFERENCE / "lme4_parity" / "methods.json").read_text())["cases"]
 DATA = {
     "drop1_lme4_chisq": "sleepstudy",
     "drop1_lmerTest_satterthwaite": "sleepstudy",
@@ -27,10 +24,6 @@ DATA = {
     "ranova_dyestuff_ml": "Dyestuff",
     "ranova_two_slopes": "sleepstudy",
 }
-
-
-def reference(key: str) -> dict:
-    return PARITY[key] if key in PARITY else METHODS[key]
 
 
 @cache
@@ -76,7 +69,9 @@ def test_drop1_of_a_reml_fit_refits_with_ml_as_lme4():
     check_table(got, table, rtol=1e-6)
 
 
-@pytest.mark.parametrize("key", ["drop1_lmerTest_satterthwaite", "drop1_cake_main_effects_lmerTest"])
+@pytest.mark.parametrize(
+    "key", ["drop1_lmerTest_satterthwaite", "drop1_cake_main_effects_lmerTest"]
+)
 def test_drop1_f_tests_match_lmertest(key):
     table = reference(key)["table"]
     got = fitted(key).drop1()
