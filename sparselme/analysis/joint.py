@@ -79,8 +79,7 @@ def joint_quadratic_forms(
     model = res.engine
     pls = model.pls
     m = X.shape[0]
-    if model.blocks:
-        model._set_blocks(model.split(res.params_all)[1])
+    require_iid_residuals(res, "leverages and prediction variances")
     with blas_threads(pls.chol.blas_threads):
         T, RZX, RX = pls.joint_factor(res.theta)
         K = pls.chol.backward(RZX) if RZX.size else np.zeros((pls.q, 0))
