@@ -122,7 +122,13 @@ class LinearMixedModel(_LmerFit, MixedModel):
         parsed = parse_formula(formula)
         validation.check_has_random_terms(parsed.bars, formula)
         design = build_design(parsed, data, weights=weights, offset=offset, missing=missing)
-        return cls(design, **engine)
+        model = cls(design, **engine)
+        # how the model was built, for update() (the data are referenced, not copied)
+        model.call = dict(
+            formula=formula, data=data, weights=weights, offset=offset, missing=missing,
+            engine=engine,
+        )
+        return model
 
 
 class ResidualModel(_LmerFit, residual_model.ResidualModel):

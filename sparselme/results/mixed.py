@@ -12,7 +12,17 @@ from __future__ import annotations
 import pandas as pd
 
 from .. import plotting
-from ..analysis import inference, predict, profile, resampling
+from ..analysis import (
+    diagnostics,
+    inference,
+    intervals,
+    predict,
+    profile,
+    refits,
+    resampling,
+    terms_tests,
+)
+from ..analysis import influence as deletion
 from ..model.results import ModelFit
 from .summary import lme4_summary
 
@@ -176,10 +186,28 @@ class MixedLMResults(ModelFit):
         return resampling.bootstrap(self, nsim, func, seed, **kwargs)
 
     def predict(
-        self, newdata=None, re_form=None, allow_new_levels: bool = False, offset=None
-    ) -> pd.Series:
-        """lme4's predictions with random effects (``predict.predict``)."""
-        return predict.predict(self, newdata, re_form, allow_new_levels, offset)
+        self,
+        newdata=None,
+        re_form=None,
+        allow_new_levels: bool = False,
+        offset=None,
+        *,
+        random_only: bool = False,
+        se_fit: bool = False,
+        interval: str | None = None,
+        level: float = 0.95,
+    ) -> pd.Series | pd.DataFrame:
+        """lme4's predictions with random effects (``predict.predict``), and their exact
+        standard errors and intervals given θ (``intervals.predict``).
+
+        ``random_only``: Zb alone (lme4's ``random.only``). ``se_fit``, ``interval``
+        ("confidence" or "prediction") and ``level`` return a DataFrame with columns
+        fit, se_fit, lwr, upr.
+        """
+        return intervals.predict(
+            self, newdata, re_form, allow_new_levels, offset,
+            random_only=random_only, se_fit=se_fit, interval=interval, level=level,
+        )
 
     def simulate(
         self,
@@ -198,3 +226,62 @@ class MixedLMResults(ModelFit):
         return predict.simulate(
             self, nsim, seed, use_u, re_form, newdata, allow_new_levels, offset
         )
+
+    # ---- diagnostics (lme4's methods; ``sparselme.analysis.diagnostics``) ---------------
+    @property
+    def fixef(self) -> diagnostics.FixedEffects:
+        """β̂ as a Series; ``fixef(add_dropped=True)`` adds redundant columns as NaN."""
+        return diagnostics.FixedEffects.of(self)
+
+    @property
+    def df_resid(self) -> int:
+        """lme4's ``df.residual``: nobs − the number of parameters."""
+        return diagnostics.df_resid(self)
+
+    def residuals(self, type: str = "response", scaled: bool = False) -> pd.Series:  # noqa: A002
+        """Residuals: "response" (= "working") or "pearson" (= "deviance"), over σ if
+        ``scaled`` (lme4's ``residuals(m, type, scaled)``)."""
+        return diagnostics.residuals(self, type, scaled)
+
+    def hatvalues(self) -> pd.Series:
+        """Leverages: the diagonal of the hat matrix of the fitted values (lme4's)."""
+        return diagnostics.hatvalues(self)
+
+    def cooks_distance(self) -> pd.Series:
+        """lme4's ``cooks.distance(m)`` (one-step; see `influence` for exact deletions)."""
+        return diagnostics.cooks_distance(self)
+
+    def rstudent(self) -> pd.Series:
+        """lme4's ``rstudent(m)``: Pearson residuals over σ√(1 − h)."""
+        return diagnostics.rstudent(self)
+
+    def influence(
+        self, groups=None, maxeval: int = 1000, verbose: bool | None = None, units=None
+    ):
+        """Refits without each case or group (lme4's ``influence(m, groups)``); ``units``
+        deletes only some. Returns an `sparselme.analysis.influence.Influence`
+        (``dfbeta()``, ``dfbetas()``, ``cooks_distance()``)."""
+        return deletion.influence(self, groups, maxeval=maxeval, verbose=verbose, units=units)
+
+    def coef(self) -> dict[str, pd.DataFrame]:
+        """lme4's ``coef(m)``: per grouping factor, fixed plus random effects by level."""
+        return diagnostics.coef(self)
+
+    # ---- refits and tests of terms ------------------------------------------------------
+    def update(self, formula: str | None = None, data=None, REML: bool | None = None):  # noqa: N803
+        """Refit with an updated formula (lme4's ``update(m, . ~ . - x)``); see
+        `sparselme.analysis.refits.update`."""
+        return refits.update(self, formula, data=data, REML=REML)
+
+    def refit(self, newresp):
+        """The same model fitted to a new response (lme4's ``refit(m, newresp)``)."""
+        return refits.refit(self, newresp)
+
+    def drop1(self, test: str = "F", ddf: str = "Satterthwaite") -> pd.DataFrame:
+        """Single-term deletions of the fixed effects: lmerTest's F tests (``test="F"``)
+        or lme4's likelihood-ratio tests (``test="Chisq"``) or AIC (``"none"``)."""
+        return terms_tests.drop1(self, test, ddf)
+
+    def ranova(self) -> pd.DataFrame:
+        """lmerTest's ``ranova(m)``: likelihood-ratio tests of the random-effects terms."""
+        return terms_tests.ranova(self)

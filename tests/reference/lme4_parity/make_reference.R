@@ -298,7 +298,9 @@ influence_fields <- function(inf) {
        var_cov_comps_names = arr(names(inf$var.cov.comps)),
        var_cov_comps = arr(inf$var.cov.comps),
        var_cov_comps_deleted = mat(inf[[vdel]]),
-       dfbeta = mat(dfbeta(inf)), dfbetas = mat(dfbetas(inf)),
+       dfbeta = mat(dfbeta(inf)),
+       ## lme4 1.1-31's dfbetas() fails with one fixed effect ("non-conformable arrays")
+       dfbetas = tryCatch(mat(dfbetas(inf)), error = function(e) NULL),
        cooks_distance = arr(cooks.distance(inf)),
        converged = arr(inf$converged), function_evals = arr(inf$function.evals))
 }
@@ -417,3 +419,55 @@ ref$cases$summary_dietox_rs <- summary_case(m_dx, "dietox")
 writeLines(toJSON(ref, digits = NA, auto_unbox = TRUE, pretty = TRUE, na = "null", null = "null"),
            file.path(out_dir, "reference.json"))
 cat("wrote", file.path(out_dir, "reference.json"), "with", length(ref$cases), "cases\n")
+
+## ======================================================================================
+## (h) diagnostics and methods on more designs (crossed, nested, weighted, factors):
+##     written to methods.json, beside reference.json
+## ======================================================================================
+meth <- list(versions = ref$versions, cases = list())
+leverage_fields <- function(m) {
+  list(hatvalues = arr(hatvalues(m)), cooks_distance = arr(cooks.distance(m)),
+       rstudent = arr(rstudent(m)), fitted = arr(fitted(m)),
+       residuals = list(response = arr(residuals(m, type = "response")),
+                        pearson = arr(residuals(m, type = "pearson")),
+                        scaled = arr(residuals(m, scaled = TRUE))),
+       df_residual = df.residual(m))
+}
+coef_fields <- function(m) lapply(coef(m), function(cf)
+  c(list(levels = arr(rownames(cf)), columns = arr(colnames(cf))), lapply(cf, arr)))
+meth$cases$diagnostics_penicillin_crossed <- c(fit_info(m_cross, "Penicillin"),
+  leverage_fields(m_cross), list(
+    influence_sample = influence_fields(influence(m_cross, groups = "sample", data = pen)),
+    coef = coef_fields(m_cross)))
+m_nested <- lmer(strength ~ 1 + (1 | batch/cask), pastes)
+meth$cases$diagnostics_pastes_nested <- c(fit_info(m_nested, "Pastes"),
+  leverage_fields(m_nested))
+sleep_w <- sleep; sleep_w$w <- 1 + (sleep_w$Days %% 3)
+m_w <- lmer(Reaction ~ Days + (Days | Subject), sleep_w, weights = w)
+meth$cases$diagnostics_sleepstudy_weighted <- c(
+  fit_info(m_w, "sleepstudy with weights w = 1 + Days %% 3"),
+  list(weights = "1 + Days %% 3"), leverage_fields(m_w))
+m_noslope <- lmer(Reaction ~ 1 + (Days | Subject), sleep)
+meth$cases$coef_random_slope_without_fixed_slope <- c(fit_info(m_noslope, "sleepstudy"),
+  list(coef = coef_fields(m_noslope)))
+m_cake_ml <- lmer(angle ~ recipe * temperature + (1 | recipe:replicate), cake, REML = FALSE)
+meth$cases$drop1_cake_chisq <- c(fit_info(m_cake_ml, "cake"), list(
+  call = "drop1(m, test = \"Chisq\")", table = table_fields(drop1(m_cake_ml, test = "Chisq"))))
+m_cake <- lmer(angle ~ recipe + temperature + (1 | recipe:replicate), cake)
+meth$cases$drop1_cake_main_effects_lmerTest <- c(fit_info(m_cake, "cake"), list(
+  call = "lmerTest drop1(m)", table = table_fields(drop1(lmerTest::as_lmerModLmerTest(m_cake)))))
+m_dye <- lmer(Yield ~ 1 + (1 | Batch), load_data("Dyestuff"))
+meth$cases$ranova_dyestuff <- ranova_case(m_dye, "Dyestuff")
+m_dye_ml <- lmer(Yield ~ 1 + (1 | Batch), load_data("Dyestuff"), REML = FALSE)
+meth$cases$ranova_dyestuff_ml <- ranova_case(m_dye_ml, "Dyestuff")
+m_q2 <- lmer(Reaction ~ Days + (Days + I(Days^2) | Subject), sleep)
+meth$cases$ranova_two_slopes <- ranova_case(m_q2, "sleepstudy")
+meth$cases$update_add_fixed <- c(fit_info(update(m_rs, . ~ . + I(Days^2)), "sleepstudy"),
+  list(update = "update(lmer(Reaction ~ Days + (Days | Subject)), . ~ . + I(Days^2))"))
+meth$cases$update_swap_random <- c(
+  fit_info(update(m_rs, . ~ . - (Days | Subject) + (1 | Subject)), "sleepstudy"),
+  list(update = "update(m, . ~ . - (Days | Subject) + (1 | Subject))"))
+
+writeLines(toJSON(meth, digits = NA, auto_unbox = TRUE, pretty = TRUE, na = "null", null = "null"),
+           file.path(out_dir, "methods.json"))
+cat("wrote", file.path(out_dir, "methods.json"), "with", length(meth$cases), "cases\n")
