@@ -142,7 +142,9 @@ class MixedLMResults(ModelFit):
         **kwargs
             ``alphamax`` (default 0.01): each trace steps out until |ζ| exceeds the square
             root of the 1 − alphamax quantile of χ² with npar degrees of freedom;
-            ``maxpts`` (default 100): at most that many points on each side.
+            ``maxpts`` (default 100): at most that many points on each side; ``verbose``:
+            a progress bar over the parameters (None: only when someone watches and it
+            takes more than a couple of seconds; see `sparselme.progress`).
 
         Returns
         -------
