@@ -166,7 +166,8 @@ def lmer(
         The n rows. A Parquet file or folder, a ``pyarrow.dataset.Dataset`` or ``Table``,
         or a ``dask.dataframe.DataFrame`` is read in chunks and never held in memory.
     REML : bool, default True
-        Restricted maximum likelihood; False fits by maximum likelihood.
+        Restricted maximum likelihood; False fits by maximum likelihood. (statsmodels'
+        spelling ``reml=`` is refused with a message that points here.)
     weights : array_like of shape (n,) or str, optional
         Prior weights, or the name of their column (a column name for streamed data).
     offset : array_like of shape (n,) or str, optional
@@ -219,6 +220,11 @@ def lmer(
     Days            10.47
     Name: fe_params, dtype: float64
     """
+    if "reml" in fit_kwargs:
+        raise TypeError(
+            "lmer() has no argument 'reml': lme4 spells it REML (REML=False fits by maximum "
+            "likelihood); reml= is the statsmodels API's spelling, sl.mixedlm(...).fit(reml=...)"
+        )
     if residual is not None:
         if validation.is_streamable(data):
             raise NotImplementedError(

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from html import escape as html_escape
 
 import nlopt
 import numpy as np
@@ -318,8 +319,29 @@ class Profile:
         """ζ against each parameter (see `sparselme.plotting.plot_profile`)."""
         return plot_profile(self.trace[["parameter", "value", "zeta"]], **kwargs)
 
+    def table(self) -> pd.DataFrame:
+        """Per profiled parameter: its estimate, the number of points and the range of
+        values and of ζ that the trace covers."""
+        rows = {}
+        for name, rows_w in self._traces.items():
+            w = self._profiler.names.index(name)
+            values, zeta = rows_w[:, 1 + w], rows_w[:, 0]
+            rows[name] = (
+                self._profiler.opt[w],
+                len(rows_w),
+                *np.nanmin([values, zeta], axis=1),
+                *np.nanmax([values, zeta], axis=1),
+            )
+        cols = ["estimate", "points", "lowest", "lowest zeta", "highest", "highest zeta"]
+        table = pd.DataFrame.from_dict(rows, orient="index", columns=cols)
+        return table[["estimate", "points", "lowest", "highest", "lowest zeta", "highest zeta"]]
+
     def __repr__(self) -> str:
         return f"<Profile of {len(self._traces)} parameters, {len(self.trace)} points>"
+
+    def _repr_html_(self) -> str:
+        head = f"<p><strong>Profile</strong> of the ML deviance: {html_escape(repr(self))}</p>"
+        return head + self.table()._repr_html_()
 
 
 def _which(names: list[str], nvp: int, parm) -> list[str]:
@@ -370,9 +392,10 @@ def _profile(
     verbose: bool | None = None,
 ) -> Profile:
     traces = {}
-    with blas_threads(prof.model.pls.chol.blas_threads), ProgressBar(
-        len(names), "profile", verbose=verbose
-    ) as bar:
+    with (
+        blas_threads(prof.model.pls.chol.blas_threads),
+        ProgressBar(len(names), "profile", verbose=verbose) as bar,
+    ):
         for name in names:
             bar.note(name)
             traces[name] = prof.trace(prof.names.index(name), cutoff, delta, maxpts)

@@ -14,6 +14,7 @@ import pandas as pd
 from .. import plotting
 from ..analysis import inference, predict, profile, resampling
 from ..model.results import ModelFit
+from .report import Summary, lme4_sections, overview, overview_text
 from .summary import lme4_summary
 
 __all__ = ["MixedLMResults"]
@@ -23,19 +24,28 @@ class MixedLMResults(ModelFit):
     """Results of a linear mixed-model fit (see `sparselme.model.results.ModelFit`)."""
 
     # ---- printing -------------------------------------------------------------------------
-    def summary(self) -> str:
+    def summary(self) -> Summary:
         """An lme4-style printout of the fit.
 
         Returns
         -------
-        str
+        Summary
             lme4's ``summary(m)`` layout: the criterion, scaled residuals, the variance
             components, the number of observations and groups, the fixed effects.
+            ``print()`` and ``str()`` give the text; ``as_html()``, ``as_latex()`` the same
+            tables in HTML and LaTeX (Jupyter shows the HTML).
         """
-        return lme4_summary(self)
+        return Summary(lme4_summary(self), lambda: lme4_sections(self))
 
     def __repr__(self) -> str:
         return f"<MixedLMResults {self.method} nobs={self.nobs} logLik={self.llf:.4f}>"
+
+    def __str__(self) -> str:
+        """lme4's ``print(m)``: the criterion, standard deviations and fixed effects."""
+        return overview_text(self)
+
+    def _repr_html_(self) -> str:
+        return overview(self).as_html()
 
     # ---- plots (matplotlib, the optional extra ``plot``) --------------------------------
     def plot_diagnostics(self, **kwargs):
