@@ -20,7 +20,7 @@ from .data.formula import parse_formula
 from .engine.fit import FitOptions
 from .model.mixed_model import MixedModel
 from .residual_covariance import model as residual_model
-from .results import MixedLMResults, ResidualMixedLMResults
+from .results import MixedLMResults, ResidualMixedLMResults, storage
 
 __all__ = ["lmer", "LinearMixedModel", "ResidualModel", "fit_model"]
 
@@ -83,6 +83,38 @@ class _LmerFit:
             verbose=verbose,
             name_style="r" if r_names else "formulaic",
         )
+
+    def restore_optsum(
+        self,
+        source,
+        REML: bool | None = None,  # noqa: N803 - lme4's argument name
+        *,
+        r_names: bool = True,
+    ) -> MixedLMResults:
+        """The fit recorded by ``res.save_optsum``, restored without optimizing
+        (MixedModels.jl's ``restoreoptsum!``).
+
+        Parameters
+        ----------
+        source : str, os.PathLike, text file object or dict
+            The JSON record (or its contents).
+        REML : bool, optional
+            The criterion expected; default: the record's.
+        r_names : bool, default True
+            Fixed effects named as R does (``(Intercept)``) or as formulaic does.
+
+        Returns
+        -------
+        MixedLMResults
+            The results at the recorded parameters, with the recorded ``optsum``.
+
+        Raises
+        ------
+        sparselme.errors.DataError
+            The record was made on other data or another model (what differs is named).
+        """
+        fit = storage.restore_optsum(self, source, REML)
+        return self.results_class.from_fit(fit, name_style="r" if r_names else "formulaic")
 
 
 def fit_model(
@@ -149,6 +181,7 @@ def lmer(
     offset: np.ndarray | str | None = None,
     missing: str = "raise",
     residual=None,
+    optsum=None,
     **fit_kwargs,
 ) -> MixedLMResults:
     """Fit a linear mixed model written in lme4's formula language; returns the results.
@@ -178,6 +211,10 @@ def lmer(
     residual : VarIdent or AR1, optional
         A residual variance structure, ``sl.VarIdent(...)`` or ``sl.AR1(...)`` (see
         `sparselme.residual`); data in memory only.
+    optsum : str, os.PathLike, text file object or dict, optional
+        A record written by ``res.save_optsum(path)``: the fit is restored from it on
+        these data without optimizing (`LinearMixedModel.restore_optsum`); data that do
+        not match the record's raise `sparselme.errors.DataError`.
     **fit_kwargs
         Settings of the fit (`LinearMixedModel.fit`):
 
@@ -234,13 +271,20 @@ def lmer(
         model = ResidualModel.from_formula(
             formula, data, residual, weights=weights, offset=offset, missing=missing
         )
-        return model.fit(REML=REML, **fit_kwargs)
-    if validation.is_streamable(data):  # a Parquet path, pyarrow Dataset or Dask DataFrame
+    elif validation.is_streamable(data):  # a Parquet path, pyarrow Dataset or Dask DataFrame
         engine = {k: fit_kwargs.pop(k) for k in ("ordering", "factorization") if k in fit_kwargs}
         chunk_size = fit_kwargs.pop("chunk_size", None)
         design, cp = streaming.streamed_design(formula, data, weights, offset, missing, chunk_size)
-        return LinearMixedModel(design, cp=cp, **engine).fit(REML=REML, **fit_kwargs)
-    model = LinearMixedModel.from_formula(
-        formula, data, weights=weights, offset=offset, missing=missing
-    )
-    return model.fit(REML=REML, **fit_kwargs)
+        model = LinearMixedModel(design, cp=cp, **engine)
+    else:
+        model = LinearMixedModel.from_formula(
+            formula, data, weights=weights, offset=offset, missing=missing
+        )
+    if optsum is None:
+        return model.fit(REML=REML, **fit_kwargs)
+    unused = sorted(set(fit_kwargs) - {"r_names", "verbose"})
+    if unused:
+        raise TypeError(
+            f"lmer(optsum=...) restores a fit without optimizing: {unused} do not apply"
+        )
+    return model.restore_optsum(optsum, REML, r_names=fit_kwargs.get("r_names", True))

@@ -14,6 +14,7 @@ import pandas as pd
 from .. import plotting
 from ..analysis import inference, predict, profile, resampling
 from ..model.results import ModelFit
+from . import storage
 from .report import Summary, lme4_sections, overview, overview_text
 from .summary import lme4_summary
 
@@ -39,6 +40,37 @@ class MixedLMResults(ModelFit):
 
     def __repr__(self) -> str:
         return f"<MixedLMResults {self.method} nobs={self.nobs} logLik={self.llf:.4f}>"
+
+    # ---- saving ----------------------------------------------------------------------------
+    def save(self, fname) -> None:
+        """Pickle the results to ``fname`` (a path or a binary file), statsmodels' ``save``.
+
+        `sparselme.load` (or ``MixedLMResults.load``) reads them back; a pickle needs a
+        compatible version of sparselme. `save_optsum` writes a portable record instead.
+        """
+        storage.save(self, fname)
+
+    @classmethod
+    def load(cls, fname):
+        """Results saved with `save` (unpickled: load only files you trust)."""
+        return storage.load(fname)
+
+    def save_optsum(self, fname) -> None:
+        """Write the optimizer's summary as JSON (MixedModels.jl's ``saveoptsum``).
+
+        Parameters
+        ----------
+        fname : str, os.PathLike or text file object
+            Where to write. The record holds θ (and any further parameters), β, σ, the
+            criterion, the evaluation count and log (``keep_log=True``), the settings and
+            the versions, and what identifies the data; no data and no code.
+
+        Notes
+        -----
+        ``sl.lmer(formula, data, optsum=fname)`` or ``model.restore_optsum(fname)`` give
+        the fit back on the same data without optimizing; other data are refused.
+        """
+        storage.save_optsum(self, fname)
 
     def __str__(self) -> str:
         """lme4's ``print(m)``: the criterion, standard deviations and fixed effects."""
