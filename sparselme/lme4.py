@@ -195,9 +195,12 @@ def lmer(
         Response, fixed effects and bar terms, e.g. ``"Reaction ~ Days + (Days | Subject)"``:
         ``(expr | g)`` correlated, ``(expr || g)`` independent, ``(1 | a/b)`` nested,
         ``(1 | a) + (1 | b)`` crossed random effects.
-    data : pandas.DataFrame, dict of columns, str or pathlib.Path, pyarrow or Dask data
-        The n rows. A Parquet file or folder, a ``pyarrow.dataset.Dataset`` or ``Table``,
-        or a ``dask.dataframe.DataFrame`` is read in chunks and never held in memory.
+    data : DataFrame (pandas, polars, pyarrow ...), dict of columns, path, Dask data
+        The n rows. Other libraries' frames (and anything with the Arrow PyCapsule or
+        dataframe interchange protocol) are converted to pandas, a CSV file up to 256 MB
+        is read. A Parquet file or folder, a larger CSV file, a
+        ``pyarrow.dataset.Dataset`` or a ``dask.dataframe.DataFrame`` is read in chunks
+        and never held in memory.
     REML : bool, default True
         Restricted maximum likelihood; False fits by maximum likelihood. (statsmodels'
         spelling ``reml=`` is refused with a message that points here.)
