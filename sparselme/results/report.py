@@ -59,33 +59,34 @@ class Summary:
         """The printout as text."""
         return self._text
 
+    def _render(self, title, heading, lines, table) -> list[str]:
+        """The parts of a rendering: ``title(text)``, then per section ``heading(text)``,
+        ``lines(list of text)`` and ``table(frame, index)`` where it has them."""
+        parts = [title(self.title)] if self.title else []
+        for s in self.sections:
+            parts += [heading(s.heading)] if s.heading else []
+            parts += [lines(s.lines)] if s.lines else []
+            parts += [table(s.table, s.index)] if s.table is not None else []
+        return parts
+
     def as_html(self) -> str:
         """The printout as an HTML fragment: a heading and a table per section."""
-        parts = ['<div class="sparselme-summary">']
-        if self.title:
-            parts.append(f"<h4>{html.escape(self.title)}</h4>")
-        for s in self.sections:
-            if s.heading:
-                parts.append(f"<p><strong>{html.escape(s.heading)}</strong></p>")
-            if s.lines:
-                parts.append("<p>" + "<br>".join(html.escape(x) for x in s.lines) + "</p>")
-            if s.table is not None:
-                parts.append(s.table.to_html(index=s.index, border=0, na_rep=""))
-        parts.append("</div>")
-        return "\n".join(parts)
+        parts = self._render(
+            lambda t: f"<h4>{html.escape(t)}</h4>",
+            lambda t: f"<p><strong>{html.escape(t)}</strong></p>",
+            lambda ls: "<p>" + "<br>".join(html.escape(x) for x in ls) + "</p>",
+            lambda frame, index: frame.to_html(index=index, border=0, na_rep=""),
+        )
+        return "\n".join(['<div class="sparselme-summary">', *parts, "</div>"])
 
     def as_latex(self) -> str:
         """The printout as LaTeX: a ``tabular`` per table (needs no extra package)."""
-        parts = []
-        if self.title:
-            parts.append(f"\\section*{{{_tex(self.title)}}}")
-        for s in self.sections:
-            if s.heading:
-                parts.append(f"\\paragraph{{{_tex(s.heading)}}}")
-            if s.lines:
-                parts.append(" \\\\\n".join(_tex(x) for x in s.lines))
-            if s.table is not None:
-                parts.append(_latex_tabular(s.table, s.index))
+        parts = self._render(
+            lambda t: f"\\section*{{{_tex(t)}}}",
+            lambda t: f"\\paragraph{{{_tex(t)}}}",
+            lambda ls: " \\\\\n".join(_tex(x) for x in ls),
+            _latex_tabular,
+        )
         return "\n\n".join(parts) + "\n"
 
     def _repr_html_(self) -> str:
