@@ -42,7 +42,7 @@ def test_type1_hypotheses_test_each_term_after_the_earlier_ones():
     d = _design("angle ~ recipe * temperature + (1 | recipe:replicate)", "cake")
     hyps = type1_contrasts(d)
     X = d.X
-    for term, L in hyps.items():
+    for L in hyps.values():
         assert L.shape[1] == X.shape[1] and np.linalg.matrix_rank(L) == L.shape[0]
     # sequential: the first term's hypotheses do not involve later terms' columns
     cols, _ = term_columns(d)
