@@ -25,6 +25,7 @@ import pandas as pd
 
 from ..data.coding import check_columns, column_names, fixed_rows, term_rows
 from ..data.formula import parse_formula
+from ..data.frames import level_labels, to_pandas
 from ..errors import DataError, FormulaError
 from ..model.results import ModelFit
 
@@ -107,9 +108,10 @@ def select_terms(res: ModelFit, re_form) -> list[int]:
 def _as_frame(newdata) -> pd.DataFrame:
     if isinstance(newdata, dict):
         newdata = pd.DataFrame(newdata)
-    if not isinstance(newdata, pd.DataFrame):
-        raise TypeError("newdata must be a pandas DataFrame (or a dict of columns)")
-    return newdata
+    frame = to_pandas(newdata, "newdata")  # polars, pyarrow ... as pandas
+    if frame is None:
+        raise TypeError("newdata must be a DataFrame (pandas, polars ...) or a dict of columns")
+    return frame
 
 
 def _group_index(term: RandomEffectsTerm, newdata: pd.DataFrame) -> np.ndarray:
@@ -120,7 +122,7 @@ def _group_index(term: RandomEffectsTerm, newdata: pd.DataFrame) -> np.ndarray:
     for var in term.group_vars:
         col = newdata[var]
         missing |= col.isna().to_numpy()
-        parts.append(col.astype(object).map(str).to_numpy().astype(object))
+        parts.append(level_labels(col))  # as the fit labelled its levels
     keys = parts[0]
     for part in parts[1:]:
         keys = keys + ":" + part

@@ -31,6 +31,7 @@ from ..errors import (
 )
 from . import validation as check
 from .formula import BarTerm, ParsedFormula
+from .frames import level_labels
 from .rank import engine_columns, redundant_columns_and_residual
 from .variables import formula_variables
 
@@ -84,11 +85,11 @@ def group_codes(data: pd.DataFrame, variables: Sequence[str]) -> tuple[np.ndarra
         col = data[name]
         if isinstance(col.dtype, pd.CategoricalDtype):  # unused categories drop out below
             c = col.cat.codes.to_numpy().astype(np.int64)
-            lev = np.asarray(col.cat.categories.astype(str))
+            lev = level_labels(col.cat.categories)
         else:
             c, lev = pd.factorize(col, sort=True)
             c = c.astype(np.int64)
-            lev = np.asarray(pd.Index(lev).astype(str))
+            lev = level_labels(lev)
         if codes is None:
             codes, labels = c, [lev]
         else:

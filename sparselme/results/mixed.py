@@ -24,6 +24,8 @@ from ..analysis import (
 )
 from ..analysis import influence as deletion
 from ..model.results import ModelFit
+from . import storage
+from .report import Summary, lme4_sections, overview, overview_text
 from .summary import lme4_summary
 
 __all__ = ["MixedLMResults"]
@@ -33,19 +35,59 @@ class MixedLMResults(ModelFit):
     """Results of a linear mixed-model fit (see `sparselme.model.results.ModelFit`)."""
 
     # ---- printing -------------------------------------------------------------------------
-    def summary(self) -> str:
+    def summary(self) -> Summary:
         """An lme4-style printout of the fit.
 
         Returns
         -------
-        str
+        Summary
             lme4's ``summary(m)`` layout: the criterion, scaled residuals, the variance
             components, the number of observations and groups, the fixed effects.
+            ``print()`` and ``str()`` give the text; ``as_html()``, ``as_latex()`` the same
+            tables in HTML and LaTeX (Jupyter shows the HTML).
         """
-        return lme4_summary(self)
+        return Summary(lme4_summary(self), lambda: lme4_sections(self))
 
     def __repr__(self) -> str:
         return f"<MixedLMResults {self.method} nobs={self.nobs} logLik={self.llf:.4f}>"
+
+    # ---- saving ----------------------------------------------------------------------------
+    def save(self, fname) -> None:
+        """Pickle the results to ``fname`` (a path or a binary file), statsmodels' ``save``.
+
+        `sparselme.load` (or ``MixedLMResults.load``) reads them back; a pickle needs a
+        compatible version of sparselme. `save_optsum` writes a portable record instead.
+        """
+        storage.save(self, fname)
+
+    @classmethod
+    def load(cls, fname):
+        """Results saved with `save` (unpickled: load only files you trust)."""
+        return storage.load(fname)
+
+    def save_optsum(self, fname) -> None:
+        """Write the optimizer's summary as JSON (MixedModels.jl's ``saveoptsum``).
+
+        Parameters
+        ----------
+        fname : str, os.PathLike or text file object
+            Where to write. The record holds θ (and any further parameters), β, σ, the
+            criterion, the evaluation count and log (``keep_log=True``), the settings and
+            the versions, and what identifies the data; no data and no code.
+
+        Notes
+        -----
+        ``sl.lmer(formula, data, optsum=fname)`` or ``model.restore_optsum(fname)`` give
+        the fit back on the same data without optimizing; other data are refused.
+        """
+        storage.save_optsum(self, fname)
+
+    def __str__(self) -> str:
+        """lme4's ``print(m)``: the criterion, standard deviations and fixed effects."""
+        return overview_text(self)
+
+    def _repr_html_(self) -> str:
+        return overview(self).as_html()
 
     # ---- plots (matplotlib, the optional extra ``plot``) --------------------------------
     def plot_diagnostics(self, **kwargs):
@@ -152,7 +194,9 @@ class MixedLMResults(ModelFit):
         **kwargs
             ``alphamax`` (default 0.01): each trace steps out until |ζ| exceeds the square
             root of the 1 − alphamax quantile of χ² with npar degrees of freedom;
-            ``maxpts`` (default 100): at most that many points on each side.
+            ``maxpts`` (default 100): at most that many points on each side; ``verbose``:
+            a progress bar over the parameters (None: only when someone watches and it
+            takes more than a couple of seconds; see `sparselme.progress`).
 
         Returns
         -------

@@ -53,6 +53,7 @@ from ..data.design import (
     warn_dropped_columns,
 )
 from ..data.formula import BarTerm, ParsedFormula, parse_formula
+from ..data.frames import csv_dataset, is_csv_path
 from ..data.overlap import check_distinct_terms
 from ..data.rank import redundant_columns
 from ..data.validation import is_streamable  # the input test lives with the other checks
@@ -94,6 +95,8 @@ def as_source(data: Any, chunk_size: int | None = None) -> ParquetSource | DaskS
     if rows < 1:
         raise ValueError(f"chunk_size must be a positive number of rows, not {chunk_size!r}")
     if isinstance(data, (str, os.PathLike)):
+        if is_csv_path(data):  # a large CSV file (small ones are read into memory)
+            return ParquetSource(csv_dataset(data), rows)
         return ParquetSource.from_path(data, rows)
     module = type(data).__module__
     if module.startswith("pyarrow"):
