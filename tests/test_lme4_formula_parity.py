@@ -128,7 +128,11 @@ def test_formula_syntax_fits_as_lme4(key):
 
 @pytest.mark.parametrize(
     "key",
-    ["syntax_dummy_machines", "syntax_zero_plus_factor_machines", "syntax_factor_minus_one_machines"],
+    [
+        "syntax_dummy_machines",
+        "syntax_zero_plus_factor_machines",
+        "syntax_factor_minus_one_machines",
+    ],
 )
 def test_factor_and_dummy_slopes_give_lme4s_conditional_modes(key):
     res, case = fit_case(key)
@@ -144,7 +148,9 @@ def test_offset_term_is_added_to_fitted_values_and_new_rows():
     res, case = fit_case("syntax_offset")
     np.testing.assert_allclose(res.fittedvalues.iloc[:10], case["fitted_head"], rtol=1e-7)
     new = pd.DataFrame(case["newdata"])
-    np.testing.assert_allclose(res.predict(new, re_form="~0"), case["predict_population"], rtol=1e-9)
+    np.testing.assert_allclose(
+        res.predict(new, re_form="~0"), case["predict_population"], rtol=1e-9
+    )
     np.testing.assert_allclose(
         res.predict(new, allow_new_levels=True), case["predict_conditional"], rtol=1e-7
     )
