@@ -423,8 +423,8 @@ cat("wrote", file.path(out_dir, "reference.json"), "with", length(ref$cases), "c
 ## ======================================================================================
 out2 <- list(versions = ref$versions, cases = list())
 cake_o <- load_data("cake")
-m_cake_num <- lmer(angle ~ recipe * as.numeric(as.character(temperature)) + (1 | recipe:replicate),
-                   cake_o)
+cake_o$temp <- as.numeric(as.character(cake_o$temperature))
+m_cake_num <- lmer(angle ~ recipe * temp + (1 | recipe:replicate), cake_o)
 m_cake_add <- lmer(angle ~ recipe + temperature + (1 | recipe:replicate), cake_o)
 m_cake_int <- lmer(angle ~ recipe * temperature + (1 | recipe:replicate), cake_o)
 print_case <- function(m, data_name) {  # print's message (p > 12) goes to summary_message
@@ -432,7 +432,7 @@ print_case <- function(m, data_name) {  # print's message (p > 12) goes to summa
   c(fit_info(m, data_name), list(summary_lines = arr(out), summary_message = arr(msg)))
 }
 out2$cases$print_sleepstudy_rs <- print_case(m_rs, "sleepstudy")
-out2$cases$print_cake_numeric <- print_case(m_cake_num, "cake")
+out2$cases$print_cake_numeric <- print_case(m_cake_num, "cake with temp = temperature as a number")
 out2$cases$print_cake_additive <- print_case(m_cake_add, "cake")
 out2$cases$print_cake_interaction <- print_case(m_cake_int, "cake")  # p = 18 > 12
 abbr_names <- c("(Intercept)", "Days", "recipeB", "temperature.L", "temperature^4",
