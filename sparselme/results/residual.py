@@ -69,9 +69,10 @@ class ResidualMixedLMResults(MixedLMResults):
             index=s.names,
         )
 
-    def summary(self) -> str:
-        """lme4's layout with a block for the residual structure before the fixed effects."""
-        return with_residual_block(super().summary(), self)
+    def summary(self, correlation: bool | None = None) -> str:
+        """lme4's layout with a block for the residual structure before the fixed effects
+        (``correlation`` as in `MixedLMResults.summary`)."""
+        return with_residual_block(super().summary(correlation), self)
 
     def __repr__(self) -> str:
         rho = ", ".join(f"{k}={v:.4g}" for k, v in self.residual_params.items())
