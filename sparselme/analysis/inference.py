@@ -86,6 +86,12 @@ def anova(
     first (with a message on stderr), unless ``refit=False``. With a single model, the F
     tests of its fixed-effect terms are returned (`f_tests`).
     """
+    for key, value in named.items():
+        if not isinstance(value, ModelFit):
+            raise TypeError(
+                f"anova() got an unexpected keyword argument {key!r} (keyword arguments name "
+                f"fitted models, not {type(value).__name__})"
+            )
     models = (*models, *named.values())
     if len(models) == 1:
         return f_tests(models[0])

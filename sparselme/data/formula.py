@@ -26,13 +26,13 @@ Operators keep lme4's (R's) meaning where Python's differs:
 
 from __future__ import annotations
 
-import keyword
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import NamedTuple
 
 from ..errors import FormulaError
+from .rsyntax import is_offset, name_for_formulaic, quoted, unparenthesized_bar
 
 __all__ = [
     "BarTerm",
@@ -91,7 +91,7 @@ def parse_formula(text: str) -> ParsedFormula:
     response = None if tilde == 0 else p.response(tilde)
     if tilde == n - 1:
         raise p.error("missing right-hand side after '~'", tilde)
-    whole = _unparenthesized_bar(p, tilde + 1, n)
+    whole = unparenthesized_bar(p, tilde + 1, n)
     if whole is not None:  # y ~ x | g: the whole right-hand side is one bar term (R's precedence)
         bars = p.bar_terms(_Term("+", tilde + 1, n, None), tilde + 1, n, whole)
         return ParsedFormula(text, response, "1", tuple(bars))
@@ -102,7 +102,7 @@ def parse_formula(text: str) -> ParsedFormula:
         bar = p.find_bar(term.lo, term.hi)
         if bar is not None:
             bars.extend(p.bar_terms(term, *bar))
-        elif _is_offset(p, term):
+        elif is_offset(p, term):
             offsets.append(p.render(term.lo + 2, term.hi - 1, python=True))
         else:
             p.check_term(term.lo, term.hi)
@@ -128,7 +128,7 @@ def expand_dot(parsed: ParsedFormula, columns, exclude: set[str]) -> ParsedFormu
     dots = [k for k in p.top(0, len(p.toks)) if p.toks[k].text == "."]
     if not dots:
         return parsed
-    names = [_quoted(str(c)) for c in columns if str(c) not in exclude]
+    names = [quoted(str(c)) for c in columns if str(c) not in exclude]
     if not names:
         raise FormulaError("'.' stands for no column: the data have only the response", parsed.text)
     out, at = [], 0
@@ -174,61 +174,6 @@ def _one_sided(text: str, what: str) -> tuple[str, bool]:
 # --------------------------------------------------------------------------- internals
 
 
-def _unparenthesized_bar(p: _Parser, lo: int, hi: int) -> int | None:
-    """The index of a bar outside all brackets in [lo, hi) (``y ~ x | g``), if any."""
-    bars = [k for k in p.top(lo, hi) if p.toks[k].text in _BARS]
-    if len(bars) > 1:
-        raise p.error("more than one '|' outside parentheses; write (expr | group) terms", bars[1])
-    if bars and bars[0] == hi - 1:
-        raise p.error("missing the grouping factor of a random-effects term", bars[0])
-    return bars[0] if bars else None
-
-
-def _is_offset(p: _Parser, term: _Term) -> bool:
-    """Whether the term is ``offset(expr)`` (R's offset term); a subtracted one raises."""
-    lo, hi = term.lo, term.hi
-    whole = hi - lo > 2 and p.toks[lo].text == "offset" and p.toks[lo + 1].text == "("
-    if not (whole and p.match[lo + 1] == hi - 1):
-        return False
-    if term.sign == "-":
-        raise p.error("an offset() term cannot be subtracted", term.sign_at or lo)
-    if hi - lo == 3:
-        raise p.error("offset() needs an expression", lo)
-    return True
-
-
-def _quoted(name: str) -> str:
-    """A column name as formulaic reads it: backquoted unless a plain identifier."""
-    return name if name.isidentifier() and not keyword.iskeyword(name) else f"`{name}`"
-
-
-def _name_text(p: _Parser, k: int, code: bool) -> str:
-    """How a name token is passed to formulaic (R's names and constants spelled for it).
-
-    ``splines::bs`` → ``splines.bs`` (the namespace is in the formula context); a dotted
-    R name that is not called (``Petal.Width``) is backquoted; in Python code a dotted
-    keyword (``Boundary.knots =``) becomes ``Boundary_knots`` and ``TRUE``/``FALSE``/
-    ``NULL`` Python's constants.
-    """
-    toks = p.toks
-    text = toks[k].text
-    nxt = toks[k + 1].text if k + 1 < len(toks) else None
-    prev = toks[k - 1] if k else None
-    if "::" in text:
-        namespace, _, function = text.partition("::")
-        return f"{namespace}.{function.lstrip(':')}"
-    if code and text in _R_CONSTANTS and nxt not in ("(", "="):
-        return _R_CONSTANTS[text]
-    if "." not in text or text == "." or nxt in ("(", "["):
-        return text
-    if prev is not None and prev.kind == "close" and text[0] == ".":
-        return text  # an attribute of a call result: f(x).T
-    if code and nxt == "=" and prev is not None and prev.text in ("(", ","):
-        return text.replace(".", "_")
-    if text.split(".")[0] in _PYTHON_MODULES:
-        return text
-    return f"`{text}`"
-
 _TOKEN_RE = re.compile(
     r"""
     (?P<ws>\s+)
@@ -249,8 +194,6 @@ _WORDS = {"name", "num", "str", "bq"}
 _SPACED = {"+", "-", "~", "|", "||", "==", "!=", "<=", ">=", "<", ">", "&", "%in%"}
 _MAX_DEPTH = 64
 _BAR_HINT = "'|' is only allowed in a random-effects term written as (expr | group)"
-_R_CONSTANTS = {"TRUE": "True", "FALSE": "False", "NULL": "None"}
-_PYTHON_MODULES = {"np", "numpy", "math"}
 
 
 class _Tok(NamedTuple):
@@ -589,7 +532,7 @@ class _Parser:
             elif t.text == "%in%" and not code:
                 t = t._replace(text=":")
             elif t.kind == "name":
-                t = t._replace(text=_name_text(self, k, code))
+                t = t._replace(text=name_for_formulaic(self.toks, k, code))
             after_operand = prev is not None and prev.kind in (*_WORDS, "close")
             spaced = t.kind == "op" and t.text in _SPACED
             spaced = spaced and (after_operand or t.text not in ("+", "-"))

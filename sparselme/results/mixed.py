@@ -192,8 +192,7 @@ class MixedLMResults(ModelFit):
             refit = True if refit is None else refit
             if names is None:
                 names = inference.caller_names((self, *others), sys._getframe(1)) + list(named)
-            models = (self, *others, *named.values())
-            return inference.anova(*models, names=names, refit=refit)
+            return inference.anova(self, *others, names=names, refit=refit, **named)
         if names is not None or refit is not None:
             raise TypeError("anova(): names and refit apply to comparisons with other fits")
         return inference.f_tests(self, 3 if type is None else type, ddf or "Satterthwaite")
