@@ -122,8 +122,9 @@ def fixed_rows(design: Design, newdata: pd.DataFrame) -> tuple[np.ndarray, np.nd
     spec = design.fixed_spec
     if spec is None:
         raise ValueError("this model was not built from a formula: pass exog to predict instead")
-    names = _spec_variables(spec)
+    names = _spec_variables(spec) - set(design.formula_env)
     frame, context = _frame(design, newdata, names)
+    context.update(design.formula_env)
     mm = _coded(spec, frame, context, "fixed-effects formula")
     X = mm[design.fixed_names].to_numpy(dtype=float)
     missing = newdata[sorted(names)].isna().any(axis=1).to_numpy() if names else None
@@ -134,7 +135,8 @@ def formula_offset(design: Design, newdata: pd.DataFrame) -> np.ndarray | float:
     """(m,) the formula's ``offset(...)`` terms on newdata (0.0 when it has none)."""
     total: np.ndarray | float = 0.0
     for spec in getattr(design, "offset_specs", ()):
-        frame, context = _frame(design, newdata, _spec_variables(spec))
+        frame, context = _frame(design, newdata, _spec_variables(spec) - set(design.formula_env))
+        context.update(design.formula_env)
         total = total + np.asarray(_coded(spec, frame, context, "offset"), dtype=float)[:, 0]
     return total
 
@@ -147,7 +149,9 @@ def term_rows(design: Design, term: RandomEffectsTerm, newdata: pd.DataFrame) ->
     names = formula_variables("~" + term.lhs)
     if spec is not None:
         names = _spec_variables(spec)
+    names = names - set(design.formula_env)
     frame, context = _frame(design, newdata, names)
+    context.update(design.formula_env)
     if spec is not None:
         mm = _coded(spec, frame, context, f"random-effects term ({term.lhs} | {term.name})")
     else:  # a term of statsmodels' API: coded afresh

@@ -164,6 +164,7 @@ class Design:
     offset_specs: tuple[ModelSpec, ...] = ()  # the formula's offset() terms, for new data
     offset_argument: bool = True  # whether ``offset`` includes an offset= argument
     data_index: pd.Index | None = None  # the rows given, before any were dropped
+    formula_env: dict = field(default_factory=dict)  # names formulas use beyond the data
 
     nrows: int | None = None  # the number of rows when they are not held
 
@@ -197,12 +198,15 @@ def build_design(
     weights: np.ndarray | str | None = None,
     offset: np.ndarray | str | None = None,
     missing: str = "raise",
+    env: dict | None = None,
 ) -> Design:
     """Materialize a parsed lme4 formula on a DataFrame.
 
     Terms are returned in lme4's order (`lme4_term_order`). ``.`` in the fixed part
     stands for the columns of data other than the response's; ``offset()`` terms of the
     formula add to ``offset``.
+    ``env``: values of names the formulas use that are not data columns (a caller's
+    functions, as statsmodels' ``eval_env``); data columns take precedence.
     """
     data = check.as_data_frame(data)
     if parsed.response is None:
@@ -219,7 +223,11 @@ def build_design(
         lhs_vars = formula_variables("~" + bar.lhs)
         predictors |= lhs_vars
         needed |= lhs_vars | set(bar.group)
+    env = {k: v for k, v in (env or {}).items() if k in needed and k not in data.columns}
+    needed -= set(env)
+    predictors -= set(env)
     check.check_columns(data, needed, parsed.text)
+    response_vars -= set(env)
     check.check_variable_types(data, response_vars, predictors - response_vars)
     data = check.numbers_as_float(data, predictors | response_vars)
 
@@ -239,10 +247,10 @@ def build_design(
     check.check_not_empty(len(data), original)
 
     response_name = str(parsed.response).strip()
-    offset_specs, formula_offset = formula_offsets(parsed, data, needed)
+    offset_specs, formula_offset = formula_offsets(parsed, data, needed, env)
     if formula_offset is not None:  # offset() terms add to the offset= argument, as in R
         off = formula_offset if off is None else off + formula_offset
-    frame, context, y, Xdf = _fixed_part(parsed, data, needed)
+    frame, context, y, Xdf = _fixed_part(parsed, data, needed, env)
     bad = check.nonfinite_model_rows(
         [(response_name, y), *((r_style_name(str(c)), Xdf[c]) for c in Xdf.columns)],
         missing,
@@ -252,9 +260,9 @@ def build_design(
         data = data.loc[~bad]
         w = None if w is None else w[~bad]
         off = None if off is None else off[~bad]
-        offset_specs = formula_offsets(parsed, data, needed)[0]
+        offset_specs = formula_offsets(parsed, data, needed, env)[0]
         check.check_not_empty(len(data), original)
-        frame, context, y, Xdf = _fixed_part(parsed, data, needed)
+        frame, context, y, Xdf = _fixed_part(parsed, data, needed, env)
     X = np.asarray(Xdf, dtype=float)
     names = [str(c) for c in Xdf.columns]
     check.check_magnitude(y, [response_name], "the response")
@@ -296,24 +304,27 @@ def build_design(
         offset_specs=offset_specs,
         offset_argument=offset is not None,
         data_index=data_index,
+        formula_env=env,
     )
 
 
-def _fixed_part(parsed: ParsedFormula, data: pd.DataFrame, needed: set[str]):
+def _fixed_part(parsed: ParsedFormula, data: pd.DataFrame, needed: set[str], env: dict):
     """(frame, context, y, X as formulaic's DataFrame) of the response ~ fixed formula."""
     frame, context = prepare_frame(data, needed)
+    context.update(env)
     with check.formula_evaluation(parsed.text):
         mm = model_matrix(parsed.fixed_formula(), frame, context=context, na_action="ignore")
     return frame, context, check.check_response_matrix(mm.lhs, str(parsed.response).strip()), mm.rhs
 
 
 def formula_offsets(
-    parsed: ParsedFormula, data: pd.DataFrame, needed: set[str]
+    parsed: ParsedFormula, data: pd.DataFrame, needed: set[str], env: dict | None = None
 ) -> tuple[tuple[ModelSpec, ...], np.ndarray | None]:
     """(formulaic specs, (n,) their sum) of the formula's ``offset(expr)`` terms."""
     if not parsed.offsets:
         return (), None
     frame, context = prepare_frame(data, needed)
+    context.update(env or {})
     specs, total = [], np.zeros(len(data))
     for expr in parsed.offsets:
         with check.formula_evaluation(parsed.text, f"offset({expr})"):
