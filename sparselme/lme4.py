@@ -72,7 +72,7 @@ class _LmerFit:
             polish=polish,
             keep_log=keep_log,
         )
-        return fit_model(
+        res = fit_model(
             self,
             self.results_class,
             REML,
@@ -83,6 +83,8 @@ class _LmerFit:
             verbose=verbose,
             name_style="r" if r_names else "formulaic",
         )
+        res.na_action = getattr(self, "na_action", "omit")
+        return res
 
     def restore_optsum(
         self,
@@ -153,14 +155,22 @@ class LinearMixedModel(_LmerFit, MixedModel):
         """
         parsed = parse_formula(formula)
         validation.check_has_random_terms(parsed.bars, formula)
-        design = build_design(parsed, data, weights=weights, offset=offset, missing=missing)
+        rows, na_action = _na_action(missing)
+        design = build_design(parsed, data, weights=weights, offset=offset, missing=rows)
         model = cls(design, **engine)
+        model.na_action = na_action
         # how the model was built, for update() (the data are referenced, not copied)
         model.call = dict(
             formula=formula, data=data, weights=weights, offset=offset, missing=missing,
             engine=engine,
         )
         return model
+
+
+def _na_action(missing: str) -> tuple[str, str]:
+    """(the design's ``missing``, the results' ``na_action``): ``"exclude"`` is R's
+    na.exclude, rows dropped as with ``"drop"`` and NaN-padded in the row outputs."""
+    return ("drop", "exclude") if missing == "exclude" else (missing, "omit")
 
 
 class ResidualModel(_LmerFit, residual_model.ResidualModel):
@@ -214,9 +224,12 @@ def lmer(
         Prior weights, or the name of their column (a column name for streamed data).
     offset : array_like of shape (n,) or str, optional
         A known term added to the linear predictor, or the name of its column.
-    missing : {"raise", "drop"}, default "raise"
+    missing : {"raise", "drop", "exclude"}, default "raise"
         Rows with missing values in the model's columns raise
-        `sparselme.errors.MissingDataError`, or are dropped with a warning.
+        `sparselme.errors.MissingDataError` (R's na.fail), or are dropped with a warning:
+        with "drop" (R's na.omit) ``fittedvalues`` and ``resid`` have the kept rows, with
+        "exclude" (R's na.exclude) they have every row given, NaN where a row was dropped
+        (``res.na_action`` switches between the two afterwards).
     residual : VarIdent or AR1, optional
         A residual variance structure, ``sl.VarIdent(...)`` or ``sl.AR1(...)`` (see
         `sparselme.residual`); data in memory only.
@@ -277,10 +290,13 @@ def lmer(
                 f"residual structures ({residual}) need the data in memory (a DataFrame); "
                 "streamed and Dask data are not supported"
             )
+        rows, na_action = _na_action(missing)
         model = ResidualModel.from_formula(
-            formula, data, residual, weights=weights, offset=offset, missing=missing
+            formula, data, residual, weights=weights, offset=offset, missing=rows
         )
+        model.na_action = na_action
     elif validation.is_streamable(data):  # a Parquet path, pyarrow Dataset or Dask DataFrame
+        missing = _na_action(missing)[0]  # streamed outputs are computed chunk by chunk
         engine = {k: fit_kwargs.pop(k) for k in ("ordering", "factorization") if k in fit_kwargs}
         chunk_size = fit_kwargs.pop("chunk_size", None)
         design, cp = streaming.streamed_design(formula, data, weights, offset, missing, chunk_size)

@@ -61,6 +61,8 @@ FORWARDING = {
     "MixedLMResults.plot_diagnostics": lambda d: ((), {}),
     "MixedLMResults.plot_ranef": lambda d: ((), {}),
     "Profile.plot": lambda d: ((), {}),
+    "anova": lambda d: ((), {}),  # keywords name fitted models: anything else is refused
+    "MixedLMResults.anova": lambda d: ((), {}),
 }
 
 

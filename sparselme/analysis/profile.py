@@ -41,6 +41,7 @@ from .parameters import (
     theta_to_sdcor,
 )
 from .resampling import bootstrap
+from .tables import Table, as_table
 
 __all__ = [
     "Profile",
@@ -266,7 +267,7 @@ class Profile:
             df.insert(0, "value", rows[:, 1 + w])
             df.insert(0, "parameter", name)
             frames.append(df)
-        self.trace = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+        self.trace = Table(pd.concat(frames, ignore_index=True) if frames else pd.DataFrame())
 
     @property
     def parameters(self) -> list[str]:
@@ -284,7 +285,7 @@ class Profile:
                 lo = self._crossing(w, rows, -z, prof.lower[w])
                 hi = self._crossing(w, rows, z, prof.upper[w])
                 out[name] = (lo, hi)
-        return pd.DataFrame.from_dict(out, orient="index", columns=_percent_labels(a))
+        return Table.from_dict(out, orient="index", columns=_percent_labels(a))
 
     def _crossing(self, w: int, rows: np.ndarray, target: float, bound: float) -> float:
         zeta, vals = rows[:, 0], rows[:, 1 + w]
@@ -337,7 +338,9 @@ class Profile:
         return table[["estimate", "points", "lowest", "highest", "lowest zeta", "highest zeta"]]
 
     def __repr__(self) -> str:
-        return f"<Profile of {len(self._traces)} parameters, {len(self.trace)} points>"
+        """The whole trace, under a line that says what it holds."""
+        head = f"Profile of {len(self._traces)} parameters, {len(self.trace)} points:"
+        return "\n".join([head, self.trace.to_string()])
 
     def _repr_html_(self) -> str:
         head = f"<p><strong>Profile</strong> of the ML deviance: {html_escape(repr(self))}</p>"
@@ -422,7 +425,7 @@ def wald_confint(res: ModelFit, level: float = 0.95) -> pd.DataFrame:
     se = np.sqrt(np.diag(res.cov_fe))
     lo = np.r_[np.full(nvp, np.nan), beta - z * se]
     hi = np.r_[np.full(nvp, np.nan), beta + z * se]
-    return pd.DataFrame(np.column_stack([lo, hi]), index=names, columns=_percent_labels(a))
+    return Table(np.column_stack([lo, hi]), index=names, columns=_percent_labels(a))
 
 
 def confint(
@@ -463,4 +466,4 @@ def confint(
     if parm is not None:
         names = parameter_names(res)
         table = table.loc[_which(names, len(names) - res.k_fe, parm)]
-    return table
+    return as_table(table)

@@ -9,6 +9,9 @@ estimates and the engine handle) with the methods that call the analysis layer
 
 from __future__ import annotations
 
+import sys
+
+import numpy as np
 import pandas as pd
 
 from .. import plotting
@@ -32,21 +35,107 @@ __all__ = ["MixedLMResults"]
 
 
 class MixedLMResults(ModelFit):
-    """Results of a linear mixed-model fit (see `sparselme.model.results.ModelFit`)."""
+    """Results of a linear mixed-model fit (see `sparselme.model.results.ModelFit`).
+
+    Besides lme4's names, the fixed effects have statsmodels' ``params``, ``bse``,
+    ``tvalues`` and ``pvalues`` (t tests with ``ddf`` degrees of freedom, Satterthwaite's
+    by default, as lmerTest). Row outputs (``fittedvalues``, ``resid``) are Series on the
+    data's index; ``na_action`` says how rows dropped before the fit appear in them.
+    """
+
+    #: denominator degrees of freedom of ``pvalues``: "Satterthwaite", "Kenward-Roger" or
+    #: "normal" (see `coef_table`)
+    ddf = "Satterthwaite"
+    #: rows dropped before the fit (``missing="drop"``): "omit" leaves them out of
+    #: ``fittedvalues``/``resid`` (R's na.omit); "exclude" gives NaN there (R's na.exclude)
+    na_action = "omit"
 
     # ---- printing -------------------------------------------------------------------------
-    def summary(self) -> Summary:
+    def summary(self, correlation: bool | None = None) -> Summary:
         """An lme4-style printout of the fit.
+
+        Parameters
+        ----------
+        correlation : bool, optional
+            Print the "Correlation of Fixed Effects" block; by default when there are at
+            most 12 fixed effects, as lme4 does.
 
         Returns
         -------
         Summary
             lme4's ``summary(m)`` layout: the criterion, scaled residuals, the variance
-            components, the number of observations and groups, the fixed effects.
+            components, the number of observations and groups, the fixed effects and
+            their correlations (``correlation``: None shows them for at most 12 fixed effects).
             ``print()`` and ``str()`` give the text; ``as_html()``, ``as_latex()`` the same
             tables in HTML and LaTeX (Jupyter shows the HTML).
         """
-        return Summary(lme4_summary(self), lambda: lme4_sections(self))
+        return Summary(
+            lme4_summary(self, correlation), lambda: lme4_sections(self, correlation=correlation)
+        )
+
+    # ---- statsmodels' names for the fixed effects ---------------------------------------
+    @property
+    def params(self) -> pd.Series:
+        """The fixed-effects estimates (lme4's ``fixef``)."""
+        return self.fe_params.rename("params")
+
+    def _coef_table(self) -> pd.DataFrame:
+        key = ("coef_table", self.ddf)
+        if key not in self.cache:
+            self.cache[key] = inference.coef_table(self, self.ddf)
+        return self.cache[key]
+
+    @property
+    def bse(self) -> pd.Series:
+        """Standard errors of the fixed effects (Kenward-Roger's adjusted ones when ``ddf``
+        is "Kenward-Roger")."""
+        if self.ddf == "Kenward-Roger":
+            return self._coef_table()["Std. Error"].rename("bse")
+        return self.bse_fe.rename("bse")
+
+    @property
+    def tvalues(self) -> pd.Series:
+        """t statistics of the fixed effects, ``params / bse``."""
+        return (self.params / self.bse).rename("tvalues")
+
+    @property
+    def pvalues(self) -> pd.Series:
+        """Two-sided p-values of the fixed effects' t tests with ``ddf`` degrees of freedom
+        (lmerTest's ``Pr(>|t|)``)."""
+        return self._coef_table()["Pr(>|t|)"].rename("pvalues")
+
+    # ---- row outputs ----------------------------------------------------------------------
+    def rows_series(self, values, name: str | None = None):
+        """An (n,) output for the fitted rows as a Series on the data's index; with
+        ``na_action == "exclude"`` NaN-padded to every row given (R's ``naresid``).
+        Streamed fits (no rows held) get ``values`` back."""
+        d = self.design
+        if d.row_index is None or not isinstance(values, (np.ndarray, pd.Series)):
+            return values
+        out = pd.Series(np.asarray(values, dtype=float), index=d.row_index, name=name)
+        if self.na_action == "exclude" and d.data_index is not None:
+            out = out.reindex(d.data_index)
+        elif self.na_action not in ("omit", "exclude"):
+            raise ValueError(f"na_action must be 'omit' or 'exclude', not {self.na_action!r}")
+        return out
+
+    def _fitted_array(self):
+        if "fitted_rows" not in self.cache:
+            self.cache["fitted_rows"] = ModelFit.fittedvalues.func(self)
+        return self.cache["fitted_rows"]
+
+    @property
+    def fittedvalues(self):
+        """Xβ + Zb (+ offset) of the fitted rows (see ``na_action``)."""
+        return self.rows_series(self._fitted_array(), "fittedvalues")
+
+    @property
+    def resid(self):
+        """Response residuals y − fitted (see ``na_action``)."""
+        fitted = self._fitted_array()
+        if self.design.row_index is None:  # streamed: computed chunk by chunk
+            return self.engine.response() - fitted
+        return self.rows_series(self.engine.response() - fitted, "resid")
 
     def __repr__(self) -> str:
         return f"<MixedLMResults {self.method} nobs={self.nobs} logLik={self.llf:.4f}>"
@@ -146,14 +235,18 @@ class MixedLMResults(ModelFit):
         ddf: str | None = None,
         names=None,
         refit: bool | None = None,
+        **named,
     ):
         """F tests of the fixed-effect terms (``type``, ``ddf``), or with other fits the
-        likelihood-ratio table (``names``, ``refit``); see `sparselme.analysis.inference`."""
-        if others:
+        likelihood-ratio table (``names``, ``refit``; other fits by keyword name their
+        rows); see `sparselme.analysis.inference`."""
+        if others or named:
             if type is not None or ddf is not None:
                 raise TypeError("anova(): type and ddf apply to the F tests of a single fit")
             refit = True if refit is None else refit
-            return inference.anova(self, *others, names=names, refit=refit)
+            if names is None:
+                names = inference.caller_names((self, *others), sys._getframe(1)) + list(named)
+            return inference.anova(self, *others, names=names, refit=refit, **named)
         if names is not None or refit is not None:
             raise TypeError("anova(): names and refit apply to comparisons with other fits")
         return inference.f_tests(self, 3 if type is None else type, ddf or "Satterthwaite")

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ..model.results import ModelFit
+from .summary import correlation_lines, scaled_residuals
 
 __all__ = ["Summary", "Section", "lme4_sections", "random_effects_table", "overview_text"]
 
@@ -188,9 +189,12 @@ def _groups_line(res: ModelFit) -> str:
     return f"Number of obs: {res.nobs}, groups:  {ng}"
 
 
-def lme4_sections(res: ModelFit, extra: Sequence[Section] = ()) -> list[Section]:
-    """The sections of lme4's ``summary(m)``; ``extra`` goes before the fixed effects."""
-    q = np.quantile(res.resid / res.sigma, [0, 0.25, 0.5, 0.75, 1])
+def lme4_sections(
+    res: ModelFit, extra: Sequence[Section] = (), correlation: bool | None = None
+) -> list[Section]:
+    """The sections of lme4's ``summary(m)``; ``extra`` goes before the fixed effects,
+    ``correlation`` as in `sparselme.results.summary.lme4_summary`."""
+    q = np.quantile(scaled_residuals(res), [0, 0.25, 0.5, 0.75, 1])
     quantiles = pd.DataFrame(
         [[f"{v:.4f}" for v in q]], columns=["Min", "1Q", "Median", "3Q", "Max"]
     )
@@ -211,6 +215,7 @@ def lme4_sections(res: ModelFit, extra: Sequence[Section] = ()) -> list[Section]
         Section("", lines=[_groups_line(res)]),
         *extra,
         Section("Fixed effects:", table=fe),
+        *([Section("", lines=cor[1:])] if (cor := correlation_lines(res, correlation)) else []),
         *([Section("", lines=notes)] if notes else []),
     ]
 

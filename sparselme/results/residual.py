@@ -71,12 +71,13 @@ class ResidualMixedLMResults(MixedLMResults):
             index=s.names,
         )
 
-    def summary(self) -> Summary:
-        """lme4's layout with a block for the residual structure before the fixed effects."""
+    def summary(self, correlation: bool | None = None) -> Summary:
+        """lme4's layout with a block for the residual structure before the fixed effects
+        (``correlation`` as in `MixedLMResults.summary`)."""
         head, table = residual_frame(self)
         extra = [Section(head, table=table)]
-        text = with_residual_block(lme4_summary(self), self)
-        return Summary(text, lambda: lme4_sections(self, extra))
+        text = with_residual_block(lme4_summary(self, correlation), self)
+        return Summary(text, lambda: lme4_sections(self, extra, correlation))
 
     def __repr__(self) -> str:
         rho = ", ".join(f"{k}={v:.4g}" for k, v in self.residual_params.items())

@@ -48,6 +48,7 @@ from numpy.lib.mixins import NDArrayOperatorsMixin
 from ..data.design import (
     Design,
     group_codes,
+    lme4_term_order,
     missing_mask,
     r_style_name,
     warn_dropped_columns,
@@ -513,8 +514,7 @@ class ChunkCoder:
                     keys=keys,
                 )
             )
-        # lme4's order: by decreasing number of levels (stable)
-        order = sorted(range(len(terms)), key=lambda i: -len(terms[i].levels))
+        order = lme4_term_order([len(t.levels) for t in terms])  # lme4's order
         self.terms = [terms[i] for i in order]
         self._check_specs([mm.model_spec.lhs, mm.model_spec.rhs] + [t.spec for t in terms])
 
@@ -918,6 +918,11 @@ def streamed_design(
     if missing not in ("none", "raise", "drop"):
         raise ValueError(f"missing must be 'none', 'raise' or 'drop', not {missing!r}")
     weights, offset = _column_arg(weights, "weights"), _column_arg(offset, "offset")
+    if parsed.offsets:
+        raise DataError(
+            f"streamed fits take the offset as a column: compute offset({parsed.offsets[0]}) "
+            "into a column and pass offset='<column>'"
+        )
     _check_chunkable([parsed.fixed_formula()] + ["~" + bar.lhs for bar in parsed.bars])
     needed = _formula_variables(parsed.fixed_formula())
     for bar in parsed.bars:

@@ -113,7 +113,7 @@ def test_small_csv_is_read_into_memory(sleep, reference, tmp_path):
     assert not validation.is_streamable(path) and not validation.is_streamable(str(path))
     res = sl.lmer(FORMULA, str(path))
     assert_same(res, reference)
-    assert isinstance(res.resid, np.ndarray)  # in memory: residuals are stored
+    assert isinstance(res.resid, pd.Series)  # in memory: residuals per row, on the index
     tsv = tmp_path / "sleep.tsv.gz"
     sleep.to_csv(tsv, sep="\t", index=False)
     assert_same(sl.lmer(FORMULA, tsv), reference)
