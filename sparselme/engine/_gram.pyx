@@ -22,10 +22,11 @@ def negative_lower_gram(
     const int64_t[::1] col_ptr,
     const int32_t[::1] col_rows,
     const double[::1] col_vals,
-    double[:, ::1] S,
+    double[:, :] S,
     int threads,
 ):
-    """S[i, j] = −(L Lᵀ)[i, j] for j ≤ i; S is (m, m) C-ordered, its upper triangle untouched.
+    """S[i, j] = −(L Lᵀ)[i, j] for j ≤ i; S (m, m) has contiguous rows (a C-ordered array or
+    its leading block), its upper triangle is untouched.
 
     Row i of L is given by its columns (``row_cols``) and, for each, the position of the
     entry (i, c) in the column arrays (``row_pos``). As rows are sorted within columns,
@@ -38,6 +39,8 @@ def negative_lower_gram(
     cdef double* Si
     cdef const int32_t* rows
     cdef const double* vals
+    if m and S.strides[1] != sizeof(double):
+        raise ValueError("the rows of S must be contiguous")
     if col_rows.shape[0] == 0:  # L = 0
         for i in range(m):
             for e in range(i + 1):
