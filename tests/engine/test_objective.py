@@ -203,3 +203,40 @@ def test_selected_inversion_path_gives_the_same_conditional_variances(monkeypatc
     selected = model.pls.inverse_diagonal_blocks(theta)
     for a, b in zip(batched, selected):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-13)
+
+
+@pytest.mark.parametrize("factorization", ["sparse", "block"])
+def test_a_factor_shared_with_another_response_is_refactored_for_each(factorization):
+    # the factor's last block is [X y]: a twin for another response shares the object
+    # but not its content, so alternating between the two never reads the other's r²
+    rng = np.random.default_rng(8)
+    data = random_frame(rng, 60, 5, 3)
+    model = sl.LinearMixedModel.from_formula(
+        "y ~ x + (1|g1) + (1|g2)", data, factorization=factorization
+    )
+    other = model.with_response(rng.normal(size=60) * 2 + 5)
+    assert other.pls.chol is model.pls.chol
+    theta = np.array([0.7, 1.2])
+    want = [dense_deviance(m, theta, True) for m in (model, other)]
+    for _ in range(2):
+        for m, value in zip((model, other), want):
+            assert m.objective(theta, True) == pytest.approx(value, rel=1e-10)
+            assert m.pls.solve(theta).pwrss == pytest.approx(m.pls.solve(theta).pwrss)
+
+
+@pytest.mark.parametrize("factorization", ["sparse", "block"])
+def test_an_exactly_fitted_response_has_no_finite_profiled_deviance(factorization):
+    # y in the span of X (the input checks refuse such data; a refit can reach it): r² = 0
+    # is the factor's last pivot, which LAPACK reports as a failure; the criterion is
+    # +inf there (σ̂² = 0), not an error
+    rng = np.random.default_rng(9)
+    data = random_frame(rng, 40, 4, 3)
+    model = sl.LinearMixedModel.from_formula(
+        "y ~ x + (1|g1) + (1|g2)", data, factorization=factorization
+    ).with_response(2.0 + 3.0 * data["x"].to_numpy())
+    theta = np.array([0.5, 0.5])
+    assert model.pls.deviance(theta) == np.inf
+    sol = model.pls.solve(theta)
+    assert sol.pwrss == pytest.approx(0.0, abs=1e-18)
+    np.testing.assert_allclose(sol.beta, [2.0, 3.0], rtol=1e-9)
+    np.testing.assert_allclose(sol.u, 0.0, atol=1e-9)
