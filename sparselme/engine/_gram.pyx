@@ -9,6 +9,7 @@ own rows: Σ_c (column count)²/2 multiply-adds, no index arrays of that size.
 
 ``gram_block_forms`` gives, per block of k consecutive columns of L, the k × k matrix
 L[:, block]ᵀ M L[:, block] for a dense symmetric M: the conditional variances' counterpart.
+``pattern_product`` gives M L on L's own pattern (the selected inverse's cross block).
 """
 
 from cython.parallel cimport prange
@@ -84,3 +85,28 @@ def gram_block_forms(
                         acc = acc + col_vals[e] * col_vals[f] * M[col_rows[e], col_rows[f]]
                 out[l, a, b] = acc
                 out[l, b, a] = acc
+
+
+def pattern_product(
+    const int64_t[::1] col_ptr,
+    const int32_t[::1] col_rows,
+    const double[::1] col_vals,
+    const double[:, ::1] M,
+    double[::1] out,
+    int threads,
+):
+    """(M L) on L's own pattern: out[e] = Σ_f M[row(e), row(f)] L[f] over the entries f of
+    the column holding entry e; M (m, m), out aligned with ``col_vals``.
+
+    The selected inverse's cross block (A⁻¹)₂₁ = −S⁻¹L₂₁L₁₁⁻¹ needs S⁻¹L₂₁ only where
+    A₂₁ has entries: Σ_c (column count)² multiply-adds.
+    """
+    cdef Py_ssize_t ncols = col_ptr.shape[0] - 1
+    cdef Py_ssize_t c, e, f
+    cdef double acc
+    for c in prange(ncols, nogil=True, schedule="dynamic", chunksize=64, num_threads=threads):
+        for e in range(col_ptr[c], col_ptr[c + 1]):
+            acc = 0.0
+            for f in range(col_ptr[c], col_ptr[c + 1]):
+                acc = acc + M[col_rows[e], col_rows[f]] * col_vals[f]
+            out[e] = acc

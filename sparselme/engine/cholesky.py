@@ -231,6 +231,11 @@ class SparseCholesky:
         f = self.factor
         return f.apply_Pt(f.solve_Lt(C, use_LDLt_decomposition=False))
 
+    def inverse_on_pattern(self) -> tuple[list[np.ndarray], dict]:
+        """A⁻¹ where A has blocks (see :meth:`BlockCholesky.inverse_on_pattern`), by
+        selected inversion of the factor."""
+        return selinv.cholmod_pattern_inverse(self.factor, self.terms, self.cp)
+
     def inverse_diagonal_blocks(self, max_entries: int = 2**24) -> list[np.ndarray]:
         """Diagonal blocks of A⁻¹; never forms the q×q inverse.
 
@@ -515,18 +520,29 @@ class BlockCholesky:
         Y = np.concatenate([self._l11_solve(rhs1, transpose=True)] + parts, axis=0)
         return Y[:, 0] if vec else Y
 
-    def inverse_diagonal_blocks(self) -> list[np.ndarray]:
+    def schur_inverse(self) -> np.ndarray:
+        """(q₂, q₂) S⁻¹ = (A⁻¹)₂₂, symmetric and C-ordered (LAPACK dpotri on U₂₂)."""
+        if not self.q2:
+            return np.zeros((0, 0))
+        Sinv, _ = lapack.dpotri(self.U22, lower=0)  # F-ordered, upper triangle
+        return _symmetric_from_upper(Sinv)
+
+    def inverse_on_pattern(self) -> tuple[list[np.ndarray], dict]:
+        """A⁻¹ where A has blocks: per term (L, k, k) diagonal blocks, per cross key
+        (m, k_s, k_t) blocks at the cross-products' level pairs (see :mod:`.selinv`)."""
+        return selinv.block_pattern_inverse(self, self.schur_inverse())
+
+    def inverse_diagonal_blocks(self, Sinv: np.ndarray | None = None) -> list[np.ndarray]:
         """Diagonal blocks of A⁻¹ from S⁻¹ (q₂×q₂) and L₂₁; never the q×q inverse.
 
         (A⁻¹)₂₂ = S⁻¹, and the level blocks of (A⁻¹)₁₁ = L₁₁⁻ᵀ(I + L₂₁ᵀS⁻¹L₂₁)L₁₁⁻¹ need
-        S⁻¹ only at the row pairs that share a column block of L₂₁.
+        S⁻¹ only at the row pairs that share a column block of L₂₁. ``Sinv``: S⁻¹ if known.
         """
         k1 = self.k1
         G = np.zeros((self.L1, k1, k1))  # level blocks of L₂₁ᵀ S⁻¹ L₂₁
         rest = []
         if self.q2:
-            Sinv, _ = lapack.dpotri(self.U22, lower=0)  # F-ordered, upper triangle
-            Sinv = _symmetric_from_upper(Sinv)
+            Sinv = self.schur_inverse() if Sinv is None else Sinv
             for s in range(1, len(self.terms)):
                 t = self.terms[s]
                 base = self.offsets[s] + np.arange(t.nlevels)[:, None, None] * t.k

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 from dense_reference import dense_deviance
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from random_frames import random_frame
 
 import sparselme as sl
 
@@ -21,22 +21,6 @@ FORMULAS = [
     "y ~ 0 + x + (1|g1:g2)",
     "y ~ f + (0 + f|g1)",
 ]
-
-
-def random_frame(rng: np.random.Generator, n: int, n1: int, n2: int) -> pd.DataFrame:
-    g1 = np.concatenate([np.arange(n1), rng.integers(0, n1, n - n1)])  # every level used
-    g2 = np.concatenate([np.arange(n2), rng.integers(0, n2, n - n2)])
-    rng.shuffle(g2)
-    return pd.DataFrame(
-        {
-            "y": rng.normal(size=n) * 3 + 10,
-            "x": rng.normal(size=n),
-            "g1": pd.Categorical(g1),
-            "g2": g2,  # numeric codes: grouping variables are always categorical
-            "g3": pd.Categorical(rng.integers(0, 2, n)),
-            "f": pd.Categorical(rng.choice(["a", "b"], n)),
-        }
-    )
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
