@@ -37,7 +37,7 @@ from ..engine.fit import (
 from ..engine.objective import PenalizedLeastSquares, PLSSolution, deviance
 from ..engine.optimize import OptSummary
 from ..engine.start import initial_steps, moment_start
-from ..engine.threads import blas_threads
+from ..engine.threads import fit_threads
 from ..progress import FitProgress
 from .results import ModelFit
 
@@ -161,7 +161,7 @@ class MixedModel:
         theta, values = self.split(params)
         if not self._set_blocks(values):
             return np.inf
-        with blas_threads(self.pls.chol.blas_threads):
+        with fit_threads(self.pls.chol.blas_threads):
             try:
                 return self.pls.deviance(theta, reml=reml)
             except (np.linalg.LinAlgError, CholmodNotPositiveDefiniteError):
@@ -173,7 +173,7 @@ class MixedModel:
         theta, values = self.split(params)
         if not self._set_blocks(values):
             raise ValueError(f"parameters {params} are outside the parameter space")
-        with blas_threads(self.pls.chol.blas_threads):
+        with fit_threads(self.pls.chol.blas_threads):
             return self.pls.solve(theta)
 
     def deviance_of(
@@ -261,7 +261,7 @@ class MixedModel:
             if callback is not None:
                 callback(evaluation, x, value)
 
-        with blas_threads(self.pls.chol.blas_threads), progress:
+        with fit_threads(self.pls.chol.blas_threads), progress:
             optsum = fit_blocks(
                 lambda params: self.objective(params, reml),
                 blocks,
