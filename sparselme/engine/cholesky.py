@@ -28,7 +28,7 @@ import scipy.sparse as sp
 from scipy.linalg import blas, lapack
 from sksparse import cholmod
 
-from . import _gram, selinv
+from . import _gram, limits, selinv
 from .crossprod import CrossProducts
 from .terms import RandomEffectsTerm, sandwich
 from .threads import dense_blas_threads, kernel_threads
@@ -179,6 +179,10 @@ class SparseCholesky:
         self.factor = cholmod.analyze(self.A, mode="supernodal", ordering_method=ordering)
         self._tail = self._R = None
         self.blas_threads = 1  # supernodes here are small: threads mostly contend
+
+    def estimate(self, r: int) -> limits.FitEstimate:
+        """Predicted memory and flops per evaluation, from the symbolic analysis."""
+        return limits.sparse_estimate(self.A, np.asarray(self.factor.P()))
 
     def __getstate__(self) -> dict:
         """Everything but the CHOLMOD factor, which does not pickle (see __setstate__)."""
@@ -344,6 +348,12 @@ class BlockCholesky:
         self.L11 = np.zeros((self.L1, self.k1, self.k1))
         self.L11inv = np.zeros_like(self.L11)
         self._LX1t = np.zeros((self.q1, 0))
+
+    def estimate(self, r: int) -> limits.FitEstimate:
+        """Predicted memory and flops per evaluation with r tail columns [X y]."""
+        dense = (self.q2 + r) * self.q1 + self.q2 * self.q1 if self.dense_cross else 0
+        # beside S: L₂₁'s values and the tail's (q, r) temporaries
+        return limits.dense_estimate(self.q2, r, dense + self.L21.nnz + 3 * self.q * r)
 
     def _resize(self, r: int) -> None:
         """Schur buffer of order q₂ + r (r tail columns [X y], or none)."""

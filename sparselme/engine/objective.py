@@ -43,6 +43,7 @@ import scipy.linalg as la
 
 from .cholesky import choose_factorization
 from .crossprod import CrossProducts
+from .limits import check_feasible
 from .terms import RandomEffectsTerm
 from .threads import blas_threads
 
@@ -127,6 +128,7 @@ class PenalizedLeastSquares:
         self.upper_bounds = np.concatenate([t.upper_bounds for t in self.terms])
         self.initial_theta = np.concatenate([t.initial_theta for t in self.terms])
         self.chol = choose_factorization(self.terms, cp, ordering, factorization)
+        check_feasible(self.chol.estimate(self.p + 1))  # before the first factorization
         self.refresh()
         self.n_evaluations = 0
 
