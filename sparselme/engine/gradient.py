@@ -27,8 +27,9 @@ import scipy.sparse as sp
 
 from .crossprod import CrossProducts
 from .objective import PenalizedLeastSquares
+from .threads import fit_threads
 
-__all__ = ["profiled_gradient", "gram_times", "template_basis"]
+__all__ = ["profiled_gradient", "gram_times", "gram_matrix", "template_basis"]
 
 
 def template_basis(pls: PenalizedLeastSquares) -> list[list[np.ndarray]]:
@@ -40,21 +41,39 @@ def template_basis(pls: PenalizedLeastSquares) -> list[list[np.ndarray]]:
     return out
 
 
-def _scatter_rows(index: np.ndarray, values: np.ndarray, nrows: int) -> np.ndarray:
-    """(nrows, ...) sums of ``values`` (m, ...) by row ``index`` (m,)."""
-    m = len(index)
-    S = sp.csr_matrix((np.ones(m), (index, np.arange(m))), shape=(nrows, m))
-    return (S @ values.reshape(m, -1)).reshape((nrows,) + values.shape[1:])
+def _block_coo(r0: int, c0: int, rows, cols, values: np.ndarray):
+    """(row, col, value) triplets of blocks (m, kr, kc) at level pairs (rows, cols)."""
+    m, kr, kc = values.shape
+    a, b = np.arange(kr)[None, :, None], np.arange(kc)[None, None, :]
+    r = r0 + np.asarray(rows)[:, None, None] * kr + a + 0 * b
+    c = c0 + np.asarray(cols)[:, None, None] * kc + b + 0 * a
+    return r.ravel(), c.ravel(), values.ravel()
 
 
-def gram_times(cp: CrossProducts, V: list[np.ndarray]) -> list[np.ndarray]:
-    """G V in block form: V and the result per term (L, k, c)."""
-    out = [np.matmul(D, v) for D, v in zip(cp.diag, V)]
+def gram_matrix(cp: CrossProducts) -> sp.csr_matrix:
+    """G = ZᵀWZ (q, q) as a sparse matrix, from its level blocks."""
+    sizes = [d.shape[0] * d.shape[1] for d in cp.diag]
+    off = np.concatenate([[0], np.cumsum(sizes)])
+    parts = []
+    for s, D in enumerate(cp.diag):
+        lv = np.arange(D.shape[0])
+        parts.append(_block_coo(off[s], off[s], lv, lv, D))
     for (s, t), blk in cp.cross.items():
-        out[s] += _scatter_rows(blk.rows, np.matmul(blk.values, V[t][blk.cols]), len(out[s]))
-        back = np.matmul(blk.values.transpose(0, 2, 1), V[s][blk.rows])
-        out[t] += _scatter_rows(blk.cols, back, len(out[t]))
-    return out
+        r, c, v = _block_coo(off[s], off[t], blk.rows, blk.cols, blk.values)
+        parts += [(r, c, v), (c, r, v)]
+    r, c, v = (np.concatenate(x) for x in zip(*parts))
+    return sp.csr_matrix((v, (r, c)), shape=(off[-1], off[-1]))
+
+
+def gram_times(
+    cp: CrossProducts, V: list[np.ndarray], G: sp.csr_matrix | None = None
+) -> list[np.ndarray]:
+    """G V in block form: V and the result per term (L, k, c); ``G`` if already built."""
+    c = V[0].shape[2]
+    flat = np.concatenate([v.reshape(-1, c) for v in V], axis=0)
+    out = (gram_matrix(cp) if G is None else G) @ flat
+    sizes = np.cumsum([v.shape[0] * v.shape[1] for v in V])[:-1]
+    return [o.reshape(v.shape) for o, v in zip(np.split(out, sizes), V)]
 
 
 def _per_term(pls: PenalizedLeastSquares, x: np.ndarray) -> list[np.ndarray]:
@@ -89,12 +108,19 @@ def profiled_gradient(
 
     The same criterion as :func:`.objective.deviance`; the factor is left current at θ.
     """
-    theta = np.asarray(theta, dtype=float)
+    with fit_threads(pls.chol.blas_threads):
+        return _gradient(pls, np.asarray(theta, dtype=float), reml, sigma2)
+
+
+def _gradient(
+    pls: PenalizedLeastSquares, theta: np.ndarray, reml: bool, sigma2: float | None
+) -> np.ndarray:
     sol = pls.solve(theta)
     T = pls.templates(theta)
     cp, p = pls.cp, pls.p
     u, b = _per_term(pls, sol.u), _per_term(pls, sol.b)
-    Gb = gram_times(cp, b)
+    G = gram_matrix(cp)
+    Gb = gram_times(cp, b, G)
     z = [zy[:, :, None] - zx @ sol.beta[:, None] - g for zy, zx, g in zip(cp.Zty, cp.ZtX, Gb)]
     dof = (pls.n - p) if reml else pls.n
     scale = dof / sol.pwrss if sigma2 is None else 1.0 / sigma2
@@ -107,7 +133,7 @@ def profiled_gradient(
         P = pls.chol.backward(np.ascontiguousarray(tail[:, :p]))  # A⁻¹ΛᵀK
         N = la.cho_solve((sol.RX, False), P.T, check_finite=False).T  # P M⁻¹
         Pb, Nb = _per_term(pls, P), _per_term(pls, N)
-        GLN = gram_times(cp, [np.einsum("ab,lbp->lap", Ts, n) for Ts, n in zip(T, Nb)])
+        GLN = gram_times(cp, [np.einsum("ab,lbp->lap", Ts, n) for Ts, n in zip(T, Nb)], G)
         for s, (K, n, g, pp) in enumerate(zip(cp.ZtX, Nb, GLN, Pb)):
             parts[s] += -2.0 * np.einsum("lap,lbp->ab", K, n) + 2.0 * np.einsum(
                 "lap,lbp->ab", g, pp
