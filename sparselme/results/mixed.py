@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .. import plotting
-from ..analysis import inference, predict, profile, resampling
 from ..model.results import ModelFit
 from .summary import lme4_summary
 
@@ -33,15 +31,21 @@ class MixedLMResults(ModelFit):
     # ---- plots (matplotlib, the optional extra ``plot``) --------------------------------
     def plot_diagnostics(self, **kwargs):
         """Residuals vs fitted, QQ plots; see :func:`sparselme.plotting.plot_diagnostics`."""
+        from .. import plotting
+
         return plotting.plot_diagnostics(self, **kwargs)
 
     def plot_ranef(self, **kwargs):
         """Caterpillar plot of the random effects; see :func:`sparselme.plotting.plot_ranef`."""
+        from .. import plotting
+
         return plotting.plot_ranef(self, **kwargs)
 
     # ---- inference and prediction -----------------------------------------------------------
     def coef_table(self, ddf: str = "Satterthwaite") -> pd.DataFrame:
         """t tests of the fixed effects with lmerTest's df (``inference.coef_table``)."""
+        from ..analysis import inference
+
         return inference.coef_table(self, ddf)
 
     def anova(
@@ -54,6 +58,8 @@ class MixedLMResults(ModelFit):
     ):
         """F tests of the fixed-effect terms (``type``, ``ddf``), or with other fits the
         likelihood-ratio table (``names``, ``refit``); see :mod:`sparselme.analysis.inference`."""
+        from ..analysis import inference
+
         if others:
             if type is not None or ddf is not None:
                 raise TypeError("anova(): type and ddf apply to the F tests of a single fit")
@@ -65,22 +71,32 @@ class MixedLMResults(ModelFit):
 
     def confint(self, parm=None, level: float = 0.95, method: str = "profile", **kwargs):
         """Profile, Wald or bootstrap intervals in lme4's layout (``profile.confint``)."""
+        from ..analysis import profile
+
         return profile.confint(self, parm, level=level, method=method, **kwargs)
 
     def profile(self, which=None, **kwargs):
         """Likelihood profiles (traces, ``confint()``, ``plot()``; ``profile.profile``)."""
+        from ..analysis import profile
+
         return profile.profile(self, which, **kwargs)
 
     def bootstrap(self, nsim: int = 500, func=None, seed=None, **kwargs):
         """Parametric bootstrap (``resampling.bootstrap``)."""
+        from ..analysis import resampling
+
         return resampling.bootstrap(self, nsim, func, seed, **kwargs)
 
     def predict(
         self, newdata=None, re_form=None, allow_new_levels: bool = False, offset=None
     ) -> pd.Series:
         """lme4's predictions with random effects (``predict.predict``)."""
+        from ..analysis import predict
+
         return predict.predict(self, newdata, re_form, allow_new_levels, offset)
 
     def simulate(self, nsim: int = 1, seed=None, use_u: bool = False) -> pd.DataFrame:
         """Responses simulated from the fit (columns sim_1...; ``predict.simulate``)."""
+        from ..analysis import predict
+
         return predict.simulate(self, nsim, seed, use_u)
