@@ -45,6 +45,10 @@ class Run:
     peak_rss_mb: float | None = None
     version: str = ""
     note: str = ""
+    eval_median_s: float | None = None
+    eval_max_s: float | None = None
+    schur_order: int | None = None
+    cholesky_s: float | None = None
 
 
 def run_one(problem: Problem, library: str, rep: int, tiny: bool, limit_s: float) -> Run:
@@ -127,7 +131,12 @@ def _progress_line(run: Run) -> str:
         return head + f"{run.status}: {run.note}"
     evals = f"{run.evals} evals" if run.evals is not None else ""
     rss = f"{run.peak_rss_mb:.0f} MB" if run.peak_rss_mb is not None else ""
-    return head + f"{run.fit_s:9.3f} s  {evals:>10}  {rss:>8}  {run.note}"
+    floor = ""
+    if run.eval_median_s is not None:
+        floor = f"evals {1e3 * run.eval_median_s:.1f}/{1e3 * (run.eval_max_s or 0):.1f} ms med/max"
+    if run.cholesky_s is not None:
+        floor += f", dpotrf({run.schur_order}) {1e3 * run.cholesky_s:.1f} ms"
+    return head + f"{run.fit_s:9.3f} s  {evals:>10}  {rss:>8}  {floor}  {run.note}"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

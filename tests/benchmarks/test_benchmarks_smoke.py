@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import re
 import sys
+import time
 from dataclasses import asdict, fields
 from pathlib import Path
 
@@ -30,7 +31,10 @@ def _variables(formula: str) -> set[str]:
 
 def test_registry_has_the_spec_problems():
     assert {"insteval", "sleepstudy", "dietox", "slopes_100k", "crossed_1m"} <= set(PROBLEMS)
-    assert PROBLEMS["insteval"].reps == 5 and PROBLEMS["crossed_1m"].reps == 1
+    assert PROBLEMS["insteval"].reps == 9 and PROBLEMS["crossed_1m"].reps == 1
+    assert PROBLEMS["insteval"].warm and not PROBLEMS["insteval"].competitor
+    busy = PROBLEMS["insteval_busy"]
+    assert busy.competitor and busy.formula == PROBLEMS["insteval"].formula
     pair = [p for p in PROBLEMS.values() if p.pair == "flat"]
     assert len(pair) == 2 and pair[0].params["n"] * 2 == pair[1].params["n"]
     assert {k: v for k, v in pair[0].params.items() if k != "n"} == {
@@ -89,6 +93,29 @@ def test_worker_subprocess_reports_a_run():
     run = runner.run_one(PROBLEMS["sleepstudy"], "sparselme", 1, tiny=True, limit_s=120)
     assert run.status == "ok", run.note
     assert run.nobs == 180 and run.peak_rss_mb and run.peak_rss_mb > 10
+
+
+def test_sparselme_adapter_records_evaluations_and_the_cholesky_floor():
+    problem = PROBLEMS["flat_200k"]
+    m = adapters.load("sparselme").run(problem, problem.make_data(tiny=True))
+    assert m.schur_order == 50  # the tiny problem's second factor: a dense Schur complement
+    assert m.cholesky_s and 0 < m.cholesky_s < m.fit_s
+    assert 0 < m.eval_median_s <= m.eval_max_s < m.fit_s
+
+
+def test_a_busy_problem_runs_beside_a_competitor_for_sparselme_only():
+    busy = PROBLEMS["insteval_busy"]
+    assert lme4_adapter.skip_reason(busy) == adapters.COMPETITOR_SKIP
+    assert sm_adapter.skip_reason(busy) == adapters.COMPETITOR_SKIP
+    from benchmarks.worker import competing_process
+
+    with competing_process(True) as burner:
+        assert burner.poll() is None  # running while the block runs
+        before = sum(map(int, Path(f"/proc/{burner.pid}/stat").read_text().split()[13:15]))
+        time.sleep(0.3)
+        after = sum(map(int, Path(f"/proc/{burner.pid}/stat").read_text().split()[13:15]))
+        assert after > before  # and using the CPU
+    assert burner.returncode is not None  # gone after it
 
 
 def test_worker_past_its_time_limit_is_killed_and_recorded():
