@@ -232,18 +232,23 @@ def _apply(dense: int) -> None:
 @contextmanager
 def fit_threads(limit: int | None) -> Iterator[None]:
     """Thread setting for a fit: the dense library at ``limit`` threads (None: all
-    available cores), the others at one (see the module docstring).
+    available cores) but never more than it had (a limit the user set, by
+    ``OPENBLAS_NUM_THREADS`` or threadpoolctl, holds), the others at one (see the module
+    docstring).
 
     Entered again while active (each evaluation does), it changes the setting only when
     ``limit`` differs, and keeps it until the outermost context exits: no switching back
     and forth between calls.
     """
-    dense = limit or available_cores()
     with _LOCK:
         outer = _STATE["active"] is None
         if outer:
             libs = _controller().select(user_api="blas").lib_controllers
-            _STATE["active"] = {"dense": None, "saved": [(lib, lib.num_threads) for lib in libs]}
+            saved = [(lib, lib.num_threads) for lib in libs]
+            target = dense_library()
+            cap = min((n for lib, n in saved if target in (None, lib.filepath)), default=1)
+            _STATE["active"] = {"dense": None, "saved": saved, "cap": max(1, cap)}
+        dense = min(limit or available_cores(), _STATE["active"]["cap"])
         if _STATE["active"]["dense"] != dense:
             _apply(dense)
             _STATE["active"]["dense"] = dense

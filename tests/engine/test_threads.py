@@ -123,3 +123,14 @@ def test_available_cores_is_capped_by_the_quota(monkeypatch):
     assert threads.available_cores() == 1
     monkeypatch.setattr(threads, "_cgroup_cpus", lambda: None)
     assert threads.available_cores() >= 1
+
+
+def test_fit_threads_never_raises_a_limit_the_user_set():
+    dense = threads.dense_library()
+    with threads.blas_threads(1):  # as OPENBLAS_NUM_THREADS=1 or a threadpoolctl limit
+        with threads.fit_threads(2):
+            assert set(_blas_counts().values()) == {1}
+    before = _blas_counts()
+    key = dense or next(iter(before))
+    with threads.fit_threads(None):  # all cores, as far as the library's own setting goes
+        assert _blas_counts()[key] == min(threads.available_cores(), before[key])
