@@ -4,7 +4,7 @@ PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed-stamp
 SYSDEPS := libsuitesparse-dev libopenblas0-pthread
 
-.PHONY: install sysdeps demo test test-all bench lint docs clean
+.PHONY: install sysdeps demo test test-all bench lint docs serve clean
 
 install: $(STAMP)
 
@@ -39,9 +39,14 @@ test-all: install
 bench: install
 	$(PY) -m benchmarks
 
-# The docs site (MkDocs Material); its images are drawn by docs/hooks.py during the build.
+# The docs site (MkDocs Material) in site/: open site/index.html from disk. Every example
+# runs during the build (docs/hooks.py), and what it prints is shown under it.
 docs: install
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
+
+# The same site served at http://127.0.0.1:8000, rebuilt when a page changes.
+serve: install
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs serve
 
 # ruff, and import-linter's contracts (pyproject.toml): layers that import only downward, no cycles
 lint: install

@@ -13,7 +13,7 @@ lme4's). Evaluations are counted, not timed, so a busy machine does not change t
 Writes ``benchmarks/out/evaluations.md``.
 
 ``--optimizers`` compares, over the same models and from the fit's own start, BOBYQA with
-gradient-based optimizers on the analytic gradient (:mod:`sparselme.engine.gradient`):
+gradient-based optimizers on the analytic gradient (`sparselme.engine.gradient`):
 L-BFGS-B, and a hybrid (BOBYQA to a looser tolerance, then Newton steps on the analytic
 gradient with a Hessian from its differences). It counts deviance and gradient
 evaluations, times each minimization (median of ``--reps``) and reports how far each

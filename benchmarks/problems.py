@@ -43,6 +43,7 @@ class Problem:
     pending: str = ""  # set when the problem cannot run yet; the runner skips it cleanly
     pair: str = ""  # problems sharing a pair name form the flat-in-n per-evaluation report
     streamed: bool = False  # the data are a Parquet folder, read in chunks (sparselme only)
+    title: str = ""  # what the docs page calls the workload
     warm: bool = False  # timed after one untimed fit in the same process
     competitor: bool = False  # a CPU-bound process runs beside the timed fit (sparselme only)
 
@@ -122,6 +123,7 @@ _FLAT_TINY = {"n": 2_000, "levels_a": 200, "levels_b": 50}
 _REGISTRY: list[Problem] = [
     Problem(
         name="insteval",
+        title="InstEval: students rating lecturers, crossed",
         description="InstEval, y ~ service*dept + (1|s) + (1|d), REML (73,421 rows, q = 4,100)",
         formula="y ~ service*dept + (1|s) + (1|d)",
         build=bundled,
@@ -136,6 +138,7 @@ _REGISTRY: list[Problem] = [
     ),
     Problem(
         name="insteval_busy",
+        title="InstEval beside a CPU-bound process",
         description="InstEval as above, with one CPU-bound process running beside the fit",
         formula="y ~ service*dept + (1|s) + (1|d)",
         build=bundled,
@@ -147,6 +150,7 @@ _REGISTRY: list[Problem] = [
     ),
     Problem(
         name="sleepstudy",
+        title="sleepstudy: random intercept and slope, small",
         description="sleepstudy, Reaction ~ Days + (Days|Subject), REML (180 rows)",
         formula="Reaction ~ Days + (Days|Subject)",
         build=bundled,
@@ -157,6 +161,7 @@ _REGISTRY: list[Problem] = [
     ),
     Problem(
         name="dietox",
+        title="dietox: random intercept and slope, small",
         description="dietox, Weight ~ Time + (Time|Pig), REML (861 rows)",
         formula="Weight ~ Time + (Time|Pig)",
         build=bundled,
@@ -167,6 +172,7 @@ _REGISTRY: list[Problem] = [
     ),
     Problem(
         name="slopes_100k",
+        title="Random slopes in 100,000 groups",
         description="simulated, y ~ x + (x|g), 100,000 groups x 10 rows, REML",
         formula="y ~ x + (x|g)",
         build=group_slopes,
@@ -177,6 +183,7 @@ _REGISTRY: list[Problem] = [
     ),
     Problem(
         name="crossed_1m",
+        title="Crossed factors, 1 million rows",
         description="simulated, y ~ x + (1|a) + (1|b), 1,000,000 rows, 50,000 x 5,000 levels, REML",
         formula="y ~ x + (1|a) + (1|b)",
         build=crossed,
@@ -188,6 +195,7 @@ _REGISTRY: list[Problem] = [
     ),
     Problem(
         name="flat_200k",
+        title="Crossed factors, 200,000 rows",
         description="simulated, y ~ x + (1|a) + (1|b), 200,000 rows, 2,000 x 500 levels, REML",
         formula="y ~ x + (1|a) + (1|b)",
         build=crossed,
@@ -199,6 +207,7 @@ _REGISTRY: list[Problem] = [
     ),
     Problem(
         name="flat_400k",
+        title="Crossed factors, 400,000 rows",
         description="simulated, y ~ x + (1|a) + (1|b), 400,000 rows, 2,000 x 500 levels, REML",
         formula="y ~ x + (1|a) + (1|b)",
         build=crossed,
@@ -210,6 +219,7 @@ _REGISTRY: list[Problem] = [
     ),
     Problem(
         name="parquet_10m",
+        title="10 million rows streamed from Parquet",
         description="simulated, y ~ x1 + x2 + x3 + (1|a) + (1|b), 10,000,000 rows, "
         "100,000 x 10,000 levels, streamed from a Parquet folder, REML",
         formula="y ~ x1 + x2 + x3 + (1 | a) + (1 | b)",

@@ -1,20 +1,43 @@
-"""MkDocs hooks: draw the plots shown in the docs, and link pages that exist.
+"""MkDocs hooks: run every example, and link pages that exist.
 
 * ``on_config``: pages in the nav whose file is not (yet) in docs/ are left out of the
   nav with an info message instead of failing ``mkdocs build --strict``.
-* ``on_pre_build``: fits the example models and writes ``docs/img/*.png`` with
-  sparselme's own plotting functions, so the images always show the current code. A file
-  is rewritten only when its bytes change, so ``mkdocs serve`` does not loop.
+* ``on_page_markdown``: runs the page's ```python blocks in order (``example_runner.py``)
+  and puts what each one shows under it: its console output in a block titled "Output"
+  and the figures it drew. An example that raises stops the build and names its line.
+  The blocks run in a temporary directory per page, or in ``$SPARSELME_DOCS_WORKDIR/<page>``
+  when that is set (kept, so a test can run them there a second time).
+* ``on_post_build``: writes the figures to ``img/examples/`` in the built site.
 """
 
 from __future__ import annotations
 
-import io
+import html
+import importlib.util
 import logging
-from collections.abc import Callable
+import os
+import posixpath
+import re
+import sys
+import time
 from pathlib import Path
 
+from mkdocs.exceptions import PluginError
+
 log = logging.getLogger("mkdocs.hooks.sparselme")
+
+
+def _load_runner():
+    path = Path(__file__).with_name("example_runner.py")
+    spec = importlib.util.spec_from_file_location("sparselme_docs_example_runner", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+runner = _load_runner()
+FIGURES: dict[str, bytes] = {}  # site-relative path -> PNG, written after the build
 
 
 # ---- navigation ------------------------------------------------------------------------------
@@ -44,99 +67,57 @@ def on_config(config):
     return config
 
 
-# ---- images ----------------------------------------------------------------------------------
-def _diagnostics():
-    import sparselme as sl
-
-    res = sl.lmer("Weight ~ Time + (Time | Pig)", sl.datasets.load("dietox"))
-    return res.plot_diagnostics()
-
-
-def _caterpillar():
-    import numpy as np
-    import pandas as pd
-
-    import sparselme as sl
-
-    rng = np.random.default_rng(2024)  # the students of "Getting started"
-    rows = []
-    for s in range(20):
-        a, b = rng.normal(0, 3.0), rng.normal(0, 0.4)
-        for c in range(4):
-            u = rng.normal(0, 1.5)
-            for _ in range(10):
-                hours = rng.uniform(0, 10)
-                score = 60 + 1.5 * hours + a + b * hours + u + rng.normal(0, 2.5)
-                rows.append(
-                    {"school": f"S{s:02d}", "classroom": c + 1, "hours": hours, "score": score}
-                )
-    res = sl.lmer("score ~ hours + (1 | school/classroom)", pd.DataFrame(rows))
-    return res.plot_ranef(groups=["school"])
+# ---- examples --------------------------------------------------------------------------------
+def _fence(info: str, text: str) -> str:
+    """A fenced block longer than any run of backticks in ``text``."""
+    ticks = "`" * max(3, 1 + max((len(m) for m in re.findall(r"`+", text)), default=0))
+    return f"{ticks} {info}\n{text}\n{ticks}"
 
 
-def _caterpillar_crossed():
-    import sparselme as sl
-
-    res = sl.lmer("diameter ~ 1 + (1 | plate) + (1 | sample)", sl.datasets.load("Penicillin"))
-    return res.plot_ranef()
-
-
-def _caterpillar_slopes():
-    import sparselme as sl
-
-    res = sl.lmer("Reaction ~ Days + (Days | Subject)", sl.datasets.load("sleepstudy"))
-    return res.plot_ranef()
-
-
-def _sitka_profile():
-    import numpy as np
-    import pandas as pd
-
-    import sparselme as sl
-    from sparselme.plotting import plot_profile
-
-    data = sl.datasets.load("Sitka")
-    data["Intercept"] = 1.0
-    exog = data[["Intercept", "Time"]]
-    mdf = sl.MixedLM(data["size"], exog, groups=data["tree"], exog_re=exog["Intercept"]).fit()
-    v = mdf.cov_re.iloc[0, 0]
-    likev = mdf.profile_re(0, "re", num_low=8, dist_low=0.5 * v, num_high=8, dist_high=v)
-    value, loglik = likev[:, 0], likev[:, 1]
-    zeta = np.sign(value - v) * np.sqrt(np.maximum(2 * (mdf.llf - loglik), 0))
-    return plot_profile({"Intercept Var": pd.DataFrame({"value": value, "zeta": zeta})})
-
-
-IMAGES: dict[str, Callable] = {
-    "diagnostics.png": _diagnostics,
-    "caterpillar.png": _caterpillar,
-    "caterpillar-crossed.png": _caterpillar_crossed,
-    "caterpillar-slopes.png": _caterpillar_slopes,
-    "sitka-profile.png": _sitka_profile,
-}
-
-
-def write_images(img_dir: Path) -> list[str]:
-    """Draw every image; returns the names of the files that changed."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    img_dir.mkdir(parents=True, exist_ok=True)
-    changed = []
-    for name, draw in IMAGES.items():
-        fig = draw()
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=100, metadata={"Software": None})
-        plt.close(fig)
-        path = img_dir / name
-        if not path.exists() or path.read_bytes() != buf.getvalue():
-            path.write_bytes(buf.getvalue())
-            changed.append(name)
-    return changed
+def _figure(src: str, page_title: str) -> str:
+    alt = html.escape(f"Figure drawn by the example above ({page_title})", quote=True)
+    return f'<figure class="sl-figure"><img src="{src}" alt="{alt}"></figure>'
 
 
 def on_pre_build(config):
-    changed = write_images(Path(config.docs_dir) / "img")
-    if changed:
-        log.info("drew %s", ", ".join(changed))
+    FIGURES.clear()
+
+
+def on_page_markdown(markdown, page, config, files):
+    blocks = runner.python_blocks(markdown)
+    if not blocks:
+        return markdown
+    name = f"{Path(config.docs_dir).name}/{page.file.src_uri}"
+    stem = Path(page.file.src_uri).with_suffix("").as_posix().replace("/", "-")
+    keep = os.environ.get("SPARSELME_DOCS_WORKDIR")
+    page_dir = posixpath.dirname(page.file.dest_uri)
+    pieces, pos = [], 0
+    started = time.perf_counter()
+    with runner.PageRunner(name, Path(keep) / stem if keep else None) as run:
+        for i, block in enumerate(blocks, start=1):
+            try:
+                out = run.run(block)
+            except runner.ExampleError as err:
+                raise PluginError(str(err)) from None
+            pieces += [
+                markdown[pos : block.start],
+                _fence("{ .python .sl-source }", block.code.rstrip("\n")),
+            ]
+            if out.text:
+                pieces.append("\n\n" + _fence('{ .text .sl-output title="Output" }', out.text))
+            for k, png in enumerate(out.figures, start=1):
+                target = f"img/examples/{stem}-{i}-{k}.png"
+                FIGURES[target] = png
+                src = posixpath.relpath(target, page_dir or ".")
+                pieces.append("\n\n" + _figure(src, page.title or stem))
+            pos = block.end
+    log.info("ran %d examples of %s in %.1f s", len(blocks), name, time.perf_counter() - started)
+    return "".join(pieces) + markdown[pos:]
+
+
+def on_post_build(config):
+    site = Path(config.site_dir)
+    for target, png in FIGURES.items():
+        path = site / target
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(png)

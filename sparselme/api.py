@@ -1,6 +1,6 @@
 """Drop-in for ``import statsmodels.api as sm``: ``sm.MixedLM`` and ``sm.datasets``.
 
-Switching a statsmodels script to sparselme is one import line::
+Switching a statsmodels script to sparselme is one import line:
 
     import sparselme.api as sm             # was: import statsmodels.api as sm
     data = sm.datasets.get_rdataset("dietox", "geepack").data

@@ -1,15 +1,15 @@
 """The ``sparselme`` command.
 
-::
+Usage:
 
     sparselme fit DATA.csv|.parquet "FORMULA" [--groups G [--re-formula F] [--vc NAME=F]]
                   [--ml] [--missing drop] [--format text|json]
     sparselme datasets                       # list the bundled datasets
     sparselme datasets export NAME [PATH]    # write one as CSV (or .parquet, or - for stdout)
 
-An lme4 formula (``"y ~ x + (1 | g)"``) is fitted with :func:`sparselme.lmer`; with
+An lme4 formula (``"y ~ x + (1 | g)"``) is fitted with `sparselme.lmer`; with
 ``--groups`` the formula is statsmodels' and the fit goes through
-:func:`sparselme.mixedlm`. Bad input is reported as one line on stderr with exit code 2.
+`sparselme.mixedlm`. Bad input is reported as one line on stderr with exit code 2.
 """
 
 from __future__ import annotations

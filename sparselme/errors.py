@@ -1,6 +1,6 @@
 """Exceptions and warnings raised by sparselme.
 
-Every problem with the user's input raises a subclass of :class:`SparselmeError`; those
+Every problem with the user's input raises a subclass of `SparselmeError`; those
 that Python users would catch as ``ValueError`` or ``KeyError`` also derive from them.
 """
 
@@ -71,7 +71,7 @@ class ProblemTooLargeError(SparselmeError):
     """The exact fit would not fit in memory or would take too long per evaluation.
 
     Raised before the first factorization; ``estimate`` holds the prediction (a
-    :class:`sparselme.engine.limits.FitEstimate`: memory, flops, seconds per evaluation).
+    `sparselme.engine.limits.FitEstimate`: memory, flops, seconds per evaluation).
     """
 
     def __init__(self, message: str, estimate=None):

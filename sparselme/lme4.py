@@ -1,9 +1,9 @@
 """The lme4-style front end: ``lmer()`` and the model classes whose ``fit()`` users call.
 
-``lmer`` sends each input down the one spine: a DataFrame to :class:`LinearMixedModel`
-(or :class:`ResidualModel` with ``residual=``), a Parquet path, pyarrow dataset or Dask
-frame to the streamed cross-products (:mod:`sparselme.streaming`); every path ends in
-the same :class:`~sparselme.results.MixedLMResults`.
+``lmer`` sends each input down the one spine: a DataFrame to `LinearMixedModel`
+(or `ResidualModel` with ``residual=``), a Parquet path, pyarrow dataset or Dask
+frame to the streamed cross-products (`sparselme.streaming`); every path ends in
+the same `sparselme.results.MixedLMResults`.
 """
 
 from __future__ import annotations
@@ -93,7 +93,7 @@ def fit_model(
     name_style: str = "r",
     **fit_args,
 ) -> MixedLMResults:
-    """Fit a model of the engine (:meth:`MixedModel.optimize`); return the users' results."""
+    """Fit a model of the engine (`MixedModel.optimize`); return the users' results."""
     fit = model.optimize(REML, start, **fit_args)
     return results_class.from_fit(fit, name_style=name_style)
 
@@ -101,7 +101,7 @@ def fit_model(
 class LinearMixedModel(_LmerFit, MixedModel):
     """A linear mixed model y = Xβ + Zb + ε on one global sparse Z (lme4-style ``fit``).
 
-    Build it from a :class:`~sparselme.data.design.Design` or with :meth:`from_formula`.
+    Build it from a `sparselme.data.design.Design` or with `from_formula`.
     """
 
     @classmethod
@@ -127,11 +127,17 @@ class LinearMixedModel(_LmerFit, MixedModel):
 class ResidualModel(_LmerFit, residual_model.ResidualModel):
     """A model with a residual structure (``sl.VarIdent``, ``sl.AR1``); lme4-style ``fit``.
 
-    ``fit(start=...)`` takes θ or (θ, ρ); the residual parameters start at their initial
-    values (δ = 1, φ = 0) unless given.
+    ``fit(start=...)`` takes θ or (θ, ρ); ``fit(residual_start=ρ)`` sets where ρ (δ's or
+    φ) starts, by default at its current value (initially δ = 1, φ = 0).
     """
 
     results_class = ResidualMixedLMResults
+
+    def fit(self, REML: bool = True, start=None, *, residual_start=None, **fit_kwargs):  # noqa: N803
+        """lme4-style fit (see `LinearMixedModel.fit`) with ``residual_start``."""
+        if residual_start is not None:
+            self.set_residual(residual_start)
+        return _LmerFit.fit(self, REML, start, **fit_kwargs)
 
 
 def lmer(
@@ -146,21 +152,71 @@ def lmer(
 ) -> MixedLMResults:
     """Fit a linear mixed model written in lme4's formula language; returns the results.
 
+    lme4's ``lmer(formula, data, REML = TRUE)``: the profiled deviance is minimized over
+    the relative covariance factor θ with BOBYQA, with lme4's boundary and gradient checks.
+
     Parameters
     ----------
-    formula : lme4 formula, e.g. ``"Reaction ~ Days + (Days | Subject)"``.
-    data : a pandas DataFrame; or a Parquet file/folder, pyarrow dataset or Dask
-        DataFrame, fitted out of core from streamed cross-products.
-    REML : REML (default) or maximum likelihood.
-    weights, offset : prior weights and an offset: arrays or column names.
-    missing : "raise" (default), "drop" or "none" for rows with missing values.
-    residual : a residual structure, ``sl.VarIdent(...)`` or ``sl.AR1(...)``.
-    **fit_kwargs : passed to :meth:`LinearMixedModel.fit` (``verbose``, ``maxeval``,
-        ``start``, ``callback``, ...).
+    formula : str
+        Response, fixed effects and bar terms, e.g. ``"Reaction ~ Days + (Days | Subject)"``:
+        ``(expr | g)`` correlated, ``(expr || g)`` independent, ``(1 | a/b)`` nested,
+        ``(1 | a) + (1 | b)`` crossed random effects.
+    data : pandas.DataFrame, dict of columns, str or pathlib.Path, pyarrow or Dask data
+        The n rows. A Parquet file or folder, a ``pyarrow.dataset.Dataset`` or ``Table``,
+        or a ``dask.dataframe.DataFrame`` is read in chunks and never held in memory.
+    REML : bool, default True
+        Restricted maximum likelihood; False fits by maximum likelihood.
+    weights : array_like of shape (n,) or str, optional
+        Prior weights, or the name of their column (a column name for streamed data).
+    offset : array_like of shape (n,) or str, optional
+        A known term added to the linear predictor, or the name of its column.
+    missing : {"raise", "drop"}, default "raise"
+        Rows with missing values in the model's columns raise
+        `sparselme.errors.MissingDataError`, or are dropped with a warning.
+    residual : VarIdent or AR1, optional
+        A residual variance structure, ``sl.VarIdent(...)`` or ``sl.AR1(...)`` (see
+        `sparselme.residual`); data in memory only.
+    **fit_kwargs
+        Settings of the fit (`LinearMixedModel.fit`):
+
+        - ``verbose`` (bool or None): progress on stderr. None (default) reports only on a
+          terminal once the fit has run about two seconds; True always; False never.
+        - ``maxeval`` (int, default 100,000): the most deviance evaluations.
+        - ``ftol_abs``, ``xtol_abs`` (float, default 1e-8): BOBYQA stops when the deviance,
+          or every θ, changes by less.
+        - ``start`` (array of shape (n_theta,)): the starting θ, instead of moment estimates.
+        - ``check_derivatives`` (bool): the finite-difference gradient and Hessian check
+          (default: below 10,000 observations, as lme4), ``max_restarts`` (int, default 2)
+          BOBYQA restarts when it fails, ``polish`` (bool, default True) Newton steps after it.
+        - ``keep_log`` (bool, default False): keep every evaluation in ``res.optsum``.
+        - ``callback`` (callable): ``callback(evaluation, x, value)`` after every evaluation.
+        - ``chunk_size`` (int): rows per chunk, for streamed data only.
+
+    Returns
+    -------
+    MixedLMResults
+        The fit (`ResidualMixedLMResults` with a residual structure); streamed data give the
+        same results, whose fitted values and residuals are computed chunk by chunk.
+
+    Raises
+    ------
+    sparselme.errors.FormulaError
+        The formula cannot be parsed, or has no random-effects term.
+    sparselme.errors.UnknownColumnError
+        A variable of the formula is not a column of ``data``.
+    sparselme.errors.DataError
+        The data cannot be used as given (missing values, a random-effects structure the
+        data cannot estimate...); the message says what to change.
 
     Examples
     --------
-    >>> res = lmer("Reaction ~ Days + (Days | Subject)", sleepstudy)  # doctest: +SKIP
+    >>> import sparselme as sl
+    >>> sleep = sl.datasets.load("sleepstudy")
+    >>> res = sl.lmer("Reaction ~ Days + (Days | Subject)", sleep)
+    >>> res.fe_params.round(2)
+    (Intercept)    251.41
+    Days            10.47
+    Name: fe_params, dtype: float64
     """
     if residual is not None:
         if validation.is_streamable(data):

@@ -1,7 +1,7 @@
 """Diagnostic, caterpillar and profile plots (matplotlib, the optional extra ``plot``).
 
 matplotlib is imported inside each function, so ``import sparselme`` never needs it.
-Every function returns the :class:`matplotlib.figure.Figure` it drew on; pass ``fig``
+Every function returns the `matplotlib.figure.Figure` it drew on; pass ``fig``
 to draw on one you made.
 """
 

@@ -5,10 +5,10 @@ Both reporters write to stderr and follow one rule: ``verbose=False`` is silent,
 stderr is a terminal and the work has already run longer than ``delay`` seconds. Short
 fits, pipes, log files and test runs therefore see nothing.
 
-* :class:`FitProgress` is the optimizer callback ``callback(feval, x, value)``: the
+* `FitProgress` is the optimizer callback ``callback(feval, x, value)``: the
   number of evaluations and the best criterion so far, rewritten in place.
-* :class:`ProgressBar` is a bar for a known number of steps (bootstrap replicates,
-  profile points); :func:`progress` wraps an iterable in one.
+* `ProgressBar` is a bar for a known number of steps (bootstrap replicates,
+  profile points); `progress` wraps an iterable in one.
 """
 
 from __future__ import annotations
@@ -92,8 +92,8 @@ class _Reporter:
 class FitProgress(_Reporter):
     """Optimizer callback that reports the evaluation count and the criterion.
 
-    Pass it as ``callback`` to :func:`~sparselme.optimize.minimize_bobyqa` and call
-    :meth:`close` (or use it as a context manager) when the fit is done::
+    Pass it as ``callback`` to `minimize_bobyqa` and call
+    `close` (or use it as a context manager) when the fit is done:
 
         with FitProgress("REML criterion") as progress:
             minimize_bobyqa(f, x0, lower, callback=progress)
@@ -137,7 +137,7 @@ class FitProgress(_Reporter):
 class ProgressBar(_Reporter):
     """A text progress bar for ``total`` steps of long work (bootstraps, profiles).
 
-    ::
+    For example:
 
         with ProgressBar(nsim, "bootstrap") as bar:
             for i in range(nsim):
@@ -199,7 +199,7 @@ def progress(
     verbose: bool | None = None,
     delay: float = DEFAULT_DELAY,
 ) -> Iterator[T]:
-    """Iterate over ``iterable`` with a :class:`ProgressBar` (total from ``len()``)."""
+    """Iterate over ``iterable`` with a `ProgressBar` (total from ``len()``)."""
     if total is None:
         total = len(iterable) if hasattr(iterable, "__len__") else 0  # type: ignore[arg-type]
     with ProgressBar(total, desc, verbose=verbose, delay=delay) as bar:

@@ -49,7 +49,7 @@ def dense_deviance(model, theta: np.ndarray, reml: bool, R: np.ndarray | None = 
 
 
 def dense_gradient(model, theta: np.ndarray, reml: bool) -> np.ndarray:
-    """The gradient of :func:`dense_deviance` with respect to θ, from V's derivatives.
+    """The gradient of `dense_deviance` with respect to θ, from V's derivatives.
 
     Λ is linear in θ, so ∂Λ/∂θ_j = Λ(e_j) and ∂V = Z(∂Λ Λᵀ + Λ ∂Λᵀ)Zᵀ; then
     ∂log|V| = tr(V⁻¹∂V), ∂(rᵀV⁻¹r) = −rᵀV⁻¹∂VV⁻¹r at the GLS β (envelope theorem) and
@@ -76,3 +76,23 @@ def dense_gradient(model, theta: np.ndarray, reml: bool) -> np.ndarray:
         g -= (n - p if reml else n) * (Vir @ dV @ Vir) / rss
         grad.append(g)
     return np.array(grad)
+
+
+def dense_condvar(res) -> list[np.ndarray]:
+    """Per term (L, k, k) σ² blocks of Λ(ΛᵀZᵀWZΛ + I)⁻¹Λᵀ by dense algebra."""
+    model = res.engine
+    Lam = dense_lambda(model, res.theta)
+    Z = dense_z(model)
+    w = model.design.weights
+    ZW = Z if w is None else Z * np.sqrt(w)[:, None]
+    A = Lam.T @ ZW.T @ ZW @ Lam + np.eye(Lam.shape[0])
+    V = res.scale * Lam @ la.inv(A) @ Lam.T
+    out, at = [], 0
+    for t in model.design.terms:
+        blocks = np.array(
+            [V[at + i * t.k : at + (i + 1) * t.k, at + i * t.k : at + (i + 1) * t.k]
+             for i in range(t.nlevels)]
+        )  # fmt: skip
+        out.append(blocks)
+        at += t.q
+    return out

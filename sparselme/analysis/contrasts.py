@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import itertools
 import math
-import re
 
 import numpy as np
 import pandas as pd
 from formulaic import model_matrix
-from formulaic.transforms.contrasts import PolyContrasts
 
+from ..data.coding import categorical_levels
 from ..data.design import Design, prepare_frame, r_style_name
+from ..engine.fixed_scaling import FixedScaling
 
 __all__ = ["type1_contrasts", "type3_contrasts", "term_columns", "doolittle"]
 
@@ -64,13 +64,24 @@ def doolittle(x: np.ndarray, eps: float = 1e-6) -> tuple[np.ndarray, np.ndarray]
 
 
 def type1_contrasts(design: Design) -> dict[str, np.ndarray]:
-    """Sequential (type 1) hypotheses: per term an (r, p) matrix L of Lβ = 0."""
+    """Sequential (type 1) hypotheses: per term an (r, p) matrix L of Lβ = 0.
+
+    lmerTest's L is the transposed unit lower Doolittle factor of XᵀX. XᵀX of badly
+    scaled columns (``x + 1e9``) is lost to cancellation, so the factor is taken of X̃ᵀX̃
+    for the centred and scaled X̃ = X A (A upper triangular, `.fixed_scaling`):
+    XᵀX = A⁻ᵀ X̃ᵀX̃ A⁻¹ gives L = diag(A) L̃ A⁻¹, the same matrix.
+    """
     cols, _ = term_columns(design)
     X = design.X
     p = X.shape[1]
     if p == 0:
         return {}
-    L = np.ones((1, 1)) if p == 1 else doolittle(X.T @ X)[0].T
+    if p == 1:
+        L = np.ones((1, 1))
+    else:
+        fixed = FixedScaling.of(X)
+        Xs = fixed.apply(X)
+        L = np.diag(np.diag(fixed.A)) @ doolittle(Xs.T @ Xs)[0].T @ fixed.A_inv
     return {term: L[c] for term, c in cols.items()}
 
 
@@ -80,22 +91,6 @@ def zapsmall(x: np.ndarray, digits: int = 7) -> np.ndarray:
     if mx == 0 or not np.isfinite(mx):
         return x
     return np.round(x, max(0, digits - math.ceil(math.log10(mx))))
-
-
-def categorical_levels(spec) -> tuple[dict[str, list], set[str]]:
-    """Raw variable → categories for categorical factors, and the poly-coded (ordered) ones."""
-    levels: dict[str, list] = {}
-    poly: set[str] = set()
-    for expr, (kind, state) in spec.encoder_state.items():
-        if getattr(kind, "value", kind) != "categorical" or "categories" not in state:
-            continue
-        m = re.fullmatch(r"\s*C\(\s*([A-Za-z_][\w.]*)\s*(,.*)?\)\s*", expr)
-        name = m.group(1) if m else expr
-        levels[name] = list(state["categories"])
-        contrasts = getattr(state.get("contrasts"), "contrasts", None)
-        if isinstance(contrasts, PolyContrasts):
-            poly.add(name)
-    return levels, poly
 
 
 def _synthetic_frame(spec, p: int, seed: int = 0) -> pd.DataFrame:

@@ -1,8 +1,8 @@
 """Tests for fixed effects: likelihood-ratio tests, Satterthwaite and Kenward-Roger t and F tests.
 
-* :func:`anova` compares fitted models by likelihood ratio, as ``anova(m1, m2)`` in lme4
+* `anova` compares fitted models by likelihood ratio, as ``anova(m1, m2)`` in lme4
   (REML fits are refit with ML first).
-* :func:`coef_table` and :func:`f_tests` follow lmerTest: t tests per coefficient and F tests
+* `coef_table` and `f_tests` follow lmerTest: t tests per coefficient and F tests
   per fixed-effect term (type 1 or 3 hypotheses), with Satterthwaite's or Kenward-Roger's
   denominator degrees of freedom.
 
@@ -25,6 +25,7 @@ import pandas as pd
 from scipy import stats
 
 from ..engine.threads import blas_threads
+from ..errors import NumericalError
 from ..model.results import ModelFit
 from .contrasts import type1_contrasts, type3_contrasts
 from .kenward_roger import kenward_roger
@@ -74,7 +75,7 @@ def anova(
     Returns a DataFrame with one row per model, sorted by number of parameters, and columns
     npar, AIC, BIC, logLik, deviance, Chisq, Df, Pr(>Chisq). REML fits are refit with ML
     first (with a message on stderr), unless ``refit=False``. With a single model, the F
-    tests of its fixed-effect terms are returned (:func:`f_tests`).
+    tests of its fixed-effect terms are returned (`f_tests`).
     """
     if len(models) == 1:
         return f_tests(models[0])
@@ -138,10 +139,8 @@ def deviance_varpar(res: ModelFit, varpar: np.ndarray) -> float:
 
 
 def _unscaled_cov(res: ModelFit, theta: np.ndarray) -> np.ndarray:
-    """(p, p) (R_XᵀR_X)⁻¹ at θ."""
-    RX = res.engine.solve(with_theta(res, theta)).RX
-    Rinv = np.linalg.inv(RX)
-    return Rinv @ Rinv.T
+    """(p, p) (R_XᵀR_X)⁻¹ at θ (formed in the engine's well-scaled X̃)."""
+    return res.engine.solve(with_theta(res, theta)).unscaled_cov()
 
 
 def _richardson(estimates: list, v: float = 2.0):
@@ -228,6 +227,12 @@ def varpar_derivatives(res: ModelFit, tol: float = 1e-8) -> VarparDerivatives:
         H = hessian(lambda vp: deviance_varpar(res, vp), varpar)
         jac_theta = jacobian(lambda th: _unscaled_cov(res, th), res.theta)
         K = _unscaled_cov(res, res.theta)
+    if not np.all(np.isfinite(H)):
+        raise NumericalError(
+            "the deviance could not be evaluated around the estimates to form its Hessian in "
+            "(θ, σ) for Satterthwaite's degrees of freedom: rescale the variables, or use "
+            "ddf='Kenward-Roger' or 'normal'"
+        )
     evals, evecs = np.linalg.eigh(H)
     if np.any(evals < -tol):
         warnings.warn(

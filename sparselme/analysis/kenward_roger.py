@@ -30,15 +30,30 @@ KR_MAX_Q = 6000
 
 @dataclass
 class KenwardRoger:
-    """vcov: (p, p) Φ = Var(β̂); vcov_adj: (p, p) Φ_A; P: per parameter (p, p); W: (g, g)."""
+    """vcov: (p, p) Φ = Var(β̂); vcov_adj: (p, p) Φ_A; P: per parameter (p, p); W: (g, g).
 
-    vcov: np.ndarray
-    vcov_adj: np.ndarray
+    Computed in the engine's centred and scaled X̃ = X A (`.fixed_scaling`): Φ, Φ_A
+    and P are of β̃; a hypothesis Lβ is L A β̃ (up to the intercept's shift, which the
+    tests' rows never hold), so L is mapped to L A. ``vcov``/``vcov_adj`` are of β.
+    """
+
+    engine_vcov: np.ndarray
+    engine_vcov_adj: np.ndarray
     P: list[np.ndarray]
     W: np.ndarray
+    A: np.ndarray
+
+    @property
+    def vcov(self) -> np.ndarray:
+        return self.A @ self.engine_vcov @ self.A.T
+
+    @property
+    def vcov_adj(self) -> np.ndarray:
+        return self.A @ self.engine_vcov_adj @ self.A.T
 
     def _a1_a2(self, L: np.ndarray) -> tuple[float, float]:
-        V0 = self.vcov
+        L = _row_basis(L @ self.A)  # the statistics depend on L's row space only
+        V0 = self.engine_vcov
         Theta = L.T @ np.linalg.solve(L @ V0 @ L.T, L)
         TV = Theta @ V0
         u = [TV @ P @ V0 for P in self.P]
@@ -80,7 +95,8 @@ class KenwardRoger:
         q = int(np.linalg.matrix_rank(L))
         df2, scaling, _ = self._ddf(L, q)
         Lb = L @ beta
-        wald = float(Lb @ np.linalg.solve(L @ self.vcov_adj @ L.T, Lb))
+        LA = L @ self.A
+        wald = float(Lb @ np.linalg.pinv(LA @ self.engine_vcov_adj @ LA.T, hermitian=True) @ Lb)
         F = wald / q
         return {
             "FstatU": F,
@@ -89,6 +105,15 @@ class KenwardRoger:
             "ddf": df2,
             "p.value": stats.f.sf(scaling * F, q, df2),
         }
+
+
+def _row_basis(L: np.ndarray) -> np.ndarray:
+    """L itself when its rows are independent, else an orthonormal basis of its row space
+    (dependent hypothesis rows would make LΦLᵀ singular)."""
+    if L.shape[0] <= 1 or np.linalg.matrix_rank(L) == L.shape[0]:
+        return L
+    _, s, Vt = np.linalg.svd(L, full_matrices=False)
+    return Vt[s > s[0] * max(L.shape) * np.finfo(float).eps]
 
 
 def _parameter_blocks(res: ModelFit) -> list[tuple[int, np.ndarray]]:
@@ -120,7 +145,7 @@ def _compute(res: ModelFit) -> KenwardRoger:
     w = design.weights
     sw = np.ones(design.nobs) if w is None else np.sqrt(w)
     Z = sp.diags(sw) @ sp.hstack([r.z_matrix() for r in design.rows]).tocsc()
-    X = design.X * sw[:, None]
+    X = res.engine.engine_X() * sw[:, None]  # X̃ = X A: well scaled, as the engine fits
     n = X.shape[0]
     s2 = res.scale
     T = res.engine.pls.templates(res.theta)
@@ -166,7 +191,12 @@ def _compute(res: ModelFit) -> KenwardRoger:
     QQ[g - 1, g - 1] = (Y.T @ Y - ZtY.T @ M @ ZtY) / s2
     K[g - 1, g - 1] = (n - 2 * np.trace(MS) + np.sum(MS * MS.T)) / s2**2
 
-    Phi = res.cov_fe
+    sol = res.solution
+    fixed = getattr(sol, "fixed", None)
+    A = np.eye(X.shape[1]) if fixed is None else fixed.A
+    RX = sol.RX if sol.RX_engine is None else sol.RX_engine
+    Rinv = la.solve_triangular(RX, np.eye(RX.shape[0]), check_finite=False)
+    Phi = s2 * (Rinv @ Rinv.T)  # Var(β̃)
     IE2 = np.zeros((g, g))
     for r in range(g):
         PhiP = Phi @ P[r]
@@ -184,4 +214,4 @@ def _compute(res: ModelFit) -> KenwardRoger:
     for r in range(g):
         U += W[r, r] * (QQ[r, r] - P[r] @ Phi @ P[r])
     PhiA = Phi + 2 * Phi @ U @ Phi
-    return KenwardRoger(vcov=Phi, vcov_adj=PhiA, P=P, W=W)
+    return KenwardRoger(engine_vcov=Phi, engine_vcov_adj=PhiA, P=P, W=W, A=A)

@@ -44,7 +44,7 @@ def theta_to_sdcor(
 
 
 def sdcor_to_theta(terms: Sequence[RandomEffectsTerm], pars: np.ndarray) -> np.ndarray | None:
-    """Inverse of :func:`theta_to_sdcor` (None for an invalid correlation matrix)."""
+    """Inverse of `theta_to_sdcor` (None for an invalid correlation matrix)."""
     sigma = pars[-1]
     out, at = [], 0
     for t in terms:

@@ -1,11 +1,18 @@
 """Predictions with random effects and simulation from a fitted model (lme4's semantics).
 
-* :func:`predict`: conditional predictions Xβ + Zb (+ offset) for the fitted rows or for
-  new data coded like the training data (the kept formulaic spec, the factors' levels);
-  ``re_form`` picks the random-effects terms to include (``"~0"``: population level);
-  levels that were not in the data contribute 0 with ``allow_new_levels=True``.
-* :func:`simulate`: responses drawn from the fitted model, new random effects and
-  residuals (or residuals only around the conditional modes with ``use_u=True``).
+* `predict`: conditional predictions Xβ + Zb (+ offset) for the fitted rows or for
+  new data coded like the training data (`.coding`); ``re_form`` picks the random
+  effects to include; levels that were not in the data contribute 0 with
+  ``allow_new_levels=True``.
+* `simulate`: responses drawn from the fitted model: new random effects and
+  residuals, except for the random effects that ``re_form`` conditions on (or all of
+  them with ``use_u=True``), which stay at their conditional modes.
+
+``re_form`` works as lme4's ``re.form``: None means every random effect, ``"~0"`` (or
+NaN, ``"NA"``) none, and a formula of bar terms such as ``"~(1 | Subject)"`` the columns
+that each bar's left-hand side has (by lme4's column names) among the random effects of
+its grouping factor. On ``(Days | Subject)``, ``"~(1 | Subject)"`` keeps the random
+intercepts and ``"~(0 + Days | Subject)"`` the random slopes.
 """
 
 from __future__ import annotations
@@ -15,24 +22,20 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from formulaic import Formula, model_matrix
-from formulaic.transforms.contrasts import C, PolyContrasts
 
-from ..data.design import prepare_frame, r_style_name
+from ..data.coding import check_columns, column_names, fixed_rows, term_rows
 from ..data.formula import parse_formula
-from ..errors import DataError, UnknownColumnError
+from ..errors import DataError, FormulaError
 from ..model.results import ModelFit
-from .contrasts import categorical_levels
 
 if TYPE_CHECKING:
     from ..engine.terms import RandomEffectsTerm
-    from ..model.results import ModelFit
 
-__all__ = ["predict", "simulate", "simulate_responses", "select_terms"]
+__all__ = ["predict", "simulate", "simulate_responses", "select_columns", "select_terms"]
 
 
 # ======================================================================================
-# Which random-effects terms
+# Which random effects
 # ======================================================================================
 
 
@@ -47,107 +50,71 @@ def _is_population(re_form) -> bool:
     return text in ("~0", "0", "NA", "~-1", "-1", "~1", "1", "")
 
 
-def select_terms(res: ModelFit, re_form) -> list[int]:
-    """Indices of the model's terms that ``re_form`` includes (lme4's ``re.form``).
+def select_columns(res: ModelFit, re_form) -> list[np.ndarray]:
+    """Per term of the model, a (k,) bool mask of the random effects ``re_form`` keeps.
 
-    None: all terms; ``"~0"`` (or NaN, ``"NA"``): none; a formula of bar terms such as
-    ``"~(1 | plate)"``: those terms, which must be terms of the model.
+    Each bar ``(lhs | g)`` of ``re_form`` keeps the columns of ``lhs`` (R's names, in
+    this fit's coding) among the random effects of ``g``; a column that ``g`` does not
+    have raises a `sparselme.errors.FormulaError`.
     """
     terms = res.terms
     if re_form is None:
-        return list(range(len(terms)))
+        return [np.ones(t.k, dtype=bool) for t in terms]
+    masks = [np.zeros(t.k, dtype=bool) for t in terms]
     if _is_population(re_form):
-        return []
+        return masks
     text = str(re_form).strip()
     bars = parse_formula(text if "~" in text else "~" + text).bars
     if not bars:
-        raise ValueError(f"re_form {re_form!r} has no random-effects terms; use '~0' for none")
-    chosen: list[int] = []
+        raise FormulaError("re_form has no random-effects terms; use '~0' for none", text)
     for bar in bars:
-        same = [i for i, t in enumerate(terms) if t.name == bar.group_name]
-        lhs = bar.lhs.replace(" ", "")
-        exact = [i for i in same if terms[i].lhs.replace(" ", "") == lhs]
-        pick = exact or (same if len(same) == 1 else [])
-        if not pick:
+        on = [i for i, t in enumerate(terms) if t.name == bar.group_name]
+        label = f"({bar.lhs} | {bar.group_name})"
+        if not on:
             have = ", ".join(f"({t.lhs} | {t.name})" for t in terms)
-            raise ValueError(
-                f"re_form term ({bar.lhs} | {bar.group_name}) is not a term of the model: {have}"
+            raise FormulaError(
+                f"re_form term {label} is not a term of the model: {bar.group_name!r} is not "
+                f"one of its grouping factors (terms: {have})",
+                text,
             )
-        chosen.extend(i for i in pick if i not in chosen)
-    return sorted(chosen)
+        same = [i for i in on if terms[i].lhs.replace(" ", "") == bar.lhs.replace(" ", "")]
+        wanted = terms[same[0]].columns if same else column_names(res.design, bar.lhs)
+        found = {(i, j) for i in on for j, c in enumerate(terms[i].columns) if c in wanted}
+        unknown = [c for c in wanted if not any(terms[i].columns[j] == c for i, j in found)]
+        if unknown:
+            have = ", ".join(c for i in on for c in terms[i].columns)
+            raise FormulaError(
+                f"re_form term {label} is not a term of the model: it has the column(s) "
+                f"{', '.join(unknown)}, but the random effects of {bar.group_name!r} are "
+                f"{have}",
+                text,
+            )
+        for i, j in found:
+            masks[i][j] = True
+    return masks
+
+
+def select_terms(res: ModelFit, re_form) -> list[int]:
+    """Indices of the terms of which ``re_form`` keeps at least one random effect."""
+    return [i for i, m in enumerate(select_columns(res, re_form)) if m.any()]
 
 
 # ======================================================================================
-# New data, coded like the training data
+# Prediction
 # ======================================================================================
 
 
-def _spec_levels(spec) -> tuple[dict[str, list], set[str]]:
-    """Categorical variables of the fixed part: their levels and which are poly-coded."""
-    return categorical_levels(spec)
-
-
-def _variables(text: str) -> set[str]:
-    try:
-        return {str(v) for v in Formula(text).required_variables}
-    except Exception:  # let formulaic report it when the matrix is built
-        return set()
-
-
-def _coerce(newdata: pd.DataFrame, levels: dict[str, list], poly: set[str]) -> pd.DataFrame:
-    """Categorical columns with the training levels (unseen levels raise)."""
-    out = newdata.copy()
-    for name, lev in levels.items():
-        if name not in out.columns:
-            continue
-        vals = out[name].astype(object)
-        if all(isinstance(v, str) for v in lev):
-            vals = vals.where(vals.isna(), vals.astype(str))
-        unseen = vals.notna().to_numpy() & ~vals.isin(lev).to_numpy()
-        if unseen.any():
-            new = ", ".join(repr(v) for v in pd.unique(vals[unseen])[:5])
-            raise DataError(f"factor {name!r} has new level(s) {new} not in the fitted data")
-        out[name] = pd.Categorical(vals, categories=lev, ordered=name in poly)
-    return out
-
-
-def _frame(
-    newdata: pd.DataFrame, names: set[str], spec, keep_levels: bool = False
-) -> tuple[pd.DataFrame, dict]:
-    """Data and formulaic context for ``names`` of newdata, coded as in training."""
-    levels, poly = _spec_levels(spec) if spec is not None else ({}, set())
-    data = _coerce(newdata[sorted(names & set(newdata.columns))], levels, poly)
-    if not keep_levels:
-        return prepare_frame(data, names)
-    context = {n: C(data[n], PolyContrasts()) for n in poly if n in data.columns}
-    return data.drop(columns=list(context)), context
-
-
-def _fixed_part(res: ModelFit, newdata: pd.DataFrame) -> np.ndarray:
-    """(m,) Xβ for new data (NaN where a fixed-effect variable is missing)."""
-    design = res.design
-    spec = design.fixed_spec
-    if spec is None:
-        raise ValueError("this model was not built from a formula: pass exog to predict instead")
-    names = {str(v) for src in spec.variables_by_source.values() for v in src}
-    names |= {str(v) for v in spec.required_variables}
-    _check_columns(newdata, names)
-    frame, context = _frame(newdata, names, spec)
-    mm = spec.get_model_matrix(frame, context=context, na_action="ignore")
-    X = mm[design.fixed_names].to_numpy(dtype=float)
-    fixed = X @ res.solution.beta
-    missing = newdata[sorted(names)].isna().any(axis=1).to_numpy() if names else False
-    return np.where(missing, np.nan, fixed)
-
-
-def _check_columns(newdata: pd.DataFrame, names: set[str]) -> None:
-    for name in sorted(names):
-        if name not in newdata.columns:
-            raise UnknownColumnError(name, newdata.columns, where="newdata")
+def _as_frame(newdata) -> pd.DataFrame:
+    if isinstance(newdata, dict):
+        newdata = pd.DataFrame(newdata)
+    if not isinstance(newdata, pd.DataFrame):
+        raise TypeError("newdata must be a pandas DataFrame (or a dict of columns)")
+    return newdata
 
 
 def _group_index(term: RandomEffectsTerm, newdata: pd.DataFrame) -> np.ndarray:
     """(m,) level index of each new row in the term's levels; −1 for unseen or missing."""
+    check_columns(newdata, set(term.group_vars))
     parts = []
     missing = np.zeros(len(newdata), dtype=bool)
     for var in term.group_vars:
@@ -162,22 +129,23 @@ def _group_index(term: RandomEffectsTerm, newdata: pd.DataFrame) -> np.ndarray:
     return idx
 
 
-def _term_rows(term: RandomEffectsTerm, newdata: pd.DataFrame, spec) -> np.ndarray:
-    """(m, k) the term's model rows for new data, columns matched by name."""
-    if term.lhs.replace(" ", "") == "1" and term.columns == ("(Intercept)",):
-        return np.ones((len(newdata), 1))
-    names = _variables("~" + term.lhs)
-    _check_columns(newdata, names)
-    frame, context = _frame(newdata, names, spec, keep_levels=True)
-    mm = model_matrix(term.lhs, frame, context=context, na_action="ignore")
-    got = {r_style_name(str(c)): i for i, c in enumerate(mm.columns)}
-    missing = [c for c in term.columns if c not in got]
-    if missing:
-        raise ValueError(
-            f"cannot code the columns {missing} of ({term.lhs} | {term.name}) on newdata "
-            "(a factor in a random-effects term should also appear in the fixed part)"
+def _check_new_levels(term: RandomEffectsTerm, newdata, idx, allow_new_levels: bool) -> None:
+    new = idx < 0
+    if new.any() and not allow_new_levels:
+        keys = newdata.loc[new, list(term.group_vars)].astype(str).agg(":".join, axis=1)
+        shown = ", ".join(repr(k) for k in pd.unique(keys)[:5])
+        raise DataError(
+            f"new level(s) {shown} of grouping factor {term.name!r}; "
+            "pass allow_new_levels=True to predict them at the population level"
         )
-    return np.asarray(mm, dtype=float)[:, [got[c] for c in term.columns]]
+
+
+def _offset(res: ModelFit, newdata: pd.DataFrame, offset) -> np.ndarray | float:
+    if res.design.offset is not None and offset is None:
+        raise ValueError("the model has an offset: pass offset= (array or column) for newdata")
+    if offset is None:
+        return 0.0
+    return newdata[offset].to_numpy(float) if isinstance(offset, str) else np.asarray(offset)
 
 
 def predict(
@@ -190,51 +158,35 @@ def predict(
     """Predictions Xβ + Zb (+ offset), as lme4's ``predict(m, newdata, re.form, ...)``.
 
     ``re_form``: None (all random effects), ``"~0"`` (none: population level) or a formula
-    of some of the model's bar terms. New levels of a grouping factor raise a
-    :class:`~sparselme.errors.DataError` unless ``allow_new_levels`` (they then get the
-    population prediction of that term). Models with an offset need ``offset`` (an array
-    or a column of newdata) for new data. Returns a Series indexed like the rows.
+    of bar terms naming some of the random effects (see the module docstring). New levels
+    of a grouping factor raise a `sparselme.errors.DataError` unless
+    ``allow_new_levels`` (they then get the population prediction of that term). Models
+    with an offset need ``offset`` (an array or a column of newdata) for new data.
+    Returns a Series indexed like the rows.
     """
-    chosen = select_terms(res, re_form)
+    masks = select_columns(res, re_form)
     design = res.design
-    beta = res.solution.beta
     blocks = res.b_blocks()
     if newdata is None:
-        eta = design.X @ beta
-        for i in chosen:
-            eta = eta + design.rows[i].z_times(blocks[i])
+        eta = res.solution.fixed_fit(design.X)
+        for rows, mask, B in zip(design.rows, masks, blocks):
+            if mask.any():
+                eta = eta + np.einsum("nk,nk->n", rows.model[:, mask], B[rows.codes][:, mask])
         if design.offset is not None:
             eta = eta + design.offset
-        index = design.row_index if design.row_index is not None else None
-        return pd.Series(eta, index=index, name="predicted")
-    if isinstance(newdata, dict):
-        newdata = pd.DataFrame(newdata)
-    if not isinstance(newdata, pd.DataFrame):
-        raise TypeError("newdata must be a pandas DataFrame (or a dict of columns)")
-    eta = _fixed_part(res, newdata)
-    spec = design.fixed_spec
-    for i in chosen:
-        term = res.terms[i]
-        _check_columns(newdata, set(term.group_vars))
+        return pd.Series(eta, index=design.row_index, name="predicted")
+    newdata = _as_frame(newdata)
+    X, missing = fixed_rows(design, newdata)
+    eta = np.where(missing, np.nan, res.solution.fixed_fit(X))
+    for term, mask, B in zip(res.terms, masks, blocks):
+        if not mask.any():
+            continue
         idx = _group_index(term, newdata)
-        new = idx < 0
-        if new.any() and not allow_new_levels:
-            keys = newdata.loc[new, list(term.group_vars)].astype(str).agg(":".join, axis=1)
-            shown = ", ".join(repr(k) for k in pd.unique(keys)[:5])
-            raise DataError(
-                f"new level(s) {shown} of grouping factor {term.name!r}; "
-                "pass allow_new_levels=True to predict them at the population level"
-            )
-        M = _term_rows(term, newdata, spec)
-        B = np.vstack([blocks[i], np.zeros((1, term.k))])  # row −1: a new level, b = 0
-        contrib = np.einsum("mk,mk->m", M, B[idx])
-        eta = eta + np.where(new, 0.0, contrib)
-    if design.offset is not None:
-        if offset is None:
-            raise ValueError("the model has an offset: pass offset= (array or column) for newdata")
-    if offset is not None:
-        off = newdata[offset].to_numpy(float) if isinstance(offset, str) else np.asarray(offset)
-        eta = eta + off
+        _check_new_levels(term, newdata, idx, allow_new_levels)
+        M = term_rows(design, term, newdata)[:, mask]
+        Bx = np.vstack([B[:, mask], np.zeros((1, int(mask.sum())))])  # row −1: new, b = 0
+        eta = eta + np.where(idx < 0, 0.0, np.einsum("mk,mk->m", M, Bx[idx]))
+    eta = eta + _offset(res, newdata, offset)
     return pd.Series(eta, index=newdata.index, name="predicted")
 
 
@@ -243,46 +195,143 @@ def predict(
 # ======================================================================================
 
 
-def simulate_responses(
-    res: ModelFit, rng: np.random.Generator, nsim: int = 1, use_u: bool = False
+def _drawn_effects(
+    Sigma: np.ndarray, keep: np.ndarray, b_kept: np.ndarray, u: np.ndarray
 ) -> np.ndarray:
-    """(n, nsim) responses drawn from the fitted model.
+    """(L, k_free, nsim) draws of a term's free random effects given the kept ones.
 
-    y* = Xβ + offset + σ(ZΛu* + ε*/√w) with u*, ε* standard normal (u* drawn first, as
-    lme4 does); with ``use_u`` the random effects stay at their conditional modes:
-    y* = Xβ + Zb + offset + σε*/√w.
+    Per level, b_free ~ N(Σ_fk Σ_kk⁺ b_kept, Σ_ff − Σ_fk Σ_kk⁺ Σ_kf) with Σ (k, k) the
+    covariance of one level's effects, b_kept (L, k_kept) and u (L, k_free, nsim)
+    standard normal.
+    """
+    free = ~keep
+    S_ff = Sigma[np.ix_(free, free)]
+    S_fk = Sigma[np.ix_(free, keep)]
+    G = S_fk @ np.linalg.pinv(Sigma[np.ix_(keep, keep)], hermitian=True) if keep.any() else None
+    cond = S_ff if G is None else S_ff - G @ S_fk.T
+    vals, vecs = np.linalg.eigh((cond + cond.T) / 2)
+    F = vecs * np.sqrt(np.clip(vals, 0.0, None))  # F Fᵀ = conditional covariance
+    draws = np.einsum("ij,ljs->lis", F, u)
+    if G is not None:
+        draws += (b_kept @ G.T)[:, :, None]
+    return draws
+
+
+def _random_part(
+    res: ModelFit,
+    rng: np.random.Generator,
+    nsim: int,
+    keep: list[np.ndarray],
+    rows: list[tuple[np.ndarray, np.ndarray, int]],
+) -> np.ndarray:
+    """(m, nsim) Σ over terms of the rows' random effects: kept ones at their conditional
+    modes, the others drawn. ``rows``: per term, (model rows (m, k), level index (m,),
+    number of levels L); indices ≥ the fitted levels are new levels (kept effects 0)."""
+    T = res.engine.pls.templates(res.theta)
+    sigma = res.sigma
+    out = np.zeros((len(rows[0][1]) if rows else 0, nsim))
+    for term, Ts, B, mask, (M, idx, L) in zip(res.terms, T, res.b_blocks(), keep, rows):
+        b_hat = np.zeros((L, term.k))
+        b_hat[: term.nlevels] = B
+        if mask.all():
+            out += np.einsum("nk,nk->n", M, b_hat[idx])[:, None]
+            continue
+        if not mask.any():  # all drawn: b = σ T u, u drawn first (as lme4)
+            u = rng.standard_normal((L, term.k, nsim))
+            b = sigma * np.einsum("ij,ljs->lis", Ts, u)
+        else:
+            u = rng.standard_normal((L, int((~mask).sum()), nsim))
+            b = np.repeat(b_hat[:, :, None], nsim, axis=2)
+            Sigma = sigma**2 * Ts @ Ts.T
+            b[:, ~mask] = _drawn_effects(Sigma, mask, b_hat[:, mask], u)
+        out += np.einsum("nk,nks->ns", M, b[idx])
+    return out
+
+
+def simulate_responses(
+    res: ModelFit,
+    rng: np.random.Generator,
+    nsim: int = 1,
+    use_u: bool = False,
+    keep: list[np.ndarray] | None = None,
+) -> np.ndarray:
+    """(n, nsim) responses drawn from the fitted model, for its rows.
+
+    y* = Xβ + offset + Zb* + σε*/√w with ε* standard normal; b* = σΛu* with u* standard
+    normal (drawn first, as lme4 does), except for the random effects in ``keep`` (per
+    term a (k,) bool mask; all of them with ``use_u``), which stay at their conditional
+    modes (the others of the same term are drawn given them).
     """
     design = res.design
     n = design.nobs
-    eta = design.X @ res.solution.beta
+    eta = res.solution.fixed_fit(design.X)
     if design.offset is not None:
         eta = eta + design.offset
-    sigma = res.sigma
-    out = np.repeat(eta[:, None], nsim, axis=1)
-    T = res.engine.pls.templates(res.theta)
-    blocks = res.b_blocks()
-    for rows, Ts, B in zip(design.rows, T, blocks):
-        if use_u:
-            out += rows.z_times(B)[:, None]
-        else:
-            u = rng.standard_normal((rows.nlevels, rows.k, nsim))
-            b = np.einsum("ij,ljs->lis", Ts, u)  # (L, k, nsim)
-            out += sigma * np.einsum("nk,nks->ns", rows.model, b[rows.codes])
+    if use_u or keep is None:
+        keep = [np.full(t.k, bool(use_u)) for t in res.terms]
+    rows = [(r.model, r.codes, r.nlevels) for r in design.rows]
+    out = eta[:, None] + _random_part(res, rng, nsim, keep, rows)
     eps = rng.standard_normal((n, nsim))
     if design.weights is not None:
         eps /= np.sqrt(design.weights)[:, None]
-    return out + sigma * eps
+    return out + res.sigma * eps
 
 
-def simulate(res: ModelFit, nsim: int = 1, seed=None, use_u: bool = False) -> pd.DataFrame:
+def _new_rows(res: ModelFit, newdata: pd.DataFrame, allow_new_levels: bool) -> list:
+    """Per term, (model rows, level index, L) of newdata; new levels numbered after the
+    fitted ones (a row with a missing grouping value is a new level of its own)."""
+    rows = []
+    m = len(newdata)
+    for term in res.terms:
+        idx = _group_index(term, newdata)
+        _check_new_levels(term, newdata, idx, allow_new_levels)
+        groups = newdata[list(term.group_vars)]
+        keys = groups.astype(str).agg(":".join, axis=1).to_numpy(dtype=object)
+        alone = np.array([f"\0{i}" for i in range(m)], dtype=object)
+        keys = np.where(groups.isna().any(axis=1).to_numpy(), alone, keys)
+        new = idx < 0
+        codes, uniques = pd.factorize(keys[new])
+        idx[new] = term.nlevels + codes
+        rows.append((term_rows(res.design, term, newdata), idx, term.nlevels + len(uniques)))
+    return rows
+
+
+def simulate(
+    res: ModelFit,
+    nsim: int = 1,
+    seed=None,
+    use_u: bool = False,
+    re_form="~0",
+    newdata: pd.DataFrame | None = None,
+    allow_new_levels: bool = False,
+    offset: np.ndarray | str | None = None,
+) -> pd.DataFrame:
     """``nsim`` simulated responses as columns sim_1, sim_2, ... (lme4's ``simulate``).
 
-    ``seed``: an int, a :class:`numpy.random.Generator` or None. Unlike lme4, prior
-    weights scale the residual variance of the draws (σ²/w).
+    ``seed``: an int, a `numpy.random.Generator` or None. ``re_form``: the random
+    effects to condition on, as in lme4: ``"~0"`` (the default, lme4's NA) draws them
+    all anew, None keeps them all at their conditional modes (same as ``use_u=True``),
+    and a formula of bar terms keeps the random effects it names (see
+    `select_columns`) and draws the others given them. ``newdata``: simulate for
+    other rows, coded like the training data; new levels of a grouping factor
+    (``allow_new_levels``) have no conditional modes, so their kept effects are 0.
+    Unlike lme4, prior weights scale the residual variance of the draws (σ²/w; rows of
+    ``newdata`` have weight 1).
     """
     if nsim < 1:
         raise ValueError("nsim must be at least 1")
+    if use_u and re_form is not None and not _is_population(re_form):
+        raise ValueError("use_u=True conditions on every random effect: leave re_form unset")
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-    Y = simulate_responses(res, rng, int(nsim), use_u)
-    index = res.design.row_index
-    return pd.DataFrame(Y, index=index, columns=[f"sim_{i + 1}" for i in range(nsim)])
+    keep = select_columns(res, None if use_u else re_form)
+    columns = [f"sim_{i + 1}" for i in range(nsim)]
+    if newdata is None:
+        Y = simulate_responses(res, rng, int(nsim), keep=keep)
+        return pd.DataFrame(Y, index=res.design.row_index, columns=columns)
+    newdata = _as_frame(newdata)
+    X, missing = fixed_rows(res.design, newdata)
+    eta = np.where(missing, np.nan, res.solution.fixed_fit(X)) + _offset(res, newdata, offset)
+    rows = _new_rows(res, newdata, allow_new_levels)
+    Y = eta[:, None] + _random_part(res, rng, int(nsim), keep, rows)
+    Y += res.sigma * rng.standard_normal((len(newdata), int(nsim)))
+    return pd.DataFrame(Y, index=newdata.index, columns=columns)

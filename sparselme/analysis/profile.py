@@ -25,7 +25,9 @@ import pandas as pd
 from scipy import optimize, stats
 
 from ..engine.optimize import minimize_bobyqa
+from ..engine.start import theta_scales
 from ..engine.threads import blas_threads
+from ..errors import NumericalError
 from ..model.results import ModelFit
 from ..plotting import plot_profile
 from .inference import refit_ml, with_theta
@@ -47,18 +49,25 @@ __all__ = [
     "parameter_vector",
 ]
 
-
-
 # ======================================================================================
 # Deviance profiles
 # ======================================================================================
 
 
-def _bobyqa(f, x0: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> tuple[np.ndarray, float]:
-    """Minimize f over lower ≤ x ≤ upper with BOBYQA; (x, f(x))."""
+def _bobyqa(
+    f, x0: np.ndarray, lower: np.ndarray, upper: np.ndarray, scale: np.ndarray | None = None
+) -> tuple[np.ndarray, float]:
+    """Minimize f over lower ≤ x ≤ upper with BOBYQA; (x, f(x)).
+
+    ``scale`` (n,) > 0: BOBYQA searches scale·x, so parameters far from unit size (the sd
+    of a column of size 1e9) get steps of their own size.
+    """
     n = len(x0)
     if n == 0:
         return x0, float(f(x0))
+    if scale is not None and not np.all(scale == 1):
+        z, fz = _bobyqa(lambda z: f(z / scale), x0 * scale, lower * scale, upper * scale)
+        return z / scale, fz
     x0 = np.clip(x0, lower, upper)
     opt = nlopt.opt(nlopt.LN_BOBYQA, n)
     opt.set_lower_bounds(lower)
@@ -99,6 +108,11 @@ class _Profiler:
         self.lower, self.upper = sdcor_bounds(self.terms, self.fit.k_fe)
         se = np.sqrt(np.diag(self.fit.cov_fe))
         self.stderr = se
+        # the optimizer's θ scales (1 unless a random-effects column is far from unit size)
+        self.theta_scale = theta_scales(self.terms, self.model.cp)
+        kinds = [k for t in self.terms for k, _, _ in t.covariance.natural_parameters()]
+        sds = np.array([kind == "sd" for kind in kinds], dtype=bool)
+        self.varpar_scale = np.r_[np.where(sds, self.theta_scale, 1.0), 1.0]
 
     # ---- variance parameters ---------------------------------------------------------
     def deviance(self, pars: np.ndarray) -> float:
@@ -107,7 +121,10 @@ class _Profiler:
         sigma2 = pars[-1] ** 2
         if theta is None or sigma2 <= 0:
             return math.inf
-        sol = self.model.solve(with_theta(self.fit, theta))
+        try:
+            sol = self.model.solve(with_theta(self.fit, theta))
+        except NumericalError:  # far out of scale: the search backs off
+            return math.inf
         return self.model.deviance_of(sol, reml=False, sigma2=sigma2)
 
     def zeta_varpar(self, w: int, x: float, start: np.ndarray) -> np.ndarray:
@@ -120,8 +137,13 @@ class _Profiler:
             full[w] = x
             return self.deviance(full)
 
+        vp = slice(0, self.nvp)
         others, dev = _bobyqa(
-            f, start[: self.nvp][keep], self.lower[: self.nvp][keep], self.upper[: self.nvp][keep]
+            f,
+            start[vp][keep],
+            self.lower[vp][keep],
+            self.upper[vp][keep],
+            self.varpar_scale[vp][keep],
         )
         full[keep], full[w] = others, x
         theta = sdcor_to_theta(self.terms, full)
@@ -142,8 +164,7 @@ class _Profiler:
         K = (R_XᵀR_X)⁻¹, and the other β's move by K[:, j](x − β̂_j)/K_jj.
         """
         sol = self.model.solve(with_theta(self.fit, theta))
-        Rinv = np.linalg.inv(sol.RX)
-        kj = Rinv @ Rinv[j]  # K[:, j]
+        kj = sol.unscaled_cov()[:, j]  # K[:, j]
         shift = (x - sol.beta[j]) / kj[j]
         r2 = sol.pwrss + shift * (x - sol.beta[j])
         dev = self.model.deviance_of(sol, reml=False, pwrss=r2)
@@ -154,17 +175,33 @@ class _Profiler:
         theta0 = sdcor_to_theta(self.terms, start[: self.nvp])
         if theta0 is None:
             theta0 = self.fit.theta
+        d = self.theta_scale  # BOBYQA searches d·θ
+
+        def f(z: np.ndarray) -> float:
+            try:
+                return self._fixed_deviance(z / d, j, x)[0]
+            except NumericalError:  # far out of scale: the search backs off
+                return math.inf
+
         optsum = minimize_bobyqa(
-            lambda th: self._fixed_deviance(th, j, x)[0],
-            theta0,
+            f,
+            theta0 * d,
             self.model.pls.lower_bounds,
             ftol_abs=1e-10,
-            initial_step=np.maximum(0.05 * np.abs(theta0), 0.01),
+            initial_step=np.maximum(0.05 * np.abs(theta0 * d), 0.01),
         )
+        optsum.unscale(d)
         dev, r2, beta = self._fixed_deviance(optsum.final, j, x)
         sigma = math.sqrt(r2 / self.model.cp.nobs)
         zeta = math.copysign(math.sqrt(max(dev - self.base, 0.0)), x - self.opt[self.nvp + j])
         return np.r_[zeta, theta_to_sdcor(self.terms, self.offsets, optsum.final, sigma), beta]
+
+    def unit(self, w: int) -> float:
+        """The size below which parameter w's absolute tolerances shrink (1 if ordinary):
+        1/scale of a variance parameter, the SE of a fixed effect with one below 1."""
+        if w < self.nvp:
+            return min(1.0, 1.0 / float(self.varpar_scale[w]))
+        return min(1.0, float(self.stderr[w - self.nvp]))
 
     def zeta(self, w: int, x: float, start: np.ndarray) -> np.ndarray:
         if w < self.nvp:
@@ -268,14 +305,16 @@ class Profile:
             return prof.zeta(w, x, near[1:])[0] - target
 
         try:
-            return float(optimize.brentq(g, a, b, xtol=1e-9 * max(1.0, abs(a)), rtol=1e-8))
+            unit = prof.unit(w)  # 1 for parameters of ordinary size
+            xtol = 1e-9 * max(unit, abs(a))
+            return float(optimize.brentq(g, a, b, xtol=xtol, rtol=1e-8))
         except ValueError:  # not bracketed after re-optimization: interpolate the trace
             return float(
                 np.interp(target, [zeta[k - (target > 0)], zeta[k + (target < 0)]], [a, b])
             )
 
     def plot(self, **kwargs):
-        """ζ against each parameter (see :func:`sparselme.plotting.plot_profile`)."""
+        """ζ against each parameter (see `sparselme.plotting.plot_profile`)."""
         return plot_profile(self.trace[["parameter", "value", "zeta"]], **kwargs)
 
     def __repr__(self) -> str:
@@ -360,7 +399,7 @@ def confint(
 
     ``method``: "profile" (likelihood profile, ML), "wald" (fixed effects only) or "boot"
     (parametric bootstrap percentiles; ``nsim`` (default 500), ``seed`` and the further
-    keywords of :func:`~sparselme.resampling.bootstrap` apply to it only).
+    keywords of `sparselme.analysis.resampling.bootstrap` apply to it only).
     """
     m = method.lower()
     boot_only = ["nsim"] * (nsim is not None) + ["seed"] * (seed is not None) + list(boot_kwargs)

@@ -1,6 +1,6 @@
 """Parametric bootstrap (lme4's ``bootMer``) and refits to a new response.
 
-Each replicate draws y* from the fitted model (:func:`~sparselme.predict.simulate_responses`)
+Each replicate draws y* from the fitted model (`sparselme.predict.simulate_responses`)
 and refits it. A new response changes only the cross-products with y — ZᵀWy, XᵀWy, yᵀWy,
 one O(n) pass — so every refit reuses the model's factorization: the symbolic analysis,
 the cross-products of Z and X, and the fill-reducing ordering.
@@ -41,7 +41,7 @@ __all__ = ["bootstrap", "BootstrapResult", "refit"]
 def refit(res: ModelFit, newresp: np.ndarray, **fit_kwargs) -> ModelFit:
     """Refit ``res``'s model to a new response (lme4's ``refit``), reusing its factorization.
 
-    Starts from ``res``'s estimates; ``fit_kwargs`` are :class:`FitOptions` fields
+    Starts from ``res``'s estimates; ``fit_kwargs`` are `FitOptions` fields
     (``maxeval``, ``check_derivatives``...) or ``start``. Returns a fit of ``res``'s class.
     """
     model = res.engine
@@ -168,7 +168,7 @@ def bootstrap(
     """Parametric bootstrap of ``func`` (lme4's ``bootMer``).
 
     ``func(fit)`` maps a fit to a number, array or named Series (default: the estimates
-    in lme4's parametrization, see :func:`.parameters.parameter_vector`). ``seed``
+    in lme4's parametrization, see `.parameters.parameter_vector`). ``seed``
     makes the replicates reproducible (independently of ``n_jobs``); ``n_jobs > 1`` (or
     -1: all cores) refits in forked processes; ``verbose``: progress bar on stderr (None:
     when stderr is a terminal and the work takes more than a couple of seconds).

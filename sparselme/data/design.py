@@ -18,15 +18,21 @@ from typing import Protocol
 
 import numpy as np
 import pandas as pd
-from formulaic import Formula, ModelSpec, model_matrix
+from formulaic import ModelSpec, model_matrix
 from formulaic.transforms.contrasts import C, PolyContrasts
 
 from ..engine.rows import TermRows
 from ..engine.terms import RandomEffectsTerm
-from ..errors import DataError, DroppedRowsWarning, MissingDataError, RankDeficiencyWarning
+from ..errors import (
+    DataError,
+    DroppedRowsWarning,
+    MissingDataError,
+    RankDeficiencyWarning,
+)
 from . import validation as check
 from .formula import BarTerm, ParsedFormula
-from .rank import redundant_columns_and_residual
+from .rank import engine_columns, redundant_columns_and_residual
+from .variables import formula_variables
 
 __all__ = [
     "Design",
@@ -44,15 +50,6 @@ def r_style_name(name: str) -> str:
         return "(Intercept)"
     name = re.sub(r"\[T\.([^\]]*)\]", r"\1", name)
     return re.sub(r"\[([^\]]*)\]", r"\1", name)
-
-
-def _formula_variables(text: str) -> set[str]:
-    """Names of the data variables a formulaic formula text refers to."""
-    try:
-        req = Formula(text).required_variables
-    except Exception:  # formulaic parse problems surface later with its message
-        return set()
-    return {str(v) for v in req}
 
 
 def prepare_frame(data: pd.DataFrame, variables: set[str]) -> tuple[pd.DataFrame, dict]:
@@ -150,6 +147,7 @@ class Design:
     parsed: ParsedFormula | None = None
     row_index: pd.Index | None = None
     source: RowSource | None = None  # where the rows are when they are not held (streamed)
+    term_specs: dict[str, ModelSpec] = field(default_factory=dict)  # by a term's lhs
 
     nrows: int | None = None  # the number of rows when they are not held
 
@@ -171,10 +169,10 @@ class Design:
         return replace(self, terms=list(terms), rows=list(rows))
 
 
-def _term_model(lhs: str, frame: pd.DataFrame, context: dict) -> tuple[np.ndarray, list[str]]:
+def _term_model(lhs: str, frame: pd.DataFrame, context: dict):
+    """formulaic's model matrix of a term's left-hand side (its spec codes new data)."""
     with check.formula_evaluation(lhs, "random-effects term"):
-        mm = model_matrix(lhs, frame, context=context, na_action="ignore")
-    return np.asarray(mm, dtype=float), [r_style_name(c) for c in mm.columns]
+        return model_matrix(lhs, frame, context=context, na_action="ignore")
 
 
 def build_design(
@@ -193,14 +191,14 @@ def build_design(
         raise DataError("the formula has no response: write it as 'y ~ ...'")
     check.check_missing_option(missing)
     fixed_text = parsed.fixed_formula()
-    needed = _formula_variables(fixed_text)
+    needed = formula_variables(fixed_text)
     predictors = set(needed)
     for bar in parsed.bars:
-        lhs_vars = _formula_variables("~" + bar.lhs)
+        lhs_vars = formula_variables("~" + bar.lhs)
         predictors |= lhs_vars
         needed |= lhs_vars | set(bar.group)
     check.check_columns(data, needed, parsed.text)
-    response_vars = _formula_variables(f"~ {parsed.response}")
+    response_vars = formula_variables(f"~ {parsed.response}")
     check.check_variable_types(data, response_vars, predictors - response_vars)
     data = check.numbers_as_float(data, predictors | response_vars)
 
@@ -238,7 +236,9 @@ def build_design(
     check.check_magnitude(X, [r_style_name(c) for c in names], "the fixed-effects column")
 
     yc = y if off is None else y - off
-    dropped, residual = redundant_columns_and_residual(X, yc)
+    # ranks judged on the centred and scaled columns the engine fits (Days + 1e9 is no
+    # constant): a column is redundant only if it is one there
+    dropped, residual = redundant_columns_and_residual(engine_columns(X), yc)
     if dropped:
         warn_dropped_columns([names[j] for j in dropped], stacklevel=3)
         keep = [j for j in range(X.shape[1]) if j not in set(dropped)]
@@ -249,7 +249,8 @@ def build_design(
         dropped_cols = []
     check.check_not_exact_fit(yc, X, response_name, residual)
 
-    coded = [_make_term(bar, data, frame, context) for bar in parsed.bars]
+    term_specs: dict[str, ModelSpec] = {}
+    coded = [_make_term(bar, data, frame, context, term_specs) for bar in parsed.bars]
     coded.sort(key=lambda pair: -pair[0].nlevels)  # lme4's order, stable
     terms, rows = [t for t, _ in coded], [r for _, r in coded]
     check.check_random_terms(terms, rows, len(y), stacklevel=3)
@@ -266,6 +267,7 @@ def build_design(
         fixed_spec=Xdf.model_spec,
         parsed=parsed,
         row_index=data.index,
+        term_specs=term_specs,
     )
 
 
@@ -278,11 +280,18 @@ def _fixed_part(parsed: ParsedFormula, data: pd.DataFrame, needed: set[str]):
 
 
 def _make_term(
-    bar: BarTerm, data: pd.DataFrame, frame: pd.DataFrame, context: dict
+    bar: BarTerm, data: pd.DataFrame, frame: pd.DataFrame, context: dict, specs: dict
 ) -> tuple[RandomEffectsTerm, TermRows]:
+    """The term of ``bar`` and its rows; the formulaic spec of its left-hand side goes
+    into ``specs``."""
     codes, levels = group_codes(data, bar.group)
-    model, cols = _term_model(bar.lhs, frame, context)
-    return coded_term(bar.group_name, cols, levels, codes, model, group_vars=bar.group, lhs=bar.lhs)
+    mm = _term_model(bar.lhs, frame, context)
+    specs[bar.lhs] = mm.model_spec
+    columns = [r_style_name(c) for c in mm.columns]
+    model = np.asarray(mm, dtype=float)
+    return coded_term(
+        bar.group_name, columns, levels, codes, model, group_vars=bar.group, lhs=bar.lhs
+    )
 
 
 def coded_term(

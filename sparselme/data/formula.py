@@ -1,9 +1,21 @@
 """Parse lme4 model formulas (text only) into a fixed-effects part and random-effects terms.
 
-``Reaction ~ Days + (Days | Subject)`` becomes a :class:`ParsedFormula` whose fixed part
+``Reaction ~ Days + (Days | Subject)`` becomes a `ParsedFormula` whose fixed part
 ``"Days"`` is handed to formulaic and whose bar terms ``(Days | Subject)`` describe the
 random effects.  ``||`` and nested groupings ``a/b`` are expanded the way lme4 1.1 does.
-No data are touched here.  Every malformed string raises :class:`FormulaError`.
+No data are touched here.  Every malformed string raises `FormulaError`.
+
+Operators keep lme4's (R's) meaning where Python's differs:
+
+* ``^`` inside a function call, a subscript or ``{...}`` (Python code, e.g. ``I(x^2)``,
+  ``log(x^2)``) is a power, as in R: it is passed on as ``**`` (never Python's XOR).
+  Between terms it is R's crossing to a degree: ``(a + b + c)^2``.
+* ``a %in% b`` is R's nesting term, the interaction ``a:b`` (formulaic's ``%in%``
+  would add ``b``'s main effect).
+* ``0``, ``1`` and ``-1`` add or remove the intercept at the top level of the formula or
+  of a random-effects term; inside parentheses R and formulaic disagree, so they raise.
+* A response that is an expression (``Reaction^2``, ``y/10``, ``y - 3``) is evaluated
+  as arithmetic, as R does: it becomes ``I(...)``.
 """
 
 from __future__ import annotations
@@ -15,7 +27,7 @@ from typing import NamedTuple
 
 from ..errors import FormulaError
 
-__all__ = ["BarTerm", "ParsedFormula", "parse_formula", "parse_re_formula"]
+__all__ = ["BarTerm", "ParsedFormula", "parse_formula", "parse_re_formula", "parse_one_sided"]
 
 
 @dataclass(frozen=True)
@@ -60,14 +72,7 @@ def parse_formula(text: str) -> ParsedFormula:
     tilde = p.tilde()
     if tilde is None:
         raise FormulaError("missing '~' between response and predictors", text, None)
-    response = None
-    if tilde > 0:
-        lhs = p.split_terms(0, tilde)
-        extra = lhs[0].sign_at if len(lhs) == 1 else lhs[1].sign_at
-        if extra is not None:
-            raise p.error("the response must be a single expression", extra)
-        p.check_term(lhs[0].lo, lhs[0].hi)
-        response = p.render(lhs[0].lo, lhs[0].hi)
+    response = None if tilde == 0 else p.response(tilde)
     if tilde == n - 1:
         raise p.error("missing right-hand side after '~'", tilde)
     fixed: list[_Term] = []
@@ -84,20 +89,31 @@ def parse_formula(text: str) -> ParsedFormula:
 
 def parse_re_formula(text: str) -> str:
     """Normalize statsmodels' one-sided ``re_formula``: ``"~Time"`` -> ``"1 + Time"``."""
+    rhs, explicit = _one_sided(text, "re_formula")
+    return rhs if explicit else f"1 + {rhs}"
+
+
+def parse_one_sided(text: str, what: str = "formula") -> str:
+    """The right-hand side of a one-sided formula (``re_formula``, a ``vc_formula``
+    entry) in formulaic's spelling of R's operators: ``"~ I(x^2)"`` -> ``"I(x**2)"``."""
+    return _one_sided(text, what)[0]
+
+
+def _one_sided(text: str, what: str) -> tuple[str, bool]:
+    """(rendered right-hand side, whether it has an explicit 0 or 1 term)."""
     p = _Parser(text)
     n = len(p.toks)
     tilde = p.tilde()
     if tilde is not None and tilde > 0:
-        raise p.error("re_formula must be one-sided, e.g. '~ 1 + x'", tilde)
+        raise p.error(f"{what} must be one-sided, e.g. '~ 1 + x'", tilde)
     lo = 0 if tilde is None else 1
     if lo == n:
-        raise FormulaError("empty re_formula", text, None if tilde is None else p.toks[0].pos)
+        raise FormulaError(f"empty {what}", text, None if tilde is None else p.toks[0].pos)
     terms = p.split_terms(lo, n)
     for term in terms:
         p.check_term(term.lo, term.hi)
-    rhs = p.render_terms(terms)
     explicit = any(p.render(t.lo, t.hi) in ("0", "1") for t in terms)
-    return rhs if explicit else f"1 + {rhs}"
+    return p.render_terms(terms), explicit
 
 
 # --------------------------------------------------------------------------- internals
@@ -191,6 +207,40 @@ class _Parser:
                 self.match[j] = i
         if stack:
             raise self.error(f"unclosed {self.toks[stack[-1]].text!r}", stack[-1])
+        self.python = self._python_tokens()
+
+    def _python_tokens(self) -> set[int]:
+        """Indices of the tokens inside a call, a subscript or ``{...}``: Python code."""
+        inside: set[int] = set()
+        calls: set[int] = set()  # opening brackets of calls and subscripts
+        for j, t in enumerate(self.toks):
+            if j in inside or t.kind != "open":
+                continue
+            prev = self.toks[j - 1] if j else None
+            call = prev is not None and t.text in "([" and (
+                prev.kind == "name" or (prev.kind == "close" and self._opener(j - 1) in calls)
+            )
+            if call or t.text == "{":
+                calls.add(j)
+                inside.update(range(j + 1, self.match[j]))
+        return inside
+
+    def _opener(self, close: int) -> int:
+        return next(j for j, end in self.match.items() if end == close)
+
+    def response(self, tilde: int) -> str:
+        """The response, tokens [0, tilde): a name or call as written, else arithmetic."""
+        for k in range(tilde):
+            if self.toks[k].text in _BARS:
+                raise self.error(_BAR_HINT, k)
+        if self.toks[0].kind != "op" and self.operand(0, tilde) == tilde:  # name, call...
+            return self.render(0, tilde)
+        for k in self.top(0, tilde):
+            if self.toks[k].text in (":", "%in%"):
+                raise self.error(f"{self.toks[k].text!r} has no meaning in a response", k)
+        for term in self.split_terms(0, tilde):
+            self.check_term(term.lo, term.hi)
+        return f"I({self.render(0, tilde, python=True)})"
 
     def error(self, message: str, index: int) -> FormulaError:
         return FormulaError(message, self.text, self.toks[index].pos)
@@ -283,6 +333,12 @@ class _Parser:
                         k,
                     )
             for term in self.split_terms(i + 1, end):
+                if self.render(term.lo, term.hi) in ("0", "1"):
+                    raise self.error(
+                        "an intercept term (0, 1, -1) inside parentheses: R and formulaic "
+                        "read it differently; write it at the top level, e.g. 'y ~ 0 + a + b'",
+                        term.lo,
+                    )
                 self.check_term(term.lo, term.hi)
             return end + 1
         raise self.error(_BAR_HINT if t.text in _BARS else f"unexpected {t.text!r}", i)
@@ -395,6 +451,7 @@ class _Parser:
             factor.append(self.render(start, i))
             start = i + 1
             op = self.toks[i].text if i < hi else "*"
+            op = ":" if op == "%in%" else op
             if op == "*":
                 labels += [label + tuple(factor) for label in labels]
                 factor = []
@@ -402,12 +459,22 @@ class _Parser:
                 raise self.error(f"{op!r} is not supported in '||' terms; write the terms out", i)
         return labels[1:]
 
-    def render(self, lo: int, hi: int) -> str:
-        """Canonical text of tokens [lo, hi): spacing normalized, strings untouched."""
+    def render(self, lo: int, hi: int, python: bool = False) -> str:
+        """Canonical text of tokens [lo, hi): spacing normalized, strings untouched.
+
+        R's operators become formulaic's: ``^`` in Python code (or everywhere with
+        ``python``) is ``**``; ``%in%`` between terms is ``:``.
+        """
         out: list[str] = []
         prev: _Tok | None = None
         prev_spaced = False  # prev was a binary operator written with spaces around it
-        for t in self.toks[lo:hi]:
+        for k in range(lo, hi):
+            t = self.toks[k]
+            code = python or k in self.python
+            if t.text == "^" and code:
+                t = t._replace(text="**")
+            elif t.text == "%in%" and not code:
+                t = t._replace(text=":")
             after_operand = prev is not None and prev.kind in (*_WORDS, "close")
             spaced = t.kind == "op" and t.text in _SPACED
             spaced = spaced and (after_operand or t.text not in ("+", "-"))

@@ -9,11 +9,30 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg as la
 
+from ..engine.fixed_scaling import FixedScaling
 from ..engine.threads import blas_threads
+from ..errors import NumericalError
 
-__all__ = ["redundant_columns", "redundant_columns_and_residual", "RANK_TOL"]
+__all__ = [
+    "redundant_columns",
+    "redundant_fixed_columns",
+    "engine_columns",
+    "redundant_columns_and_residual",
+    "RANK_TOL",
+]
 
 RANK_TOL = 1e-7
+
+
+def engine_columns(X: np.ndarray) -> np.ndarray:
+    """(n, p) X centred on its intercept and scaled (``fixed_scaling``); columns that are
+    constant up to rounding are zero."""
+    return FixedScaling.of(X, zero_rounding=True).apply(X)
+
+
+def redundant_fixed_columns(X: np.ndarray, tol: float = RANK_TOL) -> list[int]:
+    """Redundant columns of a fixed-effects matrix, judged on its centred, scaled columns."""
+    return redundant_columns(engine_columns(X), tol)
 
 
 def redundant_columns(X: np.ndarray, tol: float = RANK_TOL) -> list[int]:
@@ -54,7 +73,7 @@ def _qr_r(M: np.ndarray, overwrite: bool = False) -> np.ndarray:
     with blas_threads(1):  # tall and skinny: threads only add contention
         qr, _, _, info = geqrf(M, lwork=max(1, 64 * M.shape[1]), overwrite_a=overwrite)
     if info != 0:
-        raise np.linalg.LinAlgError(f"QR of the fixed-effects matrix failed (info={info})")
+        raise NumericalError(f"QR of the fixed-effects matrix failed (LAPACK info={info})")
     return np.triu(qr[: min(M.shape)])
 
 

@@ -1,7 +1,7 @@
 """Checks of the user's input, run before any numerics.
 
-Plain functions shared by the lme4 path (:func:`sparselme.design.build_design`) and the
-statsmodels-compatible API. Each raises a :mod:`sparselme.errors` exception whose
+Plain functions shared by the lme4 path (`sparselme.design.build_design`) and the
+statsmodels-compatible API. Each raises a `sparselme.errors` exception whose
 message names the column, term or count at fault, or returns the cleaned value.
 """
 
@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ..engine.rows import TermRows
+from ..engine.start import SCALE_RATIO
 from ..engine.terms import RandomEffectsTerm
 from ..errors import (
     DataError,
@@ -28,6 +29,7 @@ from ..errors import (
     ScaleWarning,
     UnknownColumnError,
 )
+from .overlap import check_distinct_terms
 from .rank import redundant_columns
 
 __all__ = [
@@ -64,8 +66,6 @@ MISSING_OPTIONS = ("none", "raise", "drop")
 MAX_MAGNITUDE = 1e150
 # Positive weights spanning more than this ratio lose the small ones to rounding.
 MAX_WEIGHT_RATIO = 1e12
-# Random-effects columns whose standard deviation is outside [1/x, x] give θ's far from 1.
-SCALE_RATIO = 1e3
 # The exact-fit check runs a least-squares fit; skipped when that would cost more.
 _EXACT_FIT_MAX_FLOPS = 1e10
 
@@ -426,10 +426,27 @@ def check_term_columns(term: RandomEffectsTerm, rows: TermRows) -> None:
     dependent = redundant_columns(rows.model)
     if dependent:
         names = ", ".join(repr(term.columns[j]) for j in dependent)
+        offset = [j for j in dependent if _nearly_constant(rows.model[:, j])]
+        if offset and np.any(np.all(rows.model == 1.0, axis=0)):
+            j = offset[0]
+            x = rows.model[:, j]
+            raise IdentifiabilityError(
+                f"the random-effects column {term.columns[j]!r} of term {term_label(term)} "
+                f"varies by only {np.std(x) / np.max(np.abs(x)):.2g} of its size "
+                f"({np.mean(x):.6g} on average): in double precision it cannot be told from "
+                "the intercept; centre it (subtract a typical value) before fitting"
+            )
         raise IdentifiabilityError(
             f"the random-effects columns of term {term_label(term)} are linearly dependent "
             f"or zero ({names}): their variances cannot be told apart; remove them"
         )
+
+
+def _nearly_constant(x: np.ndarray) -> bool:
+    """A column that is a large constant plus a small variation beyond rounding."""
+    size = float(np.max(np.abs(x)))
+    spread = float(np.std(x))
+    return size > 0 and 1e-12 * size < spread < 1e-6 * size
 
 
 def check_random_terms(
@@ -444,6 +461,7 @@ def check_random_terms(
         check_term_values(t, r)
         check_term_columns(t, r)
         check_magnitude(r.model, t.columns, f"the column of {term_label(t)}")
+    check_distinct_terms(terms, rows)
     warn_about_scales(terms, rows, stacklevel=stacklevel + 1)
 
 

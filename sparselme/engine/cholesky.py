@@ -10,8 +10,8 @@ provide the same operations on P A Pᵀ = L Lᵀ:
 * ``forward(B)``: L⁻¹ P B and ``backward(C)``: Pᵀ L⁻ᵀ C for B, C of shape (q, r);
 * ``inverse_diagonal_blocks()``: per term the (L, k, k) diagonal blocks of A⁻¹.
 
-:class:`SparseCholesky` factors A with CHOLMOD on a fill-reducing ordering analysed once.
-:class:`BlockCholesky` eliminates the leading term in closed form — its block of A is
+`SparseCholesky` factors A with CHOLMOD on a fill-reducing ordering analysed once.
+`BlockCholesky` eliminates the leading term in closed form — its block of A is
 block diagonal, one k×k block per level — and factors the Schur complement of the
 remaining terms densely with LAPACK. It is chosen when that complement is small or fills
 in anyway (crossed designs), and it needs no CHOLMOD at all for a single term.
@@ -36,6 +36,7 @@ from .threads import dense_blas_threads, kernel_threads
 __all__ = [
     "SparseCholesky",
     "BlockCholesky",
+    "FixedEffectsNotPositiveDefinite",
     "choose_factorization",
     "batched_cholesky",
     "batched_lower_inverse",
@@ -80,6 +81,10 @@ def batched_lower_inverse(L: np.ndarray) -> np.ndarray:
     return np.linalg.inv(L)
 
 
+class FixedEffectsNotPositiveDefinite(np.linalg.LinAlgError):
+    """The [X y] block's XᵀV⁻¹X part has a non-positive pivot (collinear columns)."""
+
+
 def _check_pivots(info: int, q: int, r: int) -> None:
     """Raise for a failed dpotrf of [A-part (q), [X y] (r)], unless only the last pivot —
     the penalized residual sum of squares r² — is not positive (the caller records r² = 0)."""
@@ -88,7 +93,7 @@ def _check_pivots(info: int, q: int, r: int) -> None:
     if 0 < info <= q:
         raise np.linalg.LinAlgError(f"Schur complement not positive definite (info={info})")
     if q < info < q + r:
-        raise np.linalg.LinAlgError(
+        raise FixedEffectsNotPositiveDefinite(
             "the fixed effects' Schur complement XᵀV⁻¹X is not positive definite "
             f"(pivot {info - q} of {r - 1})"
         )
@@ -200,7 +205,7 @@ class SparseCholesky:
 
     def update(self, T: list[np.ndarray], xy: tuple[np.ndarray, np.ndarray] | None = None) -> None:
         """Refactor at the templates T; with ``xy`` = (ΛᵀZᵀW[X y] (q, r), [X y]ᵀW[X y] (r, r))
-        also the [X y] block (see :meth:`fixed_part`), by one forward solve."""
+        also the [X y] block (see `fixed_part`), by one forward solve."""
         cp = self.cp
         pieces = [scaled_diag(T, cp, s)[:, a, b].ravel() for s, (a, b) in enumerate(self._tril)]
         pieces += [scaled_cross(T, cp, key).ravel() for key in cp.cross]
@@ -236,7 +241,7 @@ class SparseCholesky:
         return f.apply_Pt(f.solve_Lt(C, use_LDLt_decomposition=False))
 
     def inverse_on_pattern(self) -> tuple[list[np.ndarray], dict]:
-        """A⁻¹ where A has blocks (see :meth:`BlockCholesky.inverse_on_pattern`), by
+        """A⁻¹ where A has blocks (see `BlockCholesky.inverse_on_pattern`), by
         selected inversion of the factor."""
         return selinv.cholmod_pattern_inverse(self.factor, self.terms, self.cp)
 
@@ -244,7 +249,7 @@ class SparseCholesky:
         """Diagonal blocks of A⁻¹; never forms the q×q inverse.
 
         Small systems solve against batches of unit columns (q solves, in C); larger ones
-        use the selected inversion of the factor (:mod:`.selinv`), whose cost is
+        use the selected inversion of the factor (`.selinv`), whose cost is
         Σ (column count)² on L's pattern.
         """
         if self.q > SELECTED_INVERSION_MIN_Q:
@@ -384,7 +389,7 @@ class BlockCholesky:
     # ---- factorization --------------------------------------------------------------------
     def update(self, T: list[np.ndarray], xy: tuple[np.ndarray, np.ndarray] | None = None) -> None:
         """Refactor at the templates T; with ``xy`` = (ΛᵀZᵀW[X y] (q, r), [X y]ᵀW[X y] (r, r))
-        the r columns [X y] are the factor's last block (see :meth:`fixed_part`)."""
+        the r columns [X y] are the factor's last block (see `fixed_part`)."""
         cp = self.cp
         self.L11 = batched_cholesky(scaled_diag(T, cp, 0) + np.eye(self.k1))
         self.L11inv = batched_lower_inverse(self.L11)
@@ -447,7 +452,7 @@ class BlockCholesky:
 
     @property
     def blas_threads(self) -> int | None:
-        """BLAS threads for the dense Schur complement (see :mod:`.threads`)."""
+        """BLAS threads for the dense Schur complement (see `.threads`)."""
         return dense_blas_threads(self.q2)
 
     def _kernel_threads(self) -> int:
@@ -539,7 +544,7 @@ class BlockCholesky:
 
     def inverse_on_pattern(self) -> tuple[list[np.ndarray], dict]:
         """A⁻¹ where A has blocks: per term (L, k, k) diagonal blocks, per cross key
-        (m, k_s, k_t) blocks at the cross-products' level pairs (see :mod:`.selinv`)."""
+        (m, k_s, k_t) blocks at the cross-products' level pairs (see `.selinv`)."""
         return selinv.block_pattern_inverse(self, self.schur_inverse())
 
     def inverse_diagonal_blocks(self, Sinv: np.ndarray | None = None) -> list[np.ndarray]:

@@ -6,10 +6,10 @@ T, their bounds and starting values, how to go back from a covariance to θ, and
 "natural" parameters it reports (standard deviations, correlations), so code outside this
 module never branches on the kind of structure:
 
-* :class:`Unstructured`: T lower triangular, its k(k+1)/2 entries are θ (lme4's order:
+* `Unstructured`: T lower triangular, its k(k+1)/2 entries are θ (lme4's order:
   the lower triangle column by column); diagonal entries ≥ 0;
-* :class:`Diagonal`: T diagonal, k θ's ≥ 0 (lme4's ``||`` on numeric columns);
-* :class:`Scalar`: T = θ I, one θ ≥ 0 shared by the k columns (statsmodels' variance
+* `Diagonal`: T diagonal, k θ's ≥ 0 (lme4's ``||`` on numeric columns);
+* `Scalar`: T = θ I, one θ ≥ 0 shared by the k columns (statsmodels' variance
   components over several columns).
 """
 
@@ -99,7 +99,11 @@ class CovarianceStructure:
         return np.asarray(out)
 
     def from_natural(self, values: np.ndarray, sigma: float) -> np.ndarray | None:
-        """Inverse of :meth:`to_natural` (None for an invalid correlation matrix)."""
+        """Inverse of `to_natural` (None for an invalid correlation matrix).
+
+        The correlations are factored first (D R D = (D L)(D L)ᵀ), so standard
+        deviations of any size come back exactly.
+        """
         sd = np.zeros(self.k)
         R = np.eye(self.k)
         for (kind, i, j), v in zip(self.natural_parameters(), values):
@@ -107,7 +111,8 @@ class CovarianceStructure:
                 sd[i] = v
             else:
                 R[i, j] = R[j, i] = v
-        return self.theta_from_covariance(R * np.outer(sd, sd) / sigma**2)
+        L = psd_cholesky(R)
+        return None if L is None else self.theta_from_template((sd / sigma)[:, None] * L)
 
     def natural_bounds(self) -> tuple[np.ndarray, np.ndarray]:
         """(lower, upper) of the natural parameters: sd ≥ 0, −1 ≤ cor ≤ 1."""
@@ -126,6 +131,10 @@ class CovarianceStructure:
     def diagonal(self) -> CovarianceStructure:
         """The same columns without correlations (statsmodels' ``free`` on cov_re)."""
         return Diagonal(self.k)
+
+    def column_sizes(self, mean_squares: np.ndarray) -> np.ndarray:
+        """(k,) the sizes of the columns as θ sees them: the root mean squares."""
+        return np.sqrt(mean_squares)
 
     def linear_basis(self) -> list[np.ndarray]:
         """Symmetric (k, k) matrices E_r with covariance Σ_r c_r E_r, one per free entry.
@@ -265,6 +274,10 @@ class Scalar(CovarianceStructure):
 
     def linear_basis(self) -> list[np.ndarray]:
         return [np.eye(self.k)]
+
+    def column_sizes(self, mean_squares: np.ndarray) -> np.ndarray:
+        """One size for all columns (one θ scales them together)."""
+        return np.full(self.k, np.sqrt(np.mean(mean_squares)))
 
 
 _KINDS = {"unstructured": Unstructured, "diagonal": Diagonal, "scalar": Scalar}

@@ -1,7 +1,7 @@
 """The cross-products [Z X y]ᵀ W [Z X y], computed once per model.
 
 These are sums over observations, so they are the only place where n-length arrays are
-touched. Everything the optimizer needs afterwards is in :class:`CrossProducts`, stored
+touched. Everything the optimizer needs afterwards is in `CrossProducts`, stored
 in the block form of the random-effects terms:
 
 * ``diag[s]``: (L_s, k_s, k_s) — the level-diagonal blocks of Z_sᵀWZ_s (a term's
@@ -12,10 +12,10 @@ in the block form of the random-effects terms:
   ``yty``: float.
 
 Being sums over rows, cross-products of disjoint chunks of the data add up:
-:func:`chunk_crossproducts` computes them for one chunk (codes into the *global* levels
-of each term) and ``a + b`` / :meth:`CrossProducts.sum` combine chunks, so data that do
+`chunk_crossproducts` computes them for one chunk (codes into the *global* levels
+of each term) and ``a + b`` / `CrossProducts.sum` combine chunks, so data that do
 not fit in memory can be reduced chunk by chunk or across a cluster
-(:mod:`sparselme.distributed`).
+(`sparselme.distributed`).
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ class CrossBlocks:
 class CrossProducts:
     """Weighted cross-products of Z, X and y (see module docstring for shapes).
 
-    Cross-products of disjoint row sets add: ``cp1 + cp2`` (or :meth:`sum` for many,
+    Cross-products of disjoint row sets add: ``cp1 + cp2`` (or `sum` for many,
     which merges the sparse cross blocks once) is the cross-products of the union.
     """
 

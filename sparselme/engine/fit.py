@@ -4,8 +4,8 @@ The optimizer sees one vector x, the concatenation of parameter blocks: θ (the 
 covariance parameters) always first, then any further block a model variant plugs in —
 a residual structure's ρ, say. Each block maps its natural values to the optimizer's
 scale and back (ρ = tanh η for a correlation) and gives bounds and first steps there.
-:func:`fit_blocks` starts from given natural values, holds fixed entries where asked,
-runs :func:`~.optimize.optimize_checked` (BOBYQA, boundary snapping, the gradient check
+`fit_blocks` starts from given natural values, holds fixed entries where asked,
+runs `.optimize.optimize_checked` (BOBYQA, boundary snapping, the gradient check
 with restarts, the Newton polish) and returns the record over the whole vector.
 """
 
@@ -42,8 +42,10 @@ def _identity(x: np.ndarray) -> np.ndarray:
 class ParameterBlock:
     """One block of the optimizer's parameters.
 
-    ``lower``/``upper`` (size,) and ``step`` (size,) are on the optimizer's scale;
-    ``to_free``/``from_free`` map natural values to that scale and back.
+    ``to_free``/``from_free`` map natural values to the free scale and back; ``lower``/
+    ``upper`` (size,) are on the free scale. The optimizer searches ``scale``·free
+    (parameters of moderate size for its steps and boundary checks); ``step`` (size,) is
+    its first step on that scale.
     """
 
     name: str
@@ -52,6 +54,7 @@ class ParameterBlock:
     to_free: Callable[[np.ndarray], np.ndarray] = _identity
     from_free: Callable[[np.ndarray], np.ndarray] = _identity
     step: np.ndarray | None = None
+    scale: np.ndarray | None = None  # (size,) > 0; None: 1
 
     @property
     def size(self) -> int:
@@ -88,16 +91,18 @@ def fit_blocks(
     """Minimize ``objective`` (of the natural values of all blocks, concatenated).
 
     ``start`` (m,) natural values; ``fixed`` (m,) values to hold, NaN where free. Returns
-    the record with ``initial``/``final`` over all m parameters on the optimizer's scale
-    (see :func:`natural_values`). ``callback(evaluation, x, value)`` after each evaluation.
+    the record with ``initial``/``final`` over all m parameters on the free scale (see
+    `natural_values`) and ``theta_scale`` the blocks' scales.
+    ``callback(evaluation, params, value)`` after each evaluation (natural values).
     """
     options = options or FitOptions()
-    lower = np.concatenate([b.lower for b in blocks])
-    upper = np.concatenate([b.upper for b in blocks])
-    x0 = to_free(blocks, start)
+    d = np.concatenate([np.ones(b.size) if b.scale is None else b.scale for b in blocks])
+    lower = np.concatenate([b.lower for b in blocks]) * d
+    upper = np.concatenate([b.upper for b in blocks]) * d
+    x0 = to_free(blocks, start) * d
     free = np.ones(len(x0), bool) if fixed is None else np.isnan(fixed)
     if fixed is not None:
-        x0[~free] = to_free(blocks, np.where(free, start, fixed))[~free]
+        x0[~free] = (to_free(blocks, np.where(free, start, fixed)) * d)[~free]
     steps = [b.step for b in blocks]
     settings = dict(
         maxeval=options.maxeval,
@@ -112,22 +117,27 @@ def fit_blocks(
     if check is None:
         check = nobs < DERIVATIVES_MAX_NOBS
 
-    def f(x: np.ndarray) -> float:
+    def natural(x: np.ndarray) -> np.ndarray:
         full = x0.copy()
         full[free] = x
-        return objective(natural_values(blocks, full))
+        return natural_values(blocks, full / d)
+
+    def report(evaluation: int, x: np.ndarray, value: float) -> None:
+        callback(evaluation, natural(x), value)
 
     optsum = optimize_checked(
-        f,
+        lambda x: objective(natural(x)),
         np.clip(x0[free], lower[free], upper[free]),
         lower[free],
         check_derivatives=check,
         max_restarts=options.max_restarts,
         polish=options.polish,
-        callback=callback,
+        callback=None if callback is None else report,
         **settings,
     )
-    optsum.expand(x0, free, lower)
+    optsum.unscale(d[free])
+    optsum.expand(x0 / d, free, lower / d)
+    optsum.theta_scale = None if np.all(d == 1) else d
     if not np.isfinite(optsum.fmin):
         raise NumericalError(
             "the criterion could not be evaluated at any parameter value tried (last "
@@ -170,7 +180,7 @@ def warn_about(optsum: OptSummary, lower: np.ndarray, stacklevel: int = 3) -> No
             f"model may not have converged: {m}", ConvergenceWarning, stacklevel=stacklevel + 1
         )
     n = len(lower)
-    if np.any(optsum.final[:n][lower == 0] < SINGULAR_TOL):
+    if np.any(optsum.scaled_final()[:n][lower == 0] < SINGULAR_TOL):
         warnings.warn(
             "boundary (singular) fit: a variance component is estimated as zero",
             SingularFitWarning,

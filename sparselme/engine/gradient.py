@@ -9,9 +9,9 @@ one term, Frobenius products ⟨·,·⟩ summed over that term's levels l)
     ∂ r²      = −2 Σ_l ⟨∂T, z_l û_lᵀ⟩                                   (envelope theorem)
     ∂ log|M|  = −2 Σ_l ⟨∂T, K_l N_lᵀ⟩ + 2 Σ_l ⟨∂T, (GΛN)_l P_lᵀ⟩,
 
-so A⁻¹ is needed only where A has blocks (selected inversion, :mod:`.selinv`). The
+so A⁻¹ is needed only where A has blocks (selected inversion, `.selinv`). The
 templates are linear in θ (∂T/∂θ_j = T(e_j)). The profiled criteria of
-:func:`.objective.deviance` then have
+`.objective.deviance` then have
 
     ML:   ∂ log|A| + n ∂r²/r²,      REML: ∂ log|A| + ∂ log|M| + (n − p) ∂r²/r²,
 
@@ -106,7 +106,7 @@ def profiled_gradient(
 ) -> np.ndarray:
     """(n_theta,) gradient of ``pls.deviance`` (σ² profiled out, or given) at θ.
 
-    The same criterion as :func:`.objective.deviance`; the factor is left current at θ.
+    The same criterion as `.objective.deviance`; the factor is left current at θ.
     """
     with fit_threads(pls.chol.blas_threads):
         return _gradient(pls, np.asarray(theta, dtype=float), reml, sigma2)
@@ -121,7 +121,9 @@ def _gradient(
     u, b = _per_term(pls, sol.u), _per_term(pls, sol.b)
     G = gram_matrix(cp)
     Gb = gram_times(cp, b, G)
-    z = [zy[:, :, None] - zx @ sol.beta[:, None] - g for zy, zx, g in zip(cp.Zty, cp.ZtX, Gb)]
+    beta = sol.beta if sol.beta_engine is None else sol.beta_engine  # of the engine's X̃
+    RX = sol.RX if sol.RX_engine is None else sol.RX_engine
+    z = [zy[:, :, None] - zx @ beta[:, None] - g for zy, zx, g in zip(cp.Zty, cp.ZtX, Gb)]
     dof = (pls.n - p) if reml else pls.n
     scale = dof / sol.pwrss if sigma2 is None else 1.0 / sigma2
     parts = [
@@ -131,7 +133,7 @@ def _gradient(
     if reml and p:
         tail = pls.chol.fixed_tail()
         P = pls.chol.backward(np.ascontiguousarray(tail[:, :p]))  # A⁻¹ΛᵀK
-        N = la.cho_solve((sol.RX, False), P.T, check_finite=False).T  # P M⁻¹
+        N = la.cho_solve((RX, False), P.T, check_finite=False).T  # P M⁻¹
         Pb, Nb = _per_term(pls, P), _per_term(pls, N)
         GLN = gram_times(cp, [np.einsum("ab,lbp->lap", Ts, n) for Ts, n in zip(T, Nb)], G)
         for s, (K, n, g, pp) in enumerate(zip(cp.ZtX, Nb, GLN, Pb)):

@@ -1,19 +1,19 @@
 """What an exact fit will cost, known before the first factorization.
 
-* Block path (:class:`~.cholesky.BlockCholesky`): the dense Schur complement of order
+* Block path (`.cholesky.BlockCholesky`): the dense Schur complement of order
   m = q₂ + p + 1 takes 8m² bytes and ~m³/3 flops per evaluation (LAPACK dpotrf).
-* Sparse path (:class:`~.cholesky.SparseCholesky`): CHOLMOD's symbolic analysis fixes the
+* Sparse path (`.cholesky.SparseCholesky`): CHOLMOD's symbolic analysis fixes the
   elimination order; the factor's column counts c_j in that order (computed from A's
-  pattern in O(nnz(A)), :func:`~sparselme.engine._gram.cholesky_column_counts`) give its
+  pattern in O(nnz(A)), `sparselme.engine._gram.cholesky_column_counts`) give its
   entries Σ c_j and ~Σ c_j² flops per evaluation. CHOLMOD's supernodal factor stores each
   supernode's whole diagonal block (up to twice the entries where the factor fills in)
   and factors with an update workspace beside it: the numeric factorization's peak was
   2.8–3.7 × 8 bytes per entry on crossed designs of 4–40 MB factors
-  (:data:`SUPERNODAL_BYTES_PER_ENTRY`).
+  (`SUPERNODAL_BYTES_PER_ENTRY`).
 
 Seconds follow from this machine's measured rate of a small dense Cholesky (one thread);
 memory is compared with what the system (and a cgroup limit) has available.
-:func:`check_feasible` raises :class:`~sparselme.errors.ProblemTooLargeError` where the
+`check_feasible` raises `sparselme.errors.ProblemTooLargeError` where the
 exact fit would not fit in memory or would take over an hour per evaluation, instead of
 swapping or being killed.
 """
@@ -147,7 +147,7 @@ def available_memory() -> float | None:
 def check_feasible(estimate: FitEstimate, memory: float | None = None) -> None:
     """Raise ProblemTooLargeError where the exact fit would not fit in memory or would
     take over MAX_SECONDS_PER_EVALUATION per evaluation. ``memory``: bytes available
-    (default :func:`available_memory`)."""
+    (default `available_memory`)."""
     memory = available_memory() if memory is None else memory
     too_big = memory is not None and estimate.memory_bytes > memory
     if not too_big and estimate.flops < 1e12:

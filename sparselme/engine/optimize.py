@@ -29,6 +29,7 @@ __all__ = [
 ]
 
 SINGULAR_TOL = 1e-4  # lme4's isSingular tolerance on θ's with a zero lower bound
+_INFEASIBLE = 1e300  # what BOBYQA sees for +inf (it needs finite values)
 
 _NLOPT_CODES = {
     1: "NLOPT_SUCCESS",
@@ -68,6 +69,7 @@ class OptSummary:
     restarts: int = 0
     newton_steps: int = 0
     messages: list[str] = field(default_factory=list)
+    theta_scale: np.ndarray | None = None  # d: the optimizer worked on d·θ (None: d = 1)
 
     @property
     def time_per_evaluation(self) -> float:
@@ -79,6 +81,24 @@ class OptSummary:
         return self.returnvalue not in ("NLOPT_MAXEVAL_REACHED", "NLOPT_FAILURE") and not any(
             m.startswith("gradient") or m.startswith("Hessian") for m in self.messages
         )
+
+    def scaled_final(self) -> np.ndarray:
+        """d·θ at the optimum: the θ's the boundary checks judge (θ itself when d = 1)."""
+        return self.final if self.theta_scale is None else self.final * self.theta_scale
+
+    def unscale(self, d: np.ndarray) -> None:
+        """Re-express a record of a search over d·x (d > 0) in x."""
+        if np.all(d == 1):
+            return
+        self.initial, self.final = self.initial / d, self.final / d
+        self.lower = self.lower / d
+        if self.upper is not None:
+            self.upper = self.upper / d
+        self.fitlog = [(x / d, v) for x, v in self.fitlog]
+        if self.gradient is not None:
+            self.gradient = self.gradient * d
+        if self.hessian is not None:
+            self.hessian = self.hessian * np.outer(d, d)
 
     def expand(self, full: np.ndarray, free: np.ndarray, lower: np.ndarray) -> None:
         """Re-express a fit over the free entries of θ in the full θ (fixed ones from full)."""
@@ -152,7 +172,7 @@ def minimize_bobyqa(
             best[0], best[1] = val, x.copy()
         if callback is not None:
             callback(summary.feval, x, val)
-        return val if np.isfinite(val) else 1e300
+        return val if np.isfinite(val) else _INFEASIBLE
 
     n = len(x0)
     start = time.perf_counter()
@@ -180,6 +200,8 @@ def minimize_bobyqa(
             summary.returnvalue = "NLOPT_ROUNDOFF_LIMITED"
         if best[0] < summary.fmin:
             summary.final, summary.fmin = best[1], best[0]
+        if summary.fmin >= _INFEASIBLE:  # nlopt saw only the stand-in for +inf
+            summary.fmin = np.inf
     summary.elapsed = time.perf_counter() - start
     return summary
 
@@ -199,6 +221,8 @@ def optimize_checked(
     (BOBYQA restarted from where it stopped when it fails, as on badly scaled θ) and the
     Newton polish; at maxeval the reached gradient is recorded for the warning."""
     optsum = minimize_bobyqa(f, x0, lower, callback=callback, **options)
+    if not np.isfinite(optsum.fmin):  # nowhere finite: nothing to check or polish
+        return optsum
     for attempt in range(max_restarts + 1):
         snap_to_boundary(f, optsum)
         if not check_derivatives:

@@ -10,10 +10,10 @@ Cholesky column form a clique of the filled graph, so Z[S, S] lies on L's patter
 Z is never needed elsewhere. The cost is Σ_j |S_j|² instead of the q solves (each
 O(nnz(L))) of inverting against unit columns.
 
-:func:`inverse_diagonal_blocks` gives each term's (L, k, k) diagonal blocks of A⁻¹ from a
+`inverse_diagonal_blocks` gives each term's (L, k, k) diagonal blocks of A⁻¹ from a
 CHOLMOD factor of P A Pᵀ; it is meant for ``SparseCholesky.inverse_diagonal_blocks``.
-:func:`cholmod_pattern_inverse` and :func:`block_pattern_inverse` give A⁻¹ on all of A's
-blocks (diagonal and cross), as the analytic gradient needs them (:mod:`.gradient`).
+`cholmod_pattern_inverse` and `block_pattern_inverse` give A⁻¹ on all of A's
+blocks (diagonal and cross), as the analytic gradient needs them (`.gradient`).
 """
 
 from __future__ import annotations

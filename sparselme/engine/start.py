@@ -19,15 +19,50 @@ import numpy as np
 from .crossprod import CrossProducts
 from .terms import RandomEffectsTerm
 
-__all__ = ["moment_start", "initial_steps"]
+__all__ = ["moment_start", "initial_steps", "column_scales", "theta_scales", "SCALE_RATIO"]
+
+# Random-effects columns whose size is outside [1/x, x] give θ's far from 1.
+SCALE_RATIO = 1e3
+
+
+def column_scales(terms: Sequence[RandomEffectsTerm], cp: CrossProducts) -> list[np.ndarray]:
+    """Per term, (k,) the sizes of its columns that the optimizer divides out.
+
+    A column's size is its (weighted) root mean square, read from ZᵀWZ; sizes within
+    [1/SCALE_RATIO, SCALE_RATIO] are left alone (1), so that fits of ordinary data are
+    lme4's to the last digit. A scalar term gets one size for all its columns.
+    """
+    out = []
+    for s, term in enumerate(terms):
+        sq = np.einsum("lii->i", cp.diag[s]) / max(cp.nobs, 1)  # (k,) mean squares
+        size = term.covariance.column_sizes(sq)
+        moderate = (size == 0) | ((size >= 1 / SCALE_RATIO) & (size <= SCALE_RATIO))
+        out.append(np.where(moderate, 1.0, size))
+    return out
+
+
+def theta_scales(terms: Sequence[RandomEffectsTerm], cp: CrossProducts) -> np.ndarray:
+    """(n_theta,) d with θ̃ = d θ: θ for the columns divided by `column_scales`.
+
+    Scaling column a of a term by 1/s_a scales row a of its template T (T̃ = diag(s) T):
+    the same model, with θ̃'s of moderate size for the optimizer and its boundary checks.
+    """
+    parts = []
+    for term, sizes in zip(terms, column_scales(terms, cp)):
+        parts.append(sizes[term.covariance.positions[0]])
+    return np.concatenate(parts) if parts else np.zeros(0)
 
 
 def moment_start(
     terms: Sequence[RandomEffectsTerm], cp: CrossProducts, theta_offsets: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(θ₀, mask of entries that were estimated); unestimated entries keep T = I."""
+    """(θ₀, mask of entries that were estimated); unestimated entries keep T̃ = I.
+
+    Regressions run on the columns divided by `column_scales` (T = diag(1/s) T̃).
+    """
     n = cp.nobs
-    if cp.p:
+    sizes = column_scales(terms, cp)
+    if cp.p:  # lstsq raises only on non-finite input, which the checks exclude
         beta = np.linalg.lstsq(cp.XtX, cp.Xty, rcond=None)[0]
         rss = float(cp.yty - 2.0 * beta @ cp.Xty + beta @ cp.XtX @ beta)
     else:
@@ -46,9 +81,13 @@ def moment_start(
             comp = anova[s]
             T = None if comp is None else np.array([[np.sqrt(comp[0] / sigma2)]])
         else:
-            T = _regression_template(cp.diag[s], cp.Zty[s] - cp.ZtX[s] @ beta, rss, n, cp.p)
+            d = sizes[s]
+            G = cp.diag[s] / np.outer(d, d)
+            T = _regression_template(G, (cp.Zty[s] - cp.ZtX[s] @ beta) / d, rss, n, cp.p)
         ok = T is not None
-        th = term.theta_from_template(T) if ok else term.initial_theta
+        if ok and not term.intercept_only:
+            T = T / sizes[s][:, None]
+        th = term.theta_from_template(T if ok else np.diag(1.0 / sizes[s]))
         parts.append(th)
         mask.append(np.full(len(th), ok))
     del theta_offsets  # the concatenation order is the offsets' order
@@ -72,7 +111,7 @@ def initial_steps(
     between 2% and 20% (no less than a quarter of that fraction in absolute terms, for
     entries near 0). InstEval-sized and larger designs start close and need fewer
     evaluations to settle; a few levels keep the wide first steps a rough start needs.
-    ``factor`` (default :data:`INITIAL_STEP_FACTOR`, ½) took the fewest evaluations over
+    ``factor`` (default `INITIAL_STEP_FACTOR`, ½) took the fewest evaluations over
     the lme4 reference fits among those tried (``python -m benchmarks.evaluations``).
     """
     factor = INITIAL_STEP_FACTOR if factor is None else factor
@@ -115,6 +154,14 @@ def _residual_variance(components: list[tuple[float, float]], rss: float, n: int
 
 
 def _regression_template(G: np.ndarray, h: np.ndarray, rss: float, n: int, p: int):
+    """The template T of a moment estimate, or None (a start is only a start)."""
+    try:
+        return _regression_estimate(G, h, rss, n, p)
+    except np.linalg.LinAlgError:
+        return None
+
+
+def _regression_estimate(G: np.ndarray, h: np.ndarray, rss: float, n: int, p: int):
     L, k, _ = G.shape
     det = np.linalg.det(G)
     scale = np.einsum("lii->l", G) ** k

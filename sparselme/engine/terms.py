@@ -3,7 +3,7 @@
 A term ``(expr | g)`` is k model columns varying over the L levels of a grouping factor.
 Its structure — names, levels, k, the covariance parametrization θ → T(θ) — is all the
 engine needs once the cross-products are formed; the n-length rows of the term (each
-observation's level and model row) are a separate object, :class:`~.rows.TermRows`.
+observation's level and model row) are a separate object, `.rows.TermRows`.
 
 Z's columns for a term are level-major: level 0's k columns, then level 1's, and so on,
 so Λ restricted to the term is ``I_L ⊗ T`` (block diagonal, T repeated per level).
@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-from .covariance import CovarianceStructure, make_covariance
+from .covariance import CovarianceStructure, Scalar, make_covariance
 
 __all__ = ["RandomEffectsTerm", "sandwich"]
 
@@ -93,12 +93,17 @@ class RandomEffectsTerm:
         return self.covariance.template(theta)
 
     def theta_from_template(self, T: np.ndarray) -> np.ndarray:
-        """Inverse of :meth:`template`."""
+        """Inverse of `template`."""
         return self.covariance.theta_from_template(T)
 
     def covariance_matrix(self, theta: np.ndarray, sigma2: float = 1.0) -> np.ndarray:
         """(k, k) covariance of one level's random effects: σ² T Tᵀ."""
         return self.covariance.covariance(theta, sigma2)
+
+    def description(self) -> str:
+        """The term as written; a variance component (one shared variance) by its name."""
+        shared = isinstance(self.covariance, Scalar)
+        return f"variance component {self.name!r}" if shared else self.label()
 
     def label(self) -> str:
         """``(x | g)``; terms built from arrays (no formula) show their column names."""

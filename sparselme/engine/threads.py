@@ -9,12 +9,12 @@ copy, the two compete for the cores: on two cores, a two-thread ``dpotrf`` loses
 its threads for whole scheduler slices at each of its internal barriers, and an
 evaluation takes 5–15× its time. Any other process running on the machine does the same.
 
-So, during a fit (:func:`fit_threads`, entered once by the fit and re-entered by each
+So, during a fit (`fit_threads`, entered once by the fit and re-entered by each
 evaluation without changing anything):
 
-* the dense work of an evaluation goes through one BLAS, scipy's (:func:`dense_library`,
-  the library behind ``scipy.linalg.lapack``), with :func:`dense_blas_threads` threads —
-  one for small orders, else the idle cores (:func:`idle_core_limit`);
+* the dense work of an evaluation goes through one BLAS, scipy's (`dense_library`,
+  the library behind ``scipy.linalg.lapack``), with `dense_blas_threads` threads —
+  one for small orders, else the idle cores (`idle_core_limit`);
 * every other BLAS library is held at one thread, so a stray call there never leaves a
   spinning worker behind;
 * the count is set when the fit starts and changes only when the machine's load does

@@ -1,4 +1,4 @@
-"""The model and its fits: :class:`MixedModel` (the engine handle) and :class:`ModelFit`."""
+"""The model and its fits: `MixedModel` (the engine handle) and `ModelFit`."""
 
 from .mixed_model import MixedModel, ModelBlock
 from .results import ModelFit, RandomEffects

@@ -1,16 +1,16 @@
 """The model: a design's term structures and cross-products behind one objective.
 
-:class:`MixedModel` is built from the two things every input path produces — the terms'
-structure (in a :class:`~sparselme.data.design.Design`) and the cross-products
+`MixedModel` is built from the two things every input path produces — the terms'
+structure (in a `sparselme.data.design.Design`) and the cross-products
 [Z X y]ᵀW[Z X y] — and from nothing else: in-memory, streamed and Dask data share all
-that follows. Its parameters are θ and the values of any :class:`ModelBlock` a variant
+that follows. Its parameters are θ and the values of any `ModelBlock` a variant
 plugs in (a residual structure re-weights the cross-products, say); the objective is
 
     objective(params) = PLS deviance at θ after each block has set its values,
 
-written once (:func:`sparselme.engine.objective.deviance`) and minimized by the one fit
-driver (:func:`sparselme.engine.fit.fit_blocks`). ``optimize()`` returns a
-:class:`~sparselme.model.results.ModelFit`: computed estimates plus this model as the
+written once (`sparselme.engine.objective.deviance`) and minimized by the one fit
+driver (`sparselme.engine.fit.fit_blocks`). ``optimize()`` returns a
+`sparselme.model.results.ModelFit`: computed estimates plus this model as the
 handle through which derived quantities are evaluated.
 """
 
@@ -34,10 +34,12 @@ from ..engine.fit import (
     natural_values,
     warn_about,
 )
+from ..engine.fixed_scaling import FixedScaling
 from ..engine.objective import PenalizedLeastSquares, PLSSolution, deviance
 from ..engine.optimize import OptSummary
-from ..engine.start import initial_steps, moment_start
+from ..engine.start import initial_steps, moment_start, theta_scales
 from ..engine.threads import fit_threads
+from ..errors import NumericalError
 from ..progress import FitProgress
 from .results import ModelFit
 
@@ -70,8 +72,8 @@ class MixedModel:
     ----------
     design : the terms' structure and (when in memory) the rows.
     cp : the cross-products; computed from the design's rows when None.
-    ordering, factorization : engine options (see :class:`PenalizedLeastSquares`).
-    blocks : further parameter blocks (see :class:`ModelBlock`).
+    ordering, factorization : engine options (see `PenalizedLeastSquares`).
+    blocks : further parameter blocks (see `ModelBlock`).
     """
 
     def __init__(
@@ -84,14 +86,36 @@ class MixedModel:
         blocks: Sequence[ModelBlock] = (),
     ):
         self.design = design
-        if cp is None:
-            cp = chunk_crossproducts(design.rows, design.X, design.y_minus_offset, design.weights)
+        if cp is None:  # the rows in memory: X̃ = XA and ỹ, well scaled
+            fixed = FixedScaling.of(design.X, design.y_minus_offset)
+            X, y = fixed.apply(design.X), fixed.apply_y(design.y_minus_offset)
+            cp = chunk_crossproducts(design.rows, X, y, design.weights)
+        else:  # streamed cross-products hold X as it is
+            fixed = FixedScaling.identity(cp.p)
         self.cp = cp
         self.pls = PenalizedLeastSquares(
-            design.terms, cp, ordering=ordering, factorization=factorization
+            design.terms, cp, ordering=ordering, factorization=factorization, fixed=fixed
         )
         self.blocks = list(blocks)
         self._block_values: list[np.ndarray | None] = [None] * len(self.blocks)
+
+    @property
+    def fixed(self) -> FixedScaling:
+        """The engine's reparametrization X̃ = X A of the fixed effects."""
+        return self.pls.fixed
+
+    def engine_X(self) -> np.ndarray:
+        """(n, p) X̃ = X A, the fixed-effects columns the cross-products hold."""
+        return self.fixed.apply(self.design.X)
+
+    def engine_y(self, y: np.ndarray | None = None) -> np.ndarray:
+        """(n,) ỹ: the response net of any offset (or ``y``), centred as in the cross-products."""
+        return self.fixed.apply_y(self.design.y_minus_offset if y is None else y)
+
+    @property
+    def theta_scale(self) -> np.ndarray:
+        """(n_theta,) d: the optimizer searches d·θ, θ of columns of moderate size."""
+        return theta_scales(self.design.terms, self.cp)
 
     # ---- parameters ------------------------------------------------------------------
     @property
@@ -113,7 +137,13 @@ class MixedModel:
 
     def parameter_blocks(self, steps: np.ndarray | None = None) -> list[ParameterBlock]:
         """θ's block (with first steps ``steps``), then each variant block's."""
-        theta = ParameterBlock("theta", self.pls.lower_bounds, self.pls.upper_bounds, step=steps)
+        theta = ParameterBlock(
+            "theta",
+            self.pls.lower_bounds,
+            self.pls.upper_bounds,
+            step=steps,
+            scale=self.theta_scale,
+        )
         return [theta] + [b.parameter_block() for b in self.blocks]
 
     def full_parameters(self, params: np.ndarray) -> np.ndarray:
@@ -164,7 +194,7 @@ class MixedModel:
         with fit_threads(self.pls.chol.blas_threads):
             try:
                 return self.pls.deviance(theta, reml=reml)
-            except (np.linalg.LinAlgError, CholmodNotPositiveDefiniteError):
+            except (np.linalg.LinAlgError, CholmodNotPositiveDefiniteError, NumericalError):
                 self.pls.chol.theta = None  # the factor is not that of any θ now
                 return np.inf
 
@@ -203,7 +233,7 @@ class MixedModel:
     ) -> tuple[np.ndarray, np.ndarray | None]:
         """(natural start of all parameters, θ's first steps or None).
 
-        Without ``start``, θ from moment estimates (:mod:`sparselme.engine.start`), with
+        Without ``start``, θ from moment estimates (`sparselme.engine.start`), with
         first steps as precise as they are when every free θ (``free`` (n_theta,) mask)
         was estimated; ``start`` may be θ or all parameters.
         """
@@ -213,9 +243,10 @@ class MixedModel:
             free = np.ones(self.n_theta, bool) if free is None else free
             steps = None
             if estimated[free].all():
-                steps = initial_steps(self.design.terms, theta0, offsets)
+                steps = initial_steps(self.design.terms, theta0 * self.theta_scale, offsets)
             elif self.blocks:
-                steps = np.where(estimated, np.maximum(0.2 * theta0, 0.05), 0.5)
+                scaled = theta0 * self.theta_scale
+                steps = np.where(estimated, np.maximum(0.2 * scaled, 0.05), 0.5)
             return self.full_parameters(theta0), steps
         start = np.asarray(start, dtype=float).reshape(-1)
         rest = None
@@ -228,7 +259,7 @@ class MixedModel:
         else:
             theta = start
         theta = check_start(theta, self.lower_bounds)
-        steps = np.maximum(0.2 * np.abs(theta), 0.05) if self.blocks else None
+        steps = np.maximum(0.2 * np.abs(theta * self.theta_scale), 0.05) if self.blocks else None
         return (self.full_parameters(theta) if rest is None else np.r_[theta, rest]), steps
 
     def optimize(
@@ -245,7 +276,7 @@ class MixedModel:
 
         ``start``: θ or all parameters (natural scale); ``fixed`` (all parameters) holds
         values to keep, NaN where free. ``callback(evaluation, x, value)`` is called after
-        every evaluation; ``verbose`` shows progress (:mod:`sparselme.progress`).
+        every evaluation; ``verbose`` shows progress (`sparselme.progress`).
         """
         reml = check_flag(REML, "REML")
         if fixed is not None and len(fixed) == self.n_theta and self.blocks:
@@ -285,12 +316,12 @@ class MixedModel:
         return ModelFit(self, params, self.solve(params), optsum, reml)
 
     # ---- the rows ------------------------------------------------------------------------
-    def fitted_values(self, beta: np.ndarray, b_blocks: list[np.ndarray]) -> np.ndarray:
+    def fitted_values(self, sol: PLSSolution, b_blocks: list[np.ndarray]) -> np.ndarray:
         """(n,) Xβ + Zb (+ offset) on the design's rows; b_blocks per term (L, k)."""
         d = self.design
         if d.source is not None:
-            return d.source.fitted_values(d, beta, b_blocks)
-        fit = d.X @ beta
+            return d.source.fitted_values(d, sol.beta, b_blocks)
+        fit = sol.fixed_fit(d.X)
         for rows, B in zip(d.rows, b_blocks):
             fit = fit + rows.z_times(B)
         return fit if d.offset is None else fit + d.offset
@@ -312,15 +343,16 @@ class MixedModel:
                 "refitting to a new response needs the rows in memory; this model was "
                 "built from streamed cross-products"
             )
+        y_engine = self.engine_y(y)
         w = d.weights
-        wy = y if w is None else w * y
+        wy = y_engine if w is None else w * y_engine
         Zty = [
             np.column_stack(
                 [np.bincount(r.codes, r.model[:, a] * wy, minlength=r.nlevels) for a in range(r.k)]
             )
             for r in d.rows
         ]
-        cp = replace(self.cp, Zty=Zty, Xty=d.X.T @ wy, yty=float(y @ wy))
+        cp = replace(self.cp, Zty=Zty, Xty=self.engine_X().T @ wy, yty=float(y_engine @ wy))
         design = replace(d, y=y if d.offset is None else y + d.offset)
         twin = object.__new__(type(self))
         twin.__dict__.update(self.__dict__)

@@ -1,6 +1,6 @@
 """One fit's estimates: computed values plus the engine that produced them.
 
-:class:`ModelFit` holds the parameters the optimizer found, the penalized least-squares
+`ModelFit` holds the parameters the optimizer found, the penalized least-squares
 solution there and the optimizer's record. Everything else is derived from these values;
 what needs the engine again (conditional variances, the criterion of the other kind) is
 evaluated through ``engine`` at the stored parameters, so reading an attribute never
@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-import scipy.linalg as la
 
 from ..data.design import Design, r_style_name
 from ..engine.objective import PLSSolution
@@ -181,8 +180,12 @@ class ModelFit:
     def varcorr(self) -> pd.DataFrame:
         """Variance components like R's ``as.data.frame(VarCorr(m))``.
 
-        Columns grp, var1, var2, vcov, sdcor; for each term its variances, then its
-        covariances (sdcor holds the correlation); the last row is the Residual.
+        Returns
+        -------
+        pandas.DataFrame
+            Columns grp, var1, var2, vcov, sdcor: for each term its variances (sdcor the
+            standard deviation), then its covariances (sdcor the correlation); the last
+            row is the residual variance σ² and σ.
         """
         rows = []
         seen: dict[str, int] = {}
@@ -206,7 +209,9 @@ class ModelFit:
     def is_singular(self) -> bool:
         """lme4's isSingular: a θ with a zero lower bound is below 1e-4."""
         lower = self.engine.lower_bounds
-        return bool(np.any(self.theta[lower == 0] < SINGULAR_TOL))
+        scale = self.optsum.theta_scale  # the optimizer judged d·θ (columns rescaled)
+        theta = self.theta if scale is None else self.theta * scale[: len(self.theta)]
+        return bool(np.any(theta[lower == 0] < SINGULAR_TOL))
 
     # ---- fixed effects -------------------------------------------------------------------
     @property
@@ -218,12 +223,8 @@ class ModelFit:
 
     @cached_property
     def cov_fe(self) -> np.ndarray:
-        """(p, p) covariance of the fixed-effects estimates, σ² (R_XᵀR_X)⁻¹."""
-        RX = self.solution.RX
-        if RX.size == 0:
-            return np.zeros((0, 0))
-        Rinv = la.solve_triangular(RX, np.eye(RX.shape[0]), check_finite=False)
-        return self.scale * (Rinv @ Rinv.T)
+        """(p, p) σ² (XᵀV⁻¹X)⁻¹, formed in the engine's well-scaled X̃ (``fixed_scaling``)."""
+        return self.scale * self.solution.unscaled_cov()
 
     def cov_params(self) -> pd.DataFrame:
         """(p, p) covariance of the fixed-effects estimates, σ² (R_XᵀR_X)⁻¹."""
@@ -295,7 +296,21 @@ class ModelFit:
         return [self.scale * np.einsum("ij,ljk,mk->lim", Ts, B, Ts) for Ts, B in zip(T, inv)]
 
     def ranef(self, condvar: bool = True) -> RandomEffects:
-        """Conditional modes per grouping factor (terms on one factor are merged)."""
+        """Conditional modes of the random effects (lme4's ``ranef(m, condVar = TRUE)``).
+
+        Parameters
+        ----------
+        condvar : bool, default True
+            Also compute the conditional covariances (from the diagonal blocks of the
+            inverse of the penalized system; False skips that work).
+
+        Returns
+        -------
+        RandomEffects
+            A dict from grouping factor to a DataFrame (levels × random-effect columns);
+            terms on the same factor are merged. ``.condvar[name]`` holds the (L, k, k)
+            conditional covariances, σ² included.
+        """
         frames: dict[str, pd.DataFrame] = {}
         cvars: dict[str, list[np.ndarray]] = {}
         blocks = self.condvar_blocks if condvar else [None] * len(self.terms)
@@ -318,7 +333,7 @@ class ModelFit:
     @cached_property
     def fittedvalues(self):
         """(n,) Xβ + Zb (+ offset)."""
-        return self.engine.fitted_values(self.solution.beta, self.b_blocks())
+        return self.engine.fitted_values(self.solution, self.b_blocks())
 
     @property
     def resid(self):

@@ -1,5 +1,5 @@
 """Compatibility names: residual variance structures now live in
-:mod:`sparselme.residual_covariance` (the structures) and :mod:`sparselme.lme4`
+`sparselme.residual_covariance` (the structures) and `sparselme.lme4`
 (``ResidualModel`` with lme4-style ``fit``)."""
 
 from ..lme4 import ResidualModel

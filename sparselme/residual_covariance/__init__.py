@@ -1,6 +1,6 @@
 """Residual variance structures: heteroscedastic strata (VarIdent) and AR(1) within groups.
 
-The residuals get a covariance σ²R(ρ) instead of σ²W₀⁻¹ (W₀: prior weights)::
+The residuals get a covariance σ²R(ρ) instead of σ²W₀⁻¹ (W₀: prior weights):
 
     VarIdent("s"):  var(εᵢ) = σ² δ²_{s(i)} / w₀ᵢ,  δ of the first level of s fixed at 1
     AR1("t", "g"):  corr(εᵢ, εⱼ) = φ^|tᵢ − tⱼ|  within a group of g, 0 between groups
@@ -24,8 +24,8 @@ cross-products in place and refactors. log|W(ρ)| has a closed form.
   corARMA(p = 1). Lag products keep each term's level-block-diagonal pattern because an
   AR group must lie within one level of every grouping factor (checked).
 
-:class:`ResidualBlock` makes ρ a parameter block of the model (the one fit driver fits θ and
-ρ jointly, δ on a log scale, φ = tanh η); :func:`residual_covariance` gives ρ's standard
+`ResidualBlock` makes ρ a parameter block of the model (the one fit driver fits θ and
+ρ jointly, δ on a log scale, φ = tanh η); `residual_covariance` gives ρ's standard
 errors from the finite-difference Hessian of the profiled deviance.
 """
 

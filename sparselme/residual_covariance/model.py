@@ -1,14 +1,15 @@
 """A residual structure as a parameter block that re-weights the cross-products.
 
-:class:`ResidualBlock` is a :class:`~sparselme.model.mixed_model.ModelBlock`: for ρ it
+`ResidualBlock` is a `sparselme.model.mixed_model.ModelBlock`: for ρ it
 writes Σⱼ cⱼ(ρ) Pⱼ into the model's cross-products in place (Pⱼ = [Z X y]ᵀWⱼ[Z X y],
 formed once) and sets log|W(ρ)|; the one fit driver then fits θ and ρ jointly (ρ on the
-optimizer's scale: log δ, atanh φ). :class:`ResidualModel` is the model with that block.
+optimizer's scale: log δ, atanh φ). `ResidualModel` is the model with that block.
 """
 
 from __future__ import annotations
 
 import warnings
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -40,10 +41,12 @@ class ResidualBlock:
         w0 = np.ones(design.nobs) if design.weights is None else np.asarray(design.weights, float)
         self._prior_log_weights = float(np.sum(np.log(w0)))
         root = np.sqrt(w0)  # prior weights: W = W₀^½ R(ρ)⁻¹ W₀^½
+        # the engine's centred and scaled X̃ and ỹ, as in the cross-products
+        engine = replace(design, X=model.engine_X(), y=model.engine_y(), offset=None)
         pieces = []
         for p in self.structure.pieces:
             w = root[p.a] * root[p.a if p.b is None else p.b]
-            pieces.append(self.layout.products(design, p.a, p.b, w))
+            pieces.append(self.layout.products(engine, p.a, p.b, w))
         self.pieces = np.stack(pieces)  # (J, size of the cross-products)
 
     def parameter_block(self) -> ParameterBlock:
@@ -144,7 +147,7 @@ def residual_covariance(fit: ModelFit) -> np.ndarray:
     model = fit.engine
     n_theta = model.n_theta
     theta, rho = fit.params_all[:n_theta], fit.params_all[n_theta:]
-    keep = ~((model.lower_bounds == 0) & (theta < SINGULAR_TOL))
+    keep = ~((model.lower_bounds == 0) & (theta * model.theta_scale < SINGULAR_TOL))
 
     def f(z: np.ndarray) -> float:
         th = theta.copy()

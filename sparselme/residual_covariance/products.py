@@ -15,7 +15,7 @@ class CrossProductLayout:
 
     ``products`` computes a piece's [Z X y]ᵀW_j[Z X y] straight into that layout (cross
     blocks at the base pattern's level pairs); ``write`` puts a combination back into the
-    :class:`~sparselme.crossprod.CrossProducts` in place.
+    `CrossProducts` in place.
     """
 
     def __init__(self, cp: CrossProducts, design: Design):

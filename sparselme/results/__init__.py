@@ -1,8 +1,8 @@
 """The results users hold: estimates with analysis and display methods.
 
-:class:`MixedLMResults` (every lme4-style fit) and :class:`ResidualMixedLMResults` (fits
+`MixedLMResults` (every lme4-style fit) and `ResidualMixedLMResults` (fits
 with a residual structure) extend the computed estimates of
-:class:`~sparselme.model.results.ModelFit`.
+`sparselme.model.results.ModelFit`.
 """
 
 from ..model.results import ModelFit, RandomEffects

@@ -49,7 +49,7 @@ class ResidualMixedLMResults(MixedLMResults):
 
     @property
     def residual_bse(self) -> pd.Series:
-        """Standard errors of :attr:`residual_params` (finite-difference Hessian)."""
+        """Standard errors of `residual_params` (finite-difference Hessian)."""
         se = np.sqrt(np.diag(self.residual_cov))
         return pd.Series(se, index=self._structure.names, name="residual_bse")
 
@@ -127,7 +127,7 @@ def residual_block(res: ResidualMixedLMResults) -> list[str]:
 
 
 def with_residual_block(text: str, res: ResidualMixedLMResults) -> str:
-    """lme4-style summary text with :func:`residual_block` before "Fixed effects:"."""
+    """lme4-style summary text with `residual_block` before "Fixed effects:"."""
     lines = text.splitlines()
     at = next((i for i, line in enumerate(lines) if line.startswith("Fixed effects:")), len(lines))
     return "\n".join(lines[:at] + residual_block(res) + [""] + lines[at:])

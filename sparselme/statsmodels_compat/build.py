@@ -1,8 +1,8 @@
 """statsmodels' model specification → a Design and the Layout of its terms.
 
 Arrays (``endog``, ``exog``, ``groups``, ``exog_re``, ``exog_vc``) go through
-:func:`from_arrays`; a formula through :func:`formula_groups`, :func:`used_columns` and
-:func:`formula_layout` (``MixedLM.from_formula`` calls them in turn).
+`from_arrays`; a formula through `formula_groups`, `used_columns` and
+`formula_layout` (``MixedLM.from_formula`` calls them in turn).
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from formulaic import Formula
 from ..data import validation
 from ..data.design import Design, group_codes, r_style_name
 from ..data.formula import ParsedFormula
-from ..data.rank import redundant_columns as _redundant_columns
+from ..data.overlap import check_distinct_terms
+from ..data.rank import redundant_fixed_columns
 from ..errors import (
     DataError,
     DataTypeError,
@@ -124,7 +125,7 @@ def _read_arrays(endog, exog, groups, exog_re) -> tuple:
 
 def drop_redundant(design: Design) -> Design:
     """Drop linearly dependent columns of X, with a warning naming them."""
-    dropped = _redundant_columns(design.X)
+    dropped = redundant_fixed_columns(design.X)
     if not dropped:
         return design
     names = [design.fixed_names[j] for j in dropped]
@@ -224,6 +225,7 @@ def formula_layout(
     validation.check_random_terms(
         [t for t, _ in unchecked], [r for _, r in unchecked], design.nobs, stacklevel=4
     )
+    check_distinct_terms(layout.terms(), layout.rows())  # groups/re_formula/vc_formula, bars
     return design, layout, vcs
 
 

@@ -47,7 +47,7 @@ def vc_from_formula(
 
 
 def vc_from_spec(spec: VCSpec, gcodes: np.ndarray, labels: list[Any]) -> list[VCInfo]:
-    """Variance components given as a :class:`VCSpec` (array API)."""
+    """Variance components given as a `VCSpec` (array API)."""
     out = []
     for k, name in enumerate(spec.names):
 
@@ -79,7 +79,7 @@ def convert_vc_dict(exog_vc: Mapping, labels: list[Any]) -> VCSpec:
 def _group_entries(
     gcodes: np.ndarray, n_groups: int, design_of: Callable[[int, np.ndarray], tuple]
 ) -> tuple[np.ndarray, np.ndarray, list[str], np.ndarray, np.ndarray]:
-    """Nonzeros of per-group designs, in :func:`vc_term`'s arguments.
+    """Nonzeros of per-group designs, in `vc_term`'s arguments.
 
     ``design_of(g, rows)`` gives group g's design (n_g, c) and its c column names.
     Returns (rows, pair_group, pair_names, pair_of_entry, vals).

@@ -66,7 +66,7 @@ def split_fit_kwargs(
     """(reml, θ start, engine options) from ``MixedLM.fit``'s further keyword arguments.
 
     lme4's spellings (``REML``, ``start``) serve lme4-style code that refits
-    ``results.model``; see :func:`fit_options` for the rest.
+    ``results.model``; see `fit_options` for the rest.
     """
     options, lme4 = fit_options(fit_kwargs, "MixedLM.fit", method, niter_sa, stacklevel=4)
     if "REML" in lme4:

@@ -9,7 +9,7 @@ from scipy import stats
 
 
 class ContrastResults:
-    """Result of :meth:`MixedLMCompatResults.t_test` or ``wald_test``."""
+    """Result of `MixedLMCompatResults.t_test` or ``wald_test``."""
 
     def __init__(self, effect, sd, tvalue, pvalue, q, df, use_t):
         self.effect = np.asarray(effect)

@@ -8,10 +8,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from formulaic import Formula, model_matrix
+from formulaic import model_matrix
 
 from ..data import validation
 from ..data.design import prepare_frame
+from ..data.variables import formula_variables
 from ..errors import DataError, DroppedRowsWarning, MissingDataError, UnknownColumnError
 
 
@@ -39,10 +40,7 @@ def group_rows(codes: np.ndarray, n_groups: int) -> list[np.ndarray]:
 
 def formula_vars(text: str) -> set[str]:
     """The data columns a formula uses (none when formulaic cannot read it)."""
-    try:
-        return {str(v) for v in Formula(text).required_variables}
-    except Exception:
-        return set()
+    return formula_variables(text)
 
 
 def evaluate(text: str, data: pd.DataFrame, sparse: bool = False):

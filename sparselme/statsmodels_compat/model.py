@@ -13,7 +13,7 @@ import pandas as pd
 
 from ..data import validation
 from ..data.design import Design, build_design
-from ..data.formula import parse_formula
+from ..data.formula import parse_formula, parse_one_sided
 from ..model.mixed_model import MixedModel
 from ..residual_covariance import ResidualModel
 from ..streaming import mixedlm_streamed
@@ -30,9 +30,39 @@ from .streamed import StreamedMixedLM
 class MixedLM:
     """statsmodels' linear mixed model, fitted by the sparse engine.
 
-    ``MixedLM(endog, exog, groups, exog_re=None, exog_vc=None)``: ``exog_re`` defaults to a
-    random intercept per group; ``exog_vc`` is a :class:`VCSpec` (or statsmodels'
-    deprecated dict of dicts). Use :meth:`from_formula` (``mixedlm``) for formulas.
+    The array interface of statsmodels' ``MixedLM``; `from_formula` (``sl.mixedlm``)
+    builds one from a formula.
+
+    Parameters
+    ----------
+    endog : array_like of shape (n,)
+        The response.
+    exog : array_like of shape (n, p)
+        The fixed-effects design (include a column of ones for an intercept).
+    groups : array_like of shape (n,)
+        The group label of each row.
+    exog_re : array_like of shape (n,) or (n, k), optional
+        The random-effects design within each group, with one correlated k-vector of
+        random effects per group. Default: a random intercept per group.
+    exog_vc : VCSpec or dict, optional
+        Variance components within the groups: a ``VCSpec``, or statsmodels' deprecated
+        dict ``{name: {group: (n_g, j) array}}``.
+    use_sqrt : bool, default True
+        statsmodels' parametrization of the packed covariance parameters (the Cholesky
+        factor of ``cov_re`` and square roots of the variance components).
+    missing : {"none", "drop", "raise"}, default "none"
+        Rows with missing values raise (``"none"``, ``"raise"``, naming the columns) or
+        are dropped (``"drop"``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import sparselme as sl
+    >>> sitka = sl.datasets.load("Sitka")
+    >>> exog = np.column_stack([np.ones(len(sitka)), sitka["Time"]])
+    >>> mdf = sl.MixedLM(sitka["size"], exog, groups=sitka["tree"]).fit()
+    >>> mdf.fe_params.round(4).tolist()
+    [2.2732, 0.0127]
     """
 
     residual = None  # a residual structure (sparselme.residual), set by from_formula
@@ -89,16 +119,51 @@ class MixedLM:
         eval_env=None,
         **kwargs,
     ) -> MixedLM:
-        """statsmodels' ``MixedLM.from_formula`` (``mixedlm``); lme4 bar terms allowed.
+        """statsmodels' ``MixedLM.from_formula`` (``sl.mixedlm``); lme4 bar terms allowed.
 
-        ``groups`` is a column name or an array aligned with the rows of ``data``.
-        ``subset`` (boolean mask or index labels) selects rows before anything else.
-        ``residual``: ``sl.VarIdent(...)`` or ``sl.AR1(...)`` (see :mod:`sparselme.residual`).
-        ``use_sparse`` has nothing to choose: the engine's random-effects matrix is always
-        sparse. Formulas are evaluated by formulaic on the columns of ``data`` (with its
-        transforms such as ``np.log``); ``eval_env`` (patsy's namespace for other names) is
-        not supported. Streamed data (a Parquet path, pyarrow or Dask)
-        take ``chunk_size`` and the engine's ``ordering`` and ``factorization``.
+        Parameters
+        ----------
+        formula : str
+            The response and fixed effects, e.g. ``"Weight ~ Time"``. lme4 bar terms such
+            as ``(1 | plate)`` may be added: they are random effects of their own, and with
+            bar terms only ``groups`` is not needed (the data are then one group).
+        data : pandas.DataFrame, dict of columns, str or pathlib.Path, pyarrow or Dask data
+            The n rows. A Parquet file or folder, pyarrow data or a Dask DataFrame is read
+            in chunks (see the Large data page).
+        re_formula : str, optional
+            The random-effects design within each group, e.g. ``"~Time"`` (a correlated
+            intercept and slope). Default: a random intercept.
+        vc_formula : dict of str, optional
+            Variance components within each group, ``{name: formula}``, e.g.
+            ``{"classroom": "0 + C(classroom)"}``: one variance per component.
+        subset : array_like, optional
+            A boolean mask or index labels of the rows to use, applied first.
+        use_sparse : bool, default False
+            Accepted for statsmodels' signature; the engine is always sparse.
+        missing : {"none", "drop", "raise"}, default "none"
+            Rows with missing values in the model's columns raise, naming the columns
+            (``"none"``, ``"raise"``), or are dropped (``"drop"``).
+        groups : str or array_like of shape (n,)
+            The grouping column's name, or the group of each row.
+        residual : VarIdent or AR1, optional
+            A residual variance structure (see `sparselme.residual`); data in memory only.
+        **kwargs
+            For streamed data: ``chunk_size`` (rows per chunk), the engine's ``ordering``
+            and ``factorization``.
+
+        Returns
+        -------
+        MixedLM
+            The model; its `fit` returns the results.
+
+        Examples
+        --------
+        >>> import sparselme as sl
+        >>> dietox = sl.datasets.load("dietox")
+        >>> md = sl.mixedlm("Weight ~ Time", dietox, groups="Pig", re_formula="~Time")
+        >>> mdf = md.fit()
+        >>> round(mdf.llf, 2)
+        -2217.05
         """
         if args:
             raise TypeError("MixedLM.from_formula takes no further positional arguments")
@@ -121,6 +186,11 @@ class MixedLM:
             )
         data = validation.as_data_frame(data)
         parsed = parse_formula(formula)
+        # R's operators as formulaic spells them (I(x^2) is a power, never XOR)
+        if re_formula is not None:
+            re_formula = "~" + parse_one_sided(re_formula, "re_formula")
+        if vc_formula is not None:
+            vc_formula = {k: parse_one_sided(v, "vc_formula") for k, v in vc_formula.items()}
         data, groups, garr, gname, re_formula, bars = formula_groups(
             parsed, data, groups, re_formula, vc_formula, subset
         )
@@ -328,13 +398,41 @@ class MixedLM:
     ) -> MixedLMCompatResults:
         """Fit by REML (default) or ML with BOBYQA over θ (statsmodels' arguments).
 
-        ``method``, ``niter_sa`` and statsmodels' optimizer options (maxiter, gtol, ...)
-        warn (FutureWarning) that they are not used: the optimizer is BOBYQA on the
-        relative covariance factor, as in lme4 (settings ``maxeval``, ``ftol_abs``,
-        ``xtol_abs``); other unknown keywords raise TypeError.
-        ``free`` holds entries of the covariance's Cholesky factor and variance components
-        at their starting values where it is 0 (statsmodels' meaning); ``free`` with an
-        identity ``cov_re`` fits independent random effects.
+        The optimizer is BOBYQA on the relative covariance factor, as in lme4, followed by
+        Newton steps to the optimum; statsmodels' ``method`` and its optimizer settings
+        (``maxiter``, ``gtol``, ...) are not used.
+
+        Parameters
+        ----------
+        start_params : MixedLMParams or array_like, optional
+            Starting values in statsmodels' parametrization (packed, with or without the
+            fixed effects). Default: moment estimates.
+        reml : bool, default True
+            Restricted maximum likelihood; False fits by maximum likelihood.
+        niter_sa : int, default 0
+            statsmodels' alternating-optimization steps; not used.
+        do_cg : bool, default True
+            False evaluates the model at ``start_params`` without optimizing.
+        fe_pen, cov_pen : None
+            Penalized fits are not supported (NotImplementedError).
+        free : MixedLMParams, optional
+            Where an entry is 0, the corresponding entry of the covariance's Cholesky
+            factor or variance component is held at its starting value (statsmodels'
+            meaning). An identity ``cov_re`` fits independent random effects.
+        full_output : bool, default False
+            Keep the optimizer's record in ``hist``.
+        method : str or list of str, optional
+            statsmodels' optimizer choice; not used.
+        **fit_kwargs
+            The engine's settings, as for `sparselme.lmer`: ``maxeval``, ``ftol_abs``,
+            ``xtol_abs``, ``verbose``, ``check_derivatives``, ``max_restarts``, ``polish``,
+            ``keep_log``; lme4's spellings ``REML`` and ``start`` (θ).
+
+        Returns
+        -------
+        MixedLMCompatResults
+            statsmodels' results: ``params``, ``bse``, ``summary()``... with the lme4-style
+            extras of `MixedLMResults`.
         """
         if fe_pen is not None or cov_pen is not None:
             raise NotImplementedError("penalized fits (fe_pen, cov_pen) are not supported")

@@ -76,7 +76,7 @@ class MixedLMParams:
         return out
 
     def get_packed(self, use_sqrt: bool, has_fe: bool = False) -> np.ndarray:
-        """Pack into one vector (the inverse of :meth:`from_packed`)."""
+        """Pack into one vector (the inverse of `from_packed`)."""
         if self.k_re:
             cov = np.asarray(self.cov_re, dtype=float)
             cpa = (chol_or_diag(cov) if use_sqrt else cov)[self._ix]

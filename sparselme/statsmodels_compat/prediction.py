@@ -1,12 +1,12 @@
 """Predictions of the statsmodels API: population level, or group level (an extension).
 
 statsmodels' ``MixedLMResults.predict(exog)`` is the fixed-effects part Xβ. Given
-``groups=`` (the group label of each new row), :func:`predict` adds each known group's
+``groups=`` (the group label of each new row), `predict` adds each known group's
 conditional modes: the re term's ``exog_re`` row times the group's effects, each variance
 component's columns times the group's modes of those columns, and the effects of lme4 bar
-terms (through :func:`sparselme.predict.predict`, the lme4-style prediction). Unseen
+terms (through `sparselme.predict.predict`, the lme4-style prediction). Unseen
 groups or levels contribute nothing (the population value) with a
-:class:`~sparselme.errors.NewLevelsWarning`, or raise with ``allow_new_levels=False``.
+`sparselme.errors.NewLevelsWarning`, or raise with ``allow_new_levels=False``.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def predict(
                 "groups, exog_re and exog_vc describe new rows and need exog; the fitted "
                 "rows' group-level values are fittedvalues"
             )
-        return res.design.X @ res.solution.beta
+        return res.solution.fixed_fit(res.design.X)
     model = res.model
     frame = None
     if transform and model.formula is not None and isinstance(exog, (pd.DataFrame, Mapping)):

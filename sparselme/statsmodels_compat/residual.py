@@ -1,7 +1,7 @@
 """The statsmodels API with a residual structure: ``mixedlm(..., residual=...)``.
 
-:func:`fit_compat` fits the compat model's engine (a :class:`ResidualModel`) jointly over
-(θ, ρ) and returns :class:`ResidualCompatResults`: statsmodels' names with statsmodels'
+`fit_compat` fits the compat model's engine (a `ResidualModel`) jointly over
+(θ, ρ) and returns `ResidualCompatResults`: statsmodels' names with statsmodels'
 meaning, plus ρ. statsmodels' covariance of the estimates is the inverse of minus the
 Hessian of its log-likelihood (profiled over the scale only) in (β, Ψ/σ² entries,
 variance components/σ²); here that Hessian is taken by finite differences of the engine's
@@ -67,12 +67,16 @@ def fit_compat(
 # ======================================================================================
 
 
-def compat_deviance(res: MixedLMCompatResults) -> tuple[Callable, np.ndarray, np.ndarray]:
+def compat_deviance(
+    res: MixedLMCompatResults, engine_beta: bool = False
+) -> tuple[Callable, np.ndarray, np.ndarray]:
     """(f, x̂, free): −2 × statsmodels' log-likelihood (scale profiled out) as f(x).
 
     x = (β (p,), the variance parameters of ``param_specs`` (m,), ρ (r,)); ``free`` (p+m,)
-    marks the parameters ``free`` leaves free. Also for fits without a residual structure
-    (r = 0), which checks it against statsmodels' analytic Hessian.
+    marks the parameters ``free`` leaves free. ``engine_beta``: β̃ of the engine's
+    centred and scaled X̃ = XA instead of β (well-conditioned differences). Also for fits
+    without a residual structure (r = 0), which checks it against statsmodels' analytic
+    Hessian.
     """
     engine = res.engine
     terms, o = engine.design.terms, engine.pls.theta_offsets
@@ -107,10 +111,12 @@ def compat_deviance(res: MixedLMCompatResults) -> tuple[Callable, np.ndarray, np
         if got is None or not np.all(np.isfinite(x)):
             return np.inf
         sol, slw = got
-        r2 = sol.pwrss + float(np.sum((sol.RX @ (x[:p] - sol.beta)) ** 2))
+        R, beta = (sol.RX_engine, sol.beta_engine) if engine_beta else (sol.RX, sol.beta)
+        r2 = sol.pwrss + float(np.sum((R @ (x[:p] - beta)) ** 2))
         return deviance(sol.logdet_L, sol.logdet_RX, r2, res.nobs, p, res.reml, slw)
 
-    x0 = np.r_[res.solution.beta, [relcov[s][a, b] for s, a, b in specs], rho]
+    beta = res.solution.beta_engine if engine_beta else res.solution.beta
+    x0 = np.r_[beta, [relcov[s][a, b] for s, a, b in specs], rho]
     pat = res._free_packed()
     free = np.ones(p + m, bool) if pat is None else np.asarray(pat, bool)
     return f, x0, free
@@ -121,9 +127,14 @@ def compat_covariance(res: MixedLMCompatResults) -> tuple[np.ndarray, np.ndarray
 
     The inverse of minus the llf Hessian over the free parameters and ρ; fixed ones get
     zero rows. Where the Hessian is not negative definite (boundary fits), β gets lme4's
-    σ²(R_XᵀR_X)⁻¹ and the variance parameters NaN.
+    σ²(R_XᵀR_X)⁻¹ and the variance parameters NaN. With every β free the differences are
+    taken in the engine's β̃ (X̃ = XA, well scaled) and mapped back with A.
     """
-    f, x0, free = compat_deviance(res)
+    p = res.k_fe
+    fixed = getattr(res.solution, "fixed", None)
+    pat = res._free_packed()
+    engine_beta = fixed is not None and (pat is None or bool(np.all(pat[:p])))
+    f, x0, free = compat_deviance(res, engine_beta)
     k, r = len(free), len(x0) - len(free)
     use = np.r_[free, np.ones(r, bool)]
     engine = res.engine
@@ -146,9 +157,19 @@ def compat_covariance(res: MixedLMCompatResults) -> tuple[np.ndarray, np.ndarray
         cov[np.ix_(idx, idx)] = (2.0 * np.linalg.inv(H))[: len(idx), : len(idx)]
     except np.linalg.LinAlgError:  # e.g. on the boundary: lme4's Var(β̂), NaN for the rest
         cov[np.ix_(idx, idx)] = np.nan
-        p = res.k_fe
         cov[:p, :p] = res.cov_fe
+        return cov, _beta_map(hess, np.linalg.inv(fixed.A).T) if engine_beta else hess
+    if engine_beta:  # β = Aβ̃ + shift: Var(β) = A Var(β̃) Aᵀ, ∂²/∂β² = A⁻ᵀ ∂²/∂β̃² A⁻¹
+        return _beta_map(cov, fixed.A), _beta_map(hess, fixed.A_inv.T)
     return cov, hess
+
+
+def _beta_map(M: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """J M Jᵀ with J = diag(B, I): B (p, p) applied to the β rows and columns of M."""
+    J = np.eye(M.shape[0])
+    p = B.shape[0]
+    J[:p, :p] = B
+    return J @ M @ J.T
 
 
 # ======================================================================================

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ..engine.fixed_scaling import FixedScaling
 from ..engine.rows import TermRows
 from ..errors import SingularFitWarning
 from ..model.mixed_model import MixedModel
@@ -30,10 +31,10 @@ from .summary import summary_of
 class MixedLMCompatResults(MixedLMResults):
     """A fit through the statsmodels API: statsmodels' attributes with its semantics.
 
-    Everything of :class:`~sparselme.results.MixedLMResults` (lme4-style extras) is kept;
+    Everything of `sparselme.results.MixedLMResults` (lme4-style extras) is kept;
     statsmodels' names (``params``, ``bse``, ``bse_fe``, ``cov_params()``, ``summary()``,
     ``fittedvalues``...) follow statsmodels. ``summary_lme4()`` gives lme4's printout.
-    ``model`` is the statsmodels-style :class:`~sparselme.statsmodels_compat.MixedLM`.
+    ``model`` is the statsmodels-style `sparselme.statsmodels_compat.MixedLM`.
     """
 
     name_style = "formulaic"
@@ -149,14 +150,23 @@ class MixedLMCompatResults(MixedLMResults):
         return len(self._param_values)
 
     # ---- statsmodels' covariance of the estimates ------------------------------------------
+    def _engine_fixed(self) -> tuple[FixedScaling, np.ndarray, np.ndarray, np.ndarray]:
+        """(A, X̃, R̃_X, β̃): the fixed effects as the engine fitted them (well scaled)."""
+        sol = self.solution
+        fixed = getattr(sol, "fixed", None)
+        if fixed is None or sol.RX_engine is None:  # a solution without the scaling
+            return FixedScaling.identity(self.k_fe), self.design.X, sol.RX, sol.beta
+        return fixed, fixed.apply(self.design.X), sol.RX_engine, sol.beta_engine
+
     @cached_property
     def _algebra(self) -> GroupAlgebra | None:
         d = self.design
-        resid = d.y_minus_offset - d.X @ self.solution.beta
+        fixed, X, _, beta = self._engine_fixed()
+        resid = fixed.apply_y(d.y_minus_offset) - X @ beta
         thetas = [self._term_theta(s) for s in range(len(self.terms))]
         try:
             return GroupAlgebra(
-                list(self.terms), list(d.rows), thetas, self._layout.block_of_levels(), d.X, resid
+                list(self.terms), list(d.rows), thetas, self._layout.block_of_levels(), X, resid
             )
         except MemoryError as exc:
             warnings.warn(
@@ -168,20 +178,38 @@ class MixedLMCompatResults(MixedLMResults):
             return None
 
     @cached_property
-    def hessian(self) -> np.ndarray | None:
-        """statsmodels' Hessian of the profile log-likelihood at the estimates."""
+    def _engine_hessian(self) -> np.ndarray | None:
+        """statsmodels' Hessian in (β̃, variance parameters): the engine's scaled X̃."""
         alg = self._algebra
         if alg is None:
             return None
         specs = [(s, spec_matrix(self.terms[s], a, b)) for s, a, b in self._layout.param_specs()]
-        RX = self.solution.RX
+        RX = self._engine_fixed()[2]
         fac = self.nobs - (self.k_fe if self.reml else 0)
         return alg.hessian(specs, RX.T @ RX, self.solution.pwrss, fac, self.reml)
+
+    def _beta_map(self, M: np.ndarray) -> np.ndarray:
+        """J M Jᵀ, J = diag(A, I): a covariance of (β̃, ψ) as one of (β, ψ)."""
+        A = self._engine_fixed()[0].A
+        J = np.eye(M.shape[0])
+        J[: self.k_fe, : self.k_fe] = A
+        return J @ M @ J.T
+
+    @cached_property
+    def hessian(self) -> np.ndarray | None:
+        """statsmodels' Hessian of the profile log-likelihood at the estimates."""
+        H = self._engine_hessian
+        if H is None:
+            return None
+        A_inv = self._engine_fixed()[0].A_inv
+        J = np.eye(H.shape[0])
+        J[: self.k_fe, : self.k_fe] = A_inv  # β̃ = A⁻¹(β − shift): ∂β̃/∂β = A⁻¹
+        return J.T @ H @ J
 
     @cached_property
     def _cov_params(self) -> np.ndarray:
         k = self.k_params
-        H = self.hessian
+        H = self._engine_hessian
         if H is None:
             out = np.full((k, k), np.nan)
             out[: self.k_fe, : self.k_fe] = self.cov_fe
@@ -190,6 +218,9 @@ class MixedLMCompatResults(MixedLMResults):
         pat = self._free_packed()
         if pat is not None:
             free[: len(pat)] = pat
+        engine = bool(free[: self.k_fe].all())  # β all free: invert in β̃, then map
+        if not engine:
+            H = self.hessian
         out = np.zeros((k, k))
         ii = np.flatnonzero(free)
         if len(ii):
@@ -198,7 +229,7 @@ class MixedLMCompatResults(MixedLMResults):
                 out[np.ix_(ii, ii)] = np.linalg.inv(sub)
             except np.linalg.LinAlgError:
                 out[np.ix_(ii, ii)] = np.linalg.pinv(sub)
-        return out
+        return self._beta_map(out) if engine else out
 
     def cov_params(self) -> pd.DataFrame:
         """statsmodels' covariance of all parameters: inverse of minus its Hessian."""
@@ -230,7 +261,21 @@ class MixedLMCompatResults(MixedLMResults):
         return pd.Series(2 * stats.norm.sf(np.abs(self.tvalues)), index=self.model.param_names)
 
     def conf_int(self, alpha: float = 0.05, cols=None) -> pd.DataFrame:
-        """Wald intervals params ± z·bse for every parameter (statsmodels)."""
+        """Wald intervals params ± z·bse for every parameter (statsmodels' ``conf_int``).
+
+        Parameters
+        ----------
+        alpha : float, default 0.05
+            One minus the confidence level.
+        cols : sequence of int, optional
+            Positions of the parameters to return. Default: all.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns 0 (lower) and 1 (upper), one row per parameter of ``params`` (fixed
+            effects, then the variance parameters divided by ``scale``).
+        """
         q = stats.norm.ppf(1 - alpha / 2)
         p, se = self.params, self.bse
         out = pd.DataFrame({0: p - q * se, 1: p + q * se})
@@ -320,7 +365,14 @@ class MixedLMCompatResults(MixedLMResults):
 
     @cached_property
     def random_effects(self) -> dict[Any, pd.Series]:
-        """Conditional means of each group's random effects, keyed by group label."""
+        """Conditional means of each group's random effects (statsmodels' meaning).
+
+        Returns
+        -------
+        dict
+            Group label → pandas Series of that group's random effects: the ``exog_re``
+            columns, then the variance components' columns present in the group.
+        """
         blocks = self.b_blocks()
         if self._only_re:  # the common case, vectorized: one row of b per group
             index = pd.Index(self.model.exog_re_names)
@@ -388,7 +440,7 @@ class MixedLMCompatResults(MixedLMResults):
         effects, the variance components' columns (``exog_vc``: {name: (m, c)}; default
         from vc_formula) times their modes, and lme4 bar terms' effects. Unseen groups get
         Xβ, with a warning if ``allow_new_levels`` is None (False raises). See
-        :mod:`sparselme.statsmodels_compat.prediction`.
+        `sparselme.statsmodels_compat.prediction`.
         """
         from .prediction import predict
 
@@ -422,7 +474,7 @@ class MixedLMCompatResults(MixedLMResults):
             R = np.hstack([R, np.zeros((R.shape[0], self.k_params - self.k_fe))])
         d = R @ self._param_values - q
         V = R @ self._cov_params @ R.T
-        stat = float(d @ np.linalg.solve(V, d))
+        stat = float(d @ np.linalg.pinv(V, hermitian=True) @ d)  # dependent rows allowed
         df = int(np.linalg.matrix_rank(R))
         return ContrastResults.wald(stat, stats.chi2.sf(stat, df), df, scalar)
 
@@ -442,8 +494,6 @@ class MixedLMCompatResults(MixedLMResults):
         ``vtype="re"``: the variance of exog_re column ``re_ix``; ``"vc"``: the variance
         component named ``re_ix``. Returns (num_low + 1 + num_high, 2): the parameter on
         the user scale and the maximized log-likelihood with the parameter held there.
-        ``fit_kwargs`` are the engine's fit settings (``maxeval``...); statsmodels'
-        optimizer options warn as in :meth:`MixedLM.fit`.
         """
         opts = fit_options(fit_kwargs, "profile_re", lme4_spellings=False)[0]
         if vtype not in ("re", "vc"):
@@ -502,7 +552,25 @@ class MixedLMCompatResults(MixedLMResults):
         title: str | None = None,
         alpha: float = 0.05,
     ):
-        """statsmodels' summary: an info block and one table of all parameters."""
+        """statsmodels' summary: an info block and one table of all parameters.
+
+        Parameters
+        ----------
+        yname : str, optional
+            Name of the response. Default: the model's.
+        xname_fe, xname_re : list of str, optional
+            Names of the fixed effects and of the random-effects columns.
+        title : str, optional
+            Title. Default: "Mixed Linear Model Regression Results".
+        alpha : float, default 0.05
+            One minus the level of the confidence intervals.
+
+        Returns
+        -------
+        Summary
+            statsmodels' own ``Summary`` where statsmodels is installed, else one of the
+            same layout; ``print()`` shows it. `summary_lme4` gives lme4's printout.
+        """
         return summary_of(self, yname, xname_fe, xname_re, title, alpha)
 
     def summary_lme4(self) -> str:

@@ -1,7 +1,7 @@
 """Data that do not fit in memory: cross-products from Parquet chunks or Dask partitions.
 
-:func:`streamed_design` reads a source in two passes and returns what the in-memory path
-builds too — the terms' structure (a :class:`~sparselme.data.design.Design` whose rows
+`streamed_design` reads a source in two passes and returns what the in-memory path
+builds too — the terms' structure (a `sparselme.data.design.Design` whose rows
 stay with the source) and the cross-products — so the model, its fit and its results are
 the same objects as for a DataFrame.
 """

@@ -1,6 +1,6 @@
 """Fits on data that do not fit in memory: Parquet streamed in chunks, Dask partitions.
 
-The fit needs the data only through the cross-products of [Z X y] (:mod:`.crossprod`),
+The fit needs the data only through the cross-products of [Z X y] (`sparselme.crossprod`),
 which are sums over rows. So a model is fitted in two passes over the data, then on the
 driver:
 
@@ -23,7 +23,7 @@ or ``pyarrow.Table`` (record batches of ``chunk_size`` rows, read one at a time)
 ``dask.distributed`` client, or on dask's local scheduler when there is none).
 
 Fitted values and residuals of a streamed fit are not stored: ``fittedvalues`` and
-``resid`` are :class:`StreamedColumn` objects that recompute X and Z rows chunk by chunk
+``resid`` are `StreamedColumn` objects that recompute X and Z rows chunk by chunk
 when asked (``iter_chunks()``, ``to_numpy()``, ``to_dask()``, or any numpy operation).
 """
 
@@ -53,6 +53,7 @@ from ..data.design import (
     warn_dropped_columns,
 )
 from ..data.formula import BarTerm, ParsedFormula, parse_formula
+from ..data.overlap import check_distinct_terms
 from ..data.rank import redundant_columns
 from ..data.validation import is_streamable  # the input test lives with the other checks
 from ..engine.crossprod import CrossProducts, chunk_crossproducts
@@ -88,7 +89,7 @@ _SAMPLE_ROWS = 64
 
 
 def as_source(data: Any, chunk_size: int | None = None) -> ParquetSource | DaskSource:
-    """The chunk source for ``data`` (see :func:`is_streamable`)."""
+    """The chunk source for ``data`` (see `is_streamable`)."""
     rows = DEFAULT_CHUNK_ROWS if chunk_size is None else int(chunk_size)
     if rows < 1:
         raise ValueError(f"chunk_size must be a positive number of rows, not {chunk_size!r}")
@@ -960,6 +961,7 @@ def streamed_design(
         )
         for i, t in enumerate(coder.terms)
     ]
+    check_distinct_terms(terms, cp=cp)
     design = Design(
         y=None,
         X=None,
@@ -1064,7 +1066,7 @@ def mixedlm_streamed(
 ) -> tuple[Design, CrossProducts]:
     """``mixedlm`` on streamed data: its design and cross-products, in two passes.
 
-    The statsmodels spelling is compiled to lme4 terms (:func:`mixedlm_formula`); the
+    The statsmodels spelling is compiled to lme4 terms (`mixedlm_formula`); the
     results are the engine's (statsmodels' Hessian-based variance-parameter SEs and its
     summary layout need the rows in memory).
     """

@@ -153,12 +153,45 @@ def test_report_from_results(tmp_path):
         writer = csv.DictWriter(fh, fieldnames=[f.name for f in fields(runner.Run)])
         writer.writeheader()
         writer.writerows(asdict(r) for r in rows)
-    md, png = report.write(results, tmp_path / "missing.json", tmp_path / "docs")
+    docs = tmp_path / "docs"
+    md, pngs = report.write(results, tmp_path / "missing.json", docs)
     text = md.read_text()
-    assert "| insteval | lme4 | 15 s |" in text and "15×" in text
-    assert "did not finish in 300 s" in text and "> 75×" in text
-    assert "1.05 (met)" in text
-    assert png.stat().st_size > 1000
+    glance = next(line for line in text.splitlines() if line.startswith("| [InstEval"))
+    assert "**1 s**" in glance and "15 s (15×)" in glance and "not attempted¹" in glance
+    assert "¹ Not attempted: hopeless." in text  # the skip reason, once, under the table
+    assert "| lme4 | 15 s | 15× | 31 | 400 ms † | 400 MB |" in text
+    assert "| sparselme | 1 s (900 ms – 1.1 s) | 1× | 30 | 25 ms | 210 MB |" in text
+    assert "| statsmodels | did not finish in 300 s | | | | |" in text
+    assert "| sparselme | 20 ms | 21 ms | ×1.1 |" in text  # flat in n
+    for line in text.splitlines():  # narrow tables: no column of notes
+        assert line.count(" | ") <= 6, line
+    assert {p.name for p in pngs} == {
+        "insteval.png",
+        "slopes_100k.png",
+        "flat_200k.png",
+        "flat_400k.png",
+    }
+    assert all(p.stat().st_size > 1000 for p in pngs)
+
+    # the record alone redraws the same page (no results.csv needed)
+    rows, meta = report.load_record(docs / "benchmarks.json")
+    assert report.find(rows, "insteval", "sparselme").min_s == 0.9
+    md.unlink()
+    again, _ = report.write(tmp_path / "no-results.csv", tmp_path / "missing.json", docs)
+    assert again.read_text() == text
+    assert any("lme4/sparselme 15.0: met" in line for line in report.targets_lines(rows))
+
+
+def test_published_record_draws_the_docs_page(tmp_path):
+    """docs/benchmarks.md is what the record docs/benchmarks.json draws."""
+    pytest.importorskip("matplotlib")
+    docs = REPO / "docs"
+    rows, meta = report.load_record(docs / "benchmarks.json")
+    assert {r.problem for r in rows} <= set(PROBLEMS)
+    from benchmarks import page
+
+    md, _ = page.write(rows, meta, tmp_path)
+    assert md.read_text() == (docs / "benchmarks.md").read_text()
 
 
 def test_evaluation_counts_per_step_factor(tmp_path, capsys):

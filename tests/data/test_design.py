@@ -1,8 +1,11 @@
 """Materialization of formulas on data: contrasts, names, grouping factors, term order."""
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
+from references import REFERENCE
 
 import sparselme as sl
 from sparselme.data.design import build_design, group_codes, r_style_name
@@ -103,3 +106,41 @@ def test_one_qr_gives_the_redundant_columns_and_the_least_squares_residual():
     X = np.column_stack([X[:, :2], 2 * X[:, 1], X[:, 2:]])
     assert redundant_columns_and_residual(X, y) == ([2], None)  # residual left to lstsq
     assert redundant_columns(X) == [2]
+
+
+# ---- formulas with transforms and with operators whose Python meaning differs ------------
+
+_PREDICT_REF = REFERENCE / "lme4_predict" / "reference.json"
+
+
+@pytest.mark.parametrize(
+    ("transform", "same_space"),
+    [("poly(Days, 2)", "Days + I(Days**2)"), ("scale(Days)", "Days"), ("center(Days)", "Days"),
+     ("bs(Days, 3)", "Days + I(Days**2) + I(Days**3)")],
+)  # fmt: skip
+def test_variables_inside_stateful_transforms_are_taken_from_the_data(transform, same_space):
+    """The transform's columns span the same space as plain polynomials: same fit."""
+    sleep = sl.datasets.load("sleepstudy")
+    res = sl.lmer(f"Reaction ~ {transform} + (1 | Subject)", sleep)
+    plain = sl.lmer(f"Reaction ~ {same_space} + (1 | Subject)", sleep)
+    np.testing.assert_allclose(res.fittedvalues, plain.fittedvalues, rtol=1e-7)
+    assert res.deviance == pytest.approx(plain.deviance, abs=1e-6)
+
+
+@pytest.mark.parametrize("case", ["caret_in_I", "caret_in_call", "caret_response",
+                                  "caret_crossing", "in_operator"])  # fmt: skip
+def test_r_operators_fit_like_lme4(case):
+    ref = json.loads(_PREDICT_REF.read_text())["formulas"][case]
+    res = sl.lmer(ref["formula"], sl.datasets.load(ref["data"]))
+    assert res.llf == pytest.approx(ref["logLik"], abs=1e-5)
+    np.testing.assert_allclose(res.fittedvalues[:8], ref["fitted_head"], rtol=1e-6)
+    if case.startswith("caret"):  # the same columns in the same order as R's
+        np.testing.assert_allclose(res.fe_params, list(ref["fixef"].values()), rtol=1e-5)
+
+
+def test_caret_in_I_is_never_xor():
+    sleep = sl.datasets.load("sleepstudy")
+    caret = sl.lmer("Reaction ~ Days + I(Days^2) + (1 | Subject)", sleep)
+    power = sl.lmer("Reaction ~ Days + I(Days**2) + (1 | Subject)", sleep)
+    np.testing.assert_allclose(caret.design.X, power.design.X)
+    np.testing.assert_allclose(caret.design.X[:, 2], sleep["Days"].to_numpy() ** 2)

@@ -159,6 +159,42 @@ def test_parse_re_formula():
             parse_re_formula(bad)
 
 
+# ------------------------------------------------------------------ R's operators
+
+
+def test_caret_in_python_code_is_a_power():
+    p = parse_formula("y ~ I(x^2) + log(x^2 + 1) + {x^3} + (I(z^2) | g)")
+    assert p.fixed == "I(x**2) + log(x**2 + 1) + {x**3}"
+    assert p.bars[0].lhs == "I(z**2)"
+    assert parse_formula("y ~ I(-x^2) + I(2^-x)").fixed == "I(-x**2) + I(2**-x)"
+
+
+def test_caret_between_terms_is_crossing():
+    assert parse_formula("y ~ (a + b + c)^2 + (1|g)").fixed == "(a + b + c)^2"
+    assert parse_formula("y ~ (a + b)**2").fixed == "(a + b)**2"
+
+
+def test_in_is_the_interaction():
+    assert parse_formula("y ~ a + b %in% a").fixed == "a + b:a"
+    assert parse_formula("y ~ a %in% b*c").fixed == "a:b*c"
+    assert bars("y ~ (x %in% z || g)") == [("1", ("g",)), ("0 + x:z", ("g",))]
+
+
+@pytest.mark.parametrize(
+    ("formula", "response"),
+    [("Reaction^2 ~ x", "I(Reaction**2)"), ("y/10 ~ x", "I(y/10)"), ("y - 3 ~ x", "I(y - 3)"),
+     ("-y ~ x", "I(-y)"), ("log(y^2) ~ x", "log(y**2)"), ("`my y` ~ x", "`my y`")],
+)  # fmt: skip
+def test_response_expressions_are_arithmetic(formula, response):
+    assert parse_formula(formula).response == response
+
+
+@pytest.mark.parametrize("formula", ["y ~ a + (0)", "y ~ (a + b - 1)", "y ~ a*(b - 1)"])
+def test_intercept_inside_parentheses_is_an_error(formula):
+    with pytest.raises(FormulaError, match="inside parentheses"):
+        parse_formula(formula)
+
+
 # ------------------------------------------------------------------ errors
 
 
@@ -184,6 +220,9 @@ def test_parse_re_formula():
         ("y ~ x $ z", "      ^", "unexpected character"),
         ("y ~ (0 | g)", "       ^", "no intercept"),
         ("y ~ (x/z || g)", "      ^", "not supported"),
+        ("y ~ a*(b - 1)", "           ^", "inside parentheses"),
+        ("y:z ~ x", " ^", "no meaning in a response"),
+        ("y | g ~ x", "  ^", "random-effects term"),
     ],
 )
 def test_errors_point_at_the_token(formula, caret, words):
@@ -250,3 +289,12 @@ _TOKENS = [*"y ~ x + - ( ) | || / : * 0 1 g h f( , ** 2 { } 's' [ ]".split(), "`
 def test_fuzz_token_soup(tokens):
     _parse_or_formula_error(" ".join(tokens))
     _parse_or_formula_error("".join(tokens))
+
+
+def test_parse_one_sided_spells_r_operators_for_formulaic():
+    from sparselme.data.formula import parse_one_sided
+
+    assert parse_one_sided("~ I(x^2) + a %in% b") == "I(x**2) + a:b"
+    assert parse_one_sided("0 + C(c)") == "0 + C(c)"
+    with pytest.raises(FormulaError, match="one-sided"):
+        parse_one_sided("y ~ x", "vc_formula")

@@ -232,8 +232,8 @@ def test_varident_crossproducts_are_weighted_crossproducts():
     delta = np.array([1.3, 0.6])
     model.set_residual(delta)
     w = 1.0 / np.r_[1.0, delta][data["Cu"].cat.codes.to_numpy()] ** 2
-    d = model.design
-    want = chunk_crossproducts(d.rows, d.X, d.y_minus_offset, w)
+    d = model.design  # the cross-products hold the engine's centred, scaled X̃ and ỹ
+    want = chunk_crossproducts(d.rows, model.engine_X(), model.engine_y(), w)
     got = model.cp
     np.testing.assert_allclose(got.diag[0], want.diag[0], rtol=1e-12)
     np.testing.assert_allclose(got.ZtX[0], want.ZtX[0], rtol=1e-12)
@@ -252,7 +252,7 @@ def test_ar1_crossproducts_against_dense_precision():
     model.set_residual(np.array([phi]))
     d = model.design
     Z = d.rows[0].z_matrix().toarray()
-    U = np.column_stack([Z, d.X, d.y_minus_offset])
+    U = np.column_stack([Z, model.engine_X(), model.engine_y()])  # the engine's X̃, ỹ
     R = dense_R(data, spec, np.array([phi]), None)
     want = U.T @ np.linalg.solve(R, U)
     q, p = Z.shape[1], d.X.shape[1]

@@ -656,3 +656,15 @@ def test_docs_examples_run(capsys):
     for code in blocks:
         exec(compile(code, "docs/statsmodels.md", "exec"), namespace)
     assert "Mixed Linear Model Regression Results" in capsys.readouterr().out
+
+
+def test_re_formula_and_vc_formula_caret_is_a_power_never_xor():
+    frame = sl.datasets.load("sleepstudy")
+    cases = [
+        ({"re_formula": "~I(Days^2)"}, {"re_formula": "~I(Days**2)"}),
+        ({"vc_formula": {"q": "0 + I(Days^2)"}}, {"vc_formula": {"q": "0 + I(Days**2)"}}),
+    ]
+    for caret_kw, power_kw in cases:
+        caret = sl.mixedlm("Reaction ~ Days", frame, groups="Subject", **caret_kw).fit()
+        power = sl.mixedlm("Reaction ~ Days", frame, groups="Subject", **power_kw).fit()
+        assert caret.llf == power.llf
