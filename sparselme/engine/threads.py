@@ -17,8 +17,9 @@ evaluation without changing anything):
   one for small orders, else the idle cores (`idle_core_limit`);
 * every other BLAS library is held at one thread, so a stray call there never leaves a
   spinning worker behind;
-* the count is set when the fit starts and changes only when the machine's load does
-  (checked at most every few seconds), never between calls.
+* the count is set when the fit starts (the load looked at afresh, `look_again`) and
+  changes only when the machine's load does (checked at most every few seconds), never
+  between calls.
 
 The compiled kernels' OpenMP threads sleep when idle instead of spinning
 (``OMP_WAIT_POLICY=PASSIVE`` before the OpenMP runtime loads; a value the user set wins).
@@ -41,6 +42,7 @@ __all__ = [
     "dense_library",
     "available_cores",
     "idle_core_limit",
+    "look_again",
     "dense_blas_threads",
     "kernel_threads",
     "SINGLE_THREAD_MAX",
@@ -180,6 +182,11 @@ def _runnable_elsewhere(proc: str = "/proc") -> int | None:
         return max(0, running - own)
     except (OSError, ValueError, IndexError):
         return None
+
+
+def look_again() -> None:
+    """Forget the last look at the machine's load: a fit starting now checks afresh."""
+    _IDLE_CHECK["at"] = -1e9
 
 
 def idle_core_limit(max_age: float = 5.0) -> int | None:

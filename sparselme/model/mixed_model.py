@@ -38,7 +38,7 @@ from ..engine.fixed_scaling import FixedScaling
 from ..engine.objective import PenalizedLeastSquares, PLSSolution, deviance
 from ..engine.optimize import OptSummary
 from ..engine.start import initial_steps, moment_start, theta_scales
-from ..engine.threads import fit_threads
+from ..engine.threads import fit_threads, look_again
 from ..errors import NumericalError
 from ..progress import FitProgress
 from .results import ModelFit
@@ -292,6 +292,7 @@ class MixedModel:
             if callback is not None:
                 callback(evaluation, x, value)
 
+        look_again()  # a competing process may have started since the last fit
         with fit_threads(self.pls.chol.blas_threads), progress:
             optsum = fit_blocks(
                 lambda params: self.objective(params, reml),

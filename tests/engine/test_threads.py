@@ -134,3 +134,15 @@ def test_fit_threads_never_raises_a_limit_the_user_set():
     key = dense or next(iter(before))
     with threads.fit_threads(None):  # all cores, as far as the library's own setting goes
         assert _blas_counts()[key] == min(threads.available_cores(), before[key])
+
+
+def test_a_new_fit_looks_at_the_load_again(monkeypatch):
+    others = [0]
+    monkeypatch.setattr(threads, "_runnable_elsewhere", lambda: others[0])
+    monkeypatch.setattr(threads, "available_cores", lambda: 2)
+    threads.look_again()
+    assert threads.idle_core_limit() is None
+    others[0] = 1  # a CPU-bound process starts
+    assert threads.idle_core_limit() is None  # within a fit: the answer of a few seconds ago
+    threads.look_again()  # the next fit
+    assert threads.idle_core_limit() == 1
