@@ -14,18 +14,6 @@ import sys
 import numpy as np
 import pandas as pd
 
-from .. import plotting
-from ..analysis import (
-    diagnostics,
-    inference,
-    intervals,
-    predict,
-    profile,
-    refits,
-    resampling,
-    terms_tests,
-)
-from ..analysis import influence as deletion
 from ..model.results import ModelFit
 from . import storage
 from .report import Summary, lme4_sections, overview, overview_text
@@ -80,6 +68,8 @@ class MixedLMResults(ModelFit):
         return self.fe_params.rename("params")
 
     def _coef_table(self) -> pd.DataFrame:
+        from ..analysis import inference
+
         key = ("coef_table", self.ddf)
         if key not in self.cache:
             self.cache[key] = inference.coef_table(self, self.ddf)
@@ -193,6 +183,8 @@ class MixedLMResults(ModelFit):
             Three panels: residuals vs fitted, QQ plot of the standardized residuals, QQ
             plots of the standardized conditional modes.
         """
+        from .. import plotting
+
         return plotting.plot_diagnostics(self, **kwargs)
 
     def plot_ranef(self, **kwargs):
@@ -209,6 +201,8 @@ class MixedLMResults(ModelFit):
         matplotlib.figure.Figure
             One row of panels per grouping factor, one panel per random-effect column.
         """
+        from .. import plotting
+
         return plotting.plot_ranef(self, **kwargs)
 
     # ---- inference and prediction -----------------------------------------------------------
@@ -226,6 +220,8 @@ class MixedLMResults(ModelFit):
         pandas.DataFrame
             One row per fixed effect: Estimate, Std. Error, df, t value, Pr(>|t|).
         """
+        from ..analysis import inference
+
         return inference.coef_table(self, ddf)
 
     def anova(
@@ -240,6 +236,8 @@ class MixedLMResults(ModelFit):
         """F tests of the fixed-effect terms (``type``, ``ddf``), or with other fits the
         likelihood-ratio table (``names``, ``refit``; other fits by keyword name their
         rows); see `sparselme.analysis.inference`."""
+        from ..analysis import inference
+
         if others or named:
             if type is not None or ddf is not None:
                 raise TypeError("anova(): type and ddf apply to the F tests of a single fit")
@@ -275,6 +273,8 @@ class MixedLMResults(ModelFit):
             Rows sd_/cor_ of each term, sigma, then the fixed effects; columns the lower
             and upper limits (``"2.5 %"``, ``"97.5 %"`` at level 0.95).
         """
+        from ..analysis import profile
+
         return profile.confint(self, parm, level=level, method=method, **kwargs)
 
     def profile(self, which=None, **kwargs):
@@ -297,6 +297,8 @@ class MixedLMResults(ModelFit):
             ``trace`` (one row per point: parameter, value, ζ and every parameter),
             ``confint(level)`` and ``plot()``.
         """
+        from ..analysis import profile
+
         return profile.profile(self, which, **kwargs)
 
     def bootstrap(self, nsim: int = 500, func=None, seed=None, **kwargs):
@@ -320,6 +322,8 @@ class MixedLMResults(ModelFit):
         BootstrapResult
             The replicates ``t`` and ``confint()``, ``summary()``.
         """
+        from ..analysis import resampling
+
         return resampling.bootstrap(self, nsim, func, seed, **kwargs)
 
     def predict(
@@ -341,6 +345,8 @@ class MixedLMResults(ModelFit):
         ("confidence" or "prediction") and ``level`` return a DataFrame with columns
         fit, se_fit, lwr, upr.
         """
+        from ..analysis import intervals
+
         return intervals.predict(
             self, newdata, re_form, allow_new_levels, offset,
             random_only=random_only, se_fit=se_fit, interval=interval, level=level,
@@ -360,6 +366,8 @@ class MixedLMResults(ModelFit):
 
         ``re_form``, ``newdata``, ``allow_new_levels`` and ``offset`` as in lme4.
         """
+        from ..analysis import predict
+
         return predict.simulate(
             self, nsim, seed, use_u, re_form, newdata, allow_new_levels, offset
         )
@@ -368,28 +376,40 @@ class MixedLMResults(ModelFit):
     @property
     def fixef(self) -> diagnostics.FixedEffects:
         """β̂ as a Series; ``fixef(add_dropped=True)`` adds redundant columns as NaN."""
+        from ..analysis import diagnostics
+
         return diagnostics.FixedEffects.of(self)
 
     @property
     def df_resid(self) -> int:
         """lme4's ``df.residual``: nobs − the number of parameters."""
+        from ..analysis import diagnostics
+
         return diagnostics.df_resid(self)
 
     def residuals(self, type: str = "response", scaled: bool = False) -> pd.Series:  # noqa: A002
         """Residuals: "response" (= "working") or "pearson" (= "deviance"), over σ if
         ``scaled`` (lme4's ``residuals(m, type, scaled)``)."""
+        from ..analysis import diagnostics
+
         return diagnostics.residuals(self, type, scaled)
 
     def hatvalues(self) -> pd.Series:
         """Leverages: the diagonal of the hat matrix of the fitted values (lme4's)."""
+        from ..analysis import diagnostics
+
         return diagnostics.hatvalues(self)
 
     def cooks_distance(self) -> pd.Series:
         """lme4's ``cooks.distance(m)`` (one-step; see `influence` for exact deletions)."""
+        from ..analysis import diagnostics
+
         return diagnostics.cooks_distance(self)
 
     def rstudent(self) -> pd.Series:
         """lme4's ``rstudent(m)``: Pearson residuals over σ√(1 − h)."""
+        from ..analysis import diagnostics
+
         return diagnostics.rstudent(self)
 
     def influence(
@@ -398,27 +418,39 @@ class MixedLMResults(ModelFit):
         """Refits without each case or group (lme4's ``influence(m, groups)``); ``units``
         deletes only some. Returns an `sparselme.analysis.influence.Influence`
         (``dfbeta()``, ``dfbetas()``, ``cooks_distance()``)."""
+        from ..analysis import influence as deletion
+
         return deletion.influence(self, groups, maxeval=maxeval, verbose=verbose, units=units)
 
     def coef(self) -> dict[str, pd.DataFrame]:
         """lme4's ``coef(m)``: per grouping factor, fixed plus random effects by level."""
+        from ..analysis import diagnostics
+
         return diagnostics.coef(self)
 
     # ---- refits and tests of terms ------------------------------------------------------
     def update(self, formula: str | None = None, data=None, REML: bool | None = None):  # noqa: N803
         """Refit with an updated formula (lme4's ``update(m, . ~ . - x)``); see
         `sparselme.analysis.refits.update`."""
+        from ..analysis import refits
+
         return refits.update(self, formula, data=data, REML=REML)
 
     def refit(self, newresp):
         """The same model fitted to a new response (lme4's ``refit(m, newresp)``)."""
+        from ..analysis import refits
+
         return refits.refit(self, newresp)
 
     def drop1(self, test: str = "F", ddf: str = "Satterthwaite") -> pd.DataFrame:
         """Single-term deletions of the fixed effects: lmerTest's F tests (``test="F"``)
         or lme4's likelihood-ratio tests (``test="Chisq"``) or AIC (``"none"``)."""
+        from ..analysis import terms_tests
+
         return terms_tests.drop1(self, test, ddf)
 
     def ranova(self) -> pd.DataFrame:
         """lmerTest's ``ranova(m)``: likelihood-ratio tests of the random-effects terms."""
+        from ..analysis import terms_tests
+
         return terms_tests.ranova(self)
