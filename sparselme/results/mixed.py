@@ -10,6 +10,7 @@ estimates and the engine handle) with the methods that call the analysis layer
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -18,6 +19,9 @@ from ..model.results import ModelFit
 from . import storage
 from .report import Summary, lme4_sections, overview, overview_text
 from .summary import lme4_summary
+
+if TYPE_CHECKING:
+    from ..analysis import diagnostics
 
 __all__ = ["MixedLMResults"]
 
