@@ -18,6 +18,7 @@ __all__ = [
     "UnknownColumnError",
     "IdentifiabilityError",
     "NumericalError",
+    "NonlinearStructureError",
     "ConvergenceWarning",
     "SingularFitWarning",
     "RankDeficiencyWarning",
@@ -64,6 +65,12 @@ class IdentifiabilityError(DataError):
 
 class NumericalError(SparselmeError, ArithmeticError):
     """The criterion cannot be evaluated in double precision (data far too badly scaled)."""
+
+
+class NonlinearStructureError(SparselmeError, NotImplementedError):
+    """A method needs the covariance to be linear in its parameters (Kenward-Roger,
+    statsmodels' Hessian), and a term's structure (AR(1), compound symmetry, Toeplitz,
+    reduced rank) is not."""
 
 
 class UnknownColumnError(SparselmeError, KeyError, ValueError):
