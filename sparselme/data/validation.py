@@ -29,7 +29,7 @@ from ..errors import (
     ScaleWarning,
     UnknownColumnError,
 )
-from .overlap import check_distinct_terms
+from .overlap import check_distinct_terms, mimics_residual
 from .rank import redundant_columns
 
 __all__ = [
@@ -395,7 +395,12 @@ def term_label(term: RandomEffectsTerm) -> str:
 
 
 def check_identifiable(terms: Sequence[RandomEffectsTerm], nobs: int) -> None:
-    """lme4's checks: > 1 level, fewer levels than observations, fewer effects than obs."""
+    """lme4's checks: > 1 level, fewer levels than observations, fewer effects than obs.
+
+    The last applies to covariances that can trade variance with the residual (see
+    `.overlap.mimics_residual`): an AR(1) term over a time factor with one observation
+    per occasion has as many effects as observations and is identifiable.
+    """
     for t in terms:
         if t.nlevels < 2:
             only = f" ({t.levels[0]!r})" if t.nlevels else ""
@@ -411,7 +416,7 @@ def check_identifiable(terms: Sequence[RandomEffectsTerm], nobs: int) -> None:
             f"(= {nobs}); problems: {problems}"
         )
     for t in terms:
-        if t.q >= nobs:
+        if t.q >= nobs and mimics_residual(t):
             raise IdentifiabilityError(
                 f"number of observations (= {nobs}) <= number of random effects (= {t.q}: "
                 f"{t.k} per level × {t.nlevels} levels) for term {term_label(t)}; the "
