@@ -15,6 +15,7 @@ from sparselme.engine.structures import (
     partial_autocorrelations,
 )
 from sparselme.errors import IdentifiabilityError, NonlinearStructureError
+from dense_reference import structure_covariance, yule_walker_pacf
 
 NONLINEAR = [
     CompoundSymmetry(2),
@@ -46,54 +47,13 @@ def _theta(cov, seed=0):
     return th
 
 
-def _yule_walker_pacf(band):
-    """φ_m = last coefficient of the order-m Yule-Walker system (no recursion)."""
-    r = np.r_[1.0, band]
-    out = []
-    for m in range(1, len(r)):
-        R = np.array([[r[abs(i - j)] for j in range(m)] for i in range(m)])
-        out.append(np.linalg.solve(R, r[1 : m + 1])[-1])
-    return np.array(out)
-
-
-def expected_covariance(cov, theta):
-    """The structure's covariance T Tᵀ written out from its definition."""
-    k = cov.k
-    lag = np.abs(np.subtract.outer(np.arange(k), np.arange(k)))
-    if isinstance(cov, HomogeneousCompoundSymmetry):
-        t, rho = theta
-        return t**2 * np.where(lag == 0, 1.0, rho)
-    if isinstance(cov, CompoundSymmetry):
-        t, rho = theta[:k], theta[k]
-        return np.outer(t, t) * np.where(lag == 0, 1.0, rho)
-    if isinstance(cov, AR1):
-        t, rho = theta
-        return t**2 * rho**lag
-    if isinstance(cov, Toeplitz):
-        t = theta[:k]
-        band = cov.band(theta)
-        if np.all(np.abs(theta[k:]) < 1):  # (Yule-Walker needs a nonsingular R)
-            np.testing.assert_allclose(_yule_walker_pacf(band), theta[k:], atol=1e-10)
-        return np.outer(t, t) * np.r_[1.0, band][lag]
-    if isinstance(cov, ReducedRank):
-        Lam = np.zeros((k, cov.rank))
-        at = 0
-        for j in range(cov.rank):
-            Lam[j:, j] = theta[at : at + k - j]
-            at += k - j
-        return Lam @ Lam.T
-    if isinstance(cov, HomogeneousDiagonal):
-        return theta[0] ** 2 * np.eye(k)
-    raise AssertionError(cov)
-
-
 @pytest.mark.parametrize("cov", ALL, ids=_ids)
 def test_template_gives_the_structure(cov):
     for seed in range(3):
         theta = _theta(cov, seed)
         T = cov.template(theta)
         assert T.shape == (cov.k, cov.k) and np.isrealobj(T)
-        np.testing.assert_allclose(T @ T.T, expected_covariance(cov, theta), atol=1e-12)
+        np.testing.assert_allclose(T @ T.T, structure_covariance(cov, theta), atol=1e-12)
         np.testing.assert_allclose(cov.covariance(theta, 2.0), 2.0 * T @ T.T)
     assert cov.initial.shape == cov.lower.shape == cov.upper.shape == (cov.n_theta,)
     assert np.all(cov.lower <= cov.initial) and np.all(cov.initial <= cov.upper)
@@ -126,7 +86,7 @@ def test_template_is_valid_on_the_bounds(cov):
             C = cov.covariance(th)
             assert np.all(np.isfinite(C))
             assert np.linalg.eigvalsh(C).min() > -1e-10
-            np.testing.assert_allclose(C, expected_covariance(cov, th), atol=1e-10)
+            np.testing.assert_allclose(C, structure_covariance(cov, th), atol=1e-10)
 
 
 @pytest.mark.parametrize("cov", ALL, ids=_ids)
@@ -197,7 +157,7 @@ def test_levinson_and_partial_autocorrelations_invert_each_other():
     pacf = np.array([0.6, -0.3, 0.2, 0.5])
     A, v, r = levinson(pacf)
     np.testing.assert_allclose(partial_autocorrelations(r[1:]), pacf)
-    np.testing.assert_allclose(_yule_walker_pacf(r[1:]), pacf)
+    np.testing.assert_allclose(yule_walker_pacf(r[1:]), pacf)
     R = np.linalg.inv(A) @ np.diag(v) @ np.linalg.inv(A).T
     lag = np.abs(np.subtract.outer(np.arange(5), np.arange(5)))
     np.testing.assert_allclose(R, r[lag])
