@@ -40,6 +40,8 @@ def _r_problem() -> str:
 def skip_reason(problem: Problem, force: bool = False) -> str:
     if problem.streamed:
         return STREAMED_SKIP
+    if problem.lme4_skip:
+        return problem.lme4_skip
     return _r_problem()
 
 
