@@ -169,3 +169,16 @@ def test_confounded_structured_terms_are_refused():
     nothing the correlation cannot (both move every entry of the covariance alike)."""
     with pytest.raises(IdentifiabilityError, match="cannot be told apart"):
         sl.lmer("y ~ x + homcs(0 + t | g) + (1 | g)", _data())
+
+
+def test_homogeneous_compound_symmetry_is_the_nested_intercepts_model():
+    """homcs(0 + m | w) with ρ ≥ 0 is (1 | w) + (1 | w:m): the same likelihood."""
+    machines = sl.datasets.load("Machines")
+    for reml in (True, False):
+        cs = sl.lmer("score ~ Machine + homcs(0 + Machine | Worker)", machines, REML=reml)
+        nested = sl.lmer("score ~ Machine + (1 | Worker) + (1 | Worker:Machine)", machines, REML=reml)
+        assert cs.llf == pytest.approx(nested.llf, abs=1e-7)
+        sd, rho, sigma = cs.sdcor
+        s_wm, s_w, _ = nested.sdcor  # lme4's order: more levels first
+        assert rho * sd**2 == pytest.approx(s_w**2, rel=1e-4)
+        assert sd**2 == pytest.approx(s_w**2 + s_wm**2, rel=1e-4)
