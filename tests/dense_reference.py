@@ -9,14 +9,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg as la
 
-from sparselme.engine.structures import (
-    AR1,
-    CompoundSymmetry,
-    HomogeneousCompoundSymmetry,
-    HomogeneousDiagonal,
-    ReducedRank,
-    Toeplitz,
-)
+from sparselme.engine import structures as st
 
 
 def dense_lambda(model, theta: np.ndarray) -> np.ndarray:
@@ -83,29 +76,29 @@ def structure_covariance(cov, theta):
     """The structure's covariance T Tᵀ written out from its definition."""
     k = cov.k
     lag = np.abs(np.subtract.outer(np.arange(k), np.arange(k)))
-    if isinstance(cov, HomogeneousCompoundSymmetry):
+    if isinstance(cov, st.HomogeneousCompoundSymmetry):
         t, rho = theta
         return t**2 * np.where(lag == 0, 1.0, rho)
-    if isinstance(cov, CompoundSymmetry):
+    if isinstance(cov, st.CompoundSymmetry):
         t, rho = theta[:k], theta[k]
         return np.outer(t, t) * np.where(lag == 0, 1.0, rho)
-    if isinstance(cov, AR1):
+    if isinstance(cov, st.AR1):
         t, rho = theta
         return t**2 * rho**lag
-    if isinstance(cov, Toeplitz):
+    if isinstance(cov, st.Toeplitz):
         t = theta[:k]
         band = cov.band(theta)
         if np.all(np.abs(theta[k:]) < 1):  # (Yule-Walker needs a nonsingular R)
             np.testing.assert_allclose(yule_walker_pacf(band), theta[k:], atol=1e-10)
         return np.outer(t, t) * np.r_[1.0, band][lag]
-    if isinstance(cov, ReducedRank):
+    if isinstance(cov, st.ReducedRank):
         Lam = np.zeros((k, cov.rank))
         at = 0
         for j in range(cov.rank):
             Lam[j:, j] = theta[at : at + k - j]
             at += k - j
         return Lam @ Lam.T
-    if isinstance(cov, HomogeneousDiagonal):
+    if isinstance(cov, st.HomogeneousDiagonal):
         return theta[0] ** 2 * np.eye(k)
     T = cov.template(theta)  # the plain parametrizations (tested on their own)
     return T @ T.T

@@ -21,7 +21,8 @@ import pandas as pd
 from formulaic import ModelSpec, model_matrix
 from formulaic.transforms.contrasts import C, PolyContrasts
 
-from ..engine.covariance import CovarianceStructure, make_covariance
+from ..engine.covariance import CovarianceStructure
+from ..engine.parametrizations import make_covariance
 from ..engine.rows import TermRows
 from ..engine.terms import RandomEffectsTerm
 from ..errors import (

@@ -13,8 +13,8 @@ module never branches on the kind of structure:
   components over several columns).
 
 The structures of glmmTMB and lme4 ≥ 2.0 (compound symmetry, AR(1), Toeplitz, reduced
-rank, homogeneous diagonal) are in `.structures`; `make_covariance` builds any of them
-by name.
+rank, homogeneous diagonal) are in `.structures`; `.parametrizations.make_covariance`
+builds any of them by name.
 """
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ __all__ = [
     "Unstructured",
     "Diagonal",
     "Scalar",
-    "make_covariance",
     "psd_cholesky",
 ]
 
@@ -179,7 +178,8 @@ class CovarianceStructure:
         """(n_theta,) the sizes of the natural parameters for ``sizes`` (k,) of the columns:
         a standard deviation scales with its column, a correlation does not."""
         sizes = np.asarray(sizes, dtype=float)
-        return np.array([sizes[i] if kind == "sd" else 1.0 for kind, i, _ in self.natural_parameters()])
+        kinds = self.natural_parameters()
+        return np.array([sizes[i] if kind == "sd" else 1.0 for kind, i, _ in kinds])
 
     def wrap(self, bar: str) -> str:
         """The term as written around its bar ``x | g``: ``(x | g)``, ``ar1(x | g)``."""
@@ -324,41 +324,6 @@ class Scalar(CovarianceStructure):
     def column_sizes(self, mean_squares: np.ndarray) -> np.ndarray:
         """One size for all columns (one θ scales them together)."""
         return np.full(self.k, np.sqrt(np.mean(mean_squares)))
-
-
-_KINDS = {
-    "unstructured": Unstructured,
-    "diagonal": Diagonal,
-    "scalar": Scalar,
-    "us": Unstructured,
-    "diag": Diagonal,
-}
-
-
-def make_covariance(
-    kind: str | CovarianceStructure, k: int, **options: int
-) -> CovarianceStructure:
-    """A parametrization by name for k columns.
-
-    ``kind``: ``"unstructured"`` (``"us"``), ``"diagonal"`` (``"diag"``), ``"scalar"``,
-    or a structure of `.structures` by its formula keyword (``"cs"``, ``"homcs"``,
-    ``"ar1"``, ``"toep"``, ``"homdiag"``, ``"rr"``); ``options`` are the structure's
-    (``rank`` of ``"rr"``).
-    """
-    if isinstance(kind, CovarianceStructure):
-        if kind.k != k:
-            raise ValueError(f"covariance structure for {kind.k} columns used on {k}")
-        return kind
-    from .structures import STRUCTURES  # the structured kinds build on this module
-
-    kinds = {**_KINDS, **STRUCTURES}
-    try:
-        cls = kinds[kind]
-    except KeyError:
-        raise ValueError(
-            f"unknown covariance structure {kind!r}; known: {', '.join(kinds)}"
-        ) from None
-    return cls(k, **options)
 
 
 def psd_cholesky(A: np.ndarray) -> np.ndarray | None:

@@ -124,86 +124,142 @@ class _Structured(CovarianceStructure):
         T = self.template(theta)
         return [D @ T.T + T @ D.T for D in self.template_derivatives(theta)]
 
-    def _clip(self, theta: np.ndarray) -> np.ndarray:
-        return np.clip(theta, self.lower, self.upper)
 
+@dataclass(frozen=True)
+class _Correlated(_Structured):
+    """Standard deviations (one per column, or one shared) times a structured correlation.
 
-def _sds(k: int) -> np.ndarray:
-    """k distinct standard deviations for a generic θ."""
-    return 1.0 + 0.37 * np.arange(k) / max(k, 1)
+    θ = (t, c): t ≥ 0, then the correlation's m parameters c in [``c_lower``, 1]; T =
+    diag(t) R^½(c). A subclass gives R^½ (`root`), its parameters' natural values
+    (`correlations`, `to_parameters`) and the projection of a correlation matrix
+    (`project`).
+    """
+
+    shared_variance = False  # one standard deviation for all columns
+
+    @property
+    def n_sd(self) -> int:
+        return 1 if self.shared_variance else self.k
+
+    @property
+    def n_cor(self) -> int:
+        raise NotImplementedError
+
+    @property
+    def c_lower(self) -> float:
+        return -1.0
+
+    @property
+    def n_theta(self) -> int:
+        return self.n_sd + self.n_cor
+
+    @property
+    def lower(self) -> np.ndarray:
+        return np.r_[np.zeros(self.n_sd), np.full(self.n_cor, self.c_lower)]
+
+    @property
+    def upper(self) -> np.ndarray:
+        return np.r_[np.full(self.n_sd, np.inf), np.ones(self.n_cor)]
+
+    @property
+    def initial(self) -> np.ndarray:
+        return np.r_[np.ones(self.n_sd), np.zeros(self.n_cor)]
+
+    @property
+    def generic_theta(self) -> np.ndarray:
+        return np.r_[1.0 + 0.37 * np.arange(self.n_sd) / self.n_sd, self.generic_correlation]
+
+    @property
+    def generic_correlation(self) -> np.ndarray:
+        return np.full(self.n_cor, 0.3)
+
+    def root(self, c: np.ndarray) -> np.ndarray:
+        """(k, k) R^½ with R^½ R^½ᵀ the correlation matrix of parameters c."""
+        raise NotImplementedError
+
+    def template(self, theta: np.ndarray) -> np.ndarray:
+        theta = _values(theta)
+        sd = theta[: self.n_sd] * np.ones(self.k)
+        return sd[:, None] * self.root(theta[self.n_sd :])
+
+    def project(self, R: np.ndarray) -> np.ndarray:
+        """The correlation parameters nearest to a correlation matrix R (k, k)."""
+        raise NotImplementedError
+
+    def theta_from_covariance(self, C: np.ndarray) -> np.ndarray | None:
+        C = np.asarray(C, dtype=float)
+        if np.any(np.diag(C) < 0):
+            return None
+        if self.shared_variance:
+            sd = np.array([np.sqrt(np.mean(np.diag(C)))])
+            R = C / sd[0] ** 2 if sd[0] > 0 else np.eye(self.k)
+        else:
+            sd, R = _mean_correlations(C)
+        return np.clip(np.r_[sd, self.project(R)], self.lower, self.upper)
+
+    def natural_parameters(self) -> list[tuple[str, int, int]]:
+        """The standard deviations, then the correlations at lags 1, 2, ... (row h, col 0)."""
+        sds = [("sd", i, i) for i in range(self.n_sd)]
+        return sds + [("cor", h, 0) for h in range(1, self.n_cor + 1)]
+
+    def to_parameters(self, correlations: np.ndarray) -> np.ndarray | None:
+        """The parameters c of the natural correlations (None if not valid)."""
+        c = np.asarray(correlations, dtype=float)
+        return c if np.all((c >= self.c_lower) & (c <= 1.0)) else None
+
+    def from_natural(self, values: np.ndarray, sigma: float) -> np.ndarray | None:
+        c = self.to_parameters(values[self.n_sd :])
+        sd = np.asarray(values[: self.n_sd], dtype=float) / sigma
+        return None if c is None else np.r_[sd, c]
+
+    def natural_bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.lower, self.upper
+
+    def natural_labels(self, columns: tuple[str, ...]) -> list[str]:
+        span = _span(columns)
+        sds = [f"sd_{span}"] if self.shared_variance else [f"sd_{c}" for c in columns]
+        return sds + self.correlation_labels(span)
+
+    def correlation_labels(self, span: str) -> list[str]:
+        return [f"cor_{span}"]
+
+    def column_sizes(self, mean_squares: np.ndarray) -> np.ndarray:
+        """One size for all columns when one θ scales them together."""
+        if self.shared_variance:
+            return np.full(self.k, np.sqrt(np.mean(mean_squares)))
+        return np.sqrt(mean_squares)
+
+    def theta_scale(self, sizes: np.ndarray) -> np.ndarray:
+        return np.r_[np.asarray(sizes, dtype=float)[: self.n_sd], np.ones(self.n_cor)]
 
 
 # ---- compound symmetry ----------------------------------------------------------------------
-def _cs_root(rho, k: int) -> np.ndarray:
-    """R^½ = a I + b J of R = (1 − ρ) I + ρ J (symmetric, closed form)."""
-    a = _root(1.0 - rho)
-    c = _root(1.0 + (k - 1) * rho)
-    return a * np.eye(k) + (c - a) / k * np.ones((k, k))
-
-
 @dataclass(frozen=True)
-class CompoundSymmetry(_Structured):
+class CompoundSymmetry(_Correlated):
     """``cs``: k standard deviations and one correlation ρ ∈ [−1/(k−1), 1]."""
 
     kind = "cs"
     keyword = "cs"
 
     @property
-    def n_theta(self) -> int:
-        return self.k + 1
+    def n_cor(self) -> int:
+        return 1
 
     @property
-    def rho_lower(self) -> float:
+    def c_lower(self) -> float:
         return -1.0 / (self.k - 1)
 
-    @property
-    def lower(self) -> np.ndarray:
-        return np.r_[np.zeros(self.k), self.rho_lower]
+    def root(self, c: np.ndarray) -> np.ndarray:
+        """R^½ = a I + b J of R = (1 − ρ) I + ρ J (symmetric, closed form)."""
+        a = _root(1.0 - c[0])
+        b = (_root(1.0 + (self.k - 1) * c[0]) - a) / self.k
+        return a * np.eye(self.k) + b * np.ones((self.k, self.k))
 
-    @property
-    def upper(self) -> np.ndarray:
-        return np.r_[np.full(self.k, np.inf), 1.0]
-
-    @property
-    def initial(self) -> np.ndarray:
-        return np.r_[np.ones(self.k), 0.0]
-
-    @property
-    def generic_theta(self) -> np.ndarray:
-        return np.r_[_sds(self.k), 0.3]
-
-    def template(self, theta: np.ndarray) -> np.ndarray:
-        theta = _values(theta)
-        return theta[: self.k, None] * _cs_root(theta[self.k], self.k)
-
-    def theta_from_covariance(self, C: np.ndarray) -> np.ndarray | None:
-        C = np.asarray(C, dtype=float)
-        if np.any(np.diag(C) < 0):
-            return None
-        sd, R = _mean_correlations(C)
-        rho = float(np.mean(R[np.tril_indices(self.k, -1)]))
-        return self._clip(np.r_[sd, rho])
-
-    def natural_parameters(self) -> list[tuple[str, int, int]]:
-        return [("sd", i, i) for i in range(self.k)] + [("cor", 1, 0)]
-
-    def from_natural(self, values: np.ndarray, sigma: float) -> np.ndarray | None:
-        rho = float(values[self.k])
-        if not self.rho_lower <= rho <= 1.0:
-            return None
-        return np.r_[np.asarray(values[: self.k], dtype=float) / sigma, rho]
-
-    def natural_bounds(self) -> tuple[np.ndarray, np.ndarray]:
-        return self.lower, self.upper
-
-    def natural_labels(self, columns: tuple[str, ...]) -> list[str]:
-        return [f"sd_{c}" for c in columns] + [f"cor_{_span(columns)}"]
-
-    def theta_scale(self, sizes: np.ndarray) -> np.ndarray:
-        return np.r_[np.asarray(sizes, dtype=float), 1.0]
+    def project(self, R: np.ndarray) -> np.ndarray:
+        return np.array([np.mean(R[np.tril_indices(self.k, -1)])])
 
     def describe(self, theta: np.ndarray) -> str:
-        return f"cs, correlation {float(theta[-1]):.4g}"
+        return f"{self.keyword}, correlation {float(theta[-1]):.4g}"
 
 
 @dataclass(frozen=True)
@@ -212,119 +268,39 @@ class HomogeneousCompoundSymmetry(CompoundSymmetry):
 
     kind = "homcs"
     keyword = "homcs"
-
-    @property
-    def n_theta(self) -> int:
-        return 2
-
-    @property
-    def lower(self) -> np.ndarray:
-        return np.array([0.0, self.rho_lower])
-
-    @property
-    def upper(self) -> np.ndarray:
-        return np.array([np.inf, 1.0])
-
-    @property
-    def initial(self) -> np.ndarray:
-        return np.array([1.0, 0.0])
-
-    @property
-    def generic_theta(self) -> np.ndarray:
-        return np.array([1.3, 0.3])
-
-    def template(self, theta: np.ndarray) -> np.ndarray:
-        theta = _values(theta)
-        return theta[0] * _cs_root(theta[1], self.k)
-
-    def theta_from_covariance(self, C: np.ndarray) -> np.ndarray | None:
-        C = np.asarray(C, dtype=float)
-        var = float(np.mean(np.diag(C)))
-        if var < 0:
-            return None
-        rho = float(np.mean(C[np.tril_indices(self.k, -1)])) / var if var > 0 else 0.0
-        return self._clip(np.array([np.sqrt(var), rho]))
-
-    def natural_parameters(self) -> list[tuple[str, int, int]]:
-        return [("sd", 0, 0), ("cor", 1, 0)]
-
-    def from_natural(self, values: np.ndarray, sigma: float) -> np.ndarray | None:
-        rho = float(values[1])
-        if not self.rho_lower <= rho <= 1.0:
-            return None
-        return np.array([float(values[0]) / sigma, rho])
-
-    def natural_labels(self, columns: tuple[str, ...]) -> list[str]:
-        return [f"sd_{_span(columns)}", f"cor_{_span(columns)}"]
-
-    def column_sizes(self, mean_squares: np.ndarray) -> np.ndarray:
-        """One size for all columns (one θ scales them together)."""
-        return np.full(self.k, np.sqrt(np.mean(mean_squares)))
-
-    def theta_scale(self, sizes: np.ndarray) -> np.ndarray:
-        return np.array([float(sizes[0]), 1.0])
+    shared_variance = True
 
 
 # ---- AR(1) and Toeplitz -------------------------------------------------------------------------
 @dataclass(frozen=True)
-class AR1(_Structured):
+class AR1(_Correlated):
     """``ar1``: one standard deviation t and the lag-one correlation ρ ∈ [−1, 1]."""
 
     kind = "ar1"
     keyword = "ar1"
+    shared_variance = True
 
     @property
-    def n_theta(self) -> int:
-        return 2
+    def n_cor(self) -> int:
+        return 1
 
     @property
-    def lower(self) -> np.ndarray:
-        return np.array([0.0, -1.0])
+    def generic_correlation(self) -> np.ndarray:
+        return np.array([0.4])
 
-    @property
-    def upper(self) -> np.ndarray:
-        return np.array([np.inf, 1.0])
-
-    @property
-    def initial(self) -> np.ndarray:
-        return np.array([1.0, 0.0])
-
-    @property
-    def generic_theta(self) -> np.ndarray:
-        return np.array([1.3, 0.4])
-
-    def template(self, theta: np.ndarray) -> np.ndarray:
-        theta = _values(theta)
-        rho = theta[1]
+    def root(self, c: np.ndarray) -> np.ndarray:
+        """The Cholesky factor of ρ^|i−j|: L_i0 = ρ^i, L_ij = ρ^(i−j) √(1 − ρ²)."""
+        rho = c[0]
         lag = np.subtract.outer(np.arange(self.k), np.arange(self.k))
         L = np.where(lag >= 0, np.power(rho, np.maximum(lag, 0)), 0.0)
         L[:, 1:] = L[:, 1:] * _root(1.0 - rho * rho)
-        return theta[0] * L
+        return L
 
-    def theta_from_covariance(self, C: np.ndarray) -> np.ndarray | None:
-        C = np.asarray(C, dtype=float)
-        var = float(np.mean(np.diag(C)))
-        if var < 0:
-            return None
-        rho = float(np.mean(np.diag(C, -1))) / var if var > 0 else 0.0
-        return self._clip(np.array([np.sqrt(var), rho]))
+    def project(self, R: np.ndarray) -> np.ndarray:
+        return np.array([np.mean(np.diag(R, -1))])
 
-    def natural_parameters(self) -> list[tuple[str, int, int]]:
-        return [("sd", 0, 0), ("cor", 1, 0)]
-
-    def from_natural(self, values: np.ndarray, sigma: float) -> np.ndarray | None:
-        rho = float(values[1])
-        return np.array([float(values[0]) / sigma, rho]) if -1.0 <= rho <= 1.0 else None
-
-    def natural_labels(self, columns: tuple[str, ...]) -> list[str]:
-        return [f"sd_{_span(columns)}", f"rho_{_span(columns)}"]
-
-    def column_sizes(self, mean_squares: np.ndarray) -> np.ndarray:
-        """One size for all columns (one θ scales them together)."""
-        return np.full(self.k, np.sqrt(np.mean(mean_squares)))
-
-    def theta_scale(self, sizes: np.ndarray) -> np.ndarray:
-        return np.array([float(sizes[0]), 1.0])
+    def correlation_labels(self, span: str) -> list[str]:
+        return [f"rho_{span}"]
 
     def describe(self, theta: np.ndarray) -> str:
         return f"ar1, rho {float(theta[1]):.4g}"
@@ -378,71 +354,47 @@ def partial_autocorrelations(band: np.ndarray) -> np.ndarray | None:
 
 
 @dataclass(frozen=True)
-class Toeplitz(_Structured):
-    """``toep``: k standard deviations and k − 1 partial autocorrelations φ ∈ [−1, 1]."""
+class Toeplitz(_Correlated):
+    """``toep``: k standard deviations and k − 1 partial autocorrelations φ ∈ [−1, 1].
+
+    The natural parameters are the band of correlations r_1..r_(k−1) at lags 1..k−1.
+    """
 
     kind = "toep"
     keyword = "toep"
 
     @property
-    def n_theta(self) -> int:
-        return 2 * self.k - 1
+    def n_cor(self) -> int:
+        return self.k - 1
 
     @property
-    def lower(self) -> np.ndarray:
-        return np.r_[np.zeros(self.k), -np.ones(self.k - 1)]
+    def generic_correlation(self) -> np.ndarray:
+        return 0.45 / np.arange(1, self.k)
 
-    @property
-    def upper(self) -> np.ndarray:
-        return np.r_[np.full(self.k, np.inf), np.ones(self.k - 1)]
-
-    @property
-    def initial(self) -> np.ndarray:
-        return np.r_[np.ones(self.k), np.zeros(self.k - 1)]
-
-    @property
-    def generic_theta(self) -> np.ndarray:
-        return np.r_[_sds(self.k), 0.45 / np.arange(1, self.k)]
-
-    def template(self, theta: np.ndarray) -> np.ndarray:
-        theta = _values(theta)
-        A, v, _ = levinson(theta[self.k :])
+    def root(self, c: np.ndarray) -> np.ndarray:
+        """A⁻¹ diag(√v) of the Durbin–Levinson recursion: R's Cholesky factor."""
+        A, v, _ = levinson(c)
         roots = np.sqrt(v) if np.iscomplexobj(v) else np.sqrt(np.clip(v, 0.0, None))
-        L = la.solve_triangular(A, np.diag(roots), lower=True, unit_diagonal=True)
-        return theta[: self.k, None] * L
+        return la.solve_triangular(A, np.diag(roots), lower=True, unit_diagonal=True)
 
     def band(self, theta: np.ndarray) -> np.ndarray:
         """(k − 1,) the correlations at lags 1..k−1."""
         return levinson(np.asarray(theta, dtype=float)[self.k :])[2][1:].real
 
-    def theta_from_covariance(self, C: np.ndarray) -> np.ndarray | None:
-        C = np.asarray(C, dtype=float)
-        if np.any(np.diag(C) < 0):
-            return None
-        sd, R = _mean_correlations(C)
+    def project(self, R: np.ndarray) -> np.ndarray:
         band = np.array([np.mean(np.diag(R, -h)) for h in range(1, self.k)])
         for _ in range(200):  # shrink an averaged band that is no correlation towards 0
             pacf = partial_autocorrelations(band)
             if pacf is not None:
-                return self._clip(np.r_[sd, pacf])
+                return pacf
             band = 0.95 * band
-        return np.r_[sd, np.zeros(self.k - 1)]
+        return np.zeros(self.k - 1)
 
-    def natural_parameters(self) -> list[tuple[str, int, int]]:
-        return [("sd", i, i) for i in range(self.k)] + [("cor", h, 0) for h in range(1, self.k)]
+    def to_parameters(self, correlations: np.ndarray) -> np.ndarray | None:
+        return partial_autocorrelations(np.asarray(correlations, dtype=float))
 
-    def from_natural(self, values: np.ndarray, sigma: float) -> np.ndarray | None:
-        pacf = partial_autocorrelations(np.asarray(values[self.k :], dtype=float))
-        if pacf is None:
-            return None
-        return np.r_[np.asarray(values[: self.k], dtype=float) / sigma, pacf]
-
-    def natural_labels(self, columns: tuple[str, ...]) -> list[str]:
-        span = _span(columns)
-        return [f"sd_{c}" for c in columns] + [f"cor_lag{h}_{span}" for h in range(1, self.k)]
-
-    def theta_scale(self, sizes: np.ndarray) -> np.ndarray:
-        return np.r_[np.asarray(sizes, dtype=float), np.ones(self.k - 1)]
+    def correlation_labels(self, span: str) -> list[str]:
+        return [f"cor_lag{h}_{span}" for h in range(1, self.k)]
 
     def describe(self, theta: np.ndarray) -> str:
         return "toep, correlation by lag " + " ".join(f"{r:.4g}" for r in self.band(theta))

@@ -16,7 +16,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-from .covariance import CovarianceStructure, make_covariance
+from .covariance import CovarianceStructure
+from .parametrizations import make_covariance
 
 __all__ = ["RandomEffectsTerm", "sandwich"]
 

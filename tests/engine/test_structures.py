@@ -2,8 +2,9 @@
 
 import numpy as np
 import pytest
+from dense_reference import structure_covariance, yule_walker_pacf
 
-from sparselme.engine.covariance import make_covariance
+from sparselme.engine.parametrizations import make_covariance
 from sparselme.engine.structures import (
     AR1,
     CompoundSymmetry,
@@ -15,7 +16,6 @@ from sparselme.engine.structures import (
     partial_autocorrelations,
 )
 from sparselme.errors import IdentifiabilityError, NonlinearStructureError
-from dense_reference import structure_covariance, yule_walker_pacf
 
 NONLINEAR = [
     CompoundSymmetry(2),
@@ -186,7 +186,8 @@ def test_scales_follow_the_columns():
     np.testing.assert_allclose(CompoundSymmetry(3).theta_scale(sizes), [2, 3, 5, 1])
     np.testing.assert_allclose(Toeplitz(3).theta_scale(sizes), [2, 3, 5, 1, 1])
     np.testing.assert_allclose(ReducedRank(3, rank=2).theta_scale(sizes), [2, 3, 5, 3, 5])
-    np.testing.assert_allclose(AR1(3).column_sizes(np.array([1.0, 4.0, 4.0])), np.full(3, np.sqrt(3)))
+    common = AR1(3).column_sizes(np.array([1.0, 4.0, 4.0]))
+    np.testing.assert_allclose(common, np.full(3, np.sqrt(3)))
     np.testing.assert_allclose(AR1(3).theta_scale(np.full(3, 2.0)), [2, 1])
     np.testing.assert_allclose(CompoundSymmetry(3).natural_scale(sizes), [2, 3, 5, 1])
     # the scaled template is the template of the scaled columns: T̃ = diag(s) T

@@ -4,9 +4,9 @@ force built from each structure's covariance, in crossed and nested designs, and
 import numpy as np
 import pandas as pd
 import pytest
+from dense_reference import dense_deviance_cov, structure_covariance
 
 import sparselme as sl
-from dense_reference import dense_deviance_cov, structure_covariance
 from sparselme.errors import IdentifiabilityError
 
 
@@ -176,7 +176,9 @@ def test_homogeneous_compound_symmetry_is_the_nested_intercepts_model():
     machines = sl.datasets.load("Machines")
     for reml in (True, False):
         cs = sl.lmer("score ~ Machine + homcs(0 + Machine | Worker)", machines, REML=reml)
-        nested = sl.lmer("score ~ Machine + (1 | Worker) + (1 | Worker:Machine)", machines, REML=reml)
+        nested = sl.lmer(
+            "score ~ Machine + (1 | Worker) + (1 | Worker:Machine)", machines, REML=reml
+        )
         assert cs.llf == pytest.approx(nested.llf, abs=1e-7)
         sd, rho, sigma = cs.sdcor
         s_wm, s_w, _ = nested.sdcor  # lme4's order: more levels first

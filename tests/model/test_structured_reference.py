@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
-import sparselme as sl
 from dense_reference import dense_deviance
 from references import REFERENCE, load
+
+import sparselme as sl
 
 REF = load("glmmtmb", "reference")["cases"]
 

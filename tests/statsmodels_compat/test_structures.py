@@ -50,7 +50,7 @@ def test_variance_standard_errors_of_a_nonlinear_structure(machines):
         "score ~ Machine", machines, groups="Worker", re_formula="0 + Machine", cov_struct="cs"
     ).fit()
     with pytest.raises(NonlinearStructureError):
-        res.hessian
+        _ = res.hessian
     with pytest.warns(UserWarning, match="not computed"):
         bse = res.bse
     np.testing.assert_allclose(bse.iloc[:3], res.bse_fe.iloc[:3])
