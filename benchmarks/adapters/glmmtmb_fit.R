@@ -1,30 +1,10 @@
 # Fit one glmmTMB model on data written by benchmarks/adapters/lme4.py and print one JSON line.
 # usage: Rscript glmmtmb_fit.R DIR FORMULA REML
-# DIR holds data.csv (factor columns as 1-based level codes) and COLUMN.levels files (one
-# level per line, in R's level order). Only the glmmTMB() call is timed; reading is not.
-args <- commandArgs(trailingOnly = TRUE)
-dir <- args[1]
-form <- as.formula(args[2])
-reml <- as.logical(args[3])
+# DIR is read by bench_data.R. Only the glmmTMB() call is timed; reading is not.
 suppressPackageStartupMessages(library(glmmTMB))
+here <- dirname(sub("^--file=", "", grep("^--file=", commandArgs(FALSE), value = TRUE)))
+source(file.path(here, "bench_data.R"))  # dir, form, reml and the data d
 
-csv <- file.path(dir, "data.csv")
-d <- if (requireNamespace("data.table", quietly = TRUE)) {
-  as.data.frame(data.table::fread(csv, showProgress = FALSE))
-} else {
-  read.csv(csv)
-}
-for (f in list.files(dir, pattern = "\\.levels$")) {
-  col <- sub("\\.levels$", "", f)
-  lv <- readLines(file.path(dir, f), encoding = "UTF-8")
-  d[[col]] <- structure(as.integer(d[[col]]), levels = lv, class = "factor")
-}
-
-warns <- character()
-keep_warning <- function(w) {
-  warns <<- c(warns, conditionMessage(w))
-  invokeRestart("muffleWarning")
-}
 elapsed <- system.time(
   fit <- withCallingHandlers(glmmTMB(form, data = d, REML = reml), warning = keep_warning)
 )[["elapsed"]]
@@ -34,7 +14,6 @@ if (conv != 0 || !isTRUE(fit$sdr$pdHess)) {
   warns <- c(warns, sprintf("convergence code %d (%s), pdHess %s", conv, fit$fit$message,
                             fit$sdr$pdHess))
 }
-esc <- function(s) gsub("[\r\n\t]", " ", gsub("([\"\\\\])", "\\\\\\1", s))
 cat(sprintf(
   paste0(
     '{"fit_s": %.6f, "evals": %d, "loglik": %.12g, "glmmTMB": "%s", "TMB": "%s", ',
