@@ -132,6 +132,12 @@ def test_chunks_far_smaller_than_the_data_give_the_same_answer(data, folder):
     assert_same_fit(res, in_memory(data))
 
 
+def test_structured_terms_stream_like_in_memory(data, folder):
+    """A covariance structure is part of the term, whatever reads the rows."""
+    formula = "y ~ x + z + cs(0 + f | a) + (1 | b)"
+    assert_same_fit(sl.lmer(formula, folder, **TIGHT), in_memory(data, formula))
+
+
 def test_objective_at_fixed_theta_equals_in_memory(data, folder):
     design, cp = streamed_design(FORMULA, folder, chunk_size=500)
     streamed = sl.LinearMixedModel(design, cp=cp)
