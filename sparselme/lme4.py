@@ -161,7 +161,9 @@ def lmer(
     formula : str
         Response, fixed effects and bar terms, e.g. ``"Reaction ~ Days + (Days | Subject)"``:
         ``(expr | g)`` correlated, ``(expr || g)`` independent, ``(1 | a/b)`` nested,
-        ``(1 | a) + (1 | b)`` crossed random effects.
+        ``(1 | a) + (1 | b)`` crossed random effects; a covariance structure around a bar
+        term: ``us``, ``diag``, ``homdiag``, ``cs``, ``homcs``, ``ar1(0 + t | g)``,
+        ``toep(0 + t | g)``, ``rr(x | g, d = 2)`` (see the Covariance structures page).
     data : pandas.DataFrame, dict of columns, str or pathlib.Path, pyarrow or Dask data
         The n rows. A Parquet file or folder, a ``pyarrow.dataset.Dataset`` or ``Table``,
         or a ``dask.dataframe.DataFrame`` is read in chunks and never held in memory.
