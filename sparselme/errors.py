@@ -25,6 +25,7 @@ __all__ = [
     "ScaleWarning",
     "DroppedRowsWarning",
     "NewLevelsWarning",
+    "IdentifiabilityWarning",
 ]
 
 
@@ -113,3 +114,9 @@ class DroppedRowsWarning(UserWarning):
 
 class NewLevelsWarning(UserWarning):
     """Predictions for groups (or levels) the fit has not seen leave out their random effects."""
+
+
+class IdentifiabilityWarning(UserWarning):
+    """A term has at least as many random effects as observations (lme4's
+    ``check.nobs.vs.nRE = "warning"``): its variances and the residual variance may be
+    confounded. The statsmodels API fits such models, as statsmodels does."""

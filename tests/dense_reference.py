@@ -62,6 +62,26 @@ def _profiled(X: np.ndarray, y: np.ndarray, V: np.ndarray, reml: bool) -> float:
     return logdet_V + n * (1 + np.log(2 * np.pi * rss / n))
 
 
+def dense_condvar(res) -> list[np.ndarray]:
+    """Per term (L, k, k) σ² blocks of Λ(ΛᵀZᵀWZΛ + I)⁻¹Λᵀ by dense algebra."""
+    model = res.engine
+    Lam = dense_lambda(model, res.theta)
+    Z = dense_z(model)
+    w = model.design.weights
+    ZW = Z if w is None else Z * np.sqrt(w)[:, None]
+    A = Lam.T @ ZW.T @ ZW @ Lam + np.eye(Lam.shape[0])
+    V = res.scale * Lam @ la.inv(A) @ Lam.T
+    out, at = [], 0
+    for t in model.design.terms:
+        blocks = np.array(
+            [V[at + i * t.k : at + (i + 1) * t.k, at + i * t.k : at + (i + 1) * t.k]
+             for i in range(t.nlevels)]
+        )  # fmt: skip
+        out.append(blocks)
+        at += t.q
+    return out
+
+
 def yule_walker_pacf(band):
     """φ_m = last coefficient of the order-m Yule-Walker system (no recursion)."""
     r = np.r_[1.0, band]

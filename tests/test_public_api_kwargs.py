@@ -6,8 +6,8 @@ public method of the objects the API hands out (models, results of each kind, pa
 profiles, bootstrap results, tests), gets a bogus keyword and must raise TypeError naming
 it. Callables that take ``**kwargs`` forward them, so they are called with real arguments
 (``FORWARDING``, which must cover every such callable the walk finds). ``MixedLM.fit``'s
-statsmodels optimizer settings warn instead (a FutureWarning, as statsmodels does for fit
-arguments it does not use); ``NOT_AVAILABLE`` lists the methods that raise
+keyword arguments warn instead (a FutureWarning naming them, as statsmodels' fit does for
+arguments it does not use; ``WARNS``); ``NOT_AVAILABLE`` lists the methods that raise
 NotImplementedError whatever their arguments.
 """
 
@@ -25,20 +25,24 @@ import sparselme as sl
 import sparselme.api as sm
 import sparselme.formula.api as smf
 from sparselme import cli
+from sparselme.errors import UnknownColumnError
 from sparselme.statsmodels_compat.fit import STATSMODELS_OPTIMIZER_KWARGS
 
 BOGUS = "no_such_argument_xyz"
 
 # Methods that are not available for the object at hand: they raise NotImplementedError
-# for any call (the statsmodels API has no get_distribution here; a residual structure
-# rules out simulation, the bootstrap and likelihood profiles). Keyed by __qualname__.
+# for any call (a residual structure rules out simulation, the bootstrap and likelihood
+# profiles). Keyed by __qualname__.
 NOT_AVAILABLE = {
-    "MixedLM.get_distribution",
     "ResidualMixedLMResults.simulate",
     "ResidualMixedLMResults.bootstrap",
     "ResidualMixedLMResults.profile",
     "ResidualCompatResults.profile_re",
 }
+
+# statsmodels' MixedLM.fit (and fit_regularized, which forwards to it) warn about any
+# keyword they do not use, as statsmodels does: FutureWarning naming it.
+WARNS = {"MixedLM.fit", "MixedLM.fit_regularized"}
 
 # Callables with **kwargs (forwarded to a callable with a strict signature, or checked):
 # the positional and keyword arguments of a valid call, keyed by __qualname__.
@@ -47,6 +51,7 @@ FORWARDING = {
     "LinearMixedModel.from_formula": lambda d: ((d["formula"], d["sleep"]), {}),
     "MixedLM.from_formula": lambda d: (("Reaction ~ Days", d["sleep"]), {"groups": "Subject"}),
     "MixedLM.fit": lambda d: ((), {}),
+    "MixedLM.fit_regularized": lambda d: ((), {}),
     "StreamedMixedLM.fit": lambda d: ((), {}),
     "MixedLMCompatResults.profile_re": lambda d: ((0, "re"), {}),
     "MixedLMResults.bootstrap": lambda d: ((), {"nsim": 2}),
@@ -171,6 +176,10 @@ def check_rejects_bogus_keyword(label: str, func, data: dict) -> None:
         assert name in FORWARDING, f"{label} ({name}) takes **kwargs: add a valid call"
         args, given = FORWARDING[name](data)
         kwargs.update(given)
+    if name in WARNS:
+        with pytest.warns(FutureWarning, match=f"Argument {BOGUS} not used by MixedLM.fit"):
+            func(*args, **kwargs)
+        return
     with pytest.raises(TypeError) as err:
         func(*args, **kwargs)
     text = str(err.value)
@@ -250,13 +259,19 @@ def test_parameters_that_apply_to_one_case_only_are_checked(objects, dyestuff_mo
     with pytest.raises(TypeError, match="type and ddf"):
         lme4.anova(lme4, ddf="Kenward-Roger")
     res = dyestuff_model.fit()
-    with pytest.raises(NotImplementedError, match="profile_fe"):
-        dyestuff_model.loglike(res.params_object, profile_fe=False)
-    with pytest.raises(NotImplementedError, match="use_f"):
-        res.wald_test("Intercept = 1500", use_f=True)
-    assert res.wald_test("Intercept = 1500", use_f=False).statistic > 0
-    with pytest.raises(NotImplementedError, match="eval_env"):
-        sl.mixedlm("Yield ~ 1", sl.datasets.load("Dyestuff"), groups="Batch", eval_env=1)
+    # profile_fe=False uses the given β: at the estimates it is the fit's llf
+    assert dyestuff_model.loglike(res.params_object, profile_fe=False) == pytest.approx(res.llf)
+    moved = res.params_object.copy()
+    moved.fe_params = moved.fe_params + 100
+    assert dyestuff_model.loglike(moved, profile_fe=False) < res.llf - 1
+    chi2 = res.wald_test("Intercept = 1500", use_f=False)
+    F = res.wald_test("Intercept = 1500", use_f=True)  # one constraint: F = χ²
+    assert chi2.statistic > 0 and float(np.squeeze(F.fvalue)) == pytest.approx(chi2.statistic)
+    dyes = sl.datasets.load("Dyestuff").assign(x=np.arange(30.0))
+    by_env = sl.mixedlm("Yield ~ half(x)", dyes, groups="Batch", eval_env={"half": lambda v: v / 2})
+    assert by_env.exog_names == ["Intercept", "half(x)"]
+    with pytest.raises(UnknownColumnError, match="half"):
+        sl.mixedlm("Yield ~ half(x)", dyes, groups="Batch", eval_env=-1)
     with pytest.raises(ValueError, match="constant"):
         sm.add_constant(np.ones((3, 1)), has_constant="raise")
     x = np.column_stack([np.ones(3), np.arange(3.0)])

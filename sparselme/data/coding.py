@@ -113,8 +113,9 @@ def fixed_rows(design: Design, newdata: pd.DataFrame) -> tuple[np.ndarray, np.nd
     spec = design.fixed_spec
     if spec is None:
         raise ValueError("this model was not built from a formula: pass exog to predict instead")
-    names = _spec_variables(spec)
+    names = _spec_variables(spec) - set(design.formula_env)
     frame, context = _frame(design, newdata, names)
+    context.update(design.formula_env)
     mm = _coded(spec, frame, context, "fixed-effects formula")
     X = mm[design.fixed_names].to_numpy(dtype=float)
     missing = newdata[sorted(names)].isna().any(axis=1).to_numpy() if names else None
@@ -129,7 +130,9 @@ def term_rows(design: Design, term: RandomEffectsTerm, newdata: pd.DataFrame) ->
     names = formula_variables("~" + term.lhs)
     if spec is not None:
         names = _spec_variables(spec)
+    names = names - set(design.formula_env)
     frame, context = _frame(design, newdata, names)
+    context.update(design.formula_env)
     if spec is not None:
         mm = _coded(spec, frame, context, f"random-effects term ({term.lhs} | {term.name})")
     else:  # a term of statsmodels' API: coded afresh

@@ -152,6 +152,7 @@ class Design:
     row_index: pd.Index | None = None
     source: RowSource | None = None  # where the rows are when they are not held (streamed)
     term_specs: dict[str, ModelSpec] = field(default_factory=dict)  # by a term's lhs
+    formula_env: dict = field(default_factory=dict)  # names formulas use beyond the data
 
     nrows: int | None = None  # the number of rows when they are not held
 
@@ -185,10 +186,13 @@ def build_design(
     weights: np.ndarray | str | None = None,
     offset: np.ndarray | str | None = None,
     missing: str = "raise",
+    env: dict | None = None,
 ) -> Design:
     """Materialize a parsed lme4 formula on a DataFrame.
 
     Terms are returned in lme4's order: by decreasing number of levels (stable).
+    ``env``: values of names the formulas use that are not data columns (a caller's
+    functions, as statsmodels' ``eval_env``); data columns take precedence.
     """
     data = check.as_data_frame(data)
     if parsed.response is None:
@@ -201,8 +205,11 @@ def build_design(
         lhs_vars = formula_variables("~" + bar.lhs)
         predictors |= lhs_vars
         needed |= lhs_vars | set(bar.group)
+    env = {k: v for k, v in (env or {}).items() if k in needed and k not in data.columns}
+    needed -= set(env)
+    predictors -= set(env)
     check.check_columns(data, needed, parsed.text)
-    response_vars = formula_variables(f"~ {parsed.response}")
+    response_vars = formula_variables(f"~ {parsed.response}") - set(env)
     check.check_variable_types(data, response_vars, predictors - response_vars)
     data = check.numbers_as_float(data, predictors | response_vars)
 
@@ -222,7 +229,7 @@ def build_design(
     check.check_not_empty(len(data), original)
 
     response_name = str(parsed.response).strip()
-    frame, context, y, Xdf = _fixed_part(parsed, data, needed)
+    frame, context, y, Xdf = _fixed_part(parsed, data, needed, env)
     bad = check.nonfinite_model_rows(
         [(response_name, y), *((r_style_name(str(c)), Xdf[c]) for c in Xdf.columns)],
         missing,
@@ -233,7 +240,7 @@ def build_design(
         w = None if w is None else w[~bad]
         off = None if off is None else off[~bad]
         check.check_not_empty(len(data), original)
-        frame, context, y, Xdf = _fixed_part(parsed, data, needed)
+        frame, context, y, Xdf = _fixed_part(parsed, data, needed, env)
     X = np.asarray(Xdf, dtype=float)
     names = [str(c) for c in Xdf.columns]
     check.check_magnitude(y, [response_name], "the response")
@@ -272,12 +279,14 @@ def build_design(
         parsed=parsed,
         row_index=data.index,
         term_specs=term_specs,
+        formula_env=env,
     )
 
 
-def _fixed_part(parsed: ParsedFormula, data: pd.DataFrame, needed: set[str]):
+def _fixed_part(parsed: ParsedFormula, data: pd.DataFrame, needed: set[str], env: dict):
     """(frame, context, y, X as formulaic's DataFrame) of the response ~ fixed formula."""
     frame, context = prepare_frame(data, needed)
+    context.update(env)
     with check.formula_evaluation(parsed.text):
         mm = model_matrix(parsed.fixed_formula(), frame, context=context, na_action="ignore")
     return frame, context, check.check_response_matrix(mm.lhs, str(parsed.response).strip()), mm.rhs

@@ -25,6 +25,7 @@ from ..errors import (
     DroppedRowsWarning,
     FormulaError,
     IdentifiabilityError,
+    IdentifiabilityWarning,
     MissingDataError,
     ScaleWarning,
     UnknownColumnError,
@@ -394,10 +395,14 @@ def term_label(term: RandomEffectsTerm) -> str:
     return term.label()
 
 
-def check_identifiable(terms: Sequence[RandomEffectsTerm], nobs: int) -> None:
+def check_identifiable(
+    terms: Sequence[RandomEffectsTerm], nobs: int, nobs_vs_nre: str = "stop", stacklevel: int = 3
+) -> None:
     """lme4's checks: > 1 level, fewer levels than observations, fewer effects than obs.
 
-    The last applies to covariances that can trade variance with the residual (see
+    ``nobs_vs_nre``: "stop" raises when a term has as many random effects as observations
+    or more, "warning" warns (lme4's ``check.nobs.vs.nRE``). That check applies to
+    covariances that can trade variance with the residual (see
     `.overlap.mimics_residual`): an AR(1) term over a time factor with one observation
     per occasion has as many effects as observations and is identifiable.
     """
@@ -417,11 +422,14 @@ def check_identifiable(terms: Sequence[RandomEffectsTerm], nobs: int) -> None:
         )
     for t in terms:
         if t.q >= nobs and mimics_residual(t):
-            raise IdentifiabilityError(
+            text = (
                 f"number of observations (= {nobs}) <= number of random effects (= {t.q}: "
                 f"{t.k} per level × {t.nlevels} levels) for term {term_label(t)}; the "
                 "random-effects parameters and the residual variance are probably unidentifiable"
             )
+            if nobs_vs_nre != "warning":
+                raise IdentifiabilityError(text)
+            warnings.warn(text, IdentifiabilityWarning, stacklevel=stacklevel + 1)
 
 
 def check_term_columns(term: RandomEffectsTerm, rows: TermRows) -> None:
@@ -459,9 +467,10 @@ def check_random_terms(
     rows: Sequence[TermRows],
     nobs: int,
     stacklevel: int = 3,
+    nobs_vs_nre: str = "stop",
 ) -> None:
     """All checks of the random-effects terms (structures and rows), for every API."""
-    check_identifiable(terms, nobs)
+    check_identifiable(terms, nobs, nobs_vs_nre, stacklevel=stacklevel + 1)
     for t, r in zip(terms, rows):
         check_term_values(t, r)
         check_term_columns(t, r)

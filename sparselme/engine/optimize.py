@@ -32,6 +32,7 @@ __all__ = [
 ]
 
 SINGULAR_TOL = 1e-4  # lme4's isSingular tolerance on θ's with a zero lower bound
+_INFEASIBLE = 1e300  # what BOBYQA sees for +inf (it needs finite values)
 
 _NLOPT_CODES = {
     1: "NLOPT_SUCCESS",
@@ -190,7 +191,7 @@ def minimize_bobyqa(
             best[0], best[1] = val, x.copy()
         if callback is not None:
             callback(summary.feval, x, val)
-        return val if np.isfinite(val) else 1e300
+        return val if np.isfinite(val) else _INFEASIBLE
 
     n = len(x0)
     start = time.perf_counter()
@@ -218,6 +219,8 @@ def minimize_bobyqa(
             summary.returnvalue = "NLOPT_ROUNDOFF_LIMITED"
         if best[0] < summary.fmin:
             summary.final, summary.fmin = best[1], best[0]
+        if summary.fmin >= _INFEASIBLE:  # nlopt saw only the stand-in for +inf
+            summary.fmin = np.inf
     summary.elapsed = time.perf_counter() - start
     return summary
 
@@ -237,6 +240,8 @@ def optimize_checked(
     (BOBYQA restarted from where it stopped when it fails, as on badly scaled θ) and the
     Newton polish; at maxeval the reached gradient is recorded for the warning."""
     optsum = minimize_bobyqa(f, x0, lower, callback=callback, **options)
+    if not np.isfinite(optsum.fmin):  # nowhere finite: nothing to check or polish
+        return optsum
     for attempt in range(max_restarts + 1):
         snap_to_boundary(f, optsum)
         if not check_derivatives:

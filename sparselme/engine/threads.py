@@ -15,6 +15,7 @@ is set to ``PASSIVE`` before the OpenMP runtime loads (a value the user set wins
 from __future__ import annotations
 
 import os
+import sys
 import time
 from contextlib import AbstractContextManager, nullcontext
 
@@ -37,13 +38,23 @@ SINGLE_THREAD_MAX = 1000
 # The Schur kernels use every core above this many multiply-adds (~20 ms on one core).
 KERNEL_PARALLEL_MIN_PAIRS = 20_000_000
 
-_BLAS = ThreadpoolController()
+_BLAS: dict = {"modules": -1, "controller": None}
 _IDLE_CHECK = {"at": -1e9, "limit": None}
 
 
 def blas_threads(limit: int | None) -> AbstractContextManager:
     """Context limiting BLAS threads (a no-op for None); cheap enough to enter per call."""
-    return nullcontext() if limit is None else _BLAS.limit(limits=limit, user_api="blas")
+    return (
+        nullcontext() if limit is None else _blas_controller().limit(limits=limit, user_api="blas")
+    )
+
+
+def _blas_controller() -> ThreadpoolController:
+    """The loaded thread pools, looked up again after any import (which may load a BLAS)."""
+    if _BLAS["modules"] != len(sys.modules):
+        _BLAS["controller"] = ThreadpoolController()
+        _BLAS["modules"] = len(sys.modules)
+    return _BLAS["controller"]
 
 
 def _runnable_elsewhere(proc: str = "/proc") -> int | None:

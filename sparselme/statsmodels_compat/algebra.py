@@ -119,14 +119,41 @@ class GroupAlgebra:
         out[blk[:, None], idx] = np.einsum("ab,lb...->la...", S, g)
         return out
 
-    def hessian(
+    def score(
         self, specs: list[tuple[int, np.ndarray]], M: np.ndarray, Q: float, fac: float, reml: bool
+    ) -> np.ndarray:
+        """(k,) gradient of statsmodels' log-likelihood in the Ψ/σ² entries of ``specs``.
+
+        With ℓ as in `hessian`: ∂ℓ/∂ψ_i = −½tr(D_i W) + (fac/2)·wrᵀD_i wr/Q
+        [+ ½tr(M⁻¹ WXᵀD_i WX) under REML]; M = XᵀV⁻¹X (p, p), Q = rᵀV⁻¹r.
+        """
+        out = np.zeros(len(specs))
+        Minv = np.linalg.inv(M) if reml and M.shape[0] else None
+        for i, spec in enumerate(specs):
+            DW = self.apply(spec, self.W)
+            g = -0.5 * np.trace(DW, axis1=1, axis2=2).sum()
+            g += 0.5 * fac * np.sum(self.wr * self.apply(spec, self.wr)) / Q
+            if Minv is not None:
+                A = np.einsum("bip,biq->pq", self.WX, self.apply(spec, self.WX))
+                g += 0.5 * np.sum(Minv * A)
+            out[i] = g
+        return out
+
+    def hessian(
+        self,
+        specs: list[tuple[int, np.ndarray]],
+        M: np.ndarray,
+        Q: float,
+        fac: float,
+        reml: bool,
+        xvr: np.ndarray | None = None,
     ) -> np.ndarray:
         """statsmodels' Hessian of its profile log-likelihood in (β, Ψ/σ² entries).
 
         ℓ = −½log|V| − (fac/2)·log Q(β) [− ½log|XᵀV⁻¹X| under REML], V linear in the
-        parameters with dV/dψ_i = Z D_i Zᵀ. M = XᵀV⁻¹X (p, p); returns (p + k, p + k)
-        for k = len(specs).
+        parameters with dV/dψ_i = Z D_i Zᵀ. M = XᵀV⁻¹X (p, p); ``xvr`` = XᵀV⁻¹r (p,),
+        zero (None) at the GLS estimate of β, where the terms in it vanish. Returns
+        (p + k, p + k) for k = len(specs).
         """
         p = M.shape[0]
         npar = len(specs)
@@ -153,6 +180,11 @@ class GroupAlgebra:
                     F = F + F.T
                     h += 0.5 * np.trace(Minv @ A[j] @ Minv @ A[i]) - 0.5 * np.trace(Minv @ F)
                 H[p + i, p + j] = H[p + j, p + i] = h
+        if xvr is not None and p:  # away from the GLS β: dQ/dβ = −2XᵀV⁻¹r ≠ 0
+            H[:p, :p] += 2 * fac * np.outer(xvr, xvr) / Q**2
+            for i in range(npar):
+                H[:p, p + i] += fac * xvr * a[i] / Q**2
+                H[p + i, :p] = H[:p, p + i]
         return H
 
 

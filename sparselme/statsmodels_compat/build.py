@@ -104,7 +104,9 @@ def from_arrays(
     validation.check_not_exact_fit(design.y, design.X, design.response_name)
     layout = make_layout(design, gcodes, labels, gname, Zre, re_names, r_names, vcs, [])
     validation.check_has_random_terms(layout.terms())
-    validation.check_random_terms(layout.terms(), layout.rows(), len(y), stacklevel=3)
+    validation.check_random_terms(
+        layout.terms(), layout.rows(), len(y), stacklevel=3, nobs_vs_nre="warning"
+    )
     if Zre is not None and re_names == ["Group Var"]:
         layout.re_names = ["Group"]  # parameter "Group Var", as statsmodels names it
     return design, layout, re_display, exog_vc if exog_vc is not None else VCSpec([], [], [])
@@ -218,8 +220,11 @@ def re_structure(
     return BarTerm(lhs, (gname,), covariance=name, options=options)
 
 
-def used_columns(parsed: ParsedFormula, bars: list, re_formula, vc_formula, groups) -> set[str]:
-    """The data columns the model uses (whose missing values count)."""
+def used_columns(
+    parsed: ParsedFormula, bars: list, re_formula, vc_formula, groups, env: dict
+) -> set[str]:
+    """The data columns the model uses (whose missing values count); ``env``'s names are
+    not columns."""
     needed = formula_vars(parsed.fixed_formula())
     for b in bars:
         needed |= formula_vars("~" + b.lhs) | set(b.group)
@@ -229,7 +234,7 @@ def used_columns(parsed: ParsedFormula, bars: list, re_formula, vc_formula, grou
         needed |= formula_vars("~" + f.strip().lstrip("~"))
     if isinstance(groups, str):
         needed.add(groups)
-    return needed
+    return needed - set(env)
 
 
 def formula_layout(
@@ -249,9 +254,11 @@ def formula_layout(
     ``re_structure``: a bar term whose covariance structure the re term takes.
     """
     design = patsy_column_order(design, parsed.fixed)
-    Zre, re_names, r_names = _re_design(re_formula, data, gname, no_default)
+    env = design.formula_env
+    Zre, re_names, r_names = _re_design(re_formula, data, gname, no_default, env)
     vcs = [
-        vc_from_formula(k, vc_formula[k], data, gcodes, labels) for k in sorted(vc_formula or {})
+        vc_from_formula(k, vc_formula[k], data, gcodes, labels, env)
+        for k in sorted(vc_formula or {})
     ]
     bars = list(zip(design.terms, design.rows))
     layout = make_layout(
@@ -261,13 +268,19 @@ def formula_layout(
     pairs = zip(layout.terms(), layout.rows())
     unchecked = [(t, r) for t, r in pairs if not any(t is b for b in design.terms)]
     validation.check_random_terms(
-        [t for t, _ in unchecked], [r for _, r in unchecked], design.nobs, stacklevel=4
+        [t for t, _ in unchecked],
+        [r for _, r in unchecked],
+        design.nobs,
+        stacklevel=4,
+        nobs_vs_nre="warning",  # statsmodels fits these
     )
     check_distinct_terms(layout.terms(), layout.rows())  # groups/re_formula/vc_formula, bars
     return design, layout, vcs
 
 
-def _re_design(re_formula: str | None, data: pd.DataFrame, group_name: str, has_vc: bool):
+def _re_design(
+    re_formula: str | None, data: pd.DataFrame, group_name: str, has_vc: bool, env: dict
+):
     """(model (n, k) | None, statsmodels names, R-style names) of the re_formula."""
     n = len(data)
     if re_formula is None:
@@ -277,7 +290,7 @@ def _re_design(re_formula: str | None, data: pd.DataFrame, group_name: str, has_
     text = re_formula.strip().lstrip("~").strip()
     if text == "1":
         return np.ones((n, 1)), [group_name], ["(Intercept)"]
-    mm = evaluate(text, data)
+    mm = evaluate(text, data, env=env)
     cols = [str(c) for c in mm.columns]
     if not cols:
         return None, [], []

@@ -19,7 +19,12 @@ from .params import VCSpec
 
 
 def vc_from_formula(
-    name: str, formula: str, data: pd.DataFrame, gcodes: np.ndarray, labels: list[Any]
+    name: str,
+    formula: str,
+    data: pd.DataFrame,
+    gcodes: np.ndarray,
+    labels: list[Any],
+    env: dict | None = None,
 ) -> VCInfo:
     """A vc_formula entry, evaluated within each group as statsmodels does.
 
@@ -27,12 +32,12 @@ def vc_from_formula(
     on all rows and keeping each group's nonzero columns is the same thing and much
     faster; otherwise the formula is evaluated group by group.
     """
-    mm = evaluate(formula, data, sparse=True)
+    mm = evaluate(formula, data, sparse=True, env=env)
     cols = [str(c) for c in mm.model_spec.column_names]
     if "Intercept" in cols or any("[T." in c for c in cols):
 
         def design_of(g: int, idx: np.ndarray) -> tuple[np.ndarray, list]:
-            sub = evaluate(formula, data.iloc[idx])
+            sub = evaluate(formula, data.iloc[idx], env=env)
             return np.asarray(sub, dtype=float), list(sub.columns)
 
         entries = _group_entries(gcodes, len(labels), design_of)

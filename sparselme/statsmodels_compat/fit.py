@@ -32,24 +32,26 @@ def fit_options(
     niter_sa: int = 0,
     lme4_spellings: bool = True,
     stacklevel: int = 3,
+    unknown: str = "raise",
 ) -> tuple[dict, dict]:
     """(engine options, lme4 spellings REML/start) among a fit's further keyword arguments.
 
     statsmodels' optimizer settings (``method``, ``niter_sa`` > 0, ``gtol``, ``maxiter``...)
     mean nothing to BOBYQA: they warn with a FutureWarning, the class statsmodels uses for
-    fit arguments it does not use. Any other unknown keyword raises TypeError.
+    fit arguments it does not use. Any other keyword raises TypeError, or (``unknown=
+    "warn"``, ``MixedLM.fit`` as in statsmodels) is named in the same warning and not used.
     """
     allowed = set(ENGINE_FIT_KWARGS) | set(STATSMODELS_OPTIMIZER_KWARGS)
     allowed |= set(LME4_FIT_KWARGS) if lme4_spellings else set()
-    unknown = sorted(set(fit_kwargs) - allowed)
-    if unknown:
-        raise TypeError(f"{caller}() got an unexpected keyword argument {unknown[0]!r}")
+    others = sorted(set(fit_kwargs) - allowed)
+    if others and unknown != "warn":
+        raise TypeError(f"{caller}() got an unexpected keyword argument {others[0]!r}")
     unused = ["method"] if method is not None else []
     unused += ["niter_sa"] if niter_sa else []
-    unused += [k for k in STATSMODELS_OPTIMIZER_KWARGS if k in fit_kwargs]
+    unused += [k for k in STATSMODELS_OPTIMIZER_KWARGS if k in fit_kwargs] + others
     if unused:
         warnings.warn(
-            f"argument{'s' if len(unused) > 1 else ''} {', '.join(unused)} not used by "
+            f"Argument{'s' if len(unused) > 1 else ''} {', '.join(unused)} not used by "
             f"{caller}: sparselme minimizes the profiled deviance over θ with BOBYQA (its "
             "settings: maxeval, ftol_abs, xtol_abs)",
             FutureWarning,
@@ -68,7 +70,9 @@ def split_fit_kwargs(
     lme4's spellings (``REML``, ``start``) serve lme4-style code that refits
     ``results.model``; see `fit_options` for the rest.
     """
-    options, lme4 = fit_options(fit_kwargs, "MixedLM.fit", method, niter_sa, stacklevel=4)
+    options, lme4 = fit_options(
+        fit_kwargs, "MixedLM.fit", method, niter_sa, stacklevel=4, unknown="warn"
+    )
     if "REML" in lme4:
         reml = bool(lme4["REML"])
     return reml, lme4.get("start"), options

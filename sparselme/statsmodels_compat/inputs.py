@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import sys
 import warnings
-from collections.abc import Sequence
+from collections import ChainMap
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -43,15 +45,42 @@ def formula_vars(text: str) -> set[str]:
     return formula_variables(text)
 
 
-def evaluate(text: str, data: pd.DataFrame, sparse: bool = False):
-    """A one-sided formula evaluated with formulaic (pandas categoricals kept in order)."""
+def formula_environment(eval_env, depth: int) -> Mapping[str, Any]:
+    """The namespace statsmodels' ``eval_env`` names for formulas (read, never copied).
+
+    None or an int k: the namespace k frames above the caller (``depth`` frames above
+    this function); −1: none; a mapping: itself.
+    """
+    if isinstance(eval_env, Mapping):
+        return eval_env
+    k = 0 if eval_env is None else int(eval_env)
+    if k < 0:
+        return {}
+    frame = sys._getframe(depth + 1 + k)
+    return ChainMap(frame.f_locals, frame.f_globals)
+
+
+def external_names(texts: list[str], data: pd.DataFrame, namespace: Mapping) -> dict:
+    """{name: value} of the names the formulas (``"y ~ x"`` or ``"~ x"``) use that are not
+    data columns."""
+    needed = set().union(*(formula_vars(t) for t in texts))
+    return {n: namespace[n] for n in sorted(needed - set(data.columns)) if n in namespace}
+
+
+def evaluate(text: str, data: pd.DataFrame, sparse: bool = False, env: dict | None = None):
+    """A one-sided formula evaluated with formulaic (pandas categoricals kept in order).
+
+    ``env``: values of names that are not data columns (see `external_names`).
+    """
+    env = env or {}
     rhs = text.strip()
     rhs = rhs[1:] if rhs.startswith("~") else rhs
-    needed = formula_vars("~" + rhs)
+    needed = formula_vars("~" + rhs) - set(env)
     missing = [v for v in needed if v not in data.columns]
     if missing:
         raise UnknownColumnError(missing[0], data.columns)
     frame, context = prepare_frame(data, needed)
+    context.update(env)
     return model_matrix(
         "~" + rhs, frame, context=context, na_action="ignore", output="sparse" if sparse else None
     )

@@ -17,10 +17,20 @@ from ..data.formula import parse_formula, parse_one_sided
 from ..model.mixed_model import MixedModel
 from ..residual_covariance import ResidualModel
 from ..streaming import mixedlm_streamed
+from . import derivatives, regularized
 from .build import formula_groups, formula_layout, from_arrays, re_structure, used_columns
+from .distribution import MixedLMDistribution
 from .fit import fit_engine, split_fit_kwargs
-from .inputs import check_columns, group_rows, groups_to_codes, handle_missing
+from .inputs import (
+    check_columns,
+    external_names,
+    formula_environment,
+    group_rows,
+    groups_to_codes,
+    handle_missing,
+)
 from .layout import Layout
+from .model_data import ModelData
 from .params import MixedLMParams, VCSpec, check_free_pattern, chol_or_diag, is_independent
 from .residual import fit_compat
 from .results import MixedLMCompatResults
@@ -66,6 +76,8 @@ class MixedLM:
     """
 
     residual = None  # a residual structure (sparselme.residual), set by from_formula
+    _freepat: MixedLMParams | None = None  # the last fit's ``free`` pattern
+    _data_removed = False  # remove_data() of a results object dropped the rows
     data_frame: pd.DataFrame | None = None  # the fitted rows of a formula model
     _re_formula: str | None = None  # re_formula and vc_formula of a formula model, for
     _vc_formula: dict[str, str] | None = None  # group-level predictions on new data
@@ -84,6 +96,9 @@ class MixedLM:
     ):
         self.use_sqrt = use_sqrt
         self.reml = True
+        pandas_in = isinstance(endog, (pd.Series, pd.DataFrame))
+        pandas_in |= isinstance(exog, (pd.Series, pd.DataFrame))
+        self.data = ModelData(self, pandas_in)
         if _prebuilt is not None:  # from_formula's design and layout
             self._init_from(*_prebuilt)
             return
@@ -173,11 +188,7 @@ class MixedLM:
         """
         if args:
             raise TypeError("MixedLM.from_formula takes no further positional arguments")
-        if eval_env is not None:
-            raise NotImplementedError(
-                "eval_env is not supported: formulas are evaluated on the columns of data "
-                "(and formulaic's transforms); add any other variable they use to data"
-            )
+        namespace = formula_environment(eval_env, depth=1)
         if residual is not None and validation.is_streamable(data):
             raise NotImplementedError("residual structures need the data in memory (a DataFrame)")
         if validation.is_streamable(data):  # a Parquet path, pyarrow Dataset or Dask DataFrame
@@ -201,7 +212,11 @@ class MixedLM:
             parsed, data, groups, re_formula, vc_formula, subset
         )
         structure = re_structure(cov_struct, re_bar, re_formula, gname)
-        needed = used_columns(parsed, bars, re_formula, vc_formula, groups)
+        texts = [parsed.fixed_formula(), *("~" + b.lhs for b in parsed.bars)]
+        one_sided = [re_formula or "1", *(vc_formula or {}).values()]
+        texts += ["~" + f.strip().lstrip("~") for f in one_sided]
+        env = external_names(texts, data, namespace)
+        needed = used_columns(parsed, bars, re_formula, vc_formula, groups, env)
         needed |= set(residual.columns) if residual is not None else set()
         check_columns(data, needed)
         data, garr = handle_missing(data, needed, garr, missing)
@@ -210,7 +225,9 @@ class MixedLM:
         if garr is None:
             garr = np.ones(len(data), dtype=np.int64)
         gcodes, labels = groups_to_codes(garr)
-        design = build_design(dataclasses.replace(parsed, bars=tuple(bars)), data, missing="raise")
+        design = build_design(
+            dataclasses.replace(parsed, bars=tuple(bars)), data, missing="raise", env=env
+        )
         no_default = bool(vc_formula) or (groups is None and bool(bars))
         design, layout, vcs = formula_layout(
             design, parsed, data, gcodes, labels, gname, re_formula, vc_formula, no_default,
@@ -219,6 +236,7 @@ class MixedLM:
         model = cls(None, None, None, _prebuilt=(design, layout, formula))
         model.exog_vc = VCSpec([v.name for v in vcs], [], [])
         model.data_frame = data
+        model.data = ModelData(model, use_pandas=True)
         model._re_formula, model._vc_formula = re_formula, dict(vc_formula or {})
         if residual is not None:
             model.residual, model._residual_frame = residual, data[list(residual.columns)]
@@ -226,22 +244,24 @@ class MixedLM:
 
     # ---- statsmodels' model attributes --------------------------------------------------
     @property
-    def endog(self) -> np.ndarray:
-        return self.design.y
+    def endog(self) -> np.ndarray | None:
+        return None if self._data_removed else self.design.y
 
     @property
-    def exog(self) -> np.ndarray:
-        return self.design.X
+    def exog(self) -> np.ndarray | None:
+        return None if self._data_removed else self.design.X
 
     @property
-    def groups(self) -> np.ndarray:
+    def groups(self) -> np.ndarray | None:
+        if self._data_removed:
+            return None
         labels = np.asarray(self.layout.group_labels, dtype=object)
         return labels[self.layout.group_codes]
 
     @property
     def exog_re(self) -> np.ndarray | None:
         rows = self.layout.re_rows
-        return None if rows is None else rows.model
+        return None if rows is None or self._data_removed else rows.model
 
     @property
     def exog_names(self) -> list[str]:
@@ -280,7 +300,7 @@ class MixedLM:
 
     @property
     def k_fe(self) -> int:
-        return self.design.X.shape[1]
+        return len(self.design.fixed_names)
 
     @property
     def k_re(self) -> int:
@@ -442,9 +462,14 @@ class MixedLM:
             statsmodels' results: ``params``, ``bse``, ``summary()``... with the lme4-style
             extras of `MixedLMResults`.
         """
-        if fe_pen is not None or cov_pen is not None:
-            raise NotImplementedError("penalized fits (fe_pen, cov_pen) are not supported")
+        if cov_pen is not None:
+            raise NotImplementedError("cov_pen (a penalty on cov_re) is not supported")
         reml, theta_start, engine_opts = split_fit_kwargs(fit_kwargs, reml, method, niter_sa)
+        self.reml, self._freepat = bool(reml), free
+        if fe_pen is not None:
+            if start_params is not None or free is not None or theta_start is not None:
+                raise NotImplementedError("fe_pen with start_params or free is not supported")
+            return regularized.fit_penalized(self, fe_pen, reml, engine_opts)
         if self.residual is not None:
             options = dict(engine_opts, REML=reml)
             if theta_start is not None:
@@ -474,6 +499,28 @@ class MixedLM:
         hist = [dataclasses.asdict(fit.optsum)] if full_output else None
         return MixedLMCompatResults.of_model(fit, view, free, self.use_sqrt, fixed, hist)
 
+    def fit_regularized(
+        self,
+        start_params=None,
+        method="l1",
+        alpha=0,
+        ceps: float = 1e-4,
+        ptol: float = 1e-6,
+        maxit: int = 200,
+        **fit_kwargs,
+    ):
+        """Penalized fixed effects (statsmodels' arguments); see `.regularized`.
+
+        ``method="l1"``: the unpenalized fit's covariance, β by L1 coordinate descent with
+        weights ``alpha`` (scalar or (k_fe,)), ``ceps``, ``ptol``, ``maxit``. A penalty
+        object (statsmodels' ``L2``, ``PseudoHuber``, weights scaled by ``alpha``):
+        ℓ(β, ψ) − pen(β) maximized over both. ``start_params`` and ``fit_kwargs`` go to
+        `fit` (statsmodels does not use ``start_params``; the optimum is the same).
+        """
+        if start_params is not None:
+            fit_kwargs = dict(fit_kwargs, start_params=start_params)
+        return regularized.fit_regularized(self, method, alpha, ceps, ptol, maxit, fit_kwargs)
+
     # ---- other statsmodels model methods -------------------------------------------------
     def predict(self, params, exog=None) -> np.ndarray:
         """Xβ for ``params`` (a MixedLMParams or a vector starting with β)."""
@@ -482,26 +529,50 @@ class MixedLM:
         return X @ np.asarray(beta, dtype=float)[: self.k_fe]
 
     def loglike(self, params, profile_fe: bool = True) -> float:
-        """statsmodels' profile log-likelihood at covariance parameters ``params``.
+        """statsmodels' log-likelihood (scale profiled out) at ``params``.
 
-        ``params`` is a MixedLMParams or the packed covariance parameters (in
-        ``use_sqrt`` form); the fixed effects are profiled out (GLS): ``profile_fe=False``
-        (β held at values of ``params``) is not available.
+        ``params``: a MixedLMParams or the packed covariance parameters (``use_sqrt``
+        form). ``profile_fe``: β at its GLS estimate; False uses ``params.fe_params``.
+        REML or ML as ``self.reml`` (set by the last ``fit``).
         """
-        if not profile_fe:
-            raise NotImplementedError(
-                "loglike(profile_fe=False) is not available: the fixed effects are profiled out"
-            )
-        if not hasattr(params, "cov_re"):
-            params = MixedLMParams.from_packed(
-                np.asarray(params, dtype=float), self.k_fe, self.k_re, self.use_sqrt, has_fe=False
-            )
-        engine = self._engine_for(False)
-        theta = self._theta_from_params(engine, params)
-        return -0.5 * engine.objective(theta, self.reml)
+        return derivatives.loglike(self, params, profile_fe)
 
-    def get_distribution(self, *args, **kwargs):  # pragma: no cover - not provided
-        raise NotImplementedError("use results.simulate() for parametric bootstrap draws")
+    def score(self, params, profile_fe: bool = True) -> np.ndarray:
+        """Gradient of `loglike` in the ``use_sqrt`` parametrization (statsmodels')."""
+        return derivatives.score(self, params, profile_fe)
+
+    def score_full(self, params, calc_fe: bool):
+        """(score_fe, score_re, score_vc) in cov_re's and vcomp's own entries."""
+        return derivatives.score_full(self, params, calc_fe)
+
+    def score_sqrt(self, params, calc_fe: bool = True):
+        """(score_fe, score_re, score_vc) in cov_re's Cholesky factor and sqrt(vcomp)."""
+        return derivatives.score_sqrt(self, params, calc_fe)
+
+    def hessian(self, params) -> tuple[np.ndarray, bool]:
+        """(Hessian of ``loglike(profile_fe=False)`` in (β, cov_re, vcomp), singular?)."""
+        return derivatives.hessian(self, params)
+
+    def get_fe_params(self, cov_re, vcomp, tol: float = 1e-10) -> tuple[np.ndarray, bool]:
+        """(GLS β at the covariance (profile scale), is cov_re singular?)."""
+        params = MixedLMParams.from_components(cov_re=cov_re, vcomp=vcomp)
+        point = derivatives.ParameterPoint.at(self, params, profile_fe=True)
+        sing = bool(self.k_re and np.linalg.eigvalsh(np.asarray(cov_re, float)).min() < tol)
+        return point.beta, sing
+
+    def get_scale(self, fe_params, cov_re, vcomp) -> float:
+        """σ̂² = Q(β)/(n − p) (REML) or Q(β)/n (ML) at the covariance (profile scale)."""
+        params = MixedLMParams.from_components(fe_params, cov_re=cov_re, vcomp=vcomp)
+        point = derivatives.ParameterPoint.at(self, params, profile_fe=False)
+        return point.Q / point.fac
+
+    def get_distribution(self, params, scale: float, exog=None) -> MixedLMDistribution:
+        """The model's distribution at packed ``params`` (β, cov_re/scale, vcomp/scale).
+
+        ``.rvs(n, rng=None)`` draws one response vector (``n`` is not used, as in
+        statsmodels); ``exog`` (n, k_fe) replaces the model's fixed-effects design.
+        """
+        return MixedLMDistribution(self, params, scale, exog)
 
     def __repr__(self) -> str:
         return f"<sparselme MixedLM nobs={self.nobs} groups={self.n_groups}>"

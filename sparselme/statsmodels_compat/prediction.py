@@ -247,7 +247,7 @@ def _default_exog_re(res, frame: pd.DataFrame | None, m: int) -> np.ndarray:
             "not built from a formula on exog"
         )
     spec = _training_spec(model, ("re",), model._re_formula)
-    coded, unseen, missing = _coded(spec, frame)
+    coded, unseen, missing = _coded(spec, frame, model._base_design.formula_env)
     if unseen.any():
         raise DataError(
             "the re_formula's factors have levels not in the fitted data in rows "
@@ -416,14 +416,14 @@ def _vc_designs(
     spec = _training_spec(model, ("vc", v.name), formula)
     cols = [str(c) for c in spec.column_names]
     if not ("Intercept" in cols or any("[T." in c for c in cols)):
-        M, unseen, missing = _coded(spec, frame)
+        M, unseen, missing = _coded(spec, frame, model._base_design.formula_env)
         yield np.arange(m), M, cols, unseen, missing
         return
     fitted_rows = group_rows(model.layout.group_codes, model.n_groups)
     for g in np.unique(codes[codes >= 0]):
         rows = np.flatnonzero(codes == g)
         spec_g = _training_spec(model, ("vc", v.name, int(g)), formula, fitted_rows[g])
-        M, unseen, missing = _coded(spec_g, frame.iloc[rows])
+        M, unseen, missing = _coded(spec_g, frame.iloc[rows], model._base_design.formula_env)
         yield rows, M, [str(c) for c in spec_g.column_names], unseen, missing
 
 
@@ -435,13 +435,16 @@ def _training_spec(model: MixedLM, key: tuple, formula: str, rows: np.ndarray | 
     cache = model.__dict__.setdefault("_prediction_specs", {})
     if key not in cache:
         data = model.data_frame if rows is None else model.data_frame.iloc[rows]
-        cache[key] = evaluate(formula, data, sparse=True).model_spec
+        env = model._base_design.formula_env
+        cache[key] = evaluate(formula, data, sparse=True, env=env).model_spec
     return cache[key]
 
 
-def _coded(spec, frame: pd.DataFrame) -> tuple[object, np.ndarray, np.ndarray]:
-    """(model matrix (m, c) coded as in the fit, unseen-level rows (m,), missing rows (m,))."""
-    needed = {str(v) for v in spec.required_variables}
+def _coded(spec, frame: pd.DataFrame, env: dict) -> tuple[object, np.ndarray, np.ndarray]:
+    """(model matrix (m, c) coded as in the fit, unseen-level rows (m,), missing rows (m,)).
+
+    ``env``: values of names the formula uses that are not data columns."""
+    needed = {str(v) for v in spec.required_variables} - set(env)
     check_columns(frame, needed)
     missing = frame[sorted(needed)].isna().any(axis=1).to_numpy()
     unseen = np.zeros(len(frame), dtype=bool)
@@ -455,6 +458,7 @@ def _coded(spec, frame: pd.DataFrame) -> tuple[object, np.ndarray, np.ndarray]:
             frame[name] = vals.where(~new, None)  # flagged; coded as missing
             unseen |= new
     data, context = prepare_frame(frame, needed)
+    context.update(env)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DataMismatchWarning)  # those rows are in `unseen`
         mm = spec.get_model_matrix(data, context=context, na_action="ignore")

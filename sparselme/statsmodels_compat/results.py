@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import warnings
 from collections.abc import Mapping
@@ -14,17 +13,17 @@ import pandas as pd
 from scipy import stats
 
 from ..engine.fixed_scaling import FixedScaling
-from ..engine.rows import TermRows
-from ..errors import NonlinearStructureError, SingularFitWarning
-from ..model.mixed_model import MixedModel
+from ..errors import NonlinearStructureError
 from ..model.results import ModelFit
 from ..results import MixedLMResults
 from ..results.summary import lme4_summary
+from . import hypotheses
 from .algebra import GroupAlgebra, spec_matrix
-from .fit import fit_engine, fit_options
-from .hypotheses import ContrastResults, constraints
+from .hypotheses import ContrastResults
 from .layout import Layout, column_label
-from .params import MixedLMParams, chol_or_diag
+from .params import MixedLMParams
+from .profile_re import profile_re
+from .removal import check_has_data, load_pickle, remove_data, save_pickle
 from .summary import summary_of
 
 
@@ -83,9 +82,21 @@ class MixedLMCompatResults(MixedLMResults):
     def converged(self) -> bool:
         return self.optsum.returnvalue != "NOT_OPTIMIZED" and self.optsum.converged
 
-    @property
+    _data_removed = False
+
+    @cached_property
     def df_resid(self) -> int:
         return self.nobs - int(np.linalg.matrix_rank(self.design.X)) if self.k_fe else self.nobs
+
+    @cached_property
+    def _group_sizes(self) -> np.ndarray:
+        """(n_groups,) rows per group."""
+        return np.bincount(self.model.layout.group_codes, minlength=self.model.n_groups)
+
+    def remove_data(self) -> None:
+        """Drop the n-length arrays of the results and the model (statsmodels'): the model's
+        endog/exog/exog_re/groups and fittedvalues/resid become None; summary() works."""
+        remove_data(self)
 
     @property
     def npar(self) -> int:
@@ -104,16 +115,26 @@ class MixedLMCompatResults(MixedLMResults):
         return T @ T.T
 
     # ---- statsmodels' parameters ----------------------------------------------------------
+    def _wrap(self, value):
+        """pandas for pandas input (a formula, pandas endog/exog), ndarray otherwise."""
+        return self.model.data.wrap(value)
+
     @cached_property
-    def cov_re_unscaled(self) -> pd.DataFrame:
+    def _cov_re_frame(self) -> pd.DataFrame:
+        """(k_re, k_re) Ψ/σ² with exog_re's names."""
         names = self.model.exog_re_names
         cov = self._relcov(0) if self.k_re else np.zeros((0, 0))
         return pd.DataFrame(cov, index=names, columns=names)
 
     @property
-    def cov_re(self) -> pd.DataFrame:
+    def cov_re_unscaled(self):
+        """Random-effects covariance of one group divided by ``scale``."""
+        return self._wrap(self._cov_re_frame)
+
+    @property
+    def cov_re(self):
         """Random-effects covariance of one group (user scale)."""
-        return self.cov_re_unscaled * self.scale
+        return self._wrap(self._cov_re_frame * self.scale)
 
     @cached_property
     def _vcomp_unscaled(self) -> np.ndarray:
@@ -129,7 +150,7 @@ class MixedLMCompatResults(MixedLMResults):
     def params_object(self) -> MixedLMParams:
         return MixedLMParams.from_components(
             fe_params=self.solution.beta.copy(),
-            cov_re=self.cov_re_unscaled.to_numpy(),
+            cov_re=self._cov_re_frame.to_numpy(),
             vcomp=self._vcomp_unscaled.copy(),
         )
 
@@ -141,9 +162,14 @@ class MixedLMCompatResults(MixedLMResults):
         return np.concatenate(vals)
 
     @property
-    def params(self) -> pd.Series:
+    def params(self):
         """Fixed effects, then variance parameters divided by ``scale`` (statsmodels)."""
-        return pd.Series(self._param_values, index=self.model.param_names)
+        return self._wrap(pd.Series(self._param_values, index=self.model.param_names))
+
+    @property
+    def fe_params(self):
+        """Fixed-effects estimates β (k_fe,)."""
+        return self._wrap(ModelFit.fe_params.fget(self))
 
     @property
     def k_params(self) -> int:
@@ -244,36 +270,53 @@ class MixedLMCompatResults(MixedLMResults):
                 out[np.ix_(ii, ii)] = np.linalg.pinv(sub)
         return self._beta_map(out) if engine else out
 
-    def cov_params(self) -> pd.DataFrame:
+    def cov_params(self):
         """statsmodels' covariance of all parameters: inverse of minus its Hessian."""
         names = self.model.param_names
-        return pd.DataFrame(self._cov_params, index=names, columns=names)
+        return self._wrap(pd.DataFrame(self._cov_params, index=names, columns=names))
 
     @property
-    def bse(self) -> pd.Series:
+    def normalized_cov_params(self):
+        """cov_params() / scale (statsmodels' stored form)."""
+        names = self.model.param_names
+        return self._wrap(pd.DataFrame(self._cov_params / self.scale, index=names, columns=names))
+
+    @cached_property
+    def _bse_values(self) -> np.ndarray:
         with np.errstate(invalid="ignore"):
-            se = np.sqrt(np.diag(self._cov_params))
-        return pd.Series(se, index=self.model.param_names)
+            return np.sqrt(np.diag(self._cov_params))
+
+    def _by_param(self, values: np.ndarray, start: int = 0, stop: int | None = None):
+        names = self.model.param_names[start:stop]
+        return self._wrap(pd.Series(values[start:stop], index=names))
 
     @property
-    def bse_fe(self) -> pd.Series:
-        return self.bse.iloc[: self.k_fe]
+    def bse(self):
+        return self._by_param(self._bse_values)
 
     @property
-    def bse_re(self) -> pd.Series:
+    def bse_fe(self):
+        return self._by_param(self._bse_values, 0, self.k_fe)
+
+    @property
+    def bse_re(self):
         """SEs of the variance parameters on the user scale, as statsmodels reports them."""
-        return self.bse.iloc[self.k_fe :] * math.sqrt(self.scale)
+        return self._by_param(self._bse_values * math.sqrt(self.scale), self.k_fe)
 
     @property
-    def tvalues(self) -> pd.Series:
+    def _tvalues(self) -> np.ndarray:
         with np.errstate(divide="ignore", invalid="ignore"):
-            return self.params / self.bse
+            return self._param_values / self._bse_values
 
     @property
-    def pvalues(self) -> pd.Series:
-        return pd.Series(2 * stats.norm.sf(np.abs(self.tvalues)), index=self.model.param_names)
+    def tvalues(self):
+        return self._by_param(self._tvalues)
 
-    def conf_int(self, alpha: float = 0.05, cols=None) -> pd.DataFrame:
+    @property
+    def pvalues(self):
+        return self._by_param(2 * stats.norm.sf(np.abs(self._tvalues)))
+
+    def conf_int(self, alpha: float = 0.05, cols=None):
         """Wald intervals params ± z·bse for every parameter (statsmodels' ``conf_int``).
 
         Parameters
@@ -290,9 +333,9 @@ class MixedLMCompatResults(MixedLMResults):
             effects, then the variance parameters divided by ``scale``).
         """
         q = stats.norm.ppf(1 - alpha / 2)
-        p, se = self.params, self.bse
-        out = pd.DataFrame({0: p - q * se, 1: p + q * se})
-        return out if cols is None else out.iloc[list(cols)]
+        p, se = self._param_values, self._bse_values
+        out = pd.DataFrame({0: p - q * se, 1: p + q * se}, index=self.model.param_names)
+        return self._wrap(out if cols is None else out.iloc[list(cols)])
 
     # ---- likelihood summaries ----------------------------------------------------------------
     @property
@@ -434,6 +477,8 @@ class MixedLMCompatResults(MixedLMResults):
 
     @property
     def resid(self):
+        if self._data_removed:
+            return None
         return self._wrap_rows(self.design.y - np.asarray(self.fittedvalues))
 
     def predict(
@@ -462,36 +507,31 @@ class MixedLMCompatResults(MixedLMResults):
     # ---- tests ----------------------------------------------------------------------------------
     def t_test(self, r_matrix, use_t: bool | None = None) -> ContrastResults:
         """t (z) tests of R β = q for the fixed effects; R may be a string like "x = 1"."""
-        names = list(self.fe_params.index)
-        R, q = constraints(r_matrix, names, self.k_params, self.k_fe)
-        use_t = self.use_t if use_t is None else use_t
-        V = self._cov_params[: self.k_fe, : self.k_fe]
-        effect = R @ self.solution.beta
-        sd = np.sqrt(np.einsum("ij,jk,ik->i", R, V, R))
-        tval = (effect - q) / sd
-        df = self.df_resid if use_t else None
-        dist = stats.t(df) if use_t else stats.norm
-        return ContrastResults(effect, sd, tval, 2 * dist.sf(np.abs(tval)), q, df, use_t)
+        return hypotheses.t_test(self, r_matrix, use_t)
 
     def wald_test(
         self, r_matrix, *, use_f: bool | None = None, scalar: bool | None = None
     ) -> ContrastResults:
-        """χ² Wald test of R θ = q over all parameters (or over the fixed effects).
+        """Wald test of R θ = q over all parameters (or the fixed effects); χ² by default,
+        F (statistic/rank on (rank, df_resid) degrees of freedom) with ``use_f=True``."""
+        return hypotheses.wald_test(self, r_matrix, bool(use_f), scalar)
 
-        ``use_f=True`` (an F test) is not available; None and False give the χ² test.
-        """
-        if use_f:
-            raise NotImplementedError("wald_test(use_f=True): only the χ² Wald test is available")
-        R, q = constraints(r_matrix, list(self.model.param_names), self.k_params, self.k_params)
-        if R.shape[1] == self.k_fe:
-            R = np.hstack([R, np.zeros((R.shape[0], self.k_params - self.k_fe))])
-        d = R @ self._param_values - q
-        V = R @ self._cov_params @ R.T
-        stat = float(d @ np.linalg.pinv(V, hermitian=True) @ d)  # dependent rows allowed
-        df = int(np.linalg.matrix_rank(R))
-        return ContrastResults.wald(stat, stats.chi2.sf(stat, df), df, scalar)
+    def f_test(self, r_matrix) -> ContrastResults:
+        """F test of R θ = q (``wald_test(r_matrix, use_f=True)``)."""
+        return hypotheses.wald_test(self, r_matrix, True, None)
 
-    # ---- profile likelihood ---------------------------------------------------------------------
+    def wald_test_terms(self, skip_single: bool = False, scalar: bool | None = None):
+        """χ² Wald tests that all coefficients of each fixed-effects term are 0."""
+        return hypotheses.wald_test_terms(self, skip_single, scalar)
+
+    def t_test_pairwise(
+        self, term_name: str, method: str = "hs", alpha: float = 0.05, factor_labels=None
+    ):
+        """Pairwise z tests between the levels of a categorical term, p-values adjusted
+        for multiplicity (``method``: "hs" Holm–Šidák, "holm", "sidak", "bonferroni")."""
+        return hypotheses.t_test_pairwise(self, term_name, method, alpha, factor_labels)
+
+    # ---- profile likelihood -----------------------------------------------------------------
     def profile_re(
         self,
         re_ix: int | str,
@@ -508,53 +548,21 @@ class MixedLMCompatResults(MixedLMResults):
         component named ``re_ix``. Returns (num_low + 1 + num_high, 2): the parameter on
         the user scale and the maximized log-likelihood with the parameter held there.
         """
-        opts = fit_options(fit_kwargs, "profile_re", lme4_spellings=False)[0]
-        if vtype not in ("re", "vc"):
-            raise ValueError("vtype must be 're' or 'vc'")
-        if vtype == "re":
-            terms, rows, free, cov_u = self._re_first(int(re_ix))
-            current, s_prof = cov_u[0, 0], 0
-        else:
-            terms, rows = list(self.terms), list(self.design.rows)
-            free, cov_u = self._free_copy(), None
-            j = [v.name for v in self.model.layout.vc].index(re_ix)
-            current, s_prof = self._vcomp_unscaled[j], (1 if self.k_re else 0) + j
-        values = _profile_grid(current, self.scale, num_low, dist_low, num_high, dist_high)
-        engine = MixedModel(self.design.with_terms(terms, rows))
-        o = engine.pls.theta_offsets
-        fixed = self.model._fixed_theta(engine, free)
-        fixed[o[s_prof]] = True
-        dof = self.nobs - (self.k_fe if self.reml else 0)
-        out = []
-        for x in values:
-            th0 = self.theta.copy()
-            if cov_u is not None:
-                cov_u[0, 0] = x
-                th0[o[0] : o[1]] = terms[0].theta_from_template(chol_or_diag(cov_u))
-            else:
-                th0[o[s_prof]] = math.sqrt(x)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", SingularFitWarning)
-                fit = fit_engine(engine, self.reml, th0, fixed, True, opts)
-            out.append([x * fit.solution.pwrss / dof, -0.5 * fit.optsum.fmin])
-        return np.asarray(out)
+        check_has_data(self, "profile_re")
+        return profile_re(self, re_ix, vtype, num_low, dist_low, num_high, dist_high, fit_kwargs)
 
-    def _free_copy(self) -> MixedLMParams | None:
-        return self.freepat.copy() if self.freepat is not None else None
+    # ---- saving ---------------------------------------------------------------------------
+    def save(self, fname, remove_data: bool = False) -> None:
+        """Pickle the results to ``fname`` (a path or a binary file), statsmodels' ``save``;
+        ``remove_data`` first drops the n-length arrays (`remove_data`)."""
+        if remove_data:
+            self.remove_data()
+        save_pickle(self, fname)
 
-    def _re_first(self, i: int) -> tuple[list, list, MixedLMParams | None, np.ndarray]:
-        """(terms, rows, free, Ψ/σ² (k, k)) with exog_re's column i swapped with the first."""
-        ix = np.arange(self.k_re)
-        ix[0], ix[i] = i, 0
-        cov_u = self.cov_re_unscaled.to_numpy()[np.ix_(ix, ix)]
-        terms, rows = list(self.terms), list(self.design.rows)
-        t, r = terms[0], rows[0]
-        terms[0] = dataclasses.replace(t, columns=tuple(t.columns[j] for j in ix))
-        rows[0] = TermRows(r.codes, r.model[:, ix], r.nlevels)
-        free = self._free_copy()
-        if free is not None:
-            free.cov_re = np.asarray(free.cov_re)[np.ix_(ix, ix)]
-        return terms, rows, free, cov_u
+    @classmethod
+    def load(cls, fname):
+        """Results saved with `save` (unpickled: load only files you trust)."""
+        return load_pickle(fname)
 
     # ---- printing ----------------------------------------------------------------------
     def summary(
@@ -588,20 +596,7 @@ class MixedLMCompatResults(MixedLMResults):
 
     def summary_lme4(self) -> str:
         """lme4's ``summary(lmer(...))`` printout of the same fit."""
-        return lme4_summary(self)
+        return lme4_summary(MixedLMResults.from_fit(self))
 
     def __repr__(self) -> str:
         return f"<sparselme MixedLMResults {self.method} nobs={self.nobs} llf={self.llf:.4f}>"
-
-
-def _profile_grid(current, scale, num_low, dist_low, num_high, dist_high) -> np.ndarray:
-    """(num_low + 1 + num_high,) values around ``current``; ``dist_*`` on the user scale."""
-    low = current - dist_low / scale
-    high = current + dist_high / scale
-    if low <= 0:
-        raise ValueError(
-            "dist_low is too large and would result in a negative variance. Try a smaller value."
-        )
-    return np.concatenate(
-        [np.linspace(low, current, num_low + 1), np.linspace(current, high, num_high + 1)[1:]]
-    )

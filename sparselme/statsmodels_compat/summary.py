@@ -46,7 +46,7 @@ def _param_names(res: MixedLMCompatResults, xname_fe, xname_re) -> list[str]:
 
 def _info(res: MixedLMCompatResults, yname) -> dict:
     """The info block: model, sizes, method, scale, log-likelihood."""
-    sizes = np.bincount(res.model.layout.group_codes, minlength=res.model.n_groups)
+    sizes = res._group_sizes
     return {
         "Model:": "MixedLM",
         "No. Observations:": str(res.nobs),
@@ -67,7 +67,7 @@ def _table(res: MixedLMCompatResults, names: list[str], alpha: float) -> pd.Data
     k_fe = res.k_fe
     table = np.full((len(names), 6), np.nan)
     beta = res.solution.beta
-    se = res.bse.to_numpy()
+    se = res._bse_values
     table[:k_fe, 0] = beta
     table[:k_fe, 1] = se[:k_fe]
     with np.errstate(divide="ignore", invalid="ignore"):

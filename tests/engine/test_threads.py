@@ -1,5 +1,7 @@
 """The thread policy: idle cores from /proc, one thread for small dense work."""
 
+import sys
+
 import numpy as np
 import pytest
 
@@ -67,3 +69,11 @@ def test_blas_threads_limits_and_restores():
     after = [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
     assert after == before
     np.testing.assert_equal(threads.blas_threads(None).__enter__(), None)
+
+
+def test_blas_controller_is_looked_up_again_after_an_import(monkeypatch):
+    # a BLAS may load with a later import (scipy.linalg, an extension): it must be limited
+    first = threads._blas_controller()
+    assert threads._blas_controller() is first
+    monkeypatch.setitem(sys.modules, "_sparselme_fake_extension", object())
+    assert threads._blas_controller() is not first

@@ -133,10 +133,15 @@ def test_dyestuff2_is_flagged_singular_with_a_warning():
     assert "singular" in res.summary()
 
 
-def test_insteval_crossed_fits_within_ten_seconds():
-    _, _, res = fitted("insteval")
-    assert res.optsum.elapsed < 10.0
+def test_insteval_eliminates_students_and_factors_the_departments_densely():
+    """The crossed design's engine: s (2,972 levels) in closed form, a dense Schur
+    complement of d (1,128); the evaluation count is deterministic for the same data."""
+    ref, model, res = fitted("insteval")
     assert res.ngroups == {"s": 2972, "d": 1128}
+    chol = model.pls.chol
+    assert type(chol).__name__ == "BlockCholesky" and chol.q2 == 1128
+    assert res.optsum.feval < 60
+    assert -2 * res.llf <= lme4_criterion(ref) + 1e-6
 
 
 def test_optsum_records_the_optimization():

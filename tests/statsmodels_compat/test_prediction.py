@@ -226,7 +226,7 @@ def test_array_built_model_with_ndarray_and_pandas_inputs(students, school_fits)
     got = res.predict(X, groups=groups, exog_re=X, exog_vc={"classroom": rooms})
     assert isinstance(got, np.ndarray)
     np.testing.assert_allclose(got, lme4.predict(new), rtol=FIT_RTOL)
-    fe, b = res.fe_params.to_numpy(), res.random_effects
+    fe, b = res.fe_params, res.random_effects  # ndarray: the model was given arrays
     hand = [
         x @ fe + x @ b[s].iloc[:2].to_numpy() + b[s][f"classroom[c{r}]"]
         for x, s, r in zip(X, groups, new["classroom"])
