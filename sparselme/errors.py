@@ -18,6 +18,7 @@ __all__ = [
     "UnknownColumnError",
     "IdentifiabilityError",
     "NumericalError",
+    "StructureError",
     "NonlinearStructureError",
     "ConvergenceWarning",
     "SingularFitWarning",
@@ -68,7 +69,11 @@ class NumericalError(SparselmeError, ArithmeticError):
     """The criterion cannot be evaluated in double precision (data far too badly scaled)."""
 
 
-class NonlinearStructureError(SparselmeError, NotImplementedError):
+class StructureError(SparselmeError, NotImplementedError):
+    """A method is not available for a term's covariance structure (``ar1(...)``, ...)."""
+
+
+class NonlinearStructureError(StructureError):
     """A method needs the covariance to be linear in its parameters (Kenward-Roger,
     statsmodels' Hessian), and a term's structure (AR(1), compound symmetry, Toeplitz,
     reduced rank) is not."""

@@ -40,6 +40,7 @@ class CovarianceStructure:
     k: int
     kind = "abstract"
     keyword = "us"  # the formula's name of the structure: us(x | g), ar1(0 + t | g) ...
+    ordered = False  # the columns' order is part of the model (time: AR(1), Toeplitz)
 
     # ---- the parameters -----------------------------------------------------------
     @property

@@ -278,6 +278,7 @@ class AR1(_Correlated):
 
     kind = "ar1"
     keyword = "ar1"
+    ordered = True
     shared_variance = True
 
     @property
@@ -362,6 +363,7 @@ class Toeplitz(_Correlated):
 
     kind = "toep"
     keyword = "toep"
+    ordered = True
 
     @property
     def n_cor(self) -> int:

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import sparselme as sl
-from sparselme.errors import FormulaError, NonlinearStructureError
+from sparselme.errors import FormulaError, NonlinearStructureError, StructureError
 
 
 @pytest.fixture(scope="module")
@@ -66,3 +66,14 @@ def test_free_needs_the_unstructured_covariance(machines):
     free = sl.MixedLMParams.from_components(np.ones(3), np.eye(3))
     with pytest.raises(NonlinearStructureError, match="free="):
         md.fit(free=free)
+
+
+def test_profile_re_keeps_the_order_of_a_time_structure(machines):
+    md = sl.mixedlm(
+        "score ~ Machine", machines, groups="Worker", re_formula="0 + Machine", cov_struct="ar1"
+    )
+    res = md.fit()
+    first = res.profile_re(0, "re", num_low=1, dist_low=1.0, num_high=1, dist_high=1.0)
+    assert first.shape == (3, 2) and first[1, 1] == pytest.approx(res.llf, abs=1e-6)
+    with pytest.raises(StructureError, match="order of the columns"):
+        res.profile_re(1, "re", num_low=1, dist_low=1.0, num_high=1, dist_high=1.0)
