@@ -13,7 +13,7 @@ from .adapters import LIBRARIES
 from .problems import PROBLEMS
 from .report import Row, find, flat_pairs, fmt_mb, fmt_ratio, fmt_s
 
-COLORS = {"sparselme": "#1b9e77", "statsmodels": "#d95f02", "lme4": "#7570b3"}
+COLORS = {"sparselme": "#1b9e77", "statsmodels": "#d95f02", "lme4": "#7570b3", "glmmTMB": "#e7298a"}
 LME4_MARK = " †"  # lme4's time per evaluation is measured after the fit (see the page)
 
 
@@ -83,10 +83,20 @@ def glance_table(rows: list[Row], notes: _Footnotes) -> list[str]:
     return lines
 
 
-def workload_section(problem: str, rows: list[Row], plot: str | None, notes: _Footnotes):
+def workload_section(
+    problem: str, rows: list[Row], plot: str | None, notes: _Footnotes, separate: dict
+):
     p = PROBLEMS[problem]
     ref = find(rows, problem, "sparselme")
     lines = [f"### {p.title or problem} {{#{problem}}}", "", f"{p.description}.", ""]
+    run = separate.get(problem)
+    if run:  # an optional workload, measured on its own and merged into the record
+        commit = run.get("machine", {}).get("commit", "?")
+        lines += [
+            f"Measured in a separate run, `{run.get('command', '?')}`, started "
+            f"{run.get('started', '?')} at sparselme commit {commit}.",
+            "",
+        ]
     if plot:
         lines += [f"![Fit times of each library on {problem}]({plot})", ""]
     lines += [
@@ -206,7 +216,8 @@ def _machine(meta: dict, rows: list[Row]) -> list[str]:
         + (f"; R: `{r_blas}`" if r_blas else ""),
         f"    - **Versions:** Python {m.get('python', '?')}, numpy {m.get('numpy', '?')}, "
         f"scipy {m.get('scipy', '?')}, sparselme {version['sparselme'] or '?'}, "
-        f"statsmodels {version['statsmodels'] or 'not run'}, lme4 {lme4_version or 'not run'}",
+        f"statsmodels {version['statsmodels'] or 'not run'}, lme4 {lme4_version or 'not run'}"
+        + (f", glmmTMB {version['glmmTMB'].partition(', BLAS ')[0]}" if version["glmmTMB"] else ""),
         "",
     ]
 
@@ -241,7 +252,9 @@ def markdown(rows: list[Row], meta: dict, plots: dict[str, str]) -> str:
     sections = [
         line
         for problem in dict.fromkeys(r.problem for r in rows)
-        for line in workload_section(problem, rows, plots.get(problem), notes)
+        for line in workload_section(
+            problem, rows, plots.get(problem), notes, meta.get("separate_runs", {})
+        )
     ]
     limit = meta.get("statsmodels_limit_s", 300)
     lines = [

@@ -46,6 +46,9 @@ class Problem:
     title: str = ""  # what the docs page calls the workload
     warm: bool = False  # timed after one untimed fit in the same process
     competitor: bool = False  # a CPU-bound process runs beside the timed fit (sparselme only)
+    optional: bool = False  # too long for the default run: runs only when named (--problems)
+    lme4_skip: str = ""  # why lme4 is not attempted (a model lme4 1.1 cannot write)
+    glmmtmb: bool = False  # glmmTMB fits this formula too (structured covariances)
 
     def make_data(self, tiny: bool = False) -> pd.DataFrame | Path:
         if self.pending:
@@ -97,6 +100,26 @@ def crossed(n: int, levels_a: int, levels_b: int, seed: int = 20240502) -> pd.Da
     y = 2.0 + 0.5 * x + ua[a] + ub[b] + rng.normal(0.0, 1.0, n)
     return pd.DataFrame(
         {"y": y, "x": x, "a": _factor(a, levels_a, "a"), "b": _factor(b, levels_b, "b")}
+    )
+
+
+def occasions_ar1(groups: int, occasions: int, seed: int = 20240520) -> pd.DataFrame:
+    """``y ~ x + ar1(0 + occ | g)``: each group once at every occasion, an AR(1) group
+    effect over the occasions (sd 1, ρ 0.6) and residual sd 0.5."""
+    rng = np.random.default_rng(seed)
+    rho = 0.6
+    e = rng.normal(size=(groups, occasions))
+    u = np.empty_like(e)
+    u[:, 0] = e[:, 0]
+    for t in range(1, occasions):
+        u[:, t] = rho * u[:, t - 1] + np.sqrt(1 - rho**2) * e[:, t]
+    n = groups * occasions
+    g = np.repeat(np.arange(groups, dtype=np.int32), occasions)
+    occ = np.tile(np.arange(occasions, dtype=np.int32), groups)
+    x = rng.normal(0.0, 1.0, n)
+    y = 2.0 + 0.5 * x + u.ravel() + rng.normal(0.0, 0.5, n)
+    return pd.DataFrame(
+        {"y": y, "x": x, "occ": _factor(occ, occasions, "t"), "g": _factor(g, groups, "g")}
     )
 
 
@@ -230,6 +253,24 @@ _REGISTRY: list[Problem] = [
         streamed=True,
     ),
 ]
+
+_REGISTRY.append(
+    Problem(
+        name="ar1_100k",
+        title="AR(1) random effects in 100,000 groups",
+        description="simulated, y ~ x + ar1(0 + occ | g), 100,000 groups x 5 occasions, "
+        "REML (optional: python -m benchmarks --problems ar1_100k)",
+        formula="y ~ x + ar1(0 + occ | g)",
+        build=occasions_ar1,
+        params={"groups": 100_000, "occasions": 5},
+        tiny_params={"groups": 200, "occasions": 5},
+        reps=1,
+        statsmodels_skip="statsmodels' MixedLM has no covariance structures",
+        lme4_skip="lme4 1.1 has no covariance structures (lme4 2.0 has)",
+        glmmtmb=True,
+        optional=True,
+    )
+)
 
 PROBLEMS: dict[str, Problem] = {p.name: p for p in _REGISTRY}
 

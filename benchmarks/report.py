@@ -330,11 +330,30 @@ def targets_lines(rows: list[Row], meta: dict | None = None) -> list[str]:
     ]
 
 
-def write(csv_path: Path, meta_path: Path, docs_dir: Path) -> tuple[Path, list[Path]]:
+def merge_rows(published: list[Row], meta: dict, rows: list[Row], run: dict) -> tuple[list, dict]:
+    """The published record with the problems of another run replaced by that run's rows;
+    the run's own meta is kept under ``meta["separate_runs"]`` by problem."""
+    problems = {r.problem for r in rows}
+    kept = [r for r in published if r.problem not in problems] + rows
+    order = {p: i for i, p in enumerate(PROBLEMS)}
+    libs = {lib: i for i, lib in enumerate(LIBRARIES)}
+    kept.sort(key=lambda r: (order.get(r.problem, len(order)), libs.get(r.library, len(libs))))
+    meta = dict(meta)
+    separate = dict(meta.get("separate_runs", {}))
+    for p in sorted(problems):
+        separate[p] = {k: run[k] for k in ("command", "started", "machine", "wall_s") if k in run}
+    meta["separate_runs"] = separate
+    return kept, meta
+
+
+def write(
+    csv_path: Path, meta_path: Path, docs_dir: Path, merge: bool = False
+) -> tuple[Path, list[Path]]:
     """Record the run of ``csv_path`` as ``docs_dir/benchmarks.json`` and draw the page from it.
 
-    Without ``csv_path`` the page is redrawn from the record already there. Returns the
-    page and its plots (none where matplotlib is not installed).
+    Without ``csv_path`` the page is redrawn from the record already there. ``merge``
+    replaces only the run's problems in the record there (an optional workload measured
+    on its own). Returns the page and its plots (none where matplotlib is not installed).
     """
     from . import page
 
@@ -342,6 +361,9 @@ def write(csv_path: Path, meta_path: Path, docs_dir: Path) -> tuple[Path, list[P
     if csv_path.exists():
         meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
         rows = rows_from(load(csv_path))
+        if merge and record.exists():
+            published, published_meta = load_record(record)
+            rows, meta = merge_rows(published, published_meta, rows, meta)
         save_record(rows, meta, record)
     elif record.exists():
         rows, meta = load_record(record)

@@ -155,11 +155,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         prog="python -m benchmarks",
         description="Benchmark sparselme against statsmodels and lme4 (SPEC section 4).",
     )
-    ap.add_argument("--problems", help=f"comma-separated, default all: {','.join(PROBLEMS)}")
+    default_problems = [n for n, p in PROBLEMS.items() if not p.optional]
+    optional = [n for n, p in PROBLEMS.items() if p.optional]
+    ap.add_argument(
+        "--problems",
+        help=f"comma-separated, default {','.join(default_problems)}; optional (long, only when "
+        f"named): {','.join(optional)}",
+    )
     ap.add_argument(
         "--libraries",
-        default=",".join(adapters.LIBRARIES),
-        help="comma-separated, default %(default)s",
+        help=f"comma-separated, default all of {','.join(adapters.LIBRARIES)} that fit the "
+        "problems (glmmTMB only with a covariance-structure problem)",
     )
     ap.add_argument(
         "--reps",
@@ -185,6 +191,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--docs", type=Path, default=DEFAULT_DOCS, help="benchmarks.md, img/ go here")
     ap.add_argument("--no-docs", action="store_true", help="write only the CSV")
     ap.add_argument(
+        "--merge",
+        action="store_true",
+        help="add this run's problems to the published record (docs/benchmarks.json) instead "
+        "of replacing it: for an optional workload measured on its own",
+    )
+    ap.add_argument(
         "--report-only",
         action="store_true",
         help="do not run: redraw the page from the output directory's results, or from the "
@@ -192,12 +204,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     args = ap.parse_args(argv)
 
-    names = args.problems.split(",") if args.problems else list(PROBLEMS)
+    names = args.problems.split(",") if args.problems else default_problems
     unknown = [n for n in names if n not in PROBLEMS]
     if unknown:
         ap.error(f"unknown problem(s) {', '.join(unknown)}; known: {', '.join(PROBLEMS)}")
     args.problems = names
-    args.libraries = args.libraries.split(",")
+    if args.libraries is None:
+        structured = any(PROBLEMS[n].glmmtmb for n in names)
+        args.libraries = [lib for lib in adapters.LIBRARIES if lib != "glmmTMB" or structured]
+    else:
+        args.libraries = args.libraries.split(",")
     unknown = [lib for lib in args.libraries if lib not in adapters.LIBRARIES]
     if unknown:
         ap.error(
@@ -240,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
         meta_path.write_text(json.dumps(meta, indent=2))
 
     if not args.no_docs:
-        md, pngs = report.write(csv_path, meta_path, docs_dir)
+        md, pngs = report.write(csv_path, meta_path, docs_dir, merge=args.merge)
         plots = f" and {len(pngs)} plots" if pngs else " (no plots: matplotlib is missing)"
         print(f"wrote {md}{plots}")
         rows, meta = report.load_record(docs_dir / "benchmarks.json")

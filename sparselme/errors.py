@@ -19,6 +19,8 @@ __all__ = [
     "IdentifiabilityError",
     "NumericalError",
     "ProblemTooLargeError",
+    "StructureError",
+    "NonlinearStructureError",
     "ConvergenceWarning",
     "SingularFitWarning",
     "RankDeficiencyWarning",
@@ -78,6 +80,16 @@ class ProblemTooLargeError(SparselmeError):
     def __init__(self, message: str, estimate=None):
         super().__init__(message)
         self.estimate = estimate
+
+
+class StructureError(SparselmeError, NotImplementedError):
+    """A method is not available for a term's covariance structure (``ar1(...)``, ...)."""
+
+
+class NonlinearStructureError(StructureError):
+    """A method needs the covariance to be linear in its parameters (Kenward-Roger,
+    statsmodels' Hessian), and a term's structure (AR(1), compound symmetry, Toeplitz,
+    reduced rank) is not."""
 
 
 class UnknownColumnError(SparselmeError, KeyError, ValueError):

@@ -209,7 +209,9 @@ def lmer(
     formula : str
         Response, fixed effects and bar terms, e.g. ``"Reaction ~ Days + (Days | Subject)"``:
         ``(expr | g)`` correlated, ``(expr || g)`` independent, ``(1 | a/b)`` nested,
-        ``(1 | a) + (1 | b)`` crossed random effects.
+        ``(1 | a) + (1 | b)`` crossed random effects; a covariance structure around a bar
+        term: ``us``, ``diag``, ``homdiag``, ``cs``, ``homcs``, ``ar1(0 + t | g)``,
+        ``toep(0 + t | g)``, ``rr(x | g, d = 2)`` (see the Covariance structures page).
     data : DataFrame (pandas, polars, pyarrow ...), dict of columns, path, Dask data
         The n rows. Other libraries' frames (and anything with the Arrow PyCapsule or
         dataframe interchange protocol) are converted to pandas, a CSV file up to 256 MB

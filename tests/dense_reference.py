@@ -9,6 +9,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg as la
 
+from sparselme.engine import structures as st
+
 
 def dense_lambda(model, theta: np.ndarray) -> np.ndarray:
     """(q, q) Λ(θ): block diagonal, each term's template repeated per level."""
@@ -33,12 +35,24 @@ def dense_deviance(model, theta: np.ndarray, reml: bool, R: np.ndarray | None = 
     if R is None:
         R = np.diag(1.0 / (np.ones(n) if d.weights is None else d.weights))
     ZL = dense_z(model) @ dense_lambda(model, theta)
-    V = ZL @ ZL.T + R
+    return _profiled(X, y, ZL @ ZL.T + R, reml)
+
+
+def dense_deviance_cov(model, covs: list[np.ndarray], reml: bool) -> float:
+    """The same criterion from each term's relative covariance Σ_t (k, k) directly:
+    V = Z (⊕_t I_L ⊗ Σ_t) Zᵀ + I, with no template involved."""
+    d = model.design
+    G = la.block_diag(*[np.kron(np.eye(t.nlevels), S) for t, S in zip(d.terms, covs)])
+    Z = dense_z(model)
+    return _profiled(d.X, d.y_minus_offset, Z @ G @ Z.T + np.eye(len(d.y)), reml)
+
+
+def _profiled(X: np.ndarray, y: np.ndarray, V: np.ndarray, reml: bool) -> float:
+    n, p = X.shape
     cV = la.cho_factor(V)
     Vi_X = la.cho_solve(cV, X)
-    Vi_y = la.cho_solve(cV, y)
     XtViX = X.T @ Vi_X
-    beta = np.linalg.solve(XtViX, X.T @ Vi_y)
+    beta = np.linalg.solve(XtViX, X.T @ la.cho_solve(cV, y))
     r = y - X @ beta
     rss = r @ la.cho_solve(cV, r)
     logdet_V = 2 * np.sum(np.log(np.diag(cV[0])))
@@ -96,3 +110,45 @@ def dense_condvar(res) -> list[np.ndarray]:
         out.append(blocks)
         at += t.q
     return out
+
+
+def yule_walker_pacf(band):
+    """φ_m = last coefficient of the order-m Yule-Walker system (no recursion)."""
+    r = np.r_[1.0, band]
+    out = []
+    for m in range(1, len(r)):
+        R = np.array([[r[abs(i - j)] for j in range(m)] for i in range(m)])
+        out.append(np.linalg.solve(R, r[1 : m + 1])[-1])
+    return np.array(out)
+
+
+def structure_covariance(cov, theta):
+    """The structure's covariance T Tᵀ written out from its definition."""
+    k = cov.k
+    lag = np.abs(np.subtract.outer(np.arange(k), np.arange(k)))
+    if isinstance(cov, st.HomogeneousCompoundSymmetry):
+        t, rho = theta
+        return t**2 * np.where(lag == 0, 1.0, rho)
+    if isinstance(cov, st.CompoundSymmetry):
+        t, rho = theta[:k], theta[k]
+        return np.outer(t, t) * np.where(lag == 0, 1.0, rho)
+    if isinstance(cov, st.AR1):
+        t, rho = theta
+        return t**2 * rho**lag
+    if isinstance(cov, st.Toeplitz):
+        t = theta[:k]
+        band = cov.band(theta)
+        if np.all(np.abs(theta[k:]) < 1):  # (Yule-Walker needs a nonsingular R)
+            np.testing.assert_allclose(yule_walker_pacf(band), theta[k:], atol=1e-10)
+        return np.outer(t, t) * np.r_[1.0, band][lag]
+    if isinstance(cov, st.ReducedRank):
+        Lam = np.zeros((k, cov.rank))
+        at = 0
+        for j in range(cov.rank):
+            Lam[j:, j] = theta[at : at + k - j]
+            at += k - j
+        return Lam @ Lam.T
+    if isinstance(cov, st.HomogeneousDiagonal):
+        return theta[0] ** 2 * np.eye(k)
+    T = cov.template(theta)  # the plain parametrizations (tested on their own)
+    return T @ T.T

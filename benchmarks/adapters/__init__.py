@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from types import ModuleType
 
-LIBRARIES = ("sparselme", "statsmodels", "lme4")
+LIBRARIES = ("sparselme", "statsmodels", "lme4", "glmmTMB")
 COMPETITOR_SKIP = "measured beside a competing process for sparselme only"
 
 
@@ -40,7 +40,7 @@ class Measurement:
 def load(library: str) -> ModuleType:
     if library not in LIBRARIES:
         raise KeyError(f"unknown library {library!r}; known: {', '.join(LIBRARIES)}")
-    return importlib.import_module(f"{__name__}.{library}")
+    return importlib.import_module(f"{__name__}.{library.lower()}")
 
 
 @contextmanager

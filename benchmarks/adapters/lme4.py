@@ -27,14 +27,15 @@ STREAMED_SKIP = "reads its data in memory only; this problem is streamed from Pa
 
 
 @cache
-def _r_problem() -> str:
+def r_package_problem(package: str) -> str:
+    """Why R's ``package`` cannot be used here ("" when it can)."""
     if shutil.which("Rscript") is None:
-        return "Rscript not found (install R and r-cran-lme4)"
+        return f"Rscript not found (install R and r-cran-{package.lower()})"
     probe = subprocess.run(
-        ["Rscript", "-e", "quit(status = !requireNamespace('lme4', quietly = TRUE))"],
+        ["Rscript", "-e", f"quit(status = !requireNamespace('{package}', quietly = TRUE))"],
         capture_output=True,
     )
-    return "" if probe.returncode == 0 else "R package lme4 is not installed"
+    return "" if probe.returncode == 0 else f"R package {package} is not installed"
 
 
 def skip_reason(problem: Problem, force: bool = False) -> str:
@@ -42,7 +43,9 @@ def skip_reason(problem: Problem, force: bool = False) -> str:
         return COMPETITOR_SKIP
     if problem.streamed:
         return STREAMED_SKIP
-    return _r_problem()
+    if problem.lme4_skip:
+        return problem.lme4_skip
+    return r_package_problem("lme4")
 
 
 def write_for_r(data: pd.DataFrame, directory: Path) -> None:
@@ -61,13 +64,14 @@ def write_for_r(data: pd.DataFrame, directory: Path) -> None:
     pd.DataFrame(out).to_csv(directory / "data.csv", index=False)
 
 
-def run(problem: Problem, data: pd.DataFrame) -> Measurement:
-    with tempfile.TemporaryDirectory(prefix="bench-lme4-") as tmp:
+def run_rscript(script: Path, problem: Problem, data: pd.DataFrame) -> dict:
+    """Hand the data to R, run ``script DIR FORMULA REML WARM`` and read its JSON line."""
+    with tempfile.TemporaryDirectory(prefix="bench-r-") as tmp:
         write_for_r(data, Path(tmp))
         proc = subprocess.run(
             [
                 "Rscript",
-                str(SCRIPT),
+                str(script),
                 tmp,
                 problem.formula,
                 "TRUE" if problem.reml else "FALSE",
@@ -78,7 +82,11 @@ def run(problem: Problem, data: pd.DataFrame) -> Measurement:
         )
     if proc.returncode != 0:
         raise RuntimeError(f"Rscript failed: {proc.stderr.strip()[-500:]}")
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def run(problem: Problem, data: pd.DataFrame) -> Measurement:
+    out = run_rscript(SCRIPT, problem, data)
     return Measurement(
         fit_s=out["fit_s"],
         evals=out["evals"],

@@ -1,32 +1,11 @@
 # Fit one lme4 model on data written by benchmarks/adapters/lme4.py and print one JSON line.
 # usage: Rscript lme4_fit.R DIR FORMULA REML [WARM]
-# DIR holds data.csv (factor columns as 1-based level codes) and COLUMN.levels files (one
-# level per line, in R's level order). Only the lmer() call is timed; reading is not. With
+# DIR is read by bench_data.R. Only the lmer() call is timed; reading is not. With
 # WARM = TRUE the model is fitted once, untimed, before the timed fit (a warm process).
-args <- commandArgs(trailingOnly = TRUE)
-dir <- args[1]
-form <- as.formula(args[2])
-reml <- as.logical(args[3])
-warm <- length(args) >= 4 && as.logical(args[4])
 suppressPackageStartupMessages(library(lme4))
+here <- dirname(sub("^--file=", "", grep("^--file=", commandArgs(FALSE), value = TRUE)))
+source(file.path(here, "bench_data.R"))  # dir, form, reml and the data d
 
-csv <- file.path(dir, "data.csv")
-d <- if (requireNamespace("data.table", quietly = TRUE)) {
-  as.data.frame(data.table::fread(csv, showProgress = FALSE))
-} else {
-  read.csv(csv)
-}
-for (f in list.files(dir, pattern = "\\.levels$")) {
-  col <- sub("\\.levels$", "", f)
-  lv <- readLines(file.path(dir, f), encoding = "UTF-8")
-  d[[col]] <- structure(as.integer(d[[col]]), levels = lv, class = "factor")
-}
-
-warns <- character()
-keep_warning <- function(w) {
-  warns <<- c(warns, conditionMessage(w))
-  invokeRestart("muffleWarning")
-}
 if (warm) invisible(suppressWarnings(lmer(form, data = d, REML = reml)))
 elapsed <- system.time(
   fit <- withCallingHandlers(lmer(form, data = d, REML = reml), warning = keep_warning)
@@ -45,7 +24,6 @@ repeat {
   if (calls >= 1000 || spent >= 10 || (calls >= 3 && spent >= 1)) break
 }
 
-esc <- function(s) gsub("[\r\n\t]", " ", gsub("([\"\\\\])", "\\\\\\1", s))
 cat(sprintf(
   paste0(
     '{"fit_s": %.6f, "evals": %d, "s_per_eval": %.6g, "loglik": %.12g, "lme4": "%s", ',

@@ -44,8 +44,10 @@ def theta_to_sdcor(
 
 
 def sdcor_to_theta(terms: Sequence[RandomEffectsTerm], pars: np.ndarray) -> np.ndarray | None:
-    """Inverse of `theta_to_sdcor` (None for an invalid correlation matrix)."""
+    """Inverse of `theta_to_sdcor` (None for an invalid correlation matrix or σ ≤ 0)."""
     sigma = pars[-1]
+    if not sigma > 0:
+        return None
     out, at = [], 0
     for t in terms:
         theta = t.covariance.from_natural(pars[at : at + t.n_theta], sigma)

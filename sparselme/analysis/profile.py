@@ -26,7 +26,7 @@ import pandas as pd
 from scipy import optimize, stats
 
 from ..engine.optimize import minimize_bobyqa
-from ..engine.start import theta_scales
+from ..engine.start import column_scales, theta_scales
 from ..engine.threads import blas_threads
 from ..errors import NumericalError
 from ..model.results import ModelFit
@@ -113,9 +113,9 @@ class _Profiler:
         self.stderr = se
         # the optimizer's θ scales (1 unless a random-effects column is far from unit size)
         self.theta_scale = theta_scales(self.terms, self.model.cp)
-        kinds = [k for t in self.terms for k, _, _ in t.covariance.natural_parameters()]
-        sds = np.array([kind == "sd" for kind in kinds], dtype=bool)
-        self.varpar_scale = np.r_[np.where(sds, self.theta_scale, 1.0), 1.0]
+        sizes = column_scales(self.terms, self.model.cp)
+        natural = [t.covariance.natural_scale(s) for t, s in zip(self.terms, sizes)]
+        self.varpar_scale = np.concatenate([*natural, [1.0]])
 
     # ---- variance parameters ---------------------------------------------------------
     def deviance(self, pars: np.ndarray) -> float:
@@ -189,7 +189,8 @@ class _Profiler:
         optsum = minimize_bobyqa(
             f,
             theta0 * d,
-            self.model.pls.lower_bounds,
+            self.model.pls.lower_bounds * d,
+            upper=self.model.pls.upper_bounds * d,
             ftol_abs=1e-10,
             initial_step=np.maximum(0.05 * np.abs(theta0 * d), 0.01),
         )

@@ -20,11 +20,14 @@ import pandas as pd
 from formulaic import ModelSpec, model_matrix
 from formulaic.transforms.contrasts import C, PolyContrasts
 
+from ..engine.covariance import CovarianceStructure
+from ..engine.parametrizations import make_covariance
 from ..engine.rows import TermRows
 from ..engine.terms import RandomEffectsTerm
 from ..errors import (
     DataError,
     DroppedRowsWarning,
+    IdentifiabilityError,
     MissingDataError,
     RankDeficiencyWarning,
 )
@@ -40,6 +43,7 @@ __all__ = [
     "Design",
     "build_design",
     "coded_term",
+    "bar_covariance",
     "r_style_name",
     "prepare_frame",
     "group_codes",
@@ -349,8 +353,24 @@ def _make_term(
     columns = [r_style_name(c) for c in mm.columns]
     model = np.asarray(mm, dtype=float)
     return coded_term(
-        bar.group_name, columns, levels, codes, model, group_vars=bar.group, lhs=bar.lhs
+        bar.group_name,
+        columns,
+        levels,
+        codes,
+        model,
+        covariance=bar_covariance(bar, len(columns)),
+        group_vars=bar.group,
+        lhs=bar.lhs,
     )
+
+
+def bar_covariance(bar: BarTerm, k: int) -> CovarianceStructure:
+    """The parametrization of a bar term's k columns: unstructured, or its structure."""
+    try:
+        return make_covariance(bar.covariance or "unstructured", k, **dict(bar.options))
+    except IdentifiabilityError as exc:
+        term = f"{bar.covariance}({bar.lhs} | {bar.group_name})"
+        raise IdentifiabilityError(f"term {term}: {exc}") from None
 
 
 def coded_term(
@@ -359,7 +379,7 @@ def coded_term(
     levels: pd.Index,
     codes: np.ndarray,
     model: np.ndarray,
-    covariance: str = "unstructured",
+    covariance: str | CovarianceStructure = "unstructured",
     group_vars: Sequence[str] = (),
     lhs: str = "1",
 ) -> tuple[RandomEffectsTerm, TermRows]:

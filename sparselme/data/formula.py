@@ -2,7 +2,8 @@
 
 ``Reaction ~ Days + (Days | Subject)`` becomes a `ParsedFormula` whose fixed part
 ``"Days"`` is handed to formulaic and whose bar terms ``(Days | Subject)`` describe the
-random effects.  ``||`` and nested groupings ``a/b`` are expanded the way lme4 1.1 does.
+random effects.  ``||`` and nested groupings ``a/b`` are expanded the way lme4 1.1 does;
+covariance structures ``ar1(0 + t | g)`` ... are read by `.formula_structures`.
 No data are touched here.  Every malformed string raises `FormulaError`.
 
 Operators keep lme4's (R's) meaning where Python's differs:
@@ -32,6 +33,7 @@ from dataclasses import dataclass, replace
 from typing import NamedTuple
 
 from ..errors import FormulaError
+from .formula_structures import is_structure_call, structured_bar_terms
 from .rsyntax import is_offset, name_for_formulaic, quoted, unparenthesized_bar
 
 __all__ = [
@@ -47,10 +49,16 @@ __all__ = [
 
 @dataclass(frozen=True)
 class BarTerm:
-    """One random-effects term ``(lhs | group)`` after ``||`` and ``/`` expansion."""
+    """One random-effects term ``(lhs | group)`` after ``||`` and ``/`` expansion.
+
+    ``covariance``: the structure keyword of ``ar1(lhs | group)`` and the like (None: a
+    plain bar, unstructured); ``options``: the structure's (``(("rank", 2),)`` of rr).
+    """
 
     lhs: str
     group: tuple[str, ...]
+    covariance: str | None = None
+    options: tuple[tuple[str, int], ...] = ()
 
     @property
     def group_name(self) -> str:
@@ -99,6 +107,10 @@ def parse_formula(text: str) -> ParsedFormula:
     bars = []
     offsets: list[str] = []
     for term in p.split_terms(tilde + 1, n):
+        structured = structured_bar_terms(p, term)  # ar1(0 + t | g), rr(x | g, d = 2) ...
+        if structured is not None:
+            bars.extend(structured)
+            continue
         bar = p.find_bar(term.lo, term.hi)
         if bar is not None:
             bars.extend(p.bar_terms(term, *bar))
@@ -276,6 +288,8 @@ class _Parser:
             call = prev is not None and t.text in "([" and (
                 prev.kind == "name" or (prev.kind == "close" and self._opener(j - 1) in calls)
             )
+            if call and is_structure_call(self, j):  # ar1(0 + t | g): formula syntax inside
+                call = False
             if call or t.text == "{":
                 calls.add(j)
                 inside.update(range(j + 1, self.match[j]))

@@ -25,7 +25,7 @@ from ..engine.rows import TermRows
 from ..engine.terms import RandomEffectsTerm
 from ..errors import IdentifiabilityError
 
-__all__ = ["check_distinct_terms"]
+__all__ = ["check_distinct_terms", "mimics_residual"]
 
 _RANK_TOL = 1e-9
 
@@ -79,6 +79,19 @@ def _message(terms: list[RandomEffectsTerm]) -> str:
         "identifiable). Remove the duplicated term, or give each term on one grouping "
         "distinct columns, e.g. (1 | g) + (0 + x | g) for independent intercept and slope"
     )
+
+
+def mimics_residual(term: RandomEffectsTerm) -> bool:
+    """Whether the term's covariance can change by a multiple of the identity.
+
+    Unstructured, diagonal and scalar covariances can, so with as many random effects as
+    observations their variances trade off against the residual's (lme4's check); a
+    homogeneous AR(1) or compound-symmetry covariance over k ≥ 3 columns cannot.
+    """
+    basis = np.array([B.ravel() for B in term.covariance.tangent_basis()]).T
+    eye = np.eye(term.k).ravel()
+    coef = np.linalg.lstsq(basis, eye, rcond=None)[0]
+    return bool(np.linalg.norm(basis @ coef - eye) < 1e-8 * np.sqrt(term.k))
 
 
 # ---- which terms group the observations alike -------------------------------------------------
@@ -150,7 +163,7 @@ def _identifiable(terms: list[RandomEffectsTerm], gram: np.ndarray) -> bool:
     for t in terms:
         Rt = R[:, at : at + t.k]
         at += t.k
-        for B in t.covariance.linear_basis():
+        for B in t.covariance.tangent_basis():
             images.append((Rt @ B @ Rt.T).ravel())
     J = np.array(images).T
     norms = np.linalg.norm(J, axis=0)

@@ -31,7 +31,7 @@ from ..errors import (
     UnknownColumnError,
 )
 from . import frames
-from .overlap import check_distinct_terms
+from .overlap import check_distinct_terms, mimics_residual
 from .rank import redundant_columns
 
 __all__ = [
@@ -412,7 +412,10 @@ def check_identifiable(
     """lme4's checks: > 1 level, fewer levels than observations, fewer effects than obs.
 
     ``nobs_vs_nre``: "stop" raises when a term has as many random effects as observations
-    or more, "warning" warns (lme4's ``check.nobs.vs.nRE``).
+    or more, "warning" warns (lme4's ``check.nobs.vs.nRE``). That check applies to
+    covariances that can trade variance with the residual (see
+    `.overlap.mimics_residual`): an AR(1) term over a time factor with one observation
+    per occasion has as many effects as observations and is identifiable.
     """
     for t in terms:
         if t.nlevels < 2:
@@ -429,7 +432,7 @@ def check_identifiable(
             f"(= {nobs}); problems: {problems}"
         )
     for t in terms:
-        if t.q >= nobs:
+        if t.q >= nobs and mimics_residual(t):
             text = (
                 f"number of observations (= {nobs}) <= number of random effects (= {t.q}: "
                 f"{t.k} per level × {t.nlevels} levels) for term {term_label(t)}; the "

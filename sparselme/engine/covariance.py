@@ -11,6 +11,10 @@ module never branches on the kind of structure:
 * `Diagonal`: T diagonal, k θ's ≥ 0 (lme4's ``||`` on numeric columns);
 * `Scalar`: T = θ I, one θ ≥ 0 shared by the k columns (statsmodels' variance
   components over several columns).
+
+The structures of glmmTMB and lme4 ≥ 2.0 (compound symmetry, AR(1), Toeplitz, reduced
+rank, homogeneous diagonal) are in `.structures`; `.parametrizations.make_covariance`
+builds any of them by name.
 """
 
 from __future__ import annotations
@@ -25,7 +29,6 @@ __all__ = [
     "Unstructured",
     "Diagonal",
     "Scalar",
-    "make_covariance",
     "psd_cholesky",
 ]
 
@@ -36,6 +39,8 @@ class CovarianceStructure:
 
     k: int
     kind = "abstract"
+    keyword = "us"  # the formula's name of the structure: us(x | g), ar1(0 + t | g) ...
+    ordered = False  # the columns' order is part of the model (time: AR(1), Toeplitz)
 
     # ---- the parameters -----------------------------------------------------------
     @property
@@ -149,6 +154,43 @@ class CovarianceStructure:
             out.append(E)
         return out
 
+    # ---- derivatives, scales and labels shared by every structure ---------------------
+    def template_derivatives(self, theta: np.ndarray) -> np.ndarray:
+        """(n_theta, k, k) ∂T/∂θ_j at θ (here T is linear in θ: T(e_j) − T(0))."""
+        zero = self.template(np.zeros(self.n_theta))
+        return np.array([self.template(e) - zero for e in np.eye(self.n_theta)])
+
+    def tangent_basis(self) -> list[np.ndarray]:
+        """Symmetric (k, k) directions in which the covariance can move, one per θ entry.
+
+        Identifiability checks test these for linear independence; for a covariance linear
+        in its entries they are `linear_basis`.
+        """
+        return self.linear_basis()
+
+    def theta_scale(self, sizes: np.ndarray) -> np.ndarray:
+        """(n_theta,) d with θ̃ = d θ for the columns divided by ``sizes`` (k,).
+
+        Dividing column a by s_a multiplies row a of T by s_a (T̃ = diag(s) T).
+        """
+        return np.asarray(sizes, dtype=float)[self.positions[0]]
+
+    def natural_scale(self, sizes: np.ndarray) -> np.ndarray:
+        """(n_theta,) the sizes of the natural parameters for ``sizes`` (k,) of the columns:
+        a standard deviation scales with its column, a correlation does not."""
+        sizes = np.asarray(sizes, dtype=float)
+        kinds = self.natural_parameters()
+        return np.array([sizes[i] if kind == "sd" else 1.0 for kind, i, _ in kinds])
+
+    def wrap(self, bar: str) -> str:
+        """The term as written around its bar ``x | g``: ``(x | g)``, ``ar1(x | g)``."""
+        return f"({bar})"
+
+    def describe(self, theta: np.ndarray) -> str:
+        """A short text of the structure's own parameters at θ ("" when the sd's and
+        correlations say it all)."""
+        return ""
+
 
 @dataclass(frozen=True)
 class Unstructured(CovarianceStructure):
@@ -198,6 +240,7 @@ class Diagonal(CovarianceStructure):
     """T diagonal: k θ's ≥ 0, independent random effects."""
 
     kind = "diagonal"
+    keyword = "diag"
 
     @property
     def n_theta(self) -> int:
@@ -226,12 +269,16 @@ class Diagonal(CovarianceStructure):
         """(rows, cols) of T's entries in θ order: the diagonal."""
         return np.arange(self.k), np.arange(self.k)
 
+    def wrap(self, bar: str) -> str:
+        return f"diag({bar})"
+
 
 @dataclass(frozen=True)
 class Scalar(CovarianceStructure):
     """T = θ I: one θ ≥ 0 shared by the k columns."""
 
     kind = "scalar"
+    keyword = ""
 
     @property
     def n_theta(self) -> int:
@@ -278,23 +325,6 @@ class Scalar(CovarianceStructure):
     def column_sizes(self, mean_squares: np.ndarray) -> np.ndarray:
         """One size for all columns (one θ scales them together)."""
         return np.full(self.k, np.sqrt(np.mean(mean_squares)))
-
-
-_KINDS = {"unstructured": Unstructured, "diagonal": Diagonal, "scalar": Scalar}
-
-
-def make_covariance(kind: str | CovarianceStructure, k: int) -> CovarianceStructure:
-    """A parametrization by name (``"unstructured"``, ``"diagonal"``, ``"scalar"``)."""
-    if isinstance(kind, CovarianceStructure):
-        if kind.k != k:
-            raise ValueError(f"covariance structure for {kind.k} columns used on {k}")
-        return kind
-    try:
-        return _KINDS[kind](k)
-    except KeyError:
-        raise ValueError(
-            f"unknown covariance structure {kind!r}; known: {', '.join(_KINDS)}"
-        ) from None
 
 
 def psd_cholesky(A: np.ndarray) -> np.ndarray | None:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import ConvergenceWarning, NumericalError, SingularFitWarning
-from .optimize import SINGULAR_TOL, OptSummary, optimize_checked
+from .optimize import OptSummary, on_bound, optimize_checked
 
 __all__ = [
     "ParameterBlock",
@@ -165,8 +165,14 @@ def natural_values(blocks: Sequence[ParameterBlock], x: np.ndarray) -> np.ndarra
     return np.concatenate(out) if out else np.zeros(0)
 
 
-def warn_about(optsum: OptSummary, lower: np.ndarray, stacklevel: int = 3) -> None:
-    """ConvergenceWarning at maxeval or failed checks; SingularFitWarning on the boundary."""
+def warn_about(
+    optsum: OptSummary,
+    lower: np.ndarray,
+    stacklevel: int = 3,
+    upper: np.ndarray | None = None,
+) -> None:
+    """ConvergenceWarning at maxeval or failed checks; SingularFitWarning on the boundary
+    (a θ at a zero lower bound, or at another finite bound of θ: a correlation of ±1)."""
     if optsum.returnvalue == "NLOPT_MAXEVAL_REACHED":
         g = optsum.gradient
         grad = "" if g is None else f"; gradient {np.array2string(g, precision=4)}"
@@ -180,9 +186,10 @@ def warn_about(optsum: OptSummary, lower: np.ndarray, stacklevel: int = 3) -> No
             f"model may not have converged: {m}", ConvergenceWarning, stacklevel=stacklevel + 1
         )
     n = len(lower)
-    if np.any(optsum.scaled_final()[:n][lower == 0] < SINGULAR_TOL):
+    if np.any(on_bound(optsum.scaled_final()[:n], lower, upper)):
         warnings.warn(
-            "boundary (singular) fit: a variance component is estimated as zero",
+            "boundary (singular) fit: a variance component is estimated as zero (or a "
+            "correlation at a bound of its range)",
             SingularFitWarning,
             stacklevel=stacklevel + 1,
         )

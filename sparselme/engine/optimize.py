@@ -3,7 +3,9 @@
 After BOBYQA stops:
 
 * **boundary**: θ's with a lower bound of 0 that ended within ``boundary_tol`` of it are
-  set to 0 when that does not raise the objective (lme4's boundary.tol);
+  set to 0 when that does not raise the objective (lme4's boundary.tol); parameters on
+  any finite bound (a correlation of ±1, say) are left out of the checks below and
+  finite differences there step to the feasible side only;
 * **gradient**: a central finite-difference gradient and Hessian at the optimum; the
   fit is flagged when the scaled gradient ``R⁻¹g`` (H = RᵀR) exceeds ``grad_tol``
   (lme4's check) or H is not positive definite off the boundary.
@@ -25,6 +27,7 @@ __all__ = [
     "snap_to_boundary",
     "check_convergence",
     "finite_difference_derivatives",
+    "on_bound",
     "SINGULAR_TOL",
 ]
 
@@ -44,6 +47,22 @@ _NLOPT_CODES = {
     -4: "NLOPT_ROUNDOFF_LIMITED",
     -5: "NLOPT_FORCED_STOP",
 }
+
+
+def on_bound(
+    x: np.ndarray, lower: np.ndarray, upper: np.ndarray | None, tol: float = SINGULAR_TOL
+) -> np.ndarray:
+    """(n,) which parameters are at a bound: a zero lower bound judged by x < tol (lme4's
+    isSingular), any other finite bound by a distance below tol."""
+    x, lower = np.asarray(x, dtype=float), np.asarray(lower, dtype=float)
+    at = (lower == 0) & (x < tol)
+    other = np.isfinite(lower) & (lower != 0)
+    at |= other & (x - np.where(other, lower, 0.0) < tol)
+    if upper is not None:
+        upper = np.asarray(upper, dtype=float)
+        finite = np.isfinite(upper)
+        at |= finite & (np.where(finite, upper, 0.0) - x < tol)
+    return at
 
 
 @dataclass
@@ -234,7 +253,9 @@ def optimize_checked(
     if polish and check_derivatives and not optsum.messages:
         newton_polish(f, optsum)
     if optsum.returnvalue == "NLOPT_MAXEVAL_REACHED" and optsum.gradient is None:
-        optsum.gradient = finite_difference_derivatives(f, optsum.final, lower)[0]
+        optsum.gradient = finite_difference_derivatives(
+            f, optsum.final, lower, upper=optsum.upper
+        )[0]
     return optsum
 
 
@@ -265,7 +286,7 @@ def newton_polish(
     """
     x, fx, lower = summary.final.copy(), summary.fmin, summary.lower
     g, H = summary.gradient, summary.hessian
-    free = ~((lower == 0) & (x < SINGULAR_TOL))
+    free = ~on_bound(x, lower, summary.upper)
     if g is None or H is None or free.sum() == 0 or free.sum() > 10:
         return False
     moved = False
@@ -293,7 +314,7 @@ def newton_polish(
         summary.newton_steps = step_no + 1
         if decrement < 1e-6 or step_no + 1 == max_steps:
             break  # what is left is of the order of decrement²
-        g, H = finite_difference_derivatives(f, x, lower, fx)
+        g, H = finite_difference_derivatives(f, x, lower, fx, upper=summary.upper)
     if moved:
         summary.final, summary.fmin = x, fx
     return moved
@@ -321,17 +342,21 @@ def finite_difference_derivatives(
     lower: np.ndarray,
     fx: float | None = None,
     h: float = 1e-4,
+    upper: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Central-difference gradient (n,) and Hessian (n, n) of f at x.
 
     Steps are relative (h·max(|x|, 1)) and one-sided toward the feasible side where x
-    sits on a bound.
+    sits on a bound (a step below ``lower`` goes forward, one above ``upper`` backward).
     """
     x = np.asarray(x, dtype=float)
     n = len(x)
     fx = float(f(x)) if fx is None else fx
     steps = h * np.maximum(np.abs(x), 1.0)
     forward_only = x - steps < lower
+    if upper is not None:  # near an upper bound: step down instead (the formulas hold for −h)
+        steps = np.where(~forward_only & (x + steps > upper), -steps, steps)
+        forward_only |= steps < 0
     grad = np.zeros(n)
     hess = np.zeros((n, n))
     fp = np.zeros(n)
@@ -366,10 +391,11 @@ def check_convergence(
     x = summary.final
     if len(x) == 0:
         return
-    grad, hess = finite_difference_derivatives(f, x, summary.lower, summary.fmin)
+    grad, hess = finite_difference_derivatives(
+        f, x, summary.lower, summary.fmin, upper=summary.upper
+    )
     summary.gradient, summary.hessian = grad, hess
-    on_boundary = (summary.lower == 0) & (x < SINGULAR_TOL)
-    free = ~on_boundary
+    free = ~on_bound(x, summary.lower, summary.upper)
     if not free.any():
         return
     g, H = grad[free], hess[np.ix_(free, free)]

@@ -49,7 +49,7 @@ def theta_scales(terms: Sequence[RandomEffectsTerm], cp: CrossProducts) -> np.nd
     """
     parts = []
     for term, sizes in zip(terms, column_scales(terms, cp)):
-        parts.append(sizes[term.covariance.positions[0]])
+        parts.append(term.covariance.theta_scale(sizes))
     return np.concatenate(parts) if parts else np.zeros(0)
 
 

@@ -16,7 +16,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-from .covariance import CovarianceStructure, Scalar, make_covariance
+from .covariance import CovarianceStructure
+from .parametrizations import make_covariance
 
 __all__ = ["RandomEffectsTerm", "sandwich"]
 
@@ -102,7 +103,7 @@ class RandomEffectsTerm:
 
     def description(self) -> str:
         """The term as written; a variance component (one shared variance) by its name."""
-        shared = isinstance(self.covariance, Scalar)
+        shared = self.covariance.kind == "scalar"
         return f"variance component {self.name!r}" if shared else self.label()
 
     def label(self) -> str:
@@ -110,7 +111,7 @@ class RandomEffectsTerm:
         lhs = self.lhs
         if lhs == "1" and self.columns != ("(Intercept)",):
             lhs = " + ".join("1" if c == "(Intercept)" else c for c in self.columns)
-        return f"({lhs} | {self.name})"
+        return self.covariance.wrap(f"{lhs} | {self.name}")
 
 
 def sandwich(Ta: np.ndarray, blocks: np.ndarray, Tb: np.ndarray) -> np.ndarray:

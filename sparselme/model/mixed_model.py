@@ -128,6 +128,11 @@ class MixedModel:
         return self.pls.lower_bounds
 
     @property
+    def upper_bounds(self) -> np.ndarray:
+        """(n_theta,) upper bounds of θ (+inf where unbounded)."""
+        return self.pls.upper_bounds
+
+    @property
     def parameter_names(self) -> list[str]:
         """θ_1..θ_m, then the blocks' names."""
         names = [f"theta{i + 1}" for i in range(self.n_theta)]
@@ -303,7 +308,7 @@ class MixedModel:
                 nobs=self.design.nobs,
                 callback=report,
             )
-        warn_about(optsum, self.lower_bounds, stacklevel=3)
+        warn_about(optsum, self.lower_bounds, stacklevel=3, upper=self.upper_bounds)
         return self.fit_at(natural_values(blocks, optsum.final), optsum, reml)
 
     def fit_at(self, params: np.ndarray, optsum: OptSummary | None, reml: bool) -> ModelFit:

@@ -21,7 +21,7 @@ import pandas as pd
 
 from ..data.design import Design, r_style_name
 from ..engine.objective import PLSSolution
-from ..engine.optimize import SINGULAR_TOL, OptSummary
+from ..engine.optimize import OptSummary, on_bound
 from ..engine.terms import RandomEffectsTerm
 
 if TYPE_CHECKING:
@@ -220,11 +220,13 @@ class ModelFit:
 
     @property
     def is_singular(self) -> bool:
-        """lme4's isSingular: a θ with a zero lower bound is below 1e-4."""
-        lower = self.engine.lower_bounds
+        """lme4's isSingular: a θ with a zero lower bound is below 1e-4 (or a θ is within
+        1e-4 of another finite bound: a structure's correlation at ±1)."""
+        n = len(self.theta)
         scale = self.optsum.theta_scale  # the optimizer judged d·θ (columns rescaled)
-        theta = self.theta if scale is None else self.theta * scale[: len(self.theta)]
-        return bool(np.any(theta[lower == 0] < SINGULAR_TOL))
+        d = np.ones(n) if scale is None else scale[:n]
+        lower, upper = self.engine.lower_bounds * d, self.engine.pls.upper_bounds * d
+        return bool(np.any(on_bound(self.theta * d, lower, upper)))
 
     # ---- fixed effects -------------------------------------------------------------------
     @property

@@ -18,7 +18,7 @@ from ..data import validation
 from ..data.design import Design, build_design
 from ..data.formula import parse_formula
 from ..engine.fit import ParameterBlock
-from ..engine.optimize import SINGULAR_TOL, finite_difference_derivatives
+from ..engine.optimize import finite_difference_derivatives, on_bound
 from ..errors import MissingDataError, UnknownColumnError
 from ..model.mixed_model import MixedModel
 from ..model.results import ModelFit
@@ -147,7 +147,8 @@ def residual_covariance(fit: ModelFit) -> np.ndarray:
     model = fit.engine
     n_theta = model.n_theta
     theta, rho = fit.params_all[:n_theta], fit.params_all[n_theta:]
-    keep = ~((model.lower_bounds == 0) & (theta * model.theta_scale < SINGULAR_TOL))
+    d = model.theta_scale
+    keep = ~on_bound(theta * d, model.lower_bounds * d, model.pls.upper_bounds * d)
 
     def f(z: np.ndarray) -> float:
         th = theta.copy()
@@ -155,7 +156,8 @@ def residual_covariance(fit: ModelFit) -> np.ndarray:
         return model.objective(np.r_[th, z[keep.sum() :]], fit.reml)
 
     lower = np.r_[model.lower_bounds[keep], np.full(len(rho), -np.inf)]
-    _, H = finite_difference_derivatives(f, np.r_[theta[keep], rho], lower)
+    upper = np.r_[model.pls.upper_bounds[keep], np.full(len(rho), np.inf)]
+    _, H = finite_difference_derivatives(f, np.r_[theta[keep], rho], lower, upper=upper)
     m = len(rho)
     try:
         if not np.all(np.isfinite(H)):

@@ -172,6 +172,19 @@ class MixedLMResults(ModelFit):
     def _repr_html_(self) -> str:
         return overview(self).as_html()
 
+    @property
+    def sdcor(self) -> pd.Series:
+        """The variance parameters as ``confint`` and ``profile`` name them, then σ.
+
+        Per term its standard deviations and correlations in lme4's parametrization, or
+        a covariance structure's own parameters (the AR(1) ``rho_``, the compound-symmetry
+        ``cor_``, the Toeplitz band ``cor_lag1_``..., the loadings ``load1_``... of ``rr``).
+        """
+        from ..analysis import profile
+
+        values = profile.parameter_vector(self)
+        return values.iloc[: len(values) - self.k_fe]
+
     # ---- plots (matplotlib, the optional extra ``plot``) --------------------------------
     def plot_diagnostics(self, **kwargs):
         """Residuals against fitted values and normal QQ plots (needs matplotlib).

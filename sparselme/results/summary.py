@@ -72,6 +72,10 @@ def lme4_summary(res: ModelFit, correlation: bool | None = None) -> str:
                 for i in range(5)
             ).rstrip()
         )
+    for t, theta in zip(res.terms, res.term_thetas()):  # a structure's own parameters
+        text = t.covariance.describe(theta)
+        if text:
+            lines.append(f" {t.label()}: {text}")
     ng = "; ".join(f"{k}, {v}" for k, v in res.ngroups.items())
     lines += [f"Number of obs: {res.nobs}, groups:  {ng}", "", "Fixed effects:"]
     fe = pd.DataFrame(

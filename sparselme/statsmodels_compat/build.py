@@ -8,6 +8,7 @@ Arrays (``endog``, ``exog``, ``groups``, ``exog_re``, ``exog_vc``) go through
 from __future__ import annotations
 
 import dataclasses
+import re
 import warnings
 from collections.abc import Mapping
 from typing import Any
@@ -18,13 +19,15 @@ from formulaic import Formula
 
 from ..data import validation
 from ..data.design import Design, group_codes, r_style_name
-from ..data.formula import ParsedFormula
+from ..data.formula import BarTerm, ParsedFormula
+from ..data.formula_structures import STRUCTURE_KEYWORDS
 from ..data.overlap import check_distinct_terms
 from ..data.rank import redundant_fixed_columns
 from ..errors import (
     DataError,
     DataTypeError,
     DroppedRowsWarning,
+    FormulaError,
     MissingDataError,
     RankDeficiencyWarning,
 )
@@ -151,12 +154,14 @@ def drop_redundant(design: Design) -> Design:
 
 def formula_groups(
     parsed: ParsedFormula, data: pd.DataFrame, groups, re_formula, vc_formula, subset
-) -> tuple[pd.DataFrame, str | None, np.ndarray | None, str, str | None, list]:
-    """(data, groups column, groups values, groups name, re_formula, remaining bar terms).
+) -> tuple[pd.DataFrame, str | None, np.ndarray | None, str, str | None, list, BarTerm | None]:
+    """(data, groups column, groups values, groups name, re_formula, remaining bar terms,
+    the bar term that became groups and re_formula or None).
 
     ``groups`` is a column name or an array aligned with the rows of ``data``; ``subset``
     selects rows first. With a single bar term and no ``groups``, the bar's grouping
-    factor is the groups and its left-hand side the ``re_formula``.
+    factor is the groups and its left-hand side the ``re_formula`` (its covariance
+    structure, if any, that of the re term).
     """
     garr = None if groups is None or isinstance(groups, str) else np.asarray(groups)
     if garr is not None and len(garr) != len(data):
@@ -169,7 +174,7 @@ def formula_groups(
     bars = list(parsed.bars)
     gname = groups if isinstance(groups, str) else "Group"
     if groups is not None:
-        return data, groups, garr, gname, re_formula, bars
+        return data, groups, garr, gname, re_formula, bars, None
     if re_formula is not None or vc_formula is not None:
         raise DataError("re_formula and vc_formula need groups=...")
     if not bars:
@@ -178,14 +183,41 @@ def formula_groups(
             "random effects as lme4 bar terms such as (1 | g)"
         )
     if len(bars) > 1:
-        return data, None, garr, gname, re_formula, bars
+        return data, None, garr, gname, re_formula, bars, None
     bar = bars.pop()  # (lhs | g): statsmodels' groups=g, re_formula=lhs
     if len(bar.group) == 1:
-        return data, bar.group[0], garr, bar.group_name, "~" + bar.lhs, bars
+        return data, bar.group[0], garr, bar.group_name, "~" + bar.lhs, bars, bar
     check_columns(data, set(bar.group))
     codes, levels = group_codes(data, bar.group)
     garr = np.asarray(levels, dtype=object)[codes]
-    return data, None, garr, bar.group_name, "~" + bar.lhs, bars
+    return data, None, garr, bar.group_name, "~" + bar.lhs, bars, bar
+
+
+_COV_STRUCT = re.compile(r"^\s*(\w+)\s*(?:\(\s*(?:d\s*=\s*)?(\d+)\s*\))?\s*$")
+
+
+def re_structure(
+    cov_struct: str | None, bar: BarTerm | None, re_formula: str | None, gname: str
+) -> BarTerm | None:
+    """The bar term whose structure the re term takes: ``cov_struct`` (``"ar1"``,
+    ``"cs"``, ``"rr(1)"`` ...) or the structure of the bar that became the groups."""
+    if cov_struct is None:
+        return bar if bar is not None and bar.covariance is not None else None
+    m = _COV_STRUCT.match(str(cov_struct))
+    name = m.group(1) if m else str(cov_struct)
+    if m is None or name not in STRUCTURE_KEYWORDS or (m.group(2) and name != "rr"):
+        raise FormulaError(
+            f"cov_struct must be one of {', '.join(STRUCTURE_KEYWORDS)} (rr with its rank as "
+            f"'rr(2)'), not {cov_struct!r}"
+        )
+    if bar is not None and bar.covariance is not None:
+        raise FormulaError(
+            f"cov_struct={cov_struct!r} and the structure {bar.covariance}() in the formula: "
+            "give the structure once"
+        )
+    options = (("rank", int(m.group(2) or 2)),) if name == "rr" else ()
+    lhs = (re_formula or "~1").strip().lstrip("~").strip()
+    return BarTerm(lhs, (gname,), covariance=name, options=options)
 
 
 def used_columns(
@@ -215,8 +247,12 @@ def formula_layout(
     re_formula: str | None,
     vc_formula: Mapping[str, str] | None,
     no_default: bool,
+    re_structure: BarTerm | None = None,
 ) -> tuple[Design, Layout, list[VCInfo]]:
-    """(design in patsy's column order, layout, the vc_formula components)."""
+    """(design in patsy's column order, layout, the vc_formula components).
+
+    ``re_structure``: a bar term whose covariance structure the re term takes.
+    """
     design = patsy_column_order(design, parsed.fixed)
     env = design.formula_env
     Zre, re_names, r_names = _re_design(re_formula, data, gname, no_default, env)
@@ -225,7 +261,9 @@ def formula_layout(
         for k in sorted(vc_formula or {})
     ]
     bars = list(zip(design.terms, design.rows))
-    layout = make_layout(design, gcodes, labels, gname, Zre, re_names, r_names, vcs, bars)
+    layout = make_layout(
+        design, gcodes, labels, gname, Zre, re_names, r_names, vcs, bars, re_structure
+    )
     validation.check_has_random_terms(layout.terms(), parsed.text)
     pairs = zip(layout.terms(), layout.rows())
     unchecked = [(t, r) for t, r in pairs if not any(t is b for b in design.terms)]

@@ -9,7 +9,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..data.design import Design, coded_term
+from ..data.design import Design, bar_covariance, coded_term
+from ..data.formula import BarTerm
 from ..engine.rows import TermRows
 from ..engine.terms import RandomEffectsTerm
 
@@ -117,19 +118,24 @@ def make_layout(
     r_names: list[str] | None,
     vcs: list[VCInfo],
     bars: list[tuple[RandomEffectsTerm, TermRows]],
+    re_structure: BarTerm | None = None,
 ) -> Layout:
     """Assemble the terms: the re term (Zre (n, k)), the vc terms, then bar terms.
 
     Bar terms with one column join the variance components; the others are ``extra``.
+    ``re_structure``: a bar term whose covariance structure the re term takes (default
+    unstructured).
     """
     re_term = re_rows = None
     if Zre is not None and Zre.shape[1] > 0:
+        structure = re_structure or BarTerm("1", (gname,))
         re_term, re_rows = coded_term(
             gname,
             tuple(r_names or re_names or ()),
             pd.Index([str(g) for g in labels], name=gname),
             gcodes,
             Zre,
+            covariance=bar_covariance(structure, Zre.shape[1]),
             group_vars=(gname,),
         )
     vcs = list(vcs)

@@ -18,7 +18,7 @@ from ..model.mixed_model import MixedModel
 from ..residual_covariance import ResidualModel
 from ..streaming import mixedlm_streamed
 from . import derivatives, regularized
-from .build import formula_groups, formula_layout, from_arrays, used_columns
+from .build import formula_groups, formula_layout, from_arrays, re_structure, used_columns
 from .distribution import MixedLMDistribution
 from .fit import fit_engine, split_fit_kwargs
 from .inputs import (
@@ -31,7 +31,7 @@ from .inputs import (
 )
 from .layout import Layout
 from .model_data import ModelData
-from .params import MixedLMParams, VCSpec, chol_or_diag, is_independent
+from .params import MixedLMParams, VCSpec, check_free_pattern, chol_or_diag, is_independent
 from .residual import fit_compat
 from .results import MixedLMCompatResults
 from .streamed import StreamedMixedLM
@@ -132,6 +132,7 @@ class MixedLM:
         groups=None,
         residual=None,
         eval_env=None,
+        cov_struct: str | None = None,
         **kwargs,
     ) -> MixedLM:
         """statsmodels' ``MixedLM.from_formula`` (``sl.mixedlm``); lme4 bar terms allowed.
@@ -162,6 +163,11 @@ class MixedLM:
             The grouping column's name, or the group of each row.
         residual : VarIdent or AR1, optional
             A residual variance structure (see `sparselme.residual`); data in memory only.
+        cov_struct : str, optional
+            The structure of the ``re_formula`` covariance (``cov_re``): ``"us"``
+            (unstructured, the default), ``"diag"``, ``"homdiag"``, ``"cs"``, ``"homcs"``,
+            ``"ar1"``, ``"toep"`` or ``"rr(d)"``; see the Covariance structures page. A
+            structure written in the formula (``ar1(0 + C(t) | g)``) is another spelling.
         **kwargs
             For streamed data: ``chunk_size`` (rows per chunk), the engine's ``ordering``
             and ``factorization``.
@@ -202,9 +208,10 @@ class MixedLM:
             re_formula = "~" + parse_one_sided(re_formula, "re_formula")
         if vc_formula is not None:
             vc_formula = {k: parse_one_sided(v, "vc_formula") for k, v in vc_formula.items()}
-        data, groups, garr, gname, re_formula, bars = formula_groups(
+        data, groups, garr, gname, re_formula, bars, re_bar = formula_groups(
             parsed, data, groups, re_formula, vc_formula, subset
         )
+        structure = re_structure(cov_struct, re_bar, re_formula, gname)
         texts = [parsed.fixed_formula(), *("~" + b.lhs for b in parsed.bars)]
         one_sided = [re_formula or "1", *(vc_formula or {}).values()]
         texts += ["~" + f.strip().lstrip("~") for f in one_sided]
@@ -223,7 +230,8 @@ class MixedLM:
         )
         no_default = bool(vc_formula) or (groups is None and bool(bars))
         design, layout, vcs = formula_layout(
-            design, parsed, data, gcodes, labels, gname, re_formula, vc_formula, no_default
+            design, parsed, data, gcodes, labels, gname, re_formula, vc_formula, no_default,
+            structure,
         )
         model = cls(None, None, None, _prebuilt=(design, layout, formula))
         model.exog_vc = VCSpec([v.name for v in vcs], [], [])
@@ -470,6 +478,8 @@ class MixedLM:
             res.hist = [dataclasses.asdict(res.optsum)] if full_output else None
             return res
         start = self._as_params(start_params)
+        if free is not None and self.layout.re_term is not None:
+            check_free_pattern(self.layout.re_term)
         diagonal = is_independent(free, start, self.k_re)
         view = self._view(diagonal)
         engine = view._engine

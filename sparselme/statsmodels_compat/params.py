@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..engine.covariance import Unstructured
+from ..engine.terms import RandomEffectsTerm
+from ..errors import NonlinearStructureError
+
 
 class MixedLMParams:
     """A parameter state: fixed effects, random-effects covariance, variance components.
@@ -127,3 +131,15 @@ def is_independent(free: MixedLMParams | None, start: MixedLMParams | None, k_re
         if np.any(L[off] != 0):
             return False
     return True
+
+
+def check_free_pattern(term: RandomEffectsTerm) -> None:
+    """``free`` marks entries of an unstructured ``cov_re``'s Cholesky factor; with a
+    covariance structure (``cov_struct``) there are no such entries."""
+    if term.covariance != Unstructured(term.k):
+        raise NonlinearStructureError(
+            f"free= holds entries of the Cholesky factor of an unstructured cov_re at their "
+            f"starting values; the random effects {term.label()} have a covariance structure "
+            "of their own parameters: fit without free, or without cov_struct"
+        )
+

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..engine.rows import TermRows
-from ..errors import SingularFitWarning
+from ..errors import SingularFitWarning, StructureError
 from ..model.mixed_model import MixedModel
 from .fit import fit_engine, fit_options
 from .params import MixedLMParams, chol_or_diag
@@ -80,6 +80,12 @@ def _re_first(
     cov_u = res._cov_re_frame.to_numpy()[np.ix_(ix, ix)]
     terms, rows = list(res.terms), list(res.design.rows)
     t, r = terms[0], rows[0]
+    if i != 0 and t.covariance.ordered:  # the profile reorders the columns
+        raise StructureError(
+            f"profile_re of column {i} of {t.label()}: the profile puts the column first, "
+            "and the order of the columns is part of this structure; profile column 0, or "
+            "use the results' profile() on the structure's parameters"
+        )
     terms[0] = dataclasses.replace(t, columns=tuple(t.columns[j] for j in ix))
     rows[0] = TermRows(r.codes, r.model[:, ix], r.nlevels)
     free = _free_copy(res)

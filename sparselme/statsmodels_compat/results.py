@@ -13,6 +13,7 @@ import pandas as pd
 from scipy import stats
 
 from ..engine.fixed_scaling import FixedScaling
+from ..errors import NonlinearStructureError
 from ..model.results import ModelFit
 from ..results import MixedLMResults
 from ..results.summary import lme4_summary
@@ -222,7 +223,11 @@ class MixedLMCompatResults(MixedLMResults):
 
     @cached_property
     def hessian(self) -> np.ndarray | None:
-        """statsmodels' Hessian of the profile log-likelihood at the estimates."""
+        """statsmodels' Hessian of the profile log-likelihood at the estimates.
+
+        Raises `sparselme.errors.NonlinearStructureError` for a structured covariance
+        (AR(1), compound symmetry ...): its parameters are not a linear covariance model.
+        """
         H = self._engine_hessian
         if H is None:
             return None
@@ -234,7 +239,16 @@ class MixedLMCompatResults(MixedLMResults):
     @cached_property
     def _cov_params(self) -> np.ndarray:
         k = self.k_params
-        H = self._engine_hessian
+        try:
+            H = self._engine_hessian
+        except NonlinearStructureError as exc:  # a structured term: no linear covariance model
+            warnings.warn(
+                f"statsmodels-style standard errors of the variance parameters are not "
+                f"computed ({exc}); fixed-effect standard errors are lme4's",
+                UserWarning,
+                stacklevel=3,
+            )
+            H = None
         if H is None:
             out = np.full((k, k), np.nan)
             out[: self.k_fe, : self.k_fe] = self.cov_fe

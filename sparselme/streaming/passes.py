@@ -47,6 +47,7 @@ from numpy.lib.mixins import NDArrayOperatorsMixin
 
 from ..data.design import (
     Design,
+    bar_covariance,
     group_codes,
     lme4_term_order,
     missing_mask,
@@ -962,7 +963,7 @@ def streamed_design(
             name=t.bar.group_name,
             columns=t.columns,
             levels=t.levels,
-            covariance="unstructured",
+            covariance=bar_covariance(t.bar, len(t.columns)),
             group_vars=tuple(t.bar.group),
             lhs=t.bar.lhs,
             intercept_only=len(t.columns) == 1 and bool(moments.ones[i]),

@@ -21,12 +21,13 @@ from benchmarks import adapters, report, runner  # noqa: E402
 from benchmarks.adapters import lme4 as lme4_adapter  # noqa: E402
 from benchmarks.adapters import statsmodels as sm_adapter  # noqa: E402
 from benchmarks.problems import PROBLEMS, bundled  # noqa: E402
+from sparselme.data.formula_structures import STRUCTURE_KEYWORDS  # noqa: E402
 
 RUNNABLE = [name for name, p in PROBLEMS.items() if not p.pending and not p.streamed]
 
 
 def _variables(formula: str) -> set[str]:
-    return set(re.findall(r"[A-Za-z_][A-Za-z_0-9]*", formula)) - {"C"}
+    return set(re.findall(r"[A-Za-z_][A-Za-z_0-9]*", formula)) - {"C", *STRUCTURE_KEYWORDS}
 
 
 def test_registry_has_the_spec_problems():
@@ -87,6 +88,36 @@ def test_sparselme_adapter_on_sleepstudy():
     assert m.fit_s > 0 and m.evals and m.evals > 5
     assert m.s_per_eval and 0 < m.s_per_eval < m.fit_s
     assert m.loglik == pytest.approx(-871.8141, abs=1e-3)  # lme4's REML logLik
+
+
+def test_structured_workload_is_optional_and_compared_with_glmmtmb():
+    problem = PROBLEMS["ar1_100k"]
+    assert problem.optional and problem.params["groups"] >= 100_000
+    assert "ar1_100k" not in runner.parse_args([]).problems  # not in the default run
+    assert "glmmTMB" not in runner.parse_args([]).libraries
+    args = runner.parse_args(["--problems", "ar1_100k"])
+    assert args.libraries == list(adapters.LIBRARIES)
+    glmmtmb = adapters.load("glmmTMB")
+    assert lme4_adapter.skip_reason(problem) == problem.lme4_skip
+    assert sm_adapter.skip_reason(problem) == problem.statsmodels_skip
+    assert glmmtmb.skip_reason(PROBLEMS["sleepstudy"])  # only the structured workloads
+    m = adapters.load("sparselme").run(problem, problem.make_data(tiny=True))
+    assert m.evals > 0 and m.loglik < 0
+
+
+def test_merge_replaces_only_the_runs_problems():
+    published = [
+        report.Row("insteval", "sparselme", 0.4),
+        report.Row("ar1_100k", "sparselme", 99.0),
+    ]
+    rows = [report.Row("ar1_100k", "glmmTMB", 400.0), report.Row("ar1_100k", "sparselme", 30.0)]
+    merged, meta = report.merge_rows(published, {"command": "all"}, rows, {"command": "one"})
+    assert [(r.problem, r.library, r.median_s) for r in merged] == [
+        ("insteval", "sparselme", 0.4),
+        ("ar1_100k", "sparselme", 30.0),
+        ("ar1_100k", "glmmTMB", 400.0),
+    ]
+    assert meta["command"] == "all" and meta["separate_runs"]["ar1_100k"]["command"] == "one"
 
 
 def test_worker_subprocess_reports_a_run():

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from sparselme.engine.covariance import Diagonal, Scalar, Unstructured, make_covariance
+from sparselme.engine.covariance import Diagonal, Scalar, Unstructured
+from sparselme.engine.parametrizations import make_covariance
 
 STRUCTURES = [Unstructured(3), Diagonal(3), Scalar(3), Unstructured(1)]
 

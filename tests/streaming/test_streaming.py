@@ -132,6 +132,22 @@ def test_chunks_far_smaller_than_the_data_give_the_same_answer(data, folder):
     assert_same_fit(res, in_memory(data))
 
 
+def test_structured_terms_stream_like_in_memory(data, folder):
+    """A covariance structure is part of the term, whatever reads the rows."""
+    formula = "y ~ x + z + cs(0 + f | a) + (1 | b)"
+    design, cp = streamed_design(formula, folder, chunk_size=500)
+    assert [t.label() for t in design.terms] == ["cs(0 + f | a)", "(1 | b)"]
+    streamed = sl.LinearMixedModel(design, cp=cp)
+    model = sl.LinearMixedModel.from_formula(formula, data)
+    for theta in (np.array([0.8, 0.5, 1.1, 0.4, 0.6]), model.pls.initial_theta):
+        for reml in (True, False):
+            assert streamed.objective(theta, reml) == pytest.approx(
+                model.objective(theta, reml), rel=1e-12
+            )
+    res = sl.lmer(formula, folder, **TIGHT)
+    assert res.llf == pytest.approx(in_memory(data, formula).llf, rel=1e-8)
+
+
 def test_objective_at_fixed_theta_equals_in_memory(data, folder):
     design, cp = streamed_design(FORMULA, folder, chunk_size=500)
     streamed = sl.LinearMixedModel(design, cp=cp)
