@@ -20,6 +20,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..engine.arrays import distinct
 from ..engine.crossprod import CrossProducts
 from ..engine.rows import TermRows
 from ..engine.terms import RandomEffectsTerm
@@ -121,12 +122,12 @@ def _same_partition(terms, rows, s: int, t: int, cp: CrossProducts | None) -> bo
         a, b = rows[s].codes, rows[t].codes
         image = np.full(L, -1, dtype=np.intp)
         image[a] = b
-        return bool(np.array_equal(image[a], b)) and len(np.unique(image)) == L
+        return bool(np.array_equal(image[a], b)) and len(distinct(image)) == L
     blocks = cp.cross[(t, s)]  # level pairs that share rows: a bijection if alike
     return (
         len(blocks.rows) == L
-        and len(np.unique(blocks.rows)) == L
-        and len(np.unique(blocks.cols)) == L
+        and len(distinct(blocks.rows)) == L
+        and len(distinct(blocks.cols)) == L
     )
 
 

@@ -29,6 +29,7 @@ from scipy.linalg import blas, lapack
 from sksparse import cholmod
 
 from . import _gram, limits, selinv
+from .arrays import distinct
 from .crossprod import CrossProducts
 from .terms import RandomEffectsTerm, sandwich
 from .threads import dense_blas_threads, kernel_threads
@@ -307,7 +308,7 @@ class BlockCholesky:
             cols.append(c)
         self._a22_rows, self._a22_cols = np.concatenate(rows), np.concatenate(cols)
         flat = self._a22_rows * self.q2 + self._a22_cols
-        if len(np.unique(flat)) != len(flat):  # the blocks never overlap
+        if len(distinct(flat)) != len(flat):  # the blocks never overlap
             raise AssertionError("A₂₂ blocks overlap in the Schur complement")
         # the fixed CSC pattern of L₂₁ (q₂ × q₁) and a gather map from block values
         self._a21_keys = [key for key in cross if key[1] == 0]

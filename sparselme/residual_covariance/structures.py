@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from ..data.design import Design
+from ..engine.arrays import distinct
 from ..errors import DataError
 
 __all__ = ["VarIdent", "AR1", "ResidualSpec", "BoundStructure", "ResidualStructureError"]
@@ -120,7 +121,7 @@ def _check_within_levels(spec: AR1, group: np.ndarray, glevels: list[str], desig
     """Each AR group must lie within one level of every grouping factor (lag products
     then keep each term's level-block-diagonal pattern)."""
     for t, rows in zip(design.terms, design.rows):
-        pairs = np.unique(group.astype(np.int64) * t.nlevels + rows.codes)
+        pairs = distinct(group.astype(np.int64) * t.nlevels + rows.codes)
         if len(pairs) > len(glevels):
             spans = np.bincount(pairs // t.nlevels, minlength=len(glevels))
             g = int(np.flatnonzero(spans > 1)[0])

@@ -24,6 +24,7 @@ from ..analysis.contrasts import categorical_levels
 from ..analysis.predict import predict as lme4_predict
 from ..data import validation
 from ..data.design import prepare_frame
+from ..engine.arrays import distinct
 from ..errors import DataError, NewLevelsWarning, UnknownColumnError
 from .inputs import as_matrix, check_columns, evaluate, group_rows
 
@@ -362,7 +363,7 @@ class _VCEffects:
         keep = (g[r] >= 0) & ~unseen[r]
         pos = None if names is None else {n: i for i, n in enumerate(names)}
         keys, vals = [], []
-        for gg in np.unique(g[r[keep]]):
+        for gg in distinct(g[r[keep]]):
             own, modes = self.of(int(gg))
             for a, (name, b) in enumerate(zip(own, modes)):
                 col = a if pos is None else pos.get(name)
@@ -420,7 +421,7 @@ def _vc_designs(
         yield np.arange(m), M, cols, unseen, missing
         return
     fitted_rows = group_rows(model.layout.group_codes, model.n_groups)
-    for g in np.unique(codes[codes >= 0]):
+    for g in distinct(codes[codes >= 0]):
         rows = np.flatnonzero(codes == g)
         spec_g = _training_spec(model, ("vc", v.name, int(g)), formula, fitted_rows[g])
         M, unseen, missing = _coded(spec_g, frame.iloc[rows], model._base_design.formula_env)
