@@ -147,22 +147,24 @@ def fit_blocks(
     return optsum
 
 
-def to_free(blocks: Sequence[ParameterBlock], values: np.ndarray) -> np.ndarray:
-    """Natural values of all blocks (concatenated) → the optimizer's scale."""
+def _blockwise(blocks: Sequence[ParameterBlock], values: np.ndarray, free: bool) -> np.ndarray:
+    """Each block's slice of ``values`` mapped to the optimizer's scale (``free``) or back."""
     out, at = [], 0
     for b in blocks:
-        out.append(np.asarray(b.to_free(values[at : at + b.size]), dtype=float))
+        convert = b.to_free if free else b.from_free
+        out.append(np.asarray(convert(values[at : at + b.size]), dtype=float))
         at += b.size
     return np.concatenate(out) if out else np.zeros(0)
+
+
+def to_free(blocks: Sequence[ParameterBlock], values: np.ndarray) -> np.ndarray:
+    """Natural values of all blocks (concatenated) → the optimizer's scale."""
+    return _blockwise(blocks, values, free=True)
 
 
 def natural_values(blocks: Sequence[ParameterBlock], x: np.ndarray) -> np.ndarray:
     """The optimizer's vector → natural values of all blocks (concatenated)."""
-    out, at = [], 0
-    for b in blocks:
-        out.append(np.asarray(b.from_free(x[at : at + b.size]), dtype=float))
-        at += b.size
-    return np.concatenate(out) if out else np.zeros(0)
+    return _blockwise(blocks, x, free=False)
 
 
 def warn_about(
