@@ -4,6 +4,7 @@ process, one worker subprocess, the R data hand-off and the report. No R needed.
 from __future__ import annotations
 
 import csv
+import pickle
 import re
 import sys
 import time
@@ -269,3 +270,18 @@ def test_spec_targets_and_page_figures_of_the_second_round():
     assert "p90 of the 9 fit times 260 ms, 1.08× the median" in text
     assert "beside one CPU-bound process: 1.38× the median of `insteval` without it" in text
     assert "`import sparselme` took 50 ms" in text
+
+
+def test_trees_times_each_tree_from_its_own_source(tmp_path, capsys):
+    from benchmarks import trees
+
+    out = trees.compare([REPO, REPO], ["sleepstudy"], reps=1, rounds=1)
+    record = out["sleepstudy"][str(REPO)]
+    assert len(record["times"]) == 2 and all(t > 0 for t in record["times"])
+    assert record["llf"] == pytest.approx(-871.8141, abs=1e-3)
+    assert "after/before" in capsys.readouterr().out
+    # a tree without the package: the installed one would answer, which is refused
+    data = tmp_path / "data.pkl"
+    data.write_bytes(pickle.dumps(bundled("sleepstudy")))
+    with pytest.raises(RuntimeError, match="imported from|No module"):
+        trees.time_tree(tmp_path, data, PROBLEMS["sleepstudy"], 1)
