@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from dense_reference import dense_deviance
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from references import REFERENCE  # noqa: E402
 
@@ -208,6 +208,10 @@ def test_objective_equals_dense_brute_force(
     frame = frame[frame["s"].isin(["p", "q", "r"])]
     if frame["s"].nunique() < 3 or frame["g2"].nunique() < 2:
         return
+    # two terms grouping the rows alike are refused (IdentifiabilityError): not this test's case
+    cells = frame.groupby(["g1", "g2"], observed=True).ngroups
+    assume(not ("g1/g2" in formula and cells == frame["g1"].nunique()))
+    assume(not ("g2)" in formula and cells == frame["g1"].nunique() == frame["g2"].nunique()))
     weights = rng.uniform(0.3, 3.0, len(frame)) if weighted else None
     if structure == "varident":
         spec, rho = sl.VarIdent("s"), rng.uniform(0.3, 3.0, 2)
