@@ -21,12 +21,8 @@ import numpy as np
 from scipy.linalg import lapack
 
 from . import selinv
-from .cholesky import (
-    SELECTED_INVERSION_MIN_Q,
-    BlockCholesky,
-    SparseCholesky,
-    _symmetric_from_upper,
-)
+from .block_cholesky import BlockCholesky, symmetric_from_upper
+from .sparse_cholesky import SELECTED_INVERSION_MIN_Q, SparseCholesky
 
 __all__ = ["SelectedInverse", "inverse_cross_blocks", "inverse_diagonal_blocks"]
 
@@ -155,7 +151,7 @@ def _schur_inverse(chol: BlockCholesky) -> np.ndarray:
     Sinv, info = lapack.dpotri(chol.U22, lower=0)
     if info != 0:
         raise np.linalg.LinAlgError(f"inverting the Schur complement failed (info={info})")
-    return _symmetric_from_upper(Sinv)
+    return symmetric_from_upper(Sinv)
 
 
 def _block_cross(chol: BlockCholesky, s: int, t: int, rows, cols) -> np.ndarray:

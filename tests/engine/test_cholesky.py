@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 import scipy.linalg as la
 
-from sparselme.engine import cholesky
+from sparselme.engine import block_cholesky, cholesky
 from sparselme.engine.crossprod import chunk_crossproducts
 from sparselme.engine.rows import TermRows
 from sparselme.engine.terms import RandomEffectsTerm
@@ -44,7 +44,7 @@ FACTORS = [
 @pytest.mark.parametrize("dense_cross", [False, True])
 @pytest.mark.parametrize("name,make", FACTORS)
 def test_factor_matches_the_dense_matrix(name, make, dense_cross, monkeypatch):
-    monkeypatch.setattr(cholesky, "DENSE_CROSS_FLOPS_PER_PAIR", 1e12 if dense_cross else 0.0)
+    monkeypatch.setattr(block_cholesky, "DENSE_CROSS_FLOPS_PER_PAIR", 1e12 if dense_cross else 0.0)
     terms, cp, T, A = _design()
     chol = make(terms, cp)
     chol.update(T)
@@ -94,7 +94,7 @@ def test_symmetric_from_upper_in_blocks(order):
     full = rng.normal(size=(50, 50))
     full = full + full.T
     M = np.array(np.triu(full) + np.tril(rng.normal(size=(50, 50)), -1), order=order)
-    out = cholesky._symmetric_from_upper(M, block=16)  # several blocks and a partial one
+    out = block_cholesky.symmetric_from_upper(M, block=16)  # several blocks and a partial one
     assert out.flags.c_contiguous
     np.testing.assert_array_equal(out, full)
 
@@ -104,7 +104,7 @@ def test_symmetric_from_upper_in_blocks(order):
 def test_inverse_on_the_pattern_of_a_matches_the_dense_inverse(
     name, make, dense_cross, monkeypatch
 ):
-    monkeypatch.setattr(cholesky, "DENSE_CROSS_FLOPS_PER_PAIR", 1e12 if dense_cross else 0.0)
+    monkeypatch.setattr(block_cholesky, "DENSE_CROSS_FLOPS_PER_PAIR", 1e12 if dense_cross else 0.0)
     terms, cp, T, A = _design()
     chol = make(terms, cp)
     chol.update(T)

@@ -172,15 +172,15 @@ def test_random_slope_on_a_huge_offset_says_to_centre_it(sleep):
 def test_no_raw_linear_algebra_error_when_the_fixed_part_fails(sleep, monkeypatch):
     """A Schur complement XᵀV⁻¹X that is not positive definite is a NumericalError."""
     model = sl.LinearMixedModel.from_formula("Reaction ~ Days + (1 | Subject)", sleep)
-    from sparselme.engine import cholesky
+    from sparselme.engine import block_cholesky
 
-    real = cholesky.lapack.dpotrf
+    real = block_cholesky.lapack.dpotrf
 
     def broken(a, **kwargs):  # [X y] is the factor's last block: its pivot 2 (Days) fails
         U, _ = real(a, **kwargs)
         return U, model.pls.chol.q2 + 2
 
-    monkeypatch.setattr(cholesky.lapack, "dpotrf", broken)
+    monkeypatch.setattr(block_cholesky.lapack, "dpotrf", broken)
     with pytest.raises(sl.errors.NumericalError, match="fixed-effect columns"):
         model.pls.solve(np.array([1.0]))
     assert model.objective(np.array([1.0])) == np.inf  # the optimizer backs off

@@ -142,7 +142,7 @@ def test_conditional_variances_equal_the_dense_inverse(factorization, formula):
 
 @pytest.mark.parametrize("dense_cross", [False, True])
 def test_both_outer_product_strategies_agree_with_the_dense_likelihood(dense_cross, monkeypatch):
-    import sparselme.engine.cholesky as chol
+    import sparselme.engine.block_cholesky as chol
 
     monkeypatch.setattr(chol, "DENSE_CROSS_FLOPS_PER_PAIR", 1e12 if dense_cross else 0.0)
     rng = np.random.default_rng(11)
@@ -174,7 +174,7 @@ def test_both_outer_product_strategies_agree_with_the_dense_likelihood(dense_cro
 
 
 def test_selected_inversion_path_gives_the_same_conditional_variances(monkeypatch):
-    import sparselme.engine.cholesky as chol
+    import sparselme.engine.sparse_cholesky as chol
 
     rng = np.random.default_rng(21)
     data = random_frame(rng, 80, 6, 5)
