@@ -43,9 +43,12 @@ print(repr((times, float(res.llf), sparselme.__file__)))
 """
 
 
-def time_tree(tree: Path, data_file: Path, problem: problems.Problem, reps: int) -> dict:
-    """One worker process importing sparselme from ``tree``: its fit times and llf."""
-    env = dict(os.environ, PYTHONPATH=str(tree))
+def time_tree(
+    tree: Path, data_file: Path, problem: problems.Problem, reps: int, env: dict | None = None
+) -> dict:
+    """One worker process importing sparselme from ``tree`` (with extra environment
+    variables ``env``): its fit times and llf."""
+    env = dict(os.environ, PYTHONPATH=str(tree), **(env or {}))
     args = [sys.executable, "-c", _WORKER, str(data_file), problem.formula]
     args += ["1" if problem.reml else "0", str(reps)]
     proc = subprocess.run(args, capture_output=True, text=True, env=env, cwd=tree)

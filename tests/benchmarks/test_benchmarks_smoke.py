@@ -4,6 +4,7 @@ process, one worker subprocess, the R data hand-off and the report. No R needed.
 from __future__ import annotations
 
 import csv
+import os
 import pickle
 import re
 import sys
@@ -285,3 +286,14 @@ def test_trees_times_each_tree_from_its_own_source(tmp_path, capsys):
     data.write_bytes(pickle.dumps(bundled("sleepstudy")))
     with pytest.raises(RuntimeError, match="imported from|No module"):
         trees.time_tree(tmp_path, data, PROBLEMS["sleepstudy"], 1)
+
+
+def test_threads_times_the_default_and_each_fixed_setting(capsys):
+    from benchmarks import threads
+
+    labels = threads.settings(2)
+    assert labels["default"] is None and labels["2 threads"]["OPENBLAS_NUM_THREADS"] == "2"
+    out = threads.measure(["sleepstudy"], reps=1, rounds=1, busy=True)
+    assert set(out["sleepstudy"]) == set(threads.settings(len(os.sched_getaffinity(0))))
+    assert all(len(t) == 1 and t[0] > 0 for t in out["sleepstudy"].values())
+    assert "default/best" in capsys.readouterr().out
