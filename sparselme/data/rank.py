@@ -19,6 +19,9 @@ __all__ = [
     "engine_columns",
     "redundant_columns_and_residual",
     "RANK_TOL",
+    "qr_r",
+    "redundant_in_r",
+    "redundant_and_residual_in_r",
 ]
 
 RANK_TOL = 1e-7
@@ -39,7 +42,7 @@ def redundant_columns(X: np.ndarray, tol: float = RANK_TOL) -> list[int]:
     """Indices of columns of X that are (numerically) in the span of earlier columns."""
     if X.shape[1] == 0:
         return []
-    return _dependent_in_r(_qr_r(X), _column_norms(X), tol)
+    return _dependent_in_r(qr_r(X), _column_norms(X), tol)
 
 
 def redundant_columns_and_residual(
@@ -55,8 +58,23 @@ def redundant_columns_and_residual(
     Xy = np.empty((n, p + 1), order="F")
     Xy[:, :p] = X
     Xy[:, p] = y
-    R = _qr_r(Xy, overwrite=True)
+    R = qr_r(Xy, overwrite=True)
     dropped = _dependent_in_r(R[:, :p], _column_norms(X), tol)
+    if dropped:
+        return dropped, None
+    return dropped, abs(float(R[p, p])) if R.shape[0] > p else 0.0
+
+
+def redundant_in_r(R: np.ndarray, tol: float = RANK_TOL) -> list[int]:
+    """Redundant columns of a matrix M given only the R (≤ m, m) of its QR (the column
+    norms of M are those of R)."""
+    return _dependent_in_r(R, np.sqrt(np.einsum("ij,ij->j", R, R)), tol)
+
+
+def redundant_and_residual_in_r(R: np.ndarray, tol: float = RANK_TOL):
+    """`redundant_columns_and_residual` from the R (≤ p+1, p+1) of [X y]."""
+    p = R.shape[1] - 1
+    dropped = redundant_in_r(R[:, :p], tol)
     if dropped:
         return dropped, None
     return dropped, abs(float(R[p, p])) if R.shape[0] > p else 0.0
@@ -67,7 +85,7 @@ def _column_norms(X: np.ndarray) -> np.ndarray:
     return np.sqrt(np.einsum("ij,ij->j", X, X))
 
 
-def _qr_r(M: np.ndarray, overwrite: bool = False) -> np.ndarray:
+def qr_r(M: np.ndarray, overwrite: bool = False) -> np.ndarray:
     """(min(n, m), m) triangular factor R of M (n, m), by LAPACK's Householder QR."""
     (geqrf,) = la.get_lapack_funcs(("geqrf",), (M,))
     with blas_threads(1):  # tall and skinny: threads only add contention

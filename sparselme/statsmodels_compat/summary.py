@@ -46,7 +46,7 @@ def _param_names(res: MixedLMCompatResults, xname_fe, xname_re) -> list[str]:
 
 def _info(res: MixedLMCompatResults, yname) -> dict:
     """The info block: model, sizes, method, scale, log-likelihood."""
-    sizes = np.bincount(res.model.layout.group_codes, minlength=res.model.n_groups)
+    sizes = res.model.layout.sizes()
     return {
         "Model:": "MixedLM",
         "No. Observations:": str(res.nobs),

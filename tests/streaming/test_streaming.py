@@ -278,7 +278,8 @@ def test_dask_local_scheduler_without_a_client(data):
 
 
 def test_statsmodels_spelling_compiles_to_lme4_terms():
-    from sparselme.streaming import is_streamable, mixedlm_formula
+    from sparselme.statsmodels_compat.streamed import mixedlm_formula
+    from sparselme.streaming import is_streamable
 
     def cat(v):
         return v == "s"
