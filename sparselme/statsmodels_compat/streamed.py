@@ -115,11 +115,13 @@ def mixedlm_streamed(
     elif re_formula is None and not vcs and groups is not None:
         re_formula = "1"
     layout, order = streamed_layout(design, groups, re_formula, vcs)
-    terms = [design.terms[i] for i in order]
     counts = design.source.level_counts
     rows = replace(design.source, level_counts=[counts[i] for i in order])
-    design = replace(design, terms=terms, source=rows)
     layout.group_sizes = _group_sizes(layout, rows.level_counts)
+    # as in memory, the design holds the formula's own bar terms; the engine gets the
+    # layout's terms (re term, variance components, bar terms) in the cross-products' order
+    bars = [t for _, t, _ in layout.extra] + [v.term for v in layout.vc if v.level_group is None]
+    design = replace(design, terms=bars, source=rows)
     return design, reorder_crossproducts(cp, order), layout
 
 

@@ -100,6 +100,16 @@ def test_mixedlm_returns_statsmodels_results(sleep, inputs, kind):
 
 
 @pytest.mark.parametrize("kind", KINDS)
+def test_group_level_predictions(sleep, inputs, kind):
+    res = fit_re(inputs[kind])
+    ref = reference(sleep, "re", fit_re)
+    new = sleep.iloc[[0, 15, 40]][["Days", "Subject"]]
+    np.testing.assert_allclose(
+        res.predict(new, groups="Subject"), ref.predict(new, groups="Subject"), rtol=1e-6
+    )
+
+
+@pytest.mark.parametrize("kind", KINDS)
 def test_mixedlm_variance_components(sleep, inputs, kind):
     res = fit_vc(inputs[kind])
     ref = reference(sleep, "vc", fit_vc)
