@@ -170,7 +170,9 @@ def build_design(
         y, X = chunk.y, chunk.X
     names = list(coder.fixed_names)
     yc = y if off is None else y - off
-    moments = ColumnMoments.of(np.column_stack([X, yc]))
+    Xy = np.empty((len(yc), X.shape[1] + 1), order="F")
+    Xy[:, :-1], Xy[:, -1] = X, yc
+    moments = ColumnMoments.of(Xy, overwrite=True)
     dropped, _ = checks.check_fixed(moments, names, response_name)
     dropped_cols = [names[j] for j in dropped]
     if dropped:

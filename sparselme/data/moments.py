@@ -61,37 +61,52 @@ class ColumnMoments:
         )
 
     @classmethod
-    def of(cls, M: np.ndarray) -> ColumnMoments:
-        """The summary of M (n, m) (rows with a non-finite value are counted, then left out)."""
+    def of(cls, M: np.ndarray, overwrite: bool = False) -> ColumnMoments:
+        """The summary of M (n, m) (rows with a non-finite value are counted, then left out).
+
+        ``overwrite``: M (float, F-ordered) may be used as workspace.
+        """
         M = np.asarray(M, dtype=float)
         M = M.reshape(len(M), -1)
         n, m = M.shape
-        finite = np.isfinite(M)
-        nonfinite = (~finite).sum(axis=0).astype(np.int64)
+        if n == 0:
+            return cls.empty(m)
+        lo, hi = M.min(axis=0), M.max(axis=0)  # NaN and ±inf show up here
+        nonfinite = np.zeros(m, dtype=np.int64)
         dropped = 0
-        if nonfinite.any():
+        if not (np.isfinite(lo).all() and np.isfinite(hi).all()):
+            finite = np.isfinite(M)
+            nonfinite = (~finite).sum(axis=0).astype(np.int64)
             rows = finite.all(axis=1)
             dropped = n - int(rows.sum())
-            M = M[rows]
+            M, overwrite = M[rows], True
             n = len(M)
-        if n == 0:
-            out = cls.empty(m)
-            out.nonfinite, out.nonfinite_rows = nonfinite, dropped
-            return out
-        mean = M.mean(axis=0)
-        C = np.asfortranarray(M - mean)
-        # a second pass for the mean: the first one is off by rounding of size |μ|·ε·n
-        fix = C.mean(axis=0)
-        mean = mean + fix
+            if n == 0:
+                out = cls.empty(m)
+                out.nonfinite, out.nonfinite_rows = nonfinite, dropped
+                return out
+            lo, hi = M.min(axis=0), M.max(axis=0)
+        # only a column within [0, 1] that is not constant needs a look at its values
+        binary = ((lo == 0) | (lo == 1)) & ((hi == 0) | (hi == 1))
+        for j in np.flatnonzero(binary & (lo != hi)):
+            x = M[:, j]
+            binary[j] = np.count_nonzero(x) == np.count_nonzero(x == 1.0)
+        # centred on the first row, then on the mean of the differences: no cancellation
+        # for columns far from zero (Days + 1e9), and the mean comes out exact to rounding
+        first = M[0].copy()
+        C = M if overwrite and M.flags.f_contiguous else np.array(M, order="F")
+        C -= first
+        fix = C.sum(axis=0) / n
         C -= fix
+        mean = first + fix
         return cls(
             n=n,
             nonfinite=nonfinite,
             mean=mean,
             R=qr_r(C, overwrite=True) if m else np.zeros((0, 0)),
-            lo=M.min(axis=0),
-            hi=M.max(axis=0),
-            binary=np.all((M == 0) | (M == 1), axis=0),
+            lo=lo,
+            hi=hi,
+            binary=binary,
             nonfinite_rows=dropped,
         )
 

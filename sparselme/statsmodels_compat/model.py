@@ -446,7 +446,10 @@ class MixedLM:
         **fit_kwargs
             The engine's settings, as for `sparselme.lmer`: ``maxeval``, ``ftol_abs``,
             ``xtol_abs``, ``verbose``, ``check_derivatives``, ``max_restarts``, ``polish``,
-            ``keep_log``; lme4's spellings ``REML`` and ``start`` (θ).
+            ``keep_log``, ``callback`` (``callback(evaluation, params, value)`` after every
+            evaluation, as statsmodels' and scipy's fits call theirs; raising in it, e.g.
+            KeyboardInterrupt, stops the fit and leaves the model usable); lme4's spellings
+            ``REML`` and ``start`` (θ).
 
         Returns
         -------

@@ -80,12 +80,19 @@ def chunk_moments(df: pd.DataFrame, coder: Coder, drop_missing: bool) -> ChunkMo
     y = enc.y_minus_offset
     return ChunkMoments(
         cp=chunk_crossproducts(rows, enc.X, y, enc.weights),
-        fixed=ColumnMoments.of(np.column_stack([enc.X, y])),
+        fixed=ColumnMoments.of(_stacked(enc.X, y), overwrite=True),
         terms=[ColumnMoments.of(m) for m in enc.models],
         counts=[np.bincount(r.codes, minlength=r.nlevels) for r in rows],
         dropped=enc.dropped,
         ndropped=enc.ndropped,
     )
+
+
+def _stacked(X: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """(n, p + 1) [X y], F-ordered (a fresh array, used as workspace)."""
+    out = np.empty((len(y), X.shape[1] + 1), order="F")
+    out[:, :-1], out[:, -1] = X, y
+    return out
 
 
 def _column_arg(value, what: str) -> str | None:
