@@ -1,7 +1,9 @@
 """Linear dependence among columns, by one Householder QR (LAPACK ``geqrf``).
 
 Used for the fixed-effects matrix (lme4 drops redundant columns with a warning) and for
-the columns of a random-effects term (whose variances are not identifiable then).
+the columns of a random-effects term (whose variances are not identifiable then). The
+``*_in_r`` forms judge from the R factor alone, as the chunk summaries of
+`sparselme.data.moments` give it.
 """
 
 from __future__ import annotations
@@ -9,14 +11,11 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg as la
 
-from ..engine.fixed_scaling import FixedScaling
 from ..engine.threads import blas_threads
 from ..errors import NumericalError
 
 __all__ = [
     "redundant_columns",
-    "redundant_fixed_columns",
-    "engine_columns",
     "redundant_columns_and_residual",
     "RANK_TOL",
     "qr_r",
@@ -25,17 +24,6 @@ __all__ = [
 ]
 
 RANK_TOL = 1e-7
-
-
-def engine_columns(X: np.ndarray) -> np.ndarray:
-    """(n, p) X centred on its intercept and scaled (``fixed_scaling``); columns that are
-    constant up to rounding are zero."""
-    return FixedScaling.of(X, zero_rounding=True).apply(X)
-
-
-def redundant_fixed_columns(X: np.ndarray, tol: float = RANK_TOL) -> list[int]:
-    """Redundant columns of a fixed-effects matrix, judged on its centred, scaled columns."""
-    return redundant_columns(engine_columns(X), tol)
 
 
 def redundant_columns(X: np.ndarray, tol: float = RANK_TOL) -> list[int]:
