@@ -145,3 +145,22 @@ def test_what_needs_the_rows_says_so(inputs, kind):
     with pytest.raises(errors.NeedsRowsError, match="profile_re"):
         res.profile_re(0, "re")
     assert res.model.k_fe == 2 and res.model.n_groups == 18
+
+
+@pytest.mark.parametrize("kind", ["parquet", "dask"])
+def test_lmer_tests_predictions_and_what_needs_rows(sleep, inputs, kind):
+    formula = "Reaction ~ Days * shift + (Days | Subject)"
+    res = sl.lmer(formula, inputs[kind], **TIGHT)
+    ref = reference(sleep, "lmer shift", lambda d: sl.lmer(formula, d, **TIGHT))
+    for type_ in (1, 3):
+        mine, theirs = res.anova(type=type_), ref.anova(type=type_)
+        assert list(mine.index) == list(theirs.index)
+        np.testing.assert_allclose(mine["F value"], theirs["F value"], rtol=1e-5)
+        np.testing.assert_allclose(mine["DenDF"], theirs["DenDF"], rtol=1e-4)
+    np.testing.assert_allclose(np.asarray(res.predict()), np.asarray(ref.predict()), rtol=1e-6)
+    new = sleep.iloc[[3, 50]]
+    np.testing.assert_allclose(res.predict(new), ref.predict(new), rtol=1e-6)
+    with pytest.raises(errors.NeedsRowsError, match="simulat"):
+        res.simulate(nsim=2)
+    with pytest.raises(errors.NeedsRowsError, match="simulat"):
+        res.bootstrap(nsim=2)
