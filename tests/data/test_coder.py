@@ -9,7 +9,7 @@ import pytest
 
 import sparselme as sl
 from sparselme import errors
-from sparselme.data.coder import Coder, VariableCoding
+from sparselme.data.coder import Coder, VariableCoding, refuse_stateful_transforms
 from sparselme.data.formula import parse_formula
 
 
@@ -73,3 +73,43 @@ def test_the_fit_keeps_its_coder(data):
     res = sl.lmer("y ~ x + f + (1 | g)", data)
     assert res.design.coder is not None
     assert res.design.term_specs == res.design.coder.term_specs
+
+
+@pytest.mark.parametrize(
+    "formula",
+    ["y ~ poly(x, 2) + (1 | g)", "y ~ splines::bs(x, df = 4) + (1 | g)", "y ~ x + (scale(x) | g)"],
+)
+def test_r_stateful_transforms_are_refused_for_streamed_data(formula):
+    with pytest.raises(errors.StatefulTransformError):
+        refuse_stateful_transforms(parse_formula(formula))
+
+
+def test_r_functions_without_state_and_the_callers_names_code_every_chunk(data):
+    def double(v):
+        return 2 * v
+
+    parsed = parse_formula("y ~ double(x) + log(x + 10) + (1 | g)")
+    refuse_stateful_transforms(parsed)  # nothing learned from the rows: streamable
+    coder, chunk, _ = Coder.learn(parsed, data, env={"double": double})
+    assert "double" not in coder.needed
+    np.testing.assert_allclose(chunk.X[:, 1], 2 * data["x"])
+    np.testing.assert_allclose(chunk.X[:, 2], np.log(data["x"] + 10))
+    np.testing.assert_array_equal(coder.code(data.iloc[:7]).X, chunk.X[:7])
+
+
+def test_terms_and_labels_are_lme4s_in_memory_and_from_levels(data):
+    data = data.assign(k=data["h"].astype(float) + 307)  # integers stored as floats
+    parsed = parse_formula("y ~ x + (1 | h) + (1 | k) + (1 | g)")
+    coder, _, _ = Coder.learn(parsed, data)
+    # 3, 3, 4 levels: most first, ties in reverse formula order (lme4's mkReTrms)
+    assert [t.bar.group_name for t in coder.terms] == ["g", "k", "h"]
+    assert list(coder.terms[1].levels) == ["307", "308", "309"]
+    streamed = Coder.from_levels(
+        parsed,
+        {"y": VariableCoding(), "x": VariableCoding()},
+        {v: pd.Index(sorted(data[v].unique())) for v in ("g", "h", "k")},
+        {v: data[v].to_numpy()[:8] for v in ("y", "x")},
+        {},
+    )
+    assert [t.bar.group_name for t in streamed.terms] == ["g", "k", "h"]
+    assert list(streamed.terms[1].levels) == ["307", "308", "309"]

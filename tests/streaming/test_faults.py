@@ -184,3 +184,18 @@ def test_a_worker_killed_during_the_reduction_changes_nothing():
     finally:
         client.close()
         cluster.close()
+
+
+def test_a_large_csv_file_changed_between_passes_raises(sleep, tmp_path, monkeypatch):
+    from sparselme.data import frames
+
+    path = tmp_path / "sleep.csv"
+    sleep.to_csv(path, index=False)
+    monkeypatch.setattr(frames, "IN_MEMORY_CSV_BYTES", 100)  # streamed, not read whole
+
+    def change():
+        sleep.iloc[:5].to_csv(path, mode="a", header=False, index=False)
+
+    change_after_first_pass(monkeypatch, change)
+    with pytest.raises(errors.DataChangedError, match="sleep.csv changed"):
+        sl.lmer(FORMULA, path, chunk_size=50)

@@ -227,3 +227,16 @@ def test_stateful_transforms_are_refused_when_streamed(tmp_path, kind):
     with pytest.raises(errors.StatefulTransformError, match="center"):
         sl.lmer("y ~ center(x) + (1 | g)", data)
     sl.lmer("y ~ center(x) + (1 | g)", base_data())  # learned from the data in memory
+
+
+@pytest.mark.parametrize("kind", ["parquet", "dask"])
+def test_r_transforms_and_formula_offsets_when_streamed(tmp_path, kind):
+    data = as_input(kind, base_data(), tmp_path)
+    with pytest.raises(errors.StatefulTransformError, match="poly"):
+        sl.lmer("y ~ poly(x, 2) + (1 | g)", data)  # R's basis, learned from all rows
+    with pytest.raises(errors.DataError, match="offset as a column"):
+        sl.lmer("y ~ x + offset(z) + (1 | g)", data)
+    # R's functions without state stream, and give the in-memory fit
+    ref = sl.lmer("y ~ log(x + 5) + (1 | g)", base_data())
+    res = sl.lmer("y ~ log(x + 5) + (1 | g)", data)
+    np.testing.assert_allclose(res.fe_params, ref.fe_params, rtol=1e-8)
