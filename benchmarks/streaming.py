@@ -48,6 +48,7 @@ def write_data(folder: Path, rows: int, levels_a: int, levels_b: int, files: int
 
     done = folder / "_complete.json"
     meta = {"rows": rows, "levels_a": levels_a, "levels_b": levels_b, "files": files, "seed": seed}
+    meta["page_checksums"] = True
     if done.exists() and json.loads(done.read_text()) == meta:
         return
     folder.mkdir(parents=True, exist_ok=True)
@@ -82,7 +83,12 @@ def write_data(folder: Path, rows: int, levels_a: int, levels_b: int, files: int
                 "b": pd.Categorical.from_codes(b, categories=cats_b),
             }
         )
-        df.to_parquet(folder / f"part-{k:03d}.parquet", row_group_size=250_000, index=False)
+        df.to_parquet(
+            folder / f"part-{k:03d}.parquet",
+            row_group_size=250_000,
+            index=False,
+            write_page_checksum=True,  # pages carry CRCs, which the reader verifies
+        )
     done.write_text(json.dumps(meta))
 
 

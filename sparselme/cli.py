@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from . import __version__, datasets
-from .errors import FormulaError, SparselmeError
+from .errors import CorruptDataError, FormulaError, SparselmeError
 
 __all__ = ["main", "read_table", "results_to_dict"]
 
@@ -48,7 +48,12 @@ def read_table(path: str | Path) -> pd.DataFrame:
     suffixes = [s.lower() for s in path.suffixes]
     if suffixes and suffixes[-1] in (".parquet", ".pq"):
         try:
-            return pd.read_parquet(path)
+            return pd.read_parquet(path, page_checksum_verification=True)
+        except OSError as exc:
+            if "checksum" in str(exc).lower() or "integrity" in str(exc).lower():
+                reason = f"a page checksum does not match ({exc})"
+                raise CorruptDataError(str(path), reason) from exc
+            raise
         except ImportError:
             raise CommandError(
                 "reading Parquet needs pyarrow: pip install 'sparselme[parquet]'"
@@ -68,7 +73,7 @@ def _write_table(data: pd.DataFrame, path: str) -> None:
         data.to_csv(sys.stdout, index=False)
     elif path.lower().endswith((".parquet", ".pq")):
         try:
-            data.to_parquet(path, index=False)
+            data.to_parquet(path, index=False, write_page_checksum=True)
         except ImportError:
             raise CommandError(
                 "writing Parquet needs pyarrow: pip install 'sparselme[parquet]'"

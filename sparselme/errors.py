@@ -21,6 +21,10 @@ __all__ = [
     "ProblemTooLargeError",
     "StructureError",
     "NonlinearStructureError",
+    "StatefulTransformError",
+    "NeedsRowsError",
+    "CorruptDataError",
+    "DataChangedError",
     "ConvergenceWarning",
     "SingularFitWarning",
     "RankDeficiencyWarning",
@@ -64,6 +68,56 @@ class MissingDataError(DataError):
 
 class IdentifiabilityError(DataError):
     """The random-effects structure cannot be estimated from these data."""
+
+
+class StatefulTransformError(DataError):
+    """A transform learned from all rows (``center``, ``scale``, ``poly``...) in a streamed fit.
+
+    Streamed data are coded chunk by chunk, where such a transform would be learned per
+    chunk; compute the column before fitting, or fit the data in memory.
+    """
+
+    def __init__(self, expression: str):
+        self.expression = expression
+        super().__init__(
+            f"streamed fits cannot use stateful transforms ({expression}): they would be "
+            "learned per chunk; compute the column before fitting"
+        )
+
+
+class NeedsRowsError(SparselmeError, NotImplementedError):
+    """A result that needs the data's rows in memory was asked of a streamed fit."""
+
+    def __init__(self, what: str, hint: str = ""):
+        self.what = what
+        super().__init__(
+            f"{what} needs the rows in memory, which a streamed fit (Parquet, pyarrow or "
+            f"Dask data) does not hold{'; ' + hint if hint else ''}"
+        )
+
+
+class CorruptDataError(DataError):
+    """A Parquet file failed its page checksums (or cannot be decoded): the data are corrupt."""
+
+    def __init__(self, path: str, reason: str = ""):
+        self.path = path
+        super().__init__(
+            f"the Parquet file {path!r} is corrupt: {reason or 'a page checksum does not match'}"
+            "; restore or rewrite the file"
+        )
+
+
+class DataChangedError(DataError):
+    """Streamed input changed between the passes over it (files replaced, appended, deleted)."""
+
+    def __init__(self, changes: list[str]):
+        self.changes = list(changes)
+        listed = "; ".join(self.changes[:10])
+        more = f" (and {len(self.changes) - 10} more)" if len(self.changes) > 10 else ""
+        super().__init__(
+            "the data changed between passes over them, so the fit would mix two versions: "
+            f"{listed}{more}. Fit again once the data are no longer being written"
+        )
 
 
 class NumericalError(SparselmeError, ArithmeticError):

@@ -92,6 +92,18 @@ def test_fit_reads_parquet(capsys, tmp_path):
     assert code == 0 and json.loads(out)["reml_criterion"] == pytest.approx(1743.6283, abs=1e-4)
 
 
+def test_parquet_is_written_with_checksums_and_verified(capsys, tmp_path):
+    pq = pytest.importorskip("pyarrow.parquet")
+    path = tmp_path / "sleep.parquet"
+    assert main(["datasets", "export", "sleepstudy", str(path)]) == 0
+    assert pq.read_table(path, page_checksum_verification=True).num_rows == 180
+    raw = bytearray(path.read_bytes())
+    raw[100:400] = bytes(300)  # a damaged page
+    path.write_bytes(bytes(raw))
+    code, out, err = run(capsys, "fit", str(path), SLEEP)
+    assert code == 2 and "sleep.parquet" in err and "is corrupt" in err
+
+
 def test_datasets_list_and_export_to_stdout(capsys):
     code, out, _ = run(capsys, "datasets")
     assert code == 0

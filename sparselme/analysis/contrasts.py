@@ -22,6 +22,7 @@ from formulaic import model_matrix
 from ..data.coding import categorical_levels
 from ..data.design import Design, prepare_frame, r_style_name
 from ..engine.fixed_scaling import FixedScaling
+from ..errors import NeedsRowsError
 
 __all__ = ["type1_contrasts", "type3_contrasts", "term_columns", "doolittle"]
 
@@ -63,21 +64,27 @@ def doolittle(x: np.ndarray, eps: float = 1e-6) -> tuple[np.ndarray, np.ndarray]
     return L, U
 
 
-def type1_contrasts(design: Design) -> dict[str, np.ndarray]:
+def type1_contrasts(design: Design, xtx: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Sequential (type 1) hypotheses: per term an (r, p) matrix L of Lβ = 0.
 
     lmerTest's L is the transposed unit lower Doolittle factor of XᵀX. XᵀX of badly
     scaled columns (``x + 1e9``) is lost to cancellation, so the factor is taken of X̃ᵀX̃
     for the centred and scaled X̃ = X A (A upper triangular, `.fixed_scaling`):
-    XᵀX = A⁻ᵀ X̃ᵀX̃ A⁻¹ gives L = diag(A) L̃ A⁻¹, the same matrix.
+    XᵀX = A⁻ᵀ X̃ᵀX̃ A⁻¹ gives L = diag(A) L̃ A⁻¹, the same matrix. Streamed data (no X
+    held) give ``xtx`` (p, p), scaled to a unit diagonal the same way.
     """
     cols, _ = term_columns(design)
     X = design.X
-    p = X.shape[1]
+    p = len(design.fixed_names)
     if p == 0:
         return {}
     if p == 1:
         L = np.ones((1, 1))
+    elif X is None:
+        if xtx is None:
+            raise NeedsRowsError("type 1 hypotheses", "pass the cross-products' XᵀX")
+        d = 1.0 / np.sqrt(np.diag(xtx))
+        L = np.diag(d) @ doolittle(xtx * np.outer(d, d))[0].T @ np.diag(1.0 / d)
     else:
         fixed = FixedScaling.of(X)
         Xs = fixed.apply(X)
@@ -142,12 +149,12 @@ def _contains(term: str, other: str, factors: dict, numeric: dict) -> bool:
     return a < b and numeric[term] == numeric[other]
 
 
-def type3_contrasts(design: Design) -> dict[str, np.ndarray]:
+def type3_contrasts(design: Design, xtx: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Marginal (type 3) hypotheses, lmerTest's construction: per term an (r, p) matrix."""
     cols, intercept = term_columns(design)
-    p = design.X.shape[1]
+    p = len(design.fixed_names)
     if p <= 1 or len(cols) <= 1:
-        return type1_contrasts(design)
+        return type1_contrasts(design, xtx)
     spec = design.fixed_spec
     frame = _synthetic_frame(spec, p)
     data, context = prepare_frame(frame, set(frame.columns))

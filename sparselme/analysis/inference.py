@@ -404,10 +404,11 @@ def f_tests(res: ModelFit, type: int | str = 3, ddf: str = "Satterthwaite") -> p
     """
     t = str(type).upper()
     t = {"I": "1", "III": "3"}.get(t, t)
+    xtx = res.engine.cp.XtX if res.design.X is None else None  # streamed: X not held
     if t == "1":
-        hyps = type1_contrasts(res.design)
+        hyps = type1_contrasts(res.design, xtx)
     elif t == "3":
-        hyps = type3_contrasts(res.design)
+        hyps = type3_contrasts(res.design, xtx)
     else:
         raise ValueError(f"type must be 1 or 3, not {type!r}")
     rows = {term: contrast_test(res, L, ddf) for term, L in hyps.items()}

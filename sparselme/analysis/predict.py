@@ -26,7 +26,7 @@ import pandas as pd
 from ..data.coding import check_columns, column_names, fixed_rows, formula_offset, term_rows
 from ..data.formula import parse_re_form
 from ..data.frames import level_labels, to_pandas
-from ..errors import DataError, FormulaError
+from ..errors import DataError, FormulaError, NeedsRowsError
 from ..model.results import ModelFit
 
 if TYPE_CHECKING:
@@ -173,6 +173,10 @@ def predict(
     masks = select_columns(res, re_form)
     design = res.design
     blocks = res.b_blocks()
+    if newdata is None and design.X is None:  # streamed: computed chunk by chunk
+        if re_form is not None:
+            raise NeedsRowsError("predict(re_form=...) of the fitted rows", "pass newdata")
+        return res.fittedvalues
     if newdata is None:
         eta = res.solution.fixed_fit(design.X)
         for rows, mask, B in zip(design.rows, masks, blocks):
@@ -269,6 +273,10 @@ def simulate_responses(
     modes (the others of the same term are drawn given them).
     """
     design = res.design
+    if design.X is None:
+        raise NeedsRowsError(
+            "simulating responses (simulate, bootstrap)", "fit the data in memory for these"
+        )
     n = design.nobs
     eta = res.solution.fixed_fit(design.X)
     if design.offset is not None:

@@ -10,7 +10,6 @@ one. The formulaic model specs are kept so new data can be coded the same way.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
@@ -24,20 +23,22 @@ from ..engine.covariance import CovarianceStructure
 from ..engine.parametrizations import make_covariance
 from ..engine.rows import TermRows
 from ..engine.terms import RandomEffectsTerm
-from ..errors import (
-    DataError,
-    DroppedRowsWarning,
-    IdentifiabilityError,
-    MissingDataError,
-    RankDeficiencyWarning,
-)
+from ..errors import DataError, IdentifiabilityError
+from . import checks
 from . import validation as check
+from .checks import WeightCounts, warn_dropped_columns
+from .coder import (
+    Coder,
+    group_coding,
+    lme4_term_order,
+    model_variables,
+    nonfinite_counts,
+    r_style_name,
+)
 from .formula import BarTerm, ParsedFormula, expand_dot
-from .frames import level_labels
-from .rank import engine_columns, redundant_columns_and_residual
-from .rnames import r_label
+from .missing import bad_rows, missing_mask, report_missing
+from .moments import ColumnMoments
 from .transforms import R_TRANSFORMS
-from .variables import formula_variables
 
 __all__ = [
     "Design",
@@ -48,25 +49,9 @@ __all__ = [
     "prepare_frame",
     "group_codes",
     "lme4_term_order",
+    "missing_mask",
+    "warn_dropped_columns",
 ]
-
-
-def r_style_name(name: str) -> str:
-    """formulaic column name → R's: ``Intercept``→``(Intercept)``, ``f[T.b]``→``fb``,
-    ``I(x ** 2)``→``I(x^2)``, ``x 2``→`` `x 2` `` (see `sparselme.data.rnames`)."""
-    if name == "Intercept":
-        return "(Intercept)"
-    return r_label(name)
-
-
-def lme4_term_order(nlevels: Sequence[int]) -> list[int]:
-    """The order lme4 1.1 (``mkReTrms``) gives random-effects terms with these numbers of
-    levels (formula order): kept when the counts never increase, else R's
-    ``rev(order(nlevels))``, most levels first with ties in reverse formula order."""
-    counts = list(nlevels)
-    if all(a >= b for a, b in zip(counts, counts[1:])):
-        return list(range(len(counts)))
-    return sorted(range(len(counts)), key=lambda i: (counts[i], i), reverse=True)
 
 
 def prepare_frame(data: pd.DataFrame, variables: set[str]) -> tuple[pd.DataFrame, dict]:
@@ -96,48 +81,8 @@ def group_codes(data: pd.DataFrame, variables: Sequence[str]) -> tuple[np.ndarra
     Levels are in R's order: category order for categoricals, sorted values otherwise;
     for ``a:b`` the first variable varies slowest. Returns (codes (n,), levels).
     """
-    codes = None
-    labels: list[np.ndarray] = []
-    for name in variables:
-        col = data[name]
-        if isinstance(col.dtype, pd.CategoricalDtype):  # unused categories drop out below
-            c = col.cat.codes.to_numpy().astype(np.int64)
-            lev = level_labels(col.cat.categories)
-        else:
-            c, lev = pd.factorize(col, sort=True)
-            c = c.astype(np.int64)
-            lev = level_labels(lev)
-        if codes is None:
-            codes, labels = c, [lev]
-        else:
-            codes = codes * len(lev) + c
-            labels.append(lev)
-    observed, dense = _observed_codes(codes, int(np.prod([len(lv) for lv in labels])))
-    # decode observed combined codes back to per-variable labels
-    parts = []
-    rem = observed
-    sizes = [len(lv) for lv in labels]
-    for i in range(len(labels) - 1, -1, -1):
-        rem, idx = np.divmod(rem, sizes[i])
-        parts.append(labels[i][idx])
-    parts.reverse()
-    names = parts[0].astype(object)
-    for part in parts[1:]:
-        names = names + ":" + part.astype(object)
-    return dense.astype(np.intp), pd.Index(names, name=":".join(variables))
-
-
-def _observed_codes(codes: np.ndarray, space: int) -> tuple[np.ndarray, np.ndarray]:
-    """(sorted observed codes, each row's index among them) for codes in [0, space).
-
-    A count over the code space (no sort) when that space is not much larger than the
-    data, else ``np.unique``.
-    """
-    if space <= max(8 * len(codes), 1 << 20):
-        present = np.bincount(codes, minlength=space) > 0
-        position = np.cumsum(present) - 1
-        return np.flatnonzero(present), position[codes]
-    return np.unique(codes, return_inverse=True)
+    codes, labels, _, _ = group_coding(data, variables)
+    return codes, labels
 
 
 class RowSource(Protocol):
@@ -170,6 +115,7 @@ class Design:
     offset_argument: bool = True  # whether ``offset`` includes an offset= argument
     data_index: pd.Index | None = None  # the rows given, before any were dropped
     formula_env: dict = field(default_factory=dict)  # names formulas use beyond the data
+    coder: Coder | None = None  # codes new data and chunks as these were coded
 
     nrows: int | None = None  # the number of rows when they are not held
 
@@ -191,12 +137,6 @@ class Design:
         return replace(self, terms=list(terms), rows=list(rows))
 
 
-def _term_model(lhs: str, frame: pd.DataFrame, context: dict):
-    """formulaic's model matrix of a term's left-hand side (its spec codes new data)."""
-    with check.formula_evaluation(lhs, "random-effects term"):
-        return model_matrix(lhs, frame, context=context, na_action="ignore")
-
-
 def build_design(
     parsed: ParsedFormula,
     data: pd.DataFrame,
@@ -207,9 +147,11 @@ def build_design(
 ) -> Design:
     """Materialize a parsed lme4 formula on a DataFrame.
 
-    Terms are returned in lme4's order (`lme4_term_order`). ``.`` in the fixed part
-    stands for the columns of data other than the response's; ``offset()`` terms of the
-    formula add to ``offset``.
+    The data are one chunk for the one coder (`sparselme.data.coder.Coder`, learned on
+    them) and for the checks on chunk summaries (`sparselme.data.checks`), which streamed
+    data go through too. Terms are in lme4's order (`lme4_term_order`). ``.`` in the fixed
+    part stands for the columns of data other than the response's; ``offset()`` terms of
+    the formula add to ``offset``.
     ``env``: values of names the formulas use that are not data columns (a caller's
     functions, as statsmodels' ``eval_env``); data columns take precedence.
     """
@@ -217,81 +159,71 @@ def build_design(
     if parsed.response is None:
         raise DataError("the formula has no response: write it as 'y ~ ...'")
     check.check_missing_option(missing)
-    response_vars = formula_variables(f"~ {parsed.response}")
-    parsed = expand_dot(parsed, data.columns, response_vars)
-    fixed_text = parsed.fixed_formula()
-    needed = formula_variables(fixed_text)
-    for expr in parsed.offsets:
-        needed |= formula_variables(f"~ I({expr})")
-    predictors = set(needed)
-    for bar in parsed.bars:
-        lhs_vars = formula_variables("~" + bar.lhs)
-        predictors |= lhs_vars
-        needed |= lhs_vars | set(bar.group)
+    parsed = expand_dot(parsed, data.columns, model_variables(parsed)[2])
+    needed = model_variables(parsed)[0]
     env = {k: v for k, v in (env or {}).items() if k in needed and k not in data.columns}
-    needed -= set(env)
-    predictors -= set(env)
+    needed, predictors, response_vars = model_variables(parsed, env)
     check.check_columns(data, needed, parsed.text)
-    response_vars -= set(env)
-    check.check_variable_types(data, response_vars, predictors - response_vars)
+    check.check_variable_types(data, response_vars, predictors)
     data = check.numbers_as_float(data, predictors | response_vars)
 
     w = check.data_vector(data, weights, "weights")
     off = check.data_vector(data, offset, "offset")
     original, data_index = len(data), data.index
-    keep = _missing_rows(data, needed, w, off, missing)
-    zero = check.zero_weight_rows(w)
-    check.check_weight_range(w)
-    if zero is not None:
-        check.warn_dropped(int(zero.sum()), original, "with weight 0", stacklevel=3)
-        keep = ~zero if keep is None else keep & ~zero
-    if keep is not None:
-        data = data.loc[keep]
-        w = None if w is None else w[keep]
-        off = None if off is None else off[keep]
+    columns = [(name, data[name]) for name in sorted(needed)]
+    bad, counts = bad_rows(columns + [("weights", w), ("offset", off)], original)
+    report_missing(int(bad.sum()), original, counts, missing, stacklevel=3)
+    keep = ~bad
+    wc = WeightCounts.of(None if w is None else w[keep])
+    checks.check_weights(wc, original, stacklevel=3)
+    if wc is not None and wc.zero:
+        keep &= ~(w == 0)
+    if not keep.all():
+        data, w, off = _take(data, w, off, keep)
     check.check_not_empty(len(data), original)
 
-    response_name = str(parsed.response).strip()
-    offset_specs, formula_offset = formula_offsets(parsed, data, needed, env)
+    coder, chunk, Xdf = Coder.learn(parsed, data, env)
+    y, X = chunk.y, chunk.X
+    response_name = coder.response_name
+    bad = ~np.isfinite(y) | ~np.isfinite(X).all(axis=1)
+    if bad.any():  # e.g. log(x) of negative x: drop the rows and evaluate again
+        counts = nonfinite_counts(response_name, y, coder.fixed_names, X)
+        checks.report_nonfinite(counts, int(bad.sum()), len(y), missing)
+        data, w, off = _take(data, w, off, ~bad)
+        check.check_not_empty(len(data), original)
+        coder, chunk, Xdf = Coder.learn(parsed, data, env)
+        y, X = chunk.y, chunk.X
+    offset_specs, formula_offset = formula_offsets(parsed, coder, data)
     if formula_offset is not None:  # offset() terms add to the offset= argument, as in R
         off = formula_offset if off is None else off + formula_offset
-    frame, context, y, Xdf = _fixed_part(parsed, data, needed, env)
-    bad = check.nonfinite_model_rows(
-        [(response_name, y), *((r_style_name(str(c)), Xdf[c]) for c in Xdf.columns)],
-        missing,
-        len(y),
-    )
-    if bad is not None:  # e.g. log(x) of negative x: drop the rows and evaluate again
-        data = data.loc[~bad]
-        w = None if w is None else w[~bad]
-        off = None if off is None else off[~bad]
-        offset_specs = formula_offsets(parsed, data, needed, env)[0]
-        check.check_not_empty(len(data), original)
-        frame, context, y, Xdf = _fixed_part(parsed, data, needed, env)
-    X = np.asarray(Xdf, dtype=float)
-    names = [str(c) for c in Xdf.columns]
-    check.check_magnitude(y, [response_name], "the response")
-    check.check_magnitude(X, [r_style_name(c) for c in names], "the fixed-effects column")
-
+    names = list(coder.fixed_names)
     yc = y if off is None else y - off
-    # ranks judged on the centred and scaled columns the engine fits (Days + 1e9 is no
-    # constant): a column is redundant only if it is one there
-    dropped, residual = redundant_columns_and_residual(engine_columns(X), yc)
+    Xy = np.empty((len(yc), X.shape[1] + 1), order="F")
+    Xy[:, :-1], Xy[:, -1] = X, yc
+    moments = ColumnMoments.of(Xy, overwrite=True)
+    dropped, _ = checks.check_fixed(moments, names, response_name)
+    dropped_cols = [names[j] for j in dropped]
     if dropped:
-        warn_dropped_columns([names[j] for j in dropped], stacklevel=3)
-        keep = [j for j in range(X.shape[1]) if j not in set(dropped)]
-        X = X[:, keep]
-        dropped_cols = [names[j] for j in dropped]
-        names = [names[j] for j in keep]
-    else:
-        dropped_cols = []
-    check.check_not_exact_fit(yc, X, response_name, residual)
+        warn_dropped_columns(dropped_cols, stacklevel=3)
+        kept = [j for j in range(X.shape[1]) if j not in set(dropped)]
+        X = X[:, kept]
+        names = [names[j] for j in kept]
 
-    term_specs: dict[str, ModelSpec] = {}
-    coded = [_make_term(bar, data, frame, context, term_specs) for bar in parsed.bars]
-    coded = [coded[i] for i in lme4_term_order([t.nlevels for t, _ in coded])]
+    coded = [
+        coded_term(
+            t.bar.group_name,
+            t.columns,
+            t.levels,
+            codes,
+            model,
+            covariance=bar_covariance(t.bar, len(t.columns)),
+            group_vars=t.bar.group,
+            lhs=t.bar.lhs,
+        )
+        for t, codes, model in zip(coder.terms, chunk.codes, chunk.models)
+    ]
     terms, rows = [t for t, _ in coded], [r for _, r in coded]
-    check.check_random_terms(terms, rows, len(y), stacklevel=3)
+    checks.check_random_terms(terms, len(y), rows=rows, stacklevel=3)
     return Design(
         y=y,
         X=np.asfortranarray(X),
@@ -305,31 +237,23 @@ def build_design(
         fixed_spec=Xdf.model_spec,
         parsed=parsed,
         row_index=data.index,
-        term_specs=term_specs,
+        term_specs=dict(coder.term_specs),
         offset_specs=offset_specs,
         offset_argument=offset is not None,
         data_index=data_index,
         formula_env=env,
+        coder=coder,
     )
 
 
-def _fixed_part(parsed: ParsedFormula, data: pd.DataFrame, needed: set[str], env: dict):
-    """(frame, context, y, X as formulaic's DataFrame) of the response ~ fixed formula."""
-    frame, context = prepare_frame(data, needed)
-    context.update(env)
-    with check.formula_evaluation(parsed.text):
-        mm = model_matrix(parsed.fixed_formula(), frame, context=context, na_action="ignore")
-    return frame, context, check.check_response_matrix(mm.lhs, str(parsed.response).strip()), mm.rhs
-
-
 def formula_offsets(
-    parsed: ParsedFormula, data: pd.DataFrame, needed: set[str], env: dict | None = None
+    parsed: ParsedFormula, coder: Coder, data: pd.DataFrame
 ) -> tuple[tuple[ModelSpec, ...], np.ndarray | None]:
-    """(formulaic specs, (n,) their sum) of the formula's ``offset(expr)`` terms."""
+    """(formulaic specs, (n,) their sum) of the formula's ``offset(expr)`` terms, evaluated
+    on the coder's frame of ``data`` (its levels, R's functions and ``env``)."""
     if not parsed.offsets:
         return (), None
-    frame, context = prepare_frame(data, needed)
-    context.update(env or {})
+    frame, context = coder.formula_frame(data)
     specs, total = [], np.zeros(len(data))
     for expr in parsed.offsets:
         with check.formula_evaluation(parsed.text, f"offset({expr})"):
@@ -342,25 +266,12 @@ def formula_offsets(
     return tuple(specs), total
 
 
-def _make_term(
-    bar: BarTerm, data: pd.DataFrame, frame: pd.DataFrame, context: dict, specs: dict
-) -> tuple[RandomEffectsTerm, TermRows]:
-    """The term of ``bar`` and its rows; the formulaic spec of its left-hand side goes
-    into ``specs``."""
-    codes, levels = group_codes(data, bar.group)
-    mm = _term_model(bar.lhs, frame, context)
-    specs[bar.lhs] = mm.model_spec
-    columns = [r_style_name(c) for c in mm.columns]
-    model = np.asarray(mm, dtype=float)
-    return coded_term(
-        bar.group_name,
-        columns,
-        levels,
-        codes,
-        model,
-        covariance=bar_covariance(bar, len(columns)),
-        group_vars=bar.group,
-        lhs=bar.lhs,
+def _take(data: pd.DataFrame, w, off, keep: np.ndarray):
+    """The rows ``keep`` of the data and of the weight and offset vectors."""
+    return (
+        data.loc[keep],
+        None if w is None else w[keep],
+        None if off is None else off[keep],
     )
 
 
@@ -395,60 +306,3 @@ def coded_term(
         intercept_only=rows.k == 1 and bool(np.all(rows.model == 1.0)),
     )
     return term, rows
-
-
-def warn_dropped_columns(names: list[str], stacklevel: int = 2) -> None:
-    """lme4's warning for fixed-effect columns dropped as redundant (formulaic names)."""
-    shown = ", ".join(r_style_name(n) for n in names)
-    warnings.warn(
-        f"fixed-effect model matrix is rank deficient so dropping {len(names)} "
-        f"column{'s' if len(names) > 1 else ''}: {shown}",
-        RankDeficiencyWarning,
-        stacklevel=stacklevel + 1,
-    )
-
-
-def missing_mask(col: pd.Series) -> np.ndarray:
-    """(n,) True where a column is missing (NaN, None, NA) or, if numeric, not finite."""
-    if (
-        isinstance(col.dtype, pd.CategoricalDtype)
-        or col.dtype == object
-        or pd.api.types.is_string_dtype(col)
-    ):
-        return col.isna().to_numpy()
-    try:
-        return ~np.isfinite(col.to_numpy(dtype=float, na_value=np.nan))
-    except (TypeError, ValueError):
-        return col.isna().to_numpy()
-
-
-def _missing_rows(data: pd.DataFrame, needed: set[str], w, off, missing: str) -> np.ndarray | None:
-    """Rows to keep (None: all) after checking the used columns for NaN/inf."""
-    check.check_missing_option(missing)
-    bad = np.zeros(len(data), dtype=bool)
-    bad_cols = []
-    for name in sorted(needed):
-        isbad = missing_mask(data[name])
-        if isbad.any():
-            bad_cols.append(f"{name} ({int(isbad.sum())})")
-            bad |= isbad
-    for label, arr in (("weights", w), ("offset", off)):
-        if arr is not None:
-            isbad = ~np.isfinite(arr)  # shape checked by validation.data_vector
-            if isbad.any():
-                bad_cols.append(f"{label} ({int(isbad.sum())})")
-                bad |= isbad
-    if not bad.any():
-        return None
-    if missing == "drop":
-        warnings.warn(
-            f"dropped {int(bad.sum())} of {len(data)} rows with missing or non-finite values "
-            f"in: {', '.join(bad_cols)}",
-            DroppedRowsWarning,
-            stacklevel=4,
-        )
-        return ~bad
-    raise MissingDataError(
-        f"{int(bad.sum())} of {len(data)} rows have missing or non-finite values in the model's "
-        f"variables: {', '.join(bad_cols)}. Pass missing='drop' to drop these rows."
-    )

@@ -1,7 +1,9 @@
 """Linear dependence among columns, by one Householder QR (LAPACK ``geqrf``).
 
 Used for the fixed-effects matrix (lme4 drops redundant columns with a warning) and for
-the columns of a random-effects term (whose variances are not identifiable then).
+the columns of a random-effects term (whose variances are not identifiable then). The
+``*_in_r`` forms judge from the R factor alone, as the chunk summaries of
+`sparselme.data.moments` give it.
 """
 
 from __future__ import annotations
@@ -9,37 +11,26 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg as la
 
-from ..engine.fixed_scaling import FixedScaling
 from ..engine.threads import blas_threads
 from ..errors import NumericalError
 
 __all__ = [
     "redundant_columns",
-    "redundant_fixed_columns",
-    "engine_columns",
     "redundant_columns_and_residual",
     "RANK_TOL",
+    "qr_r",
+    "redundant_in_r",
+    "redundant_and_residual_in_r",
 ]
 
 RANK_TOL = 1e-7
-
-
-def engine_columns(X: np.ndarray) -> np.ndarray:
-    """(n, p) X centred on its intercept and scaled (``fixed_scaling``); columns that are
-    constant up to rounding are zero."""
-    return FixedScaling.of(X, zero_rounding=True).apply(X)
-
-
-def redundant_fixed_columns(X: np.ndarray, tol: float = RANK_TOL) -> list[int]:
-    """Redundant columns of a fixed-effects matrix, judged on its centred, scaled columns."""
-    return redundant_columns(engine_columns(X), tol)
 
 
 def redundant_columns(X: np.ndarray, tol: float = RANK_TOL) -> list[int]:
     """Indices of columns of X that are (numerically) in the span of earlier columns."""
     if X.shape[1] == 0:
         return []
-    return _dependent_in_r(_qr_r(X), _column_norms(X), tol)
+    return _dependent_in_r(qr_r(X), _column_norms(X), tol)
 
 
 def redundant_columns_and_residual(
@@ -55,8 +46,23 @@ def redundant_columns_and_residual(
     Xy = np.empty((n, p + 1), order="F")
     Xy[:, :p] = X
     Xy[:, p] = y
-    R = _qr_r(Xy, overwrite=True)
+    R = qr_r(Xy, overwrite=True)
     dropped = _dependent_in_r(R[:, :p], _column_norms(X), tol)
+    if dropped:
+        return dropped, None
+    return dropped, abs(float(R[p, p])) if R.shape[0] > p else 0.0
+
+
+def redundant_in_r(R: np.ndarray, tol: float = RANK_TOL) -> list[int]:
+    """Redundant columns of a matrix M given only the R (≤ m, m) of its QR (the column
+    norms of M are those of R)."""
+    return _dependent_in_r(R, np.sqrt(np.einsum("ij,ij->j", R, R)), tol)
+
+
+def redundant_and_residual_in_r(R: np.ndarray, tol: float = RANK_TOL):
+    """`redundant_columns_and_residual` from the R (≤ p+1, p+1) of [X y]."""
+    p = R.shape[1] - 1
+    dropped = redundant_in_r(R[:, :p], tol)
     if dropped:
         return dropped, None
     return dropped, abs(float(R[p, p])) if R.shape[0] > p else 0.0
@@ -67,7 +73,7 @@ def _column_norms(X: np.ndarray) -> np.ndarray:
     return np.sqrt(np.einsum("ij,ij->j", X, X))
 
 
-def _qr_r(M: np.ndarray, overwrite: bool = False) -> np.ndarray:
+def qr_r(M: np.ndarray, overwrite: bool = False) -> np.ndarray:
     """(min(n, m), m) triangular factor R of M (n, m), by LAPACK's Householder QR."""
     (geqrf,) = la.get_lapack_funcs(("geqrf",), (M,))
     with blas_threads(1):  # tall and skinny: threads only add contention

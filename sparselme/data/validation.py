@@ -1,38 +1,29 @@
 """Checks of the user's input, run before any numerics.
 
-Plain functions shared by the lme4 path (`sparselme.design.build_design`) and the
-statsmodels-compatible API. Each raises a `sparselme.errors` exception whose
-message names the column, term or count at fault, or returns the cleaned value.
+Plain functions shared by the lme4 path (`sparselme.data.design.build_design`), the
+statsmodels-compatible API and streamed data (arguments, columns and their types); the
+checks made on the model's columns are in `sparselme.data.checks`. Each raises a
+`sparselme.errors` exception whose message names the column, term or count at fault, or
+returns the cleaned value.
 """
 
 from __future__ import annotations
 
-import math
 import os
 import re
-import warnings
 from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-from ..engine.rows import TermRows
-from ..engine.start import SCALE_RATIO
-from ..engine.terms import RandomEffectsTerm
 from ..errors import (
     DataError,
     DataTypeError,
-    DroppedRowsWarning,
     FormulaError,
-    IdentifiabilityError,
-    IdentifiabilityWarning,
-    MissingDataError,
-    ScaleWarning,
     UnknownColumnError,
 )
 from . import frames
-from .overlap import check_distinct_terms, mimics_residual
-from .rank import redundant_columns
+from .missing import warn_dropped
 
 __all__ = [
     "MISSING_OPTIONS",
@@ -44,19 +35,10 @@ __all__ = [
     "check_numeric",
     "numbers_as_float",
     "data_vector",
-    "zero_weight_rows",
-    "check_weight_range",
     "check_not_empty",
+    "warn_dropped",
     "check_response_matrix",
-    "nonfinite_model_rows",
-    "check_term_values",
-    "check_magnitude",
-    "check_not_exact_fit",
     "check_has_random_terms",
-    "check_identifiable",
-    "check_random_terms",
-    "check_term_columns",
-    "warn_about_scales",
     "check_same_length",
     "check_aligned",
     "check_array_input",
@@ -64,12 +46,6 @@ __all__ = [
 ]
 
 MISSING_OPTIONS = ("none", "raise", "drop")
-# |values| beyond this overflow when squared and summed; below its inverse they underflow.
-MAX_MAGNITUDE = 1e150
-# Positive weights spanning more than this ratio lose the small ones to rounding.
-MAX_WEIGHT_RATIO = 1e12
-# The exact-fit check runs a least-squares fit; skipped when that would cost more.
-_EXACT_FIT_MAX_FLOPS = 1e10
 
 
 # ---- arguments ------------------------------------------------------------------------------
@@ -249,50 +225,6 @@ def data_vector(data: pd.DataFrame, spec: object, name: str) -> np.ndarray | Non
     return arr
 
 
-def zero_weight_rows(w: np.ndarray | None) -> np.ndarray | None:
-    """Rows with weight 0 (to be dropped), or None; negative or all-zero weights raise.
-
-    A weight of 0 gives an observation infinite residual variance: it carries no
-    information, and leaving it out is the exact limit (as R's lm does).
-    """
-    if w is None:
-        return None
-    finite = np.isfinite(w)
-    neg = finite & (w < 0)
-    if neg.any():
-        first = int(np.flatnonzero(neg)[0])
-        raise DataError(
-            f"weights must be non-negative: {int(neg.sum())} of {len(w)} are negative "
-            f"(the first at row {first}: {w[first]:g})"
-        )
-    if finite.any() and not np.any(w[finite] > 0):
-        raise DataError("weights sum to zero: every observation has weight 0")
-    zero = finite & (w == 0)
-    return zero if zero.any() else None
-
-
-def check_weight_range(w: np.ndarray | None) -> None:
-    """Positive weights must not span more orders of magnitude than doubles resolve."""
-    if w is None:
-        return
-    pos = w[np.isfinite(w) & (w > 0)]
-    if pos.size == 0:
-        return
-    lo, hi = float(pos.min()), float(pos.max())
-    if hi > MAX_MAGNITUDE or lo < 1 / MAX_MAGNITUDE or hi / lo > MAX_WEIGHT_RATIO:
-        raise DataError(
-            f"weights range from {lo:.3g} to {hi:.3g}; beyond a ratio of "
-            f"{MAX_WEIGHT_RATIO:.0e} the lightest observations are lost to rounding: "
-            "rescale the weights or drop the lightest rows"
-        )
-
-
-def warn_dropped(count: int, total: int, reason: str, stacklevel: int = 3) -> None:
-    warnings.warn(
-        f"dropped {count} of {total} rows {reason}", DroppedRowsWarning, stacklevel=stacklevel + 1
-    )
-
-
 def check_not_empty(nrows: int, original: int) -> None:
     if nrows == 0:
         if original == 0:
@@ -314,83 +246,6 @@ def check_response_matrix(lhs: object, name: str) -> np.ndarray:
     return arr.astype(float).ravel()
 
 
-def nonfinite_model_rows(
-    columns: Sequence[tuple[str, np.ndarray]], missing: str, total: int
-) -> np.ndarray | None:
-    """Rows where evaluating the formula (log of negatives...) gave NaN or inf.
-
-    With missing='drop' they are reported and returned to be dropped; otherwise raise.
-    """
-    bad = np.zeros(total, dtype=bool)
-    found = []
-    for name, values in columns:
-        isbad = ~np.isfinite(np.asarray(values, dtype=float))
-        if isbad.any():
-            found.append(f"{name} ({int(isbad.sum())})")
-            bad |= isbad
-    if not found:
-        return None
-    where = ", ".join(found)
-    if missing != "drop":
-        raise MissingDataError(
-            f"{int(bad.sum())} of {total} rows have non-finite values after evaluating the "
-            f"formula, in: {where}. Pass missing='drop' to drop these rows."
-        )
-    warn_dropped(int(bad.sum()), total, f"with non-finite values after evaluating: {where}", 4)
-    return bad
-
-
-def check_term_values(term: RandomEffectsTerm, rows: TermRows) -> None:
-    """A random-effects term's columns must be finite (its variables were checked raw)."""
-    bad = ~np.isfinite(rows.model).all(axis=1)
-    if bad.any():
-        raise MissingDataError(
-            f"the random-effects term {term_label(term)} has non-finite values in "
-            f"{int(bad.sum())} of {len(bad)} rows after evaluating {term.lhs!r}; transform "
-            "the data first (or drop those rows)"
-        )
-
-
-def check_magnitude(M: np.ndarray, names: Sequence[str], role: str) -> None:
-    """Columns whose values would overflow or underflow when squared raise."""
-    M = np.asarray(M, dtype=float).reshape(len(M), -1)
-    if M.size == 0:
-        return
-    top = np.maximum(M.max(axis=0), -M.min(axis=0))  # max |M| by column, without a copy
-    for j in np.flatnonzero((top > MAX_MAGNITUDE) | ((top > 0) & (top < 1 / MAX_MAGNITUDE))):
-        raise DataError(
-            f"{role} {names[j]!r} has values of magnitude {top[j]:.3g}, too "
-            f"{'large' if top[j] > 1 else 'small'} for double precision sums of squares; "
-            "rescale it"
-        )
-
-
-def check_not_exact_fit(
-    y: np.ndarray, X: np.ndarray, name: str, residual: float | None = None
-) -> None:
-    """The fixed effects must not reproduce the response exactly (no residual variance).
-
-    ``residual``: ‖y − Xβ̂‖ when already known (from a QR of [X y]); else least squares.
-    """
-    n, p = X.shape
-    if residual is None and n * p * p > _EXACT_FIT_MAX_FLOPS:
-        return
-    scale = math.sqrt(float(y @ y))
-    if residual is not None:
-        resid = residual
-    elif p:
-        beta = np.linalg.lstsq(X, y, rcond=None)[0]
-        resid = float(np.linalg.norm(y - X @ beta))
-    else:
-        resid = scale
-    if resid <= 1e-10 * scale or scale == 0.0:
-        what = "is constant" if np.ptp(y) == 0 else "is fitted exactly by the fixed effects"
-        raise DataError(
-            f"the response {name!r} {what}: no residual variation is left to estimate "
-            f"variance components from ({n} observations, {p} fixed-effect columns)"
-        )
-
-
 # ---- random-effects structure -------------------------------------------------------------------
 def check_has_random_terms(bars: Sequence[object], formula: str | None = None) -> None:
     if not bars:
@@ -399,121 +254,6 @@ def check_has_random_terms(bars: Sequence[object], formula: str | None = None) -
             "(or, with groups, re_formula='~1')",
             formula,
         )
-
-
-def term_label(term: RandomEffectsTerm) -> str:
-    """``(x | g)``; terms built from arrays (no formula) show their column names."""
-    return term.label()
-
-
-def check_identifiable(
-    terms: Sequence[RandomEffectsTerm], nobs: int, nobs_vs_nre: str = "stop", stacklevel: int = 3
-) -> None:
-    """lme4's checks: > 1 level, fewer levels than observations, fewer effects than obs.
-
-    ``nobs_vs_nre``: "stop" raises when a term has as many random effects as observations
-    or more, "warning" warns (lme4's ``check.nobs.vs.nRE``). That check applies to
-    covariances that can trade variance with the residual (see
-    `.overlap.mimics_residual`): an AR(1) term over a time factor with one observation
-    per occasion has as many effects as observations and is identifiable.
-    """
-    for t in terms:
-        if t.nlevels < 2:
-            only = f" ({t.levels[0]!r})" if t.nlevels else ""
-            raise IdentifiabilityError(
-                f"grouping factor {t.name!r} of term {term_label(t)} has {t.nlevels} "
-                f"level{only}; grouping factors must have > 1 sampled level"
-            )
-    crowded = [t for t in terms if t.nlevels >= nobs]
-    if crowded:
-        problems = ", ".join(f"{t.name!r} ({t.nlevels} levels)" for t in crowded)
-        raise IdentifiabilityError(
-            "number of levels of each grouping factor must be < number of observations "
-            f"(= {nobs}); problems: {problems}"
-        )
-    for t in terms:
-        if t.q >= nobs and mimics_residual(t):
-            text = (
-                f"number of observations (= {nobs}) <= number of random effects (= {t.q}: "
-                f"{t.k} per level × {t.nlevels} levels) for term {term_label(t)}; the "
-                "random-effects parameters and the residual variance are probably unidentifiable"
-            )
-            if nobs_vs_nre != "warning":
-                raise IdentifiabilityError(text)
-            warnings.warn(text, IdentifiabilityWarning, stacklevel=stacklevel + 1)
-
-
-def check_term_columns(term: RandomEffectsTerm, rows: TermRows) -> None:
-    """A term's columns must be linearly independent (else their variances are not)."""
-    if term.k < 2 and np.any(rows.model != 0):
-        return
-    dependent = redundant_columns(rows.model)
-    if dependent:
-        names = ", ".join(repr(term.columns[j]) for j in dependent)
-        offset = [j for j in dependent if _nearly_constant(rows.model[:, j])]
-        if offset and np.any(np.all(rows.model == 1.0, axis=0)):
-            j = offset[0]
-            x = rows.model[:, j]
-            raise IdentifiabilityError(
-                f"the random-effects column {term.columns[j]!r} of term {term_label(term)} "
-                f"varies by only {np.std(x) / np.max(np.abs(x)):.2g} of its size "
-                f"({np.mean(x):.6g} on average): in double precision it cannot be told from "
-                "the intercept; centre it (subtract a typical value) before fitting"
-            )
-        raise IdentifiabilityError(
-            f"the random-effects columns of term {term_label(term)} are linearly dependent "
-            f"or zero ({names}): their variances cannot be told apart; remove them"
-        )
-
-
-def _nearly_constant(x: np.ndarray) -> bool:
-    """A column that is a large constant plus a small variation beyond rounding."""
-    size = float(np.max(np.abs(x)))
-    spread = float(np.std(x))
-    return size > 0 and 1e-12 * size < spread < 1e-6 * size
-
-
-def check_random_terms(
-    terms: Sequence[RandomEffectsTerm],
-    rows: Sequence[TermRows],
-    nobs: int,
-    stacklevel: int = 3,
-    nobs_vs_nre: str = "stop",
-) -> None:
-    """All checks of the random-effects terms (structures and rows), for every API."""
-    check_identifiable(terms, nobs, nobs_vs_nre, stacklevel=stacklevel + 1)
-    for t, r in zip(terms, rows):
-        check_term_values(t, r)
-        check_term_columns(t, r)
-        check_magnitude(r.model, t.columns, f"the column of {term_label(t)}")
-    check_distinct_terms(terms, rows)
-    warn_about_scales(terms, rows, stacklevel=stacklevel + 1)
-
-
-def warn_about_scales(
-    terms: Sequence[RandomEffectsTerm], rows: Sequence[TermRows], stacklevel: int = 3
-) -> None:
-    """Warn about random-effects columns on extreme scales (their θ is far from 1).
-
-    Columns holding only 0 and 1 are left alone, as lme4's scale check does.
-    """
-    seen = set()
-    for t, r in zip(terms, rows):
-        for j, col in enumerate(t.columns):
-            x = r.model[:, j]
-            if col in seen or np.all((x == 0) | (x == 1)):
-                continue
-            sd = float(np.std(x))
-            size = sd if sd > 0 else float(np.max(np.abs(x)))
-            if size > SCALE_RATIO or 0 < size < 1 / SCALE_RATIO:
-                seen.add(col)
-                warnings.warn(
-                    f"the random-effects column {col!r} of term {term_label(t)} has standard "
-                    f"deviation {size:.3g}; its variance parameter is then far from 1 and may "
-                    "be misjudged as zero or missed: consider rescaling it",
-                    ScaleWarning,
-                    stacklevel=stacklevel + 1,
-                )
 
 
 # ---- arrays of the statsmodels API --------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+from ..engine.crossprod import CrossProducts
 from ..engine.rows import TermRows
 from ..engine.terms import RandomEffectsTerm
 
@@ -42,11 +43,7 @@ class GroupAlgebra:
         self.terms = terms
         self.rows = rows
         self._place_levels(blocks)
-        if self.B * self.m**2 > _MAX_BLOCK_ENTRIES or self.B * self.m**3 > _MAX_BLOCK_FLOPS:
-            raise MemoryError(
-                f"{self.B} group(s) of up to {self.m} random effects are too large for "
-                "dense per-group algebra"
-            )
+        self._check_size()
         B, m = self.B, self.m
         Z = self._padded_Z(len(resid))
         K = (Z.T @ Z).tocoo()
@@ -56,6 +53,60 @@ class GroupAlgebra:
         np.add.at(self.K, (K.row // m, K.row % m, K.col % m), K.data)
         ZX = np.asarray(Z.T @ X).reshape(B, m, X.shape[1])
         Zr = np.asarray(Z.T @ resid).reshape(B, m)
+        self._finish(thetas, ZX, Zr)
+
+    @classmethod
+    def from_crossproducts(
+        cls,
+        terms: list[RandomEffectsTerm],
+        cp: CrossProducts,
+        thetas: list[np.ndarray],
+        blocks: list[np.ndarray] | None,
+        beta: np.ndarray,
+    ) -> GroupAlgebra:
+        """The same matrices from the cross-products (streamed data: no rows held).
+
+        K's per-group blocks are the level blocks of ZᵀZ (``cp.diag``, ``cp.cross``), ZᵀX is
+        ``cp.ZtX`` and Zᵀr = Zᵀy − ZᵀXβ; ``cp`` must be unweighted and ``beta`` (p,) in the
+        cross-products' parametrization.
+        """
+        self = cls.__new__(cls)
+        if blocks is None:
+            blocks = [np.zeros(t.nlevels, dtype=np.intp) for t in terms]
+        self.terms, self.rows = terms, None
+        self._place_levels(blocks)
+        self._check_size()
+        B, m, p = self.B, self.m, cp.p
+        self.K = np.zeros((B, m, m))
+        ZX, Zr = np.zeros((B, m, p)), np.zeros((B, m))
+        for s, (t, (blk, off)) in enumerate(zip(terms, self.pos)):
+            idx = off[:, None] + np.arange(t.k)[None, :]  # (L, k)
+            self.K[blk[:, None, None], idx[:, :, None], idx[:, None, :]] += cp.diag[s]
+            ZX[blk[:, None], idx] = cp.ZtX[s]
+            Zr[blk[:, None], idx] = cp.Zty[s] - cp.ZtX[s] @ beta
+        for (s, t), cb in cp.cross.items():
+            (bs, os_), (bt, ot) = self.pos[s], self.pos[t]
+            if np.any(bs[cb.rows] != bt[cb.cols]):
+                raise ValueError("random effects of different groups share observations")
+            ks, kt = terms[s].k, terms[t].k
+            r = os_[cb.rows][:, None] + np.arange(ks)[None, :]  # (n, ks)
+            c = ot[cb.cols][:, None] + np.arange(kt)[None, :]  # (n, kt)
+            g = bs[cb.rows][:, None, None]
+            np.add.at(self.K, (g, r[:, :, None], c[:, None, :]), cb.values)
+            np.add.at(self.K, (g, c[:, None, :], r[:, :, None]), cb.values)
+        self._finish(thetas, ZX, Zr)
+        return self
+
+    def _check_size(self) -> None:
+        if self.B * self.m**2 > _MAX_BLOCK_ENTRIES or self.B * self.m**3 > _MAX_BLOCK_FLOPS:
+            raise MemoryError(
+                f"{self.B} group(s) of up to {self.m} random effects are too large for "
+                "dense per-group algebra"
+            )
+
+    def _finish(self, thetas: list[np.ndarray], ZX: np.ndarray, Zr: np.ndarray) -> None:
+        """P, W, WX and wr from K (B, m, m), ZX (B, m, p) and Zr (B, m)."""
+        m = self.m
         T = self._padded_T(thetas)
         Tt = np.transpose(T, (0, 2, 1))
         C = Tt @ self.K @ T + np.eye(m)[None]

@@ -17,24 +17,22 @@ import numpy as np
 import pandas as pd
 from formulaic import Formula
 
-from ..data import validation
+from ..data import checks, validation
 from ..data.design import Design, group_codes, r_style_name
 from ..data.formula import BarTerm, ParsedFormula
 from ..data.formula_structures import STRUCTURE_KEYWORDS
+from ..data.missing import bad_rows, report_missing
+from ..data.moments import ColumnMoments
 from ..data.overlap import check_distinct_terms
-from ..data.rank import redundant_fixed_columns
 from ..errors import (
     DataError,
     DataTypeError,
-    DroppedRowsWarning,
     FormulaError,
-    MissingDataError,
     RankDeficiencyWarning,
 )
 from .components import convert_vc_dict, vc_from_formula, vc_from_spec
 from .inputs import (
     as_matrix,
-    bad_rows,
     check_columns,
     evaluate,
     exog_names,
@@ -55,21 +53,11 @@ def from_arrays(
     validation.check_missing_option(missing)
     y, yname, X, xnames, g, Zre, re_names, index = _read_arrays(endog, exog, groups, exog_re)
     arrays = {"endog": y, "exog": X, "groups": g, "exog_re": Zre}
-    counts = {k: int(bad_rows([v]).sum()) for k, v in arrays.items() if v is not None}
-    where = ", ".join(f"{k} ({c})" for k, c in counts.items() if c)
-    bad = bad_rows([v for v in arrays.values() if v is not None])
+    bad, counts = bad_rows([(k, v) for k, v in arrays.items() if v is not None], len(y))
+    report_missing(
+        int(bad.sum()), len(y), counts, "raise" if exog_vc is not None else missing, 3, arrays
+    )
     if bad.any():
-        if missing != "drop" or exog_vc is not None:
-            raise MissingDataError(
-                f"{int(bad.sum())} of {len(y)} rows have missing or non-finite values in: "
-                f"{where}. Pass missing='drop' to drop them"
-            )
-        warnings.warn(
-            f"dropped {int(bad.sum())} of {len(y)} rows with missing or non-finite values in: "
-            f"{where}",
-            DroppedRowsWarning,
-            stacklevel=3,
-        )
         keep = ~bad
         y, X, g = y[keep], X[keep], g[keep]
         Zre = None if Zre is None else Zre[keep]
@@ -98,14 +86,11 @@ def from_arrays(
         response_name=yname[0] if yname else "y",
         row_index=index,
     )
-    validation.check_magnitude(y, [design.response_name], "the response")
-    validation.check_magnitude(X, design.fixed_names, "the exog column")
     design = drop_redundant(design)
-    validation.check_not_exact_fit(design.y, design.X, design.response_name)
     layout = make_layout(design, gcodes, labels, gname, Zre, re_names, r_names, vcs, [])
     validation.check_has_random_terms(layout.terms())
-    validation.check_random_terms(
-        layout.terms(), layout.rows(), len(y), stacklevel=3, nobs_vs_nre="warning"
+    checks.check_random_terms(
+        layout.terms(), len(y), rows=layout.rows(), stacklevel=3, nobs_vs_nre="warning"
     )
     if Zre is not None and re_names == ["Group Var"]:
         layout.re_names = ["Group"]  # parameter "Group Var", as statsmodels names it
@@ -129,8 +114,12 @@ def _read_arrays(endog, exog, groups, exog_re) -> tuple:
 
 
 def drop_redundant(design: Design) -> Design:
-    """Drop linearly dependent columns of X, with a warning naming them."""
-    dropped = redundant_fixed_columns(design.X)
+    """Check y and X (`sparselme.data.checks.check_fixed`: magnitudes, an exact fit) and
+    drop linearly dependent columns of X, with a warning naming them."""
+    moments = ColumnMoments.of(np.column_stack([design.X, design.y]))
+    dropped, _ = checks.check_fixed(
+        moments, design.fixed_names, design.response_name, "the exog column", r_names=False
+    )
     if not dropped:
         return design
     names = [design.fixed_names[j] for j in dropped]
@@ -267,10 +256,10 @@ def formula_layout(
     validation.check_has_random_terms(layout.terms(), parsed.text)
     pairs = zip(layout.terms(), layout.rows())
     unchecked = [(t, r) for t, r in pairs if not any(t is b for b in design.terms)]
-    validation.check_random_terms(
+    checks.check_random_terms(
         [t for t, _ in unchecked],
-        [r for _, r in unchecked],
         design.nobs,
+        rows=[r for _, r in unchecked],
         stacklevel=4,
         nobs_vs_nre="warning",  # statsmodels fits these
     )

@@ -21,6 +21,7 @@ ENGINE_FIT_KWARGS = (
     "polish",
     "keep_log",
     "verbose",
+    "callback",
 )
 LME4_FIT_KWARGS = ("REML", "start")  # for lme4-style code that refits ``results.model``
 
@@ -101,7 +102,12 @@ def fit_engine(
     fixed_theta = np.where(fixed, theta0, np.nan) if fixed.any() else None
     start = None if engine_start else theta0
     options = dict(options)
-    verbose = options.pop("verbose", None)
+    verbose, callback = options.pop("verbose", None), options.pop("callback", None)
     return engine.optimize(
-        REML=reml, start=start, fixed=fixed_theta, options=FitOptions(**options), verbose=verbose
+        REML=reml,
+        start=start,
+        fixed=fixed_theta,
+        options=FitOptions(**options),
+        verbose=verbose,
+        callback=callback,
     )

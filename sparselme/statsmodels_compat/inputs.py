@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import sys
-import warnings
 from collections import ChainMap
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -14,8 +13,9 @@ from formulaic import model_matrix
 
 from ..data import validation
 from ..data.design import prepare_frame
+from ..data.missing import bad_rows, report_missing
 from ..data.variables import formula_variables
-from ..errors import DataError, DroppedRowsWarning, MissingDataError, UnknownColumnError
+from ..errors import DataError, MissingDataError, UnknownColumnError
 
 
 def groups_to_codes(groups: np.ndarray) -> tuple[np.ndarray, list[Any]]:
@@ -40,9 +40,7 @@ def group_rows(codes: np.ndarray, n_groups: int) -> list[np.ndarray]:
     return [order[bounds[g] : bounds[g + 1]] for g in range(n_groups)]
 
 
-def formula_vars(text: str) -> set[str]:
-    """The data columns a formula uses (none when formulaic cannot read it)."""
-    return formula_variables(text)
+formula_vars = formula_variables  # the data columns a formula uses
 
 
 def formula_environment(eval_env, depth: int) -> Mapping[str, Any]:
@@ -117,18 +115,6 @@ def as_matrix(a, what: str) -> tuple[np.ndarray, list[str] | None, pd.Index | No
     return (arr[:, None] if arr.ndim == 1 else arr), None, None
 
 
-def bad_rows(values: Sequence[np.ndarray]) -> np.ndarray:
-    """(n,) bool: rows with a missing or non-finite value in any of the arrays."""
-    bad = np.zeros(len(values[0]), dtype=bool)
-    for v in values:
-        v = np.asarray(v)
-        if v.dtype.kind in "fc":
-            bad |= ~np.isfinite(v).reshape(len(v), -1).all(axis=1)
-        elif v.dtype.kind == "O":
-            bad |= pd.isna(pd.DataFrame(v.reshape(len(v), -1))).any(axis=1).to_numpy()
-    return bad
-
-
 def exog_names(X: np.ndarray) -> list[str]:
     """statsmodels' default names: 'const' for a constant column, x1, x2, ... otherwise."""
     p = X.shape[1]
@@ -145,35 +131,14 @@ def exog_names(X: np.ndarray) -> list[str]:
 def handle_missing(
     data: pd.DataFrame, needed: set[str], garr: np.ndarray | None, missing: str
 ) -> tuple[pd.DataFrame, np.ndarray | None]:
-    """Raise on, or drop (``missing="drop"``), rows with missing values in ``needed``."""
+    """Raise on, or drop (``missing="drop"``), rows with missing values in ``needed``
+    (the data layer's one rule, `sparselme.data.missing`)."""
     validation.check_missing_option(missing)
-    bad = np.zeros(len(data), dtype=bool)
-    counts = []
-    columns = [(name, _missing_values(data[name])) for name in sorted(needed)]
+    columns = [(name, data[name]) for name in sorted(needed)]
     if garr is not None:
-        columns.append(("groups", pd.isna(pd.Series(garr)).to_numpy()))
-    for name, isbad in columns:
-        if isbad.any():
-            counts.append(f"{name} ({int(isbad.sum())})")
-            bad |= isbad
+        columns.append(("groups", pd.Series(garr)))
+    bad, counts = bad_rows(columns, len(data))
+    report_missing(int(bad.sum()), len(data), counts, missing, stacklevel=3)
     if not bad.any():
         return data, garr
-    if missing != "drop":
-        raise MissingDataError(
-            f"{int(bad.sum())} of {len(data)} rows have missing or non-finite values in the "
-            f"model's variables: {', '.join(counts)}. Pass missing='drop' to drop these rows."
-        )
-    warnings.warn(
-        f"dropped {int(bad.sum())} of {len(data)} rows with missing or non-finite values in: "
-        f"{', '.join(counts)}",
-        DroppedRowsWarning,
-        stacklevel=4,
-    )
     return data.loc[~bad], None if garr is None else garr[~bad]
-
-
-def _missing_values(col: pd.Series) -> np.ndarray:
-    """(n,) bool: NA, or non-finite in a numeric (non-boolean) column."""
-    if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
-        return ~np.isfinite(col.to_numpy(dtype=float, na_value=np.nan))
-    return col.isna().to_numpy()

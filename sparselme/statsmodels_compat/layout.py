@@ -21,7 +21,7 @@ class VCInfo:
 
     name: str
     term: RandomEffectsTerm
-    rows: TermRows
+    rows: TermRows | None  # None for streamed data
     colnames: dict[int, list[str]]  # group index → names of its columns, in b order
     level_group: np.ndarray | None  # (L,) group of each term level (None: not nested)
 
@@ -35,10 +35,17 @@ class Layout:
     vc: list[VCInfo]
     extra: list[tuple[str, RandomEffectsTerm, TermRows]]  # bar terms with k > 1
     group_labels: list[Any]
-    group_codes: np.ndarray  # (n,)
+    group_codes: np.ndarray | None  # (n,); None for streamed data (rows not held)
     group_name: str
     re_term: RandomEffectsTerm | None
     re_rows: TermRows | None = None
+    group_sizes: np.ndarray | None = None  # (G,) rows per group, when the codes are not held
+
+    def sizes(self) -> np.ndarray:
+        """(G,) the number of rows in each group."""
+        if self.group_codes is None:
+            return np.asarray(self.group_sizes)
+        return np.bincount(self.group_codes, minlength=len(self.group_labels))
 
     @property
     def k_re(self) -> int:

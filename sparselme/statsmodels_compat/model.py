@@ -14,9 +14,9 @@ import pandas as pd
 from ..data import validation
 from ..data.design import Design, build_design
 from ..data.formula import parse_formula, parse_one_sided
+from ..errors import NeedsRowsError
 from ..model.mixed_model import MixedModel
 from ..residual_covariance import ResidualModel
-from ..streaming import mixedlm_streamed
 from . import derivatives, regularized
 from .build import formula_groups, formula_layout, from_arrays, re_structure, used_columns
 from .distribution import MixedLMDistribution
@@ -34,7 +34,6 @@ from .model_data import ModelData
 from .params import MixedLMParams, VCSpec, check_free_pattern, chol_or_diag, is_independent
 from .residual import fit_compat
 from .results import MixedLMCompatResults
-from .streamed import StreamedMixedLM
 
 
 class MixedLM:
@@ -81,6 +80,8 @@ class MixedLM:
     data_frame: pd.DataFrame | None = None  # the fitted rows of a formula model
     _re_formula: str | None = None  # re_formula and vc_formula of a formula model, for
     _vc_formula: dict[str, str] | None = None  # group-level predictions on new data
+    _cp = None  # the cross-products of streamed data (their rows are not held)
+    _engine_options: dict = {}  # ordering, factorization
 
     def __init__(
         self,
@@ -192,11 +193,18 @@ class MixedLM:
         if residual is not None and validation.is_streamable(data):
             raise NotImplementedError("residual structures need the data in memory (a DataFrame)")
         if validation.is_streamable(data):  # a Parquet path, pyarrow Dataset or Dask DataFrame
+            from .streamed import mixedlm_streamed  # loads the streaming code when needed
+
             engine = {k: kwargs.pop(k) for k in ("ordering", "factorization") if k in kwargs}
-            design, cp = mixedlm_streamed(
+            design, cp, layout = mixedlm_streamed(
                 formula, data, re_formula, vc_formula, subset, missing, groups=groups, **kwargs
             )
-            return StreamedMixedLM(design, cp=cp, **engine)
+            model = cls(None, None, None, _prebuilt=(design, layout, formula))
+            model._cp, model._engine_options = cp, engine
+            model.data = ModelData(model, use_pandas=True)  # a formula model: pandas out
+            model.exog_vc = VCSpec([v.name for v in layout.vc], [], [])
+            model._re_formula, model._vc_formula = re_formula, dict(vc_formula or {})
+            return model
         if kwargs:
             raise TypeError(
                 f"MixedLM.from_formula() got an unexpected keyword argument {sorted(kwargs)[0]!r}"
@@ -243,25 +251,40 @@ class MixedLM:
         return model
 
     # ---- statsmodels' model attributes --------------------------------------------------
+    def _rows(self, what: str) -> None:
+        """`NeedsRowsError` when the rows are not held (streamed data)."""
+        if self._cp is not None:
+            raise NeedsRowsError(f"MixedLM.{what}", "read the columns from the data source")
+
     @property
     def endog(self) -> np.ndarray | None:
-        return None if self._data_removed else self.design.y
+        if self._data_removed:
+            return None
+        self._rows("endog")
+        return self.design.y
 
     @property
     def exog(self) -> np.ndarray | None:
-        return None if self._data_removed else self.design.X
+        if self._data_removed:
+            return None
+        self._rows("exog")
+        return self.design.X
 
     @property
     def groups(self) -> np.ndarray | None:
         if self._data_removed:
             return None
+        self._rows("groups")
         labels = np.asarray(self.layout.group_labels, dtype=object)
         return labels[self.layout.group_codes]
 
     @property
     def exog_re(self) -> np.ndarray | None:
+        if self._data_removed:
+            return None
+        self._rows("exog_re")
         rows = self.layout.re_rows
-        return None if rows is None or self._data_removed else rows.model
+        return None if rows is None else rows.model
 
     @property
     def exog_names(self) -> list[str]:
@@ -289,6 +312,7 @@ class MixedLM:
 
     @property
     def row_indices(self) -> dict[Any, np.ndarray]:
+        self._rows("row_indices")
         rows = group_rows(self.layout.group_codes, self.n_groups)
         return dict(zip(self.layout.group_labels, rows))
 
@@ -326,10 +350,14 @@ class MixedLM:
             if diagonal and self.layout.re_term is not None:
                 t = self.layout.re_term
                 terms = [t.with_covariance(t.covariance.diagonal())] + terms[1:]
-            design = self._base_design.with_terms(terms, rows)
-            if self.residual is not None:
+            if self._cp is not None:  # streamed: the terms' rows stay with the source
+                design = dataclasses.replace(self._base_design, terms=list(terms))
+                engine = MixedModel(design, cp=self._cp, **self._engine_options)
+            elif self.residual is not None:
+                design = self._base_design.with_terms(terms, rows)
                 engine = ResidualModel(design, self.residual, self._residual_frame)
             else:
+                design = self._base_design.with_terms(terms, rows)
                 engine = MixedModel(design)
             self._engines[diagonal] = engine
         return self._engines[diagonal]
@@ -454,7 +482,10 @@ class MixedLM:
         **fit_kwargs
             The engine's settings, as for `sparselme.lmer`: ``maxeval``, ``ftol_abs``,
             ``xtol_abs``, ``verbose``, ``check_derivatives``, ``max_restarts``, ``polish``,
-            ``keep_log``; lme4's spellings ``REML`` and ``start`` (θ).
+            ``keep_log``, ``callback`` (``callback(evaluation, params, value)`` after every
+            evaluation, as statsmodels' and scipy's fits call theirs; raising in it, e.g.
+            KeyboardInterrupt, stops the fit and leaves the model usable); lme4's spellings
+            ``REML`` and ``start`` (θ).
 
         Returns
         -------
@@ -524,7 +555,7 @@ class MixedLM:
     # ---- other statsmodels model methods -------------------------------------------------
     def predict(self, params, exog=None) -> np.ndarray:
         """Xβ for ``params`` (a MixedLMParams or a vector starting with β)."""
-        X = self.exog if exog is None else np.asarray(exog, dtype=float)
+        X = self.exog if exog is None else np.asarray(exog, dtype=float)  # streamed: exog needed
         beta = params.fe_params if hasattr(params, "fe_params") else np.asarray(params)
         return X @ np.asarray(beta, dtype=float)[: self.k_fe]
 

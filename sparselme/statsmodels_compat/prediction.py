@@ -25,7 +25,7 @@ from ..analysis.predict import predict as lme4_predict
 from ..data import validation
 from ..data.design import prepare_frame
 from ..engine.arrays import distinct
-from ..errors import DataError, NewLevelsWarning, UnknownColumnError
+from ..errors import DataError, NeedsRowsError, NewLevelsWarning, UnknownColumnError
 from .inputs import as_matrix, check_columns, evaluate, group_rows
 
 if TYPE_CHECKING:
@@ -232,6 +232,8 @@ def _re_part(res, frame, exog_re, codes: np.ndarray, label_columns: set[str], na
 
 def _intercept_columns(model: MixedLM) -> np.ndarray:
     """(k_re,) bool: exog_re columns that are all ones in the fitted data."""
+    if model._cp is not None:  # streamed: the formula's intercept column
+        return np.array([c == "(Intercept)" for c in model.layout.re_term.columns])
     Z = model.exog_re
     return np.all(Z == 1.0, axis=0) if len(Z) else np.zeros(Z.shape[1], dtype=bool)
 
@@ -434,6 +436,16 @@ def _vc_designs(
 def _training_spec(model: MixedLM, key: tuple, formula: str, rows: np.ndarray | None = None):
     """The formulaic spec of ``formula`` on the fitted rows (cached on the model)."""
     cache = model.__dict__.setdefault("_prediction_specs", {})
+    if key not in cache and model.data_frame is None:  # streamed: the one coder's specs
+        re_term = model.layout.re_term
+        spec = None
+        if key == ("re",) and re_term is not None:
+            spec = model._base_design.term_specs.get(re_term.lhs)
+        if spec is None:
+            raise NeedsRowsError(
+                f"coding {formula!r} on new rows", "pass exog_re/exog_vc for the new rows"
+            )
+        cache[key] = spec
     if key not in cache:
         data = model.data_frame if rows is None else model.data_frame.iloc[rows]
         env = model._base_design.formula_env

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..engine.rows import TermRows
-from ..errors import SingularFitWarning, StructureError
+from ..errors import NeedsRowsError, SingularFitWarning, StructureError
 from ..model.mixed_model import MixedModel
 from .fit import fit_engine, fit_options
 from .params import MixedLMParams, chol_or_diag
@@ -36,6 +36,8 @@ def profile_re(
     See `MixedLMCompatResults.profile_re`.
     """
     opts = fit_options(fit_kwargs, "profile_re", lme4_spellings=False)[0]
+    if res.design.rows is None:
+        raise NeedsRowsError("profile_re", "use profile() (lme4's profile) instead")
     if vtype not in ("re", "vc"):
         raise ValueError("vtype must be 're' or 'vc'")
     if vtype == "re":

@@ -55,9 +55,14 @@ def fit_compat(
     if fixed.any():
         base = engine.pls.initial_theta if theta0 is None else theta0
         fixed_theta = np.where(fixed, base, np.nan)
-    verbose = options.pop("verbose", None)
+    verbose, callback = options.pop("verbose", None), options.pop("callback", None)
     fit = engine.optimize(
-        REML=reml, start=theta0, fixed=fixed_theta, options=FitOptions(**options), verbose=verbose
+        REML=reml,
+        start=theta0,
+        fixed=fixed_theta,
+        options=FitOptions(**options),
+        verbose=verbose,
+        callback=callback,
     )
     return ResidualCompatResults.of_model(fit, view, free, model.use_sqrt, fixed)
 

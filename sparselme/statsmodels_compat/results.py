@@ -86,12 +86,14 @@ class MixedLMCompatResults(MixedLMResults):
 
     @cached_property
     def df_resid(self) -> int:
+        if self.design.X is None:  # streamed: redundant columns were dropped already
+            return self.nobs - self.k_fe
         return self.nobs - int(np.linalg.matrix_rank(self.design.X)) if self.k_fe else self.nobs
 
     @cached_property
     def _group_sizes(self) -> np.ndarray:
-        """(n_groups,) rows per group."""
-        return np.bincount(self.model.layout.group_codes, minlength=self.model.n_groups)
+        """(n_groups,) rows per group (a streamed layout holds the counts, not the codes)."""
+        return self.model.layout.sizes()
 
     def remove_data(self) -> None:
         """Drop the n-length arrays of the results and the model (statsmodels'): the model's
@@ -182,18 +184,21 @@ class MixedLMCompatResults(MixedLMResults):
         fixed = getattr(sol, "fixed", None)
         if fixed is None or sol.RX_engine is None:  # a solution without the scaling
             return FixedScaling.identity(self.k_fe), self.design.X, sol.RX, sol.beta
-        return fixed, fixed.apply(self.design.X), sol.RX_engine, sol.beta_engine
+        X = None if self.design.X is None else fixed.apply(self.design.X)  # streamed: None
+        return fixed, X, sol.RX_engine, sol.beta_engine
 
     @cached_property
     def _algebra(self) -> GroupAlgebra | None:
         d = self.design
-        fixed, X, _, beta = self._engine_fixed()
-        resid = fixed.apply_y(d.y_minus_offset) - X @ beta
         thetas = [self._term_theta(s) for s in range(len(self.terms))]
+        blocks = self._layout.block_of_levels()
         try:
-            return GroupAlgebra(
-                list(self.terms), list(d.rows), thetas, self._layout.block_of_levels(), X, resid
-            )
+            if d.rows is None:  # streamed: the per-group blocks are in the cross-products
+                cp, beta = self.engine.cp, self._engine_fixed()[3]
+                return GroupAlgebra.from_crossproducts(list(self.terms), cp, thetas, blocks, beta)
+            fixed, X, _, beta = self._engine_fixed()
+            resid = fixed.apply_y(d.y_minus_offset) - X @ beta
+            return GroupAlgebra(list(self.terms), list(d.rows), thetas, blocks, X, resid)
         except MemoryError as exc:
             warnings.warn(
                 f"statsmodels-style standard errors of variance parameters are not "
@@ -479,6 +484,8 @@ class MixedLMCompatResults(MixedLMResults):
     def resid(self):
         if self._data_removed:
             return None
+        if self.design.y is None:  # streamed: computed chunk by chunk on request
+            return ModelFit.resid.fget(self)
         return self._wrap_rows(self.design.y - np.asarray(self.fittedvalues))
 
     def predict(

@@ -3,7 +3,8 @@
 `streamed_design` reads a source in two passes and returns what the in-memory path
 builds too — the terms' structure (a `sparselme.data.design.Design` whose rows
 stay with the source) and the cross-products — so the model, its fit and its results are
-the same objects as for a DataFrame.
+the same objects as for a DataFrame. Modules: `sources` (Parquet, pyarrow, Dask), `levels`
+(pass 1), `passes` (pass 2 and the checks), `columns` (fitted values and residuals).
 """
 
 from __future__ import annotations
@@ -12,19 +13,11 @@ from typing import Any
 
 from ..data.design import Design
 from ..data.formula import parse_formula
+from ..data.validation import is_streamable
 from ..engine.crossprod import CrossProducts
-from .passes import (
-    DEFAULT_CHUNK_ROWS,
-    DaskSource,
-    ParquetSource,
-    StreamedColumn,
-    StreamedRows,
-    as_source,
-    is_streamable,
-    mixedlm_formula,
-    mixedlm_streamed,
-)
+from .columns import StreamedColumn, StreamedRows
 from .passes import streamed_design as _two_passes
+from .sources import DEFAULT_CHUNK_ROWS, DaskSource, ParquetSource, as_source
 
 __all__ = [
     "DEFAULT_CHUNK_ROWS",
@@ -34,8 +27,6 @@ __all__ = [
     "StreamedRows",
     "as_source",
     "is_streamable",
-    "mixedlm_formula",
-    "mixedlm_streamed",
     "streamed_design",
 ]
 

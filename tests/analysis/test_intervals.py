@@ -95,8 +95,8 @@ def test_crossed_new_rows_of_known_and_unknown_levels(factorization):
 
 def test_sparse_selected_inversion_path_matches(monkeypatch):
     """Above SELECTED_INVERSION_MIN_Q the cross blocks come from the selected inverse."""
-    import sparselme.engine.sparse_cholesky as cholesky
     import sparselme.engine.inverse_blocks as inverse_blocks
+    import sparselme.engine.sparse_cholesky as cholesky
 
     res = fit("strength ~ 1 + (1 | batch/cask)", "Pastes", True, "sparse")
     expected = res.predict(se_fit=True)["se_fit"].to_numpy()

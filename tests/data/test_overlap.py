@@ -117,7 +117,9 @@ def test_the_same_check_on_cross_products(sleep, second, ok):
 
 def test_streamed_parquet_rejects_confounded_terms(sleep, tmp_path):
     pytest.importorskip("pyarrow")
-    sleep.assign(Subject=sleep["Subject"].astype(str)).to_parquet(tmp_path / "sleep.parquet")
+    sleep.assign(Subject=sleep["Subject"].astype(str)).to_parquet(
+        tmp_path / "sleep.parquet", write_page_checksum=True
+    )
     with pytest.raises(IdentifiabilityError, match=r"share the column \(Intercept\)"):
         sl.lmer("Reaction ~ Days + (1 | Subject) + (Days | Subject)", tmp_path)
     with pytest.raises(IdentifiabilityError, match="appears twice"):

@@ -5,14 +5,9 @@ import pandas as pd
 import pytest
 
 from sparselme.data import validation as v
-from sparselme.data.design import coded_term
 from sparselme.errors import (
     DataError,
     DataTypeError,
-    DroppedRowsWarning,
-    IdentifiabilityError,
-    MissingDataError,
-    ScaleWarning,
     UnknownColumnError,
 )
 
@@ -54,67 +49,6 @@ def test_data_vectors_from_names_series_and_arrays():
         v.data_vector(FRAME, shifted, "offset")
     with pytest.raises(DataError, match="numeric"):
         v.data_vector(FRAME, np.array(list("abcd")), "weights")
-
-
-def test_weights():
-    assert v.zero_weight_rows(np.array([1.0, 2.0])) is None
-    np.testing.assert_array_equal(v.zero_weight_rows(np.array([1.0, 0.0])), [False, True])
-    with pytest.raises(DataError, match="non-negative"):
-        v.zero_weight_rows(np.array([1.0, -1.0]))
-    with pytest.raises(DataError, match="sum to zero"):
-        v.zero_weight_rows(np.zeros(3))
-    with pytest.raises(DataError, match="ratio"):
-        v.check_weight_range(np.array([1.0, 1e13]))
-
-
-def test_non_finite_model_rows_raise_or_drop():
-    cols = [("log(x)", np.array([0.0, np.nan, 1.0]))]
-    with pytest.raises(MissingDataError, match="1 of 3 rows"):
-        v.nonfinite_model_rows(cols, "raise", 3)
-    with pytest.warns(DroppedRowsWarning, match="dropped 1 of 3"):
-        bad = v.nonfinite_model_rows(cols, "drop", 3)
-    np.testing.assert_array_equal(bad, [False, True, False])
-
-
-def test_magnitudes_and_exact_fits():
-    with pytest.raises(DataError, match="too large"):
-        v.check_magnitude(np.array([[1e200], [1.0]]), ["x"], "the column")
-    y = np.array([1.0, 2.0, 3.0])
-    X = np.column_stack([np.ones(3), y])
-    with pytest.raises(DataError, match="fitted exactly"):
-        v.check_not_exact_fit(y, X, "y")
-    with pytest.raises(DataError, match="is constant"):
-        v.check_not_exact_fit(np.ones(3), np.ones((3, 1)), "y")
-
-
-def _term(codes, model, levels):
-    return coded_term("g", [f"c{j}" for j in range(model.shape[1])], pd.Index(levels), codes, model)
-
-
-def test_identifiability_of_grouping_factors():
-    one, _ = _term(np.zeros(4, int), np.ones((4, 1)), ["a"])
-    with pytest.raises(IdentifiabilityError, match="has 1 level"):
-        v.check_identifiable([one], 4)
-    crowded, _ = _term(np.arange(4), np.ones((4, 1)), list("abcd"))
-    with pytest.raises(IdentifiabilityError, match="must be < number of observations"):
-        v.check_identifiable([crowded], 4)
-    wide, _ = _term(np.arange(4) % 2, np.ones((4, 3)), ["a", "b"])
-    with pytest.raises(IdentifiabilityError, match="number of random effects"):
-        v.check_identifiable([wide], 4)
-
-
-def test_random_effects_columns_checks():
-    x = np.arange(8.0)
-    term, rows = _term(np.arange(8) % 2, np.column_stack([x, 2 * x]), ["a", "b"])
-    with pytest.raises(IdentifiabilityError, match="linearly dependent"):
-        v.check_term_columns(term, rows)
-    term, rows = _term(np.arange(8) % 2, np.column_stack([np.ones(8), x * 1e6]), ["a", "b"])
-    with pytest.warns(ScaleWarning, match="standard deviation"):
-        v.warn_about_scales([term], [rows])
-    term, rows = _term(np.arange(8) % 2, np.column_stack([np.ones(8), np.r_[x[:-1], np.nan]]),
-                       ["a", "b"])  # fmt: skip
-    with pytest.raises(MissingDataError, match="non-finite"):
-        v.check_term_values(term, rows)
 
 
 def test_arrays_of_the_statsmodels_api():

@@ -78,7 +78,7 @@ def folder(data, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("parquet")
     for i in range(4):
         part = data.iloc[i * 1000 : (i + 1) * 1000]
-        part.to_parquet(out / f"part-{i}.parquet", row_group_size=300)
+        part.to_parquet(out / f"part-{i}.parquet", row_group_size=300, write_page_checksum=True)
     return out
 
 
@@ -171,7 +171,7 @@ def test_weights_offset_and_ml(data, folder):
 def test_pyarrow_dataset_table_and_single_file(data, folder, tmp_path):
     ref = in_memory(data, "y ~ x + f + (1 | a)")
     one = tmp_path / "one.parquet"
-    data.to_parquet(one)
+    data.to_parquet(one, write_page_checksum=True)
     for source in (ds.dataset(folder), pa.Table.from_pandas(data), one):
         assert_same_fit(sl.lmer("y ~ x + f + (1 | a)", source, **TIGHT), ref)
 
@@ -198,8 +198,8 @@ def test_missing_values_raise_or_drop_like_in_memory(data, tmp_path):
     bad.loc[[7], "s"] = None
     path = tmp_path / "bad"
     path.mkdir()
-    bad.iloc[:2000].to_parquet(path / "0.parquet")
-    bad.iloc[2000:].to_parquet(path / "1.parquet")
+    bad.iloc[:2000].to_parquet(path / "0.parquet", write_page_checksum=True)
+    bad.iloc[2000:].to_parquet(path / "1.parquet", write_page_checksum=True)
     formula = "y ~ x + s + (1 | a)"
     with pytest.raises(sl.errors.MissingDataError) as streamed:
         sl.lmer(formula, path)
@@ -294,7 +294,8 @@ def test_dask_local_scheduler_without_a_client(data):
 
 
 def test_statsmodels_spelling_compiles_to_lme4_terms():
-    from sparselme.streaming import is_streamable, mixedlm_formula
+    from sparselme.statsmodels_compat.streamed import mixedlm_formula
+    from sparselme.streaming import is_streamable
 
     def cat(v):
         return v == "s"
