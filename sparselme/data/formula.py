@@ -23,6 +23,10 @@ Operators keep lme4's (R's) meaning where Python's differs:
   column) is expanded by `expand_dot` once the data's columns are known.
 * R's names: ``Petal.Width`` and ``x.1`` are column names (backquoted for formulaic),
   ``splines::bs`` a function of a namespace, ``TRUE``/``FALSE``/``NULL`` constants.
+
+Over 500 lines because it is one recursive-descent parser over one token stream (the
+lexer, the term splitter and the bar expansion share its state); R's spellings that need
+no parser state live in `.rsyntax`, the structure keywords in `.formula_structures`.
 """
 
 from __future__ import annotations

@@ -22,6 +22,9 @@ Their natural parameters are the standard deviations and the structure's correla
 The covariance is not linear in free entries, so `linear_basis` raises
 `sparselme.errors.NonlinearStructureError`; `template_derivatives` are exact
 (complex-step differentiation of the closed forms).
+
+Over 500 lines because the six structures share one base (`_Correlated`: bounds,
+projections, natural parameters and scales) and are read side by side.
 """
 
 from __future__ import annotations

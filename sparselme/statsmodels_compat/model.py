@@ -1,4 +1,10 @@
-"""statsmodels' ``MixedLM`` (and ``mixedlm``) on the engine: construction, θ ↔ params, fit."""
+"""statsmodels' ``MixedLM`` (and ``mixedlm``) on the engine: construction, θ ↔ params, fit.
+
+Over 500 lines because it is one class whose public surface is statsmodels' (about forty
+methods and properties, most a few lines that translate to the engine); the pieces with
+logic of their own live beside it (`.build`, `.derivatives`, `.regularized`,
+`.distribution`, `.profile_re`, `.prediction`).
+"""
 
 from __future__ import annotations
 

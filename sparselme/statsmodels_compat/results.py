@@ -1,4 +1,9 @@
-"""The results of a fit through the statsmodels API (statsmodels' names and meaning)."""
+"""The results of a fit through the statsmodels API (statsmodels' names and meaning).
+
+Over 500 lines because it is one class with statsmodels' MixedLMResults surface (about
+sixty attributes and methods, each a short computed value or a delegation to `.summary`,
+`.hypotheses`, `.prediction` and `.algebra`, where the logic lives).
+"""
 
 from __future__ import annotations
 
