@@ -23,8 +23,9 @@ The covariance is not linear in free entries, so `linear_basis` raises
 `sparselme.errors.NonlinearStructureError`; `template_derivatives` are exact
 (complex-step differentiation of the closed forms).
 
-Over 500 lines because the six structures share one base (`_Correlated`: bounds,
-projections, natural parameters and scales) and are read side by side.
+Over 500 lines because the structures share their bases (`_Structured`; `_Correlated` for
+cs, homcs, ar1 and toep: bounds, projections, natural parameters, scales) and are read
+side by side.
 """
 
 from __future__ import annotations
