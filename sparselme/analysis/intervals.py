@@ -63,6 +63,22 @@ def predict(
     Returns the predictions as a Series, or with ``se_fit`` or ``interval`` a DataFrame
     with columns ``fit``, ``se_fit`` (if asked) and ``lwr``, ``upr`` (with ``interval``).
     """
+    out = _predict(
+        res, newdata, re_form, allow_new_levels, offset, random_only, se_fit, interval, level
+    )
+    return out if newdata is not None else _on_data_rows(res, out)
+
+
+def _on_data_rows(res: ModelFit, out: pd.Series | pd.DataFrame) -> pd.Series | pd.DataFrame:
+    """Predictions of the fitted rows, NaN-padded to every row of the data under R's
+    ``na.exclude`` (``res.na_action == "exclude"``), as the fitted values are."""
+    index = getattr(res.design, "data_index", None)
+    if getattr(res, "na_action", "omit") != "exclude" or index is None:
+        return out
+    return out.reindex(index)
+
+
+def _predict(res, newdata, re_form, allow_new_levels, offset, random_only, se_fit, interval, level):
     random_only = _check_flag(random_only, "random_only")
     se_fit = _check_flag(se_fit, "se_fit")
     if interval is not None and interval not in INTERVALS:

@@ -89,8 +89,16 @@ def test_missing_exclude_is_rs_na_exclude():
         assert values.index.equals(data.index)
         np.testing.assert_array_equal(values.isna(), np.isnan(ref))
         np.testing.assert_allclose(values.dropna(), ref[~np.isnan(ref)], rtol=1e-5, atol=1e-3)
+    # predict() of the fitted rows is padded alike (R's predict under na.exclude)
+    pred = res.predict()
+    assert pred.index.equals(data.index)
+    np.testing.assert_array_equal(pred.isna(), np.isnan(expected))
+    np.testing.assert_allclose(pred.dropna(), expected[~np.isnan(expected)], rtol=1e-5)
+    table = res.predict(se_fit=True)
+    assert table.index.equals(data.index)
+    assert table["se_fit"].isna().sum() == np.isnan(expected).sum()
     res.na_action = "omit"  # the same fit, the kept rows only
-    assert len(res.fittedvalues) == 176
+    assert len(res.fittedvalues) == 176 and len(res.predict()) == 176
     with pytest.raises(ValueError, match="na_action"):
         res.na_action = "pad"
         res.fittedvalues  # noqa: B018
