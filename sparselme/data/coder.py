@@ -31,7 +31,7 @@ from formulaic import Formula, model_matrix
 from formulaic.transforms.contrasts import C, PolyContrasts
 
 from ..errors import DataError, StatefulTransformError
-from . import validation as check
+from . import validation
 from .formula import BarTerm, ParsedFormula
 from .frames import level_labels
 from .missing import bad_rows
@@ -165,14 +165,14 @@ class Coder:
         self.formula_vars = sorted(self.variables)
         self.response_name = str(parsed.response).strip()
         data, context = self.formula_frame(frame)
-        with check.formula_evaluation(parsed.text):
+        with validation.formula_evaluation(parsed.text):
             mm = model_matrix(parsed.fixed_formula(), data, context=context, na_action="ignore")
         self.fixed_spec = mm.model_spec
         self.fixed_names = [str(c) for c in mm.rhs.columns]
         self._learned = (mm, data, context)
         terms = []
         for bar in parsed.bars:
-            with check.formula_evaluation(bar.lhs, "random-effects term"):
+            with validation.formula_evaluation(bar.lhs, "random-effects term"):
                 mt = model_matrix(bar.lhs, data, context=context, na_action="ignore")
             labels, keys = term_levels[bar.group]
             cols = tuple(r_style_name(str(c)) for c in mt.columns)
@@ -205,7 +205,7 @@ class Coder:
         group_levels = {v: levels[v] for v in group_vars}
         coder = cls(parsed, variables, group_levels, data, term_levels, env=env)
         mm, _, _ = coder._learned
-        y = check.check_response_matrix(mm.lhs, coder.response_name)
+        y = validation.check_response_matrix(mm.lhs, coder.response_name)
         chunk = CodedChunk(
             y=y,
             X=np.asarray(mm.rhs, dtype=float).reshape(len(data), -1),
@@ -365,7 +365,7 @@ class Coder:
                 models=[np.zeros((0, len(t.columns))) for t in self.terms],
                 index=df.index,
             )
-        frame, context = self.formula_frame(check.numbers_as_float(df, self.formula_vars))
+        frame, context = self.formula_frame(validation.numbers_as_float(df, self.formula_vars))
         mm = self.fixed_spec.get_model_matrix(frame, context=context)
         y = np.asarray(mm.lhs, dtype=float).reshape(len(df))
         X = np.asarray(mm.rhs, dtype=float).reshape(len(df), -1)
@@ -375,7 +375,7 @@ class Coder:
             dropped = nonfinite_counts(self.response_name, y, self.fixed_names, X)
             keep = ~nonfinite
             df, y, X = df.loc[keep], y[keep], X[keep]
-            frame, context = self.formula_frame(check.numbers_as_float(df, self.formula_vars))
+            frame, context = self.formula_frame(validation.numbers_as_float(df, self.formula_vars))
         models = []
         for t in self.terms:
             if t.columns == ("(Intercept)",):

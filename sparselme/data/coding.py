@@ -18,7 +18,7 @@ from formulaic import model_matrix
 from formulaic.transforms.contrasts import PolyContrasts
 
 from ..errors import DataError, UnknownColumnError
-from . import validation as check
+from . import validation
 from .design import Design, prepare_frame, r_style_name
 from .transforms import R_TRANSFORMS
 from .variables import formula_variables
@@ -37,7 +37,6 @@ __all__ = [
 ]
 
 
-
 def categorical_levels(spec) -> tuple[dict[str, list], set[str]]:
     """Raw variable → categories for categorical factors, and the poly-coded (ordered) ones."""
     levels: dict[str, list] = {}
@@ -52,6 +51,7 @@ def categorical_levels(spec) -> tuple[dict[str, list], set[str]]:
         if isinstance(contrasts, PolyContrasts):
             poly.add(name)
     return levels, poly
+
 
 def known_levels(design: Design) -> tuple[dict[str, list], set[str]]:
     """Levels of every categorical variable the fit coded, and the poly-coded ones."""
@@ -113,7 +113,7 @@ def _frame(design: Design, newdata: pd.DataFrame, names: set[str]) -> tuple[pd.D
 
 
 def _coded(spec, frame: pd.DataFrame, context: dict, what: str):
-    with check.formula_evaluation(str(spec.formula), f"{what} on newdata"):
+    with validation.formula_evaluation(str(spec.formula), f"{what} on newdata"):
         return spec.get_model_matrix(frame, context=context, na_action="ignore")
 
 
@@ -155,7 +155,7 @@ def term_rows(design: Design, term: RandomEffectsTerm, newdata: pd.DataFrame) ->
     if spec is not None:
         mm = _coded(spec, frame, context, f"random-effects term ({term.lhs} | {term.name})")
     else:  # a term of statsmodels' API: coded afresh
-        with check.formula_evaluation(term.lhs, "random-effects term on newdata"):
+        with validation.formula_evaluation(term.lhs, "random-effects term on newdata"):
             mm = model_matrix(term.lhs, frame, context=context, na_action="ignore")
     got = {r_style_name(str(c)): i for i, c in enumerate(mm.columns)}
     missing = [c for c in term.columns if c not in got]
@@ -183,6 +183,6 @@ def column_names(design: Design, lhs: str) -> list[str]:
         else:
             frame[v] = np.linspace(1.0, 2.0, n)
     data, context = prepare_frame(pd.DataFrame(frame, index=range(n)), set(frame))
-    with check.formula_evaluation(lhs, "re_form term"):
+    with validation.formula_evaluation(lhs, "re_form term"):
         mm = model_matrix(lhs, data, context=context, na_action="ignore")
     return [r_style_name(str(c)) for c in mm.columns]

@@ -24,8 +24,7 @@ from ..engine.parametrizations import make_covariance
 from ..engine.rows import TermRows
 from ..engine.terms import RandomEffectsTerm
 from ..errors import DataError, IdentifiabilityError
-from . import checks
-from . import validation as check
+from . import checks, validation
 from .checks import WeightCounts, warn_dropped_columns
 from .coder import (
     Coder,
@@ -155,20 +154,20 @@ def build_design(
     ``env``: values of names the formulas use that are not data columns (a caller's
     functions, as statsmodels' ``eval_env``); data columns take precedence.
     """
-    data = check.as_data_frame(data)
+    data = validation.as_data_frame(data)
     if parsed.response is None:
         raise DataError("the formula has no response: write it as 'y ~ ...'")
-    check.check_missing_option(missing)
+    validation.check_missing_option(missing)
     parsed = expand_dot(parsed, data.columns, model_variables(parsed)[2])
     needed = model_variables(parsed)[0]
     env = {k: v for k, v in (env or {}).items() if k in needed and k not in data.columns}
     needed, predictors, response_vars = model_variables(parsed, env)
-    check.check_columns(data, needed, parsed.text)
-    check.check_variable_types(data, response_vars, predictors)
-    data = check.numbers_as_float(data, predictors | response_vars)
+    validation.check_columns(data, needed, parsed.text)
+    validation.check_variable_types(data, response_vars, predictors)
+    data = validation.numbers_as_float(data, predictors | response_vars)
 
-    w = check.data_vector(data, weights, "weights")
-    off = check.data_vector(data, offset, "offset")
+    w = validation.data_vector(data, weights, "weights")
+    off = validation.data_vector(data, offset, "offset")
     original, data_index = len(data), data.index
     columns = [(name, data[name]) for name in sorted(needed)]
     bad, counts = bad_rows(columns + [("weights", w), ("offset", off)], original)
@@ -180,7 +179,7 @@ def build_design(
         keep &= ~(w == 0)
     if not keep.all():
         data, w, off = _take(data, w, off, keep)
-    check.check_not_empty(len(data), original)
+    validation.check_not_empty(len(data), original)
 
     coder, chunk, Xdf = Coder.learn(parsed, data, env)
     y, X = chunk.y, chunk.X
@@ -190,7 +189,7 @@ def build_design(
         counts = nonfinite_counts(response_name, y, coder.fixed_names, X)
         checks.report_nonfinite(counts, int(bad.sum()), len(y), missing)
         data, w, off = _take(data, w, off, ~bad)
-        check.check_not_empty(len(data), original)
+        validation.check_not_empty(len(data), original)
         coder, chunk, Xdf = Coder.learn(parsed, data, env)
         y, X = chunk.y, chunk.X
     offset_specs, formula_offset = formula_offsets(parsed, coder, data)
@@ -256,7 +255,7 @@ def formula_offsets(
     frame, context = coder.formula_frame(data)
     specs, total = [], np.zeros(len(data))
     for expr in parsed.offsets:
-        with check.formula_evaluation(parsed.text, f"offset({expr})"):
+        with validation.formula_evaluation(parsed.text, f"offset({expr})"):
             mm = model_matrix(f"~ 0 + I({expr})", frame, context=context, na_action="ignore")
         values = np.asarray(mm, dtype=float)
         if values.shape[1] != 1:
