@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import builtins
 import re
+from functools import lru_cache
 
 from formulaic import Formula
 from formulaic.parser.types import Factor
@@ -30,19 +31,24 @@ def formula_variables(text: str) -> set[str]:
     """Names of the data variables that formula ``text`` (formulaic syntax) refers to.
 
     Empty when formulaic cannot parse the text (it reports the problem itself when the
-    model matrix is built).
+    model matrix is built). Parsed once per text (a fit asks for the same texts often).
     """
+    return set(_variables_of(text))
+
+
+@lru_cache(maxsize=1024)
+def _variables_of(text: str) -> frozenset[str]:
     try:
         formula = Formula(text)
     except Exception:  # formulaic parse problems surface later with its message
-        return set()
+        return frozenset()
     parts = [formula.lhs, formula.rhs] if hasattr(formula, "lhs") else [formula]
     found: set[str] = set()
     for part in parts:
         for term in part:
             for factor in term.factors:
                 found |= _factor_variables(factor)
-    return found
+    return frozenset(found)
 
 
 def _factor_variables(factor: Factor) -> set[str]:
