@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -192,6 +193,14 @@ class CovarianceStructure:
         return ""
 
 
+@lru_cache(maxsize=64)
+def _lower_by_columns(k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, cols) of a k×k lower triangle column by column (read-only, shared)."""
+    cols, rows = np.triu_indices(k)
+    rows.flags.writeable = cols.flags.writeable = False
+    return rows, cols
+
+
 @dataclass(frozen=True)
 class Unstructured(CovarianceStructure):
     """T lower triangular with free entries: k(k+1)/2 θ's, lme4's column-wise order."""
@@ -201,8 +210,7 @@ class Unstructured(CovarianceStructure):
     @property
     def positions(self) -> tuple[np.ndarray, np.ndarray]:
         """(rows, cols) of T's entries in θ order: the lower triangle column by column."""
-        cols, rows = np.triu_indices(self.k)
-        return rows, cols
+        return _lower_by_columns(self.k)
 
     @property
     def n_theta(self) -> int:
