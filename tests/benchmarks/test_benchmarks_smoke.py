@@ -297,3 +297,13 @@ def test_threads_times_the_default_and_each_fixed_setting(capsys):
     assert set(out["sleepstudy"]) == set(threads.settings(len(os.sched_getaffinity(0))))
     assert all(len(t) == 1 and t[0] > 0 for t in out["sleepstudy"].values())
     assert "default/best" in capsys.readouterr().out
+
+
+def test_checksums_reads_a_folder_both_ways(tmp_path):
+    from benchmarks import checksums
+    from benchmarks.streaming import write_data
+
+    write_data(tmp_path, 3_000, 30, 10, 2)
+    assert checksums.read_pass(tmp_path, True) > 0
+    assert checksums.read_pass(tmp_path, False) > 0
+    assert checksums.fingerprint_seconds(tmp_path) > 0
