@@ -115,13 +115,53 @@ def workload_section(problem: str, rows: list[Row], plot: str | None, notes: _Fo
         evals = f"{r.evals:.0f}" if r.evals is not None else ""
         rss = fmt_mb(r.peak_rss_mb) if r.peak_rss_mb else ""
         lines.append(f"| {lib} | {time} | {ratio} | {evals} | {per_eval} | {rss} |")
-        said = list(r.notes)
+        said = list(r.notes) + _spread(r, rows)
         if r is not ref and r.loglik is not None and ref and ref.loglik is not None:
             if abs(r.loglik - ref.loglik) > 0.01:
                 said.append(f"log-likelihood {r.loglik:.2f}, sparselme's {ref.loglik:.2f}")
         if said:
             remarks.append(f"- **{lib}**: {'; '.join(said)}.")
     return lines + ([""] + remarks if remarks else []) + [""]
+
+
+def _spread(r: Row, rows: list[Row]) -> list[str]:
+    """sparselme's figures beyond the table: the fits' spread, the evaluations' spread and
+    their floor, and the ratio to the quiet run for a workload beside a competing process."""
+    if r.library != "sparselme" or r.median_s is None:
+        return []
+    out = []
+    if r.p90_s is not None and r.reps >= 5:
+        out.append(
+            f"p90 of the {r.reps} fit times {fmt_s(r.p90_s)}, {r.p90_s / r.median_s:.2f}× "
+            "the median"
+        )
+    if r.eval_median_ms is not None and r.eval_max_ms is not None:
+        out.append(f"evaluations {_ms(r.eval_median_ms)} (median), slowest {_ms(r.eval_max_ms)}")
+    if r.cholesky_ms and r.ms_per_eval and r.schur_order:
+        out.append(
+            f"one LAPACK Cholesky of the dense Schur complement's order ({r.schur_order:,}) "
+            f"took {_ms(r.cholesky_ms)} in the same process: an evaluation costs "
+            f"{r.ms_per_eval / r.cholesky_ms:.2f} of them"
+        )
+    p = PROBLEMS[r.problem]
+    if p.competitor:
+        quiet = next(
+            (
+                q
+                for q in rows
+                if q.library == "sparselme"
+                and q.median_s
+                and not PROBLEMS[q.problem].competitor
+                and PROBLEMS[q.problem].formula == p.formula
+            ),
+            None,
+        )
+        if quiet is not None:
+            out.append(
+                f"beside one CPU-bound process: {r.median_s / quiet.median_s:.2f}× the median "
+                f"of `{quiet.problem}` without it"
+            )
+    return out
 
 
 def flat_section(rows: list[Row]) -> list[str]:
@@ -168,6 +208,25 @@ def _machine(meta: dict, rows: list[Row]) -> list[str]:
         f"scipy {m.get('scipy', '?')}, sparselme {version['sparselme'] or '?'}, "
         f"statsmodels {version['statsmodels'] or 'not run'}, lme4 {lme4_version or 'not run'}",
         "",
+    ]
+
+
+def _warm_sentence() -> str:
+    warm = [p.title or p.name for p in PROBLEMS.values() if p.warm and not p.competitor]
+    return (
+        "The fits of " + ", ".join(warm) + " are timed in a warm process: after one untimed "
+        "fit of the same model (lme4 too, in its R process); the others include first-call "
+        "overheads."
+    )
+
+
+def _import_line(meta: dict) -> list[str]:
+    imp = meta.get("import_s")
+    if imp is None:
+        return []
+    return [
+        f"- `import sparselme` took {fmt_s(imp)} (median of five fresh interpreters, "
+        "interpreter start-up excluded); its modules load on first use."
     ]
 
 
@@ -218,8 +277,11 @@ def markdown(rows: list[Row], meta: dict, plots: dict[str, str]) -> str:
         "",
         "- Every fit runs in a fresh process (`python -m benchmarks.worker`); for each "
         "workload the libraries take turns (repetition 1: sparselme, statsmodels, lme4; "
-        "repetition 2: ...), because the machine is shared. First-call overheads are "
-        "included: they dominate the small workloads.",
+        "repetition 2: ...), because the machine is shared. "
+        + _warm_sentence()
+        + " A workload marked as beside a CPU-bound process has one busy loop (another "
+        "Python) running during the timed fit.",
+        *_import_line(meta),
         "- **Fit time** is the wall clock of the fit call with the data already in memory: "
         "`sparselme.lmer(...)`; `MixedLM.from_formula(...).fit()`; `system.time(lmer(...))` "
         "in R, with the CSV read excluded. The streamed workload is the exception: "

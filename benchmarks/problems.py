@@ -44,6 +44,8 @@ class Problem:
     pair: str = ""  # problems sharing a pair name form the flat-in-n per-evaluation report
     streamed: bool = False  # the data are a Parquet folder, read in chunks (sparselme only)
     title: str = ""  # what the docs page calls the workload
+    warm: bool = False  # timed after one untimed fit in the same process
+    competitor: bool = False  # a CPU-bound process runs beside the timed fit (sparselme only)
 
     def make_data(self, tiny: bool = False) -> pd.DataFrame | Path:
         if self.pending:
@@ -127,11 +129,24 @@ _REGISTRY: list[Problem] = [
         build=bundled,
         params={"name": "InstEval"},
         tiny_params={"name": "InstEval"},
-        reps=5,
+        reps=9,
+        warm=True,
         statsmodels=StatsmodelsSpec(
             "y ~ service*dept", groups="", vc_formula={"s": "0 + C(s)", "d": "0 + C(d)"}
         ),
         statsmodels_skip=_CROSSED_SM_SKIP,
+    ),
+    Problem(
+        name="insteval_busy",
+        title="InstEval beside a CPU-bound process",
+        description="InstEval as above, with one CPU-bound process running beside the fit",
+        formula="y ~ service*dept + (1|s) + (1|d)",
+        build=bundled,
+        params={"name": "InstEval"},
+        tiny_params={"name": "InstEval"},
+        reps=9,
+        warm=True,
+        competitor=True,
     ),
     Problem(
         name="sleepstudy",
@@ -141,6 +156,7 @@ _REGISTRY: list[Problem] = [
         build=bundled,
         params={"name": "sleepstudy"},
         tiny_params={"name": "sleepstudy"},
+        warm=True,
         statsmodels=StatsmodelsSpec("Reaction ~ Days", groups="Subject", re_formula="~Days"),
     ),
     Problem(
@@ -151,6 +167,7 @@ _REGISTRY: list[Problem] = [
         build=bundled,
         params={"name": "dietox"},
         tiny_params={"name": "dietox"},
+        warm=True,
         statsmodels=StatsmodelsSpec("Weight ~ Time", groups="Pig", re_formula="~Time"),
     ),
     Problem(

@@ -15,6 +15,7 @@ import json
 import os
 import shlex
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -45,6 +46,10 @@ class Run:
     peak_rss_mb: float | None = None
     version: str = ""
     note: str = ""
+    eval_median_s: float | None = None
+    eval_max_s: float | None = None
+    schur_order: int | None = None
+    cholesky_s: float | None = None
 
 
 def run_one(problem: Problem, library: str, rep: int, tiny: bool, limit_s: float) -> Run:
@@ -83,6 +88,16 @@ def _wait_for_ready(proc: subprocess.Popen) -> None:
     for line in proc.stdout:
         if line.strip() == "READY":
             return
+
+
+def import_seconds(reps: int = 5) -> float:
+    """Median seconds of ``import sparselme`` in a fresh interpreter (start-up excluded)."""
+    code = "import time; t = time.perf_counter(); import sparselme; print(time.perf_counter() - t)"
+    times = []
+    for _ in range(reps):
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        times.append(float(out.stdout.strip().splitlines()[-1]))
+    return statistics.median(times)
 
 
 def run_all(args: argparse.Namespace, problems: list[Problem], csv_path: Path) -> list[Run]:
@@ -127,7 +142,12 @@ def _progress_line(run: Run) -> str:
         return head + f"{run.status}: {run.note}"
     evals = f"{run.evals} evals" if run.evals is not None else ""
     rss = f"{run.peak_rss_mb:.0f} MB" if run.peak_rss_mb is not None else ""
-    return head + f"{run.fit_s:9.3f} s  {evals:>10}  {rss:>8}  {run.note}"
+    floor = ""
+    if run.eval_median_s is not None:
+        floor = f"evals {1e3 * run.eval_median_s:.1f}/{1e3 * (run.eval_max_s or 0):.1f} ms med/max"
+    if run.cholesky_s is not None:
+        floor += f", dpotrf({run.schur_order}) {1e3 * run.cholesky_s:.1f} ms"
+    return head + f"{run.fit_s:9.3f} s  {evals:>10}  {rss:>8}  {floor}  {run.note}"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -210,6 +230,7 @@ def main(argv: list[str] | None = None) -> int:
             "limit_s": args.limit,
             "statsmodels_limit_s": args.statsmodels_limit,
             "machine": machine.describe(),
+            "import_s": import_seconds(),
         }
         meta_path.write_text(json.dumps(meta, indent=2))
         print(f"writing {csv_path}", flush=True)
@@ -222,6 +243,6 @@ def main(argv: list[str] | None = None) -> int:
         md, pngs = report.write(csv_path, meta_path, docs_dir)
         plots = f" and {len(pngs)} plots" if pngs else " (no plots: matplotlib is missing)"
         print(f"wrote {md}{plots}")
-        rows, _ = report.load_record(docs_dir / "benchmarks.json")
-        print("SPEC section 4 targets, this run:", *report.targets_lines(rows), sep="\n  ")
+        rows, meta = report.load_record(docs_dir / "benchmarks.json")
+        print("SPEC section 4 targets, this run:", *report.targets_lines(rows, meta), sep="\n  ")
     return 0

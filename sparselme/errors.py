@@ -18,6 +18,7 @@ __all__ = [
     "UnknownColumnError",
     "IdentifiabilityError",
     "NumericalError",
+    "ProblemTooLargeError",
     "ConvergenceWarning",
     "SingularFitWarning",
     "RankDeficiencyWarning",
@@ -65,6 +66,18 @@ class IdentifiabilityError(DataError):
 
 class NumericalError(SparselmeError, ArithmeticError):
     """The criterion cannot be evaluated in double precision (data far too badly scaled)."""
+
+
+class ProblemTooLargeError(SparselmeError):
+    """The exact fit would not fit in memory or would take too long per evaluation.
+
+    Raised before the first factorization; ``estimate`` holds the prediction (a
+    `sparselme.engine.limits.FitEstimate`: memory, flops, seconds per evaluation).
+    """
+
+    def __init__(self, message: str, estimate=None):
+        super().__init__(message)
+        self.estimate = estimate
 
 
 class UnknownColumnError(SparselmeError, KeyError, ValueError):

@@ -13,7 +13,6 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from . import streaming
 from .data import validation
 from .data.design import build_design
 from .data.formula import parse_formula
@@ -232,7 +231,9 @@ def lmer(
     if validation.is_streamable(data):  # a Parquet path, pyarrow Dataset or Dask DataFrame
         engine = {k: fit_kwargs.pop(k) for k in ("ordering", "factorization") if k in fit_kwargs}
         chunk_size = fit_kwargs.pop("chunk_size", None)
-        design, cp = streaming.streamed_design(formula, data, weights, offset, missing, chunk_size)
+        from .streaming import streamed_design  # the distributed code only for such inputs
+
+        design, cp = streamed_design(formula, data, weights, offset, missing, chunk_size)
         return LinearMixedModel(design, cp=cp, **engine).fit(REML=REML, **fit_kwargs)
     model = LinearMixedModel.from_formula(
         formula, data, weights=weights, offset=offset, missing=missing

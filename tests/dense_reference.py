@@ -48,6 +48,36 @@ def dense_deviance(model, theta: np.ndarray, reml: bool, R: np.ndarray | None = 
     return logdet_V + n * (1 + np.log(2 * np.pi * rss / n))
 
 
+def dense_gradient(model, theta: np.ndarray, reml: bool) -> np.ndarray:
+    """The gradient of `dense_deviance` with respect to θ, from V's derivatives.
+
+    Λ is linear in θ, so ∂Λ/∂θ_j = Λ(e_j) and ∂V = Z(∂Λ Λᵀ + Λ ∂Λᵀ)Zᵀ; then
+    ∂log|V| = tr(V⁻¹∂V), ∂(rᵀV⁻¹r) = −rᵀV⁻¹∂VV⁻¹r at the GLS β (envelope theorem) and
+    ∂log|XᵀV⁻¹X| = −tr((XᵀV⁻¹X)⁻¹XᵀV⁻¹∂VV⁻¹X).
+    """
+    d = model.design
+    X, y = d.X, d.y_minus_offset
+    n, p = X.shape
+    w = np.ones(n) if d.weights is None else d.weights
+    Z = dense_z(model)
+    Lam = dense_lambda(model, theta)
+    Vi = np.linalg.inv(Z @ Lam @ Lam.T @ Z.T + np.diag(1.0 / w))
+    XViX = X.T @ Vi @ X
+    r = y - X @ np.linalg.solve(XViX, X.T @ Vi @ y)
+    rss = r @ Vi @ r
+    Vir, ViX = Vi @ r, Vi @ X
+    grad = []
+    for e in np.eye(len(theta)):
+        dLam = dense_lambda(model, e)
+        dV = Z @ (dLam @ Lam.T + Lam @ dLam.T) @ Z.T
+        g = np.trace(Vi @ dV)
+        if reml:
+            g -= np.trace(np.linalg.solve(XViX, ViX.T @ dV @ ViX))
+        g -= (n - p if reml else n) * (Vir @ dV @ Vir) / rss
+        grad.append(g)
+    return np.array(grad)
+
+
 def dense_condvar(res) -> list[np.ndarray]:
     """Per term (L, k, k) σ² blocks of Λ(ΛᵀZᵀWZΛ + I)⁻¹Λᵀ by dense algebra."""
     model = res.engine

@@ -4,7 +4,8 @@
 - ``skip_reason(problem, force=False) -> str``: why the library does not run this problem
   ("" to run it). Called in the runner's process, so it must be cheap;
 - ``run(problem, data) -> Measurement``: fit once and measure. Called in a fresh worker
-  process per run (see ``benchmarks.worker``).
+  process per run (see ``benchmarks.worker``); for a problem measured warm, after one
+  untimed fit in the same process (``warm_up(problem, data)``, where the adapter has it).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from types import ModuleType
 
 LIBRARIES = ("sparselme", "statsmodels", "lme4")
+COMPETITOR_SKIP = "measured beside a competing process for sparselme only"
 
 
 @dataclass
@@ -28,6 +30,11 @@ class Measurement:
     version: str = ""
     note: str = ""
     rss_of_child: bool = False  # peak RSS is that of a child process (R), not of the worker
+    # sparselme: the evaluations' spread and the floor they are compared with
+    eval_median_s: float | None = None  # median seconds of one evaluation in this fit
+    eval_max_s: float | None = None  # the slowest evaluation
+    schur_order: int | None = None  # order of the dense Schur complement factored
+    cholesky_s: float | None = None  # median seconds of one LAPACK Cholesky of that order
 
 
 def load(library: str) -> ModuleType:

@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..problems import Problem
-from . import Measurement, summarize
+from . import COMPETITOR_SKIP, Measurement, summarize
 
 LIBRARY = "lme4"
 SCRIPT = Path(__file__).with_name("lme4_fit.R")
@@ -38,6 +38,8 @@ def _r_problem() -> str:
 
 
 def skip_reason(problem: Problem, force: bool = False) -> str:
+    if problem.competitor:
+        return COMPETITOR_SKIP
     if problem.streamed:
         return STREAMED_SKIP
     return _r_problem()
@@ -63,7 +65,14 @@ def run(problem: Problem, data: pd.DataFrame) -> Measurement:
     with tempfile.TemporaryDirectory(prefix="bench-lme4-") as tmp:
         write_for_r(data, Path(tmp))
         proc = subprocess.run(
-            ["Rscript", str(SCRIPT), tmp, problem.formula, "TRUE" if problem.reml else "FALSE"],
+            [
+                "Rscript",
+                str(SCRIPT),
+                tmp,
+                problem.formula,
+                "TRUE" if problem.reml else "FALSE",
+                "TRUE" if problem.warm else "FALSE",
+            ],
             capture_output=True,
             text=True,
         )

@@ -1,11 +1,13 @@
 # Fit one lme4 model on data written by benchmarks/adapters/lme4.py and print one JSON line.
-# usage: Rscript lme4_fit.R DIR FORMULA REML
+# usage: Rscript lme4_fit.R DIR FORMULA REML [WARM]
 # DIR holds data.csv (factor columns as 1-based level codes) and COLUMN.levels files (one
-# level per line, in R's level order). Only the lmer() call is timed; reading is not.
+# level per line, in R's level order). Only the lmer() call is timed; reading is not. With
+# WARM = TRUE the model is fitted once, untimed, before the timed fit (a warm process).
 args <- commandArgs(trailingOnly = TRUE)
 dir <- args[1]
 form <- as.formula(args[2])
 reml <- as.logical(args[3])
+warm <- length(args) >= 4 && as.logical(args[4])
 suppressPackageStartupMessages(library(lme4))
 
 csv <- file.path(dir, "data.csv")
@@ -25,6 +27,7 @@ keep_warning <- function(w) {
   warns <<- c(warns, conditionMessage(w))
   invokeRestart("muffleWarning")
 }
+if (warm) invisible(suppressWarnings(lmer(form, data = d, REML = reml)))
 elapsed <- system.time(
   fit <- withCallingHandlers(lmer(form, data = d, REML = reml), warning = keep_warning)
 )[["elapsed"]]

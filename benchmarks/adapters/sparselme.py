@@ -1,9 +1,17 @@
-"""sparselme: ``sparselme.lmer(formula, data, REML=...)``, timed around the whole call."""
+"""sparselme: ``sparselme.lmer(formula, data, REML=...)``, timed around the whole call.
+
+Beside the fit time it records each evaluation's time (from the optimizer's callback: the
+time between consecutive calls) and, where the fit factors a dense Schur complement, the
+median time of one LAPACK Cholesky (``dpotrf``) of the same order measured right after the
+fit in the same process, with default settings: the floor an evaluation is compared with.
+"""
 
 from __future__ import annotations
 
+import statistics
 import time
 
+import numpy as np
 import pandas as pd
 
 from ..problems import Problem
@@ -16,16 +24,50 @@ def skip_reason(problem: Problem, force: bool = False) -> str:
     return ""
 
 
+def warm_up(problem: Problem, data: pd.DataFrame) -> None:
+    """One untimed fit: imports, thread pools and first-use buffers are then in place."""
+    import sparselme
+
+    with recorded_warnings():
+        sparselme.lmer(problem.formula, data, REML=problem.reml)
+
+
+def cholesky_seconds(order: int, reps: int = 15, budget_s: float = 3.0) -> float:
+    """Median seconds of one LAPACK Cholesky of a dense SPD matrix of this order (``reps``
+    times, fewer — at least 3 — where they would take more than ``budget_s``)."""
+    from scipy.linalg import lapack
+
+    rng = np.random.default_rng(0)
+    M = rng.standard_normal((order, order)) / np.sqrt(order)
+    A = np.asfortranarray(M @ M.T + np.eye(order))
+    B = np.empty_like(A, order="F")
+    times: list[float] = []
+    while len(times) < reps and (len(times) < 3 or sum(times) < budget_s):
+        B[...] = A
+        start = time.perf_counter()
+        lapack.dpotrf(B, lower=0, overwrite_a=1, clean=0)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
 def run(problem: Problem, data: pd.DataFrame) -> Measurement:
     import sparselme
 
+    stamps: list[float] = []
+
+    def tick(evaluation: int, x: np.ndarray, value: float) -> None:
+        stamps.append(time.perf_counter())
+
     with recorded_warnings() as caught:
         start = time.perf_counter()
-        res = sparselme.lmer(problem.formula, data, REML=problem.reml)
+        res = sparselme.lmer(problem.formula, data, REML=problem.reml, callback=tick)
         fit_s = time.perf_counter() - start
     notes = [summarize([str(w.message) for w in caught])]
     if not res.converged:
         notes.insert(0, "not converged")
+    evals = np.diff(stamps) if len(stamps) > 1 else np.zeros(0)  # from the second on
+    chol = getattr(getattr(res.model, "pls", None), "chol", None)
+    order = int(getattr(chol, "q2", 0) or 0)
     return Measurement(
         fit_s=fit_s,
         evals=int(res.optsum.feval),
@@ -33,4 +75,8 @@ def run(problem: Problem, data: pd.DataFrame) -> Measurement:
         loglik=float(res.llf),
         version=sparselme.__version__,
         note="; ".join(n for n in notes if n),
+        eval_median_s=float(np.median(evals)) if evals.size else None,
+        eval_max_s=float(np.max(evals)) if evals.size else None,
+        schur_order=order or None,
+        cholesky_s=cholesky_seconds(order) if order else None,
     )

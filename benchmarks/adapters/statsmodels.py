@@ -14,12 +14,14 @@ import numpy as np
 import pandas as pd
 
 from ..problems import Problem
-from . import Measurement, recorded_warnings, summarize
+from . import COMPETITOR_SKIP, Measurement, recorded_warnings, summarize
 
 LIBRARY = "statsmodels"
 
 
 def skip_reason(problem: Problem, force: bool = False) -> str:
+    if problem.competitor:
+        return COMPETITOR_SKIP
     if problem.streamed:
         return "reads its data in memory only; this problem is streamed from Parquet"
     if problem.statsmodels is None:
@@ -42,6 +44,11 @@ def _count_calls(obj: object, method: str) -> list[int]:
 
     setattr(obj, method, counted)
     return counter
+
+
+def warm_up(problem: Problem, data: pd.DataFrame) -> None:
+    """One untimed fit in this process (imports and first-use costs paid)."""
+    run(problem, data)
 
 
 def run(problem: Problem, data: pd.DataFrame) -> Measurement:

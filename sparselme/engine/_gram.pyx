@@ -1,5 +1,5 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
-"""Compiled kernels for the block factorization's Schur complement.
+"""Compiled kernels: the block factorization's Schur complement and a symbolic count.
 
 ``negative_lower_gram`` writes S[i, j] = −Σ_c L[i, c] L[j, c] for j ≤ i, where L (m × q₁)
 is sparse with a fixed pattern, held by columns (CSC, rows sorted within each column) and
@@ -9,7 +9,11 @@ own rows: Σ_c (column count)²/2 multiply-adds, no index arrays of that size.
 
 ``gram_block_forms`` gives, per block of k consecutive columns of L, the k × k matrix
 L[:, block]ᵀ M L[:, block] for a dense symmetric M: the conditional variances' counterpart.
+``pattern_product`` gives M L on L's own pattern (the selected inverse's cross block).
+``cholesky_column_counts`` predicts a sparse Cholesky factor's size before it is formed.
 """
+
+import numpy as np
 
 from cython.parallel cimport prange
 from libc.stdint cimport int32_t, int64_t
@@ -22,10 +26,11 @@ def negative_lower_gram(
     const int64_t[::1] col_ptr,
     const int32_t[::1] col_rows,
     const double[::1] col_vals,
-    double[:, ::1] S,
+    double[:, :] S,
     int threads,
 ):
-    """S[i, j] = −(L Lᵀ)[i, j] for j ≤ i; S is (m, m) C-ordered, its upper triangle untouched.
+    """S[i, j] = −(L Lᵀ)[i, j] for j ≤ i; S (m, m) has contiguous rows (a C-ordered array or
+    its leading block), its upper triangle is untouched.
 
     Row i of L is given by its columns (``row_cols``) and, for each, the position of the
     entry (i, c) in the column arrays (``row_pos``). As rows are sorted within columns,
@@ -38,6 +43,8 @@ def negative_lower_gram(
     cdef double* Si
     cdef const int32_t* rows
     cdef const double* vals
+    if m and S.strides[1] != sizeof(double):
+        raise ValueError("the rows of S must be contiguous")
     if col_rows.shape[0] == 0:  # L = 0
         for i in range(m):
             for e in range(i + 1):
@@ -81,3 +88,122 @@ def gram_block_forms(
                         acc = acc + col_vals[e] * col_vals[f] * M[col_rows[e], col_rows[f]]
                 out[l, a, b] = acc
                 out[l, b, a] = acc
+
+
+def pattern_product(
+    const int64_t[::1] col_ptr,
+    const int32_t[::1] col_rows,
+    const double[::1] col_vals,
+    const double[:, ::1] M,
+    double[::1] out,
+    int threads,
+):
+    """(M L) on L's own pattern: out[e] = Σ_f M[row(e), row(f)] L[f] over the entries f of
+    the column holding entry e; M (m, m), out aligned with ``col_vals``.
+
+    The selected inverse's cross block (A⁻¹)₂₁ = −S⁻¹L₂₁L₁₁⁻¹ needs S⁻¹L₂₁ only where
+    A₂₁ has entries: Σ_c (column count)² multiply-adds.
+    """
+    cdef Py_ssize_t ncols = col_ptr.shape[0] - 1
+    cdef Py_ssize_t c, e, f
+    cdef double acc
+    for c in prange(ncols, nogil=True, schedule="dynamic", chunksize=64, num_threads=threads):
+        for e in range(col_ptr[c], col_ptr[c + 1]):
+            acc = 0.0
+            for f in range(col_ptr[c], col_ptr[c + 1]):
+                acc = acc + M[col_rows[e], col_rows[f]] * col_vals[f]
+            out[e] = acc
+
+
+def cholesky_column_counts(const int64_t[::1] indptr, const int32_t[::1] indices):
+    """(n,) column counts of the Cholesky factor of a symmetric pattern, without forming it.
+
+    ``indptr``/``indices``: the pattern in CSC with both triangles, in the elimination
+    order. The elimination tree by Liu's algorithm, then the row subtrees' leaves
+    (Gilbert, Ng & Peyton, 1994): a leaf adds one to its column's count, the least common
+    ancestor of two consecutive leaves of a row subtree (disjoint sets with path
+    compression) takes one away, and the counts are sums over subtrees. O(nnz · α) time,
+    whatever the fill.
+    """
+    cdef Py_ssize_t n = indptr.shape[0] - 1
+    cdef Py_ssize_t i, j, k, p, q, s, jprev, nxt_i, top
+    parent_a = np.full(n, -1, dtype=np.int64)
+    anc_a = np.full(n, -1, dtype=np.int64)
+    post_a = np.empty(n, dtype=np.int64)
+    head_a = np.full(n, -1, dtype=np.int64)
+    next_a = np.full(n, -1, dtype=np.int64)
+    first_a = np.full(n, -1, dtype=np.int64)
+    delta_a = np.zeros(n, dtype=np.int64)
+    maxfirst_a = np.full(n, -1, dtype=np.int64)
+    prevleaf_a = np.full(n, -1, dtype=np.int64)
+    cdef int64_t[::1] parent = parent_a, anc = anc_a, post = post_a, head = head_a
+    cdef int64_t[::1] nxt = next_a, first = first_a, delta = delta_a
+    cdef int64_t[::1] maxfirst = maxfirst_a, prevleaf = prevleaf_a
+    with nogil:
+        for k in range(n):  # elimination tree: i < k in column k climbs to its root
+            for p in range(indptr[k], indptr[k + 1]):
+                i = indices[p]
+                while i != -1 and i < k:
+                    nxt_i = anc[i]
+                    anc[i] = k
+                    if nxt_i == -1:
+                        parent[i] = k
+                    i = nxt_i
+        for j in range(n - 1, -1, -1):  # children lists, then a depth-first postorder
+            if parent[j] != -1:
+                nxt[j] = head[parent[j]]
+                head[parent[j]] = j
+        k = 0
+        for j in range(n):
+            if parent[j] != -1:
+                continue
+            top = 0
+            anc[0] = j  # anc is free again: used as the stack
+            while top >= 0:
+                p = anc[top]
+                i = head[p]
+                if i == -1:
+                    top -= 1
+                    post[k] = p
+                    k += 1
+                else:
+                    head[p] = nxt[i]
+                    top += 1
+                    anc[top] = i
+        for k in range(n):  # first descendants; the tree's leaves count 1
+            j = post[k]
+            delta[j] = 1 if first[j] == -1 else 0
+            while j != -1 and first[j] == -1:
+                first[j] = k
+                j = parent[j]
+        for i in range(n):
+            anc[i] = i
+        for k in range(n):
+            j = post[k]
+            if parent[j] != -1:
+                delta[parent[j]] -= 1
+            for p in range(indptr[j], indptr[j + 1]):
+                i = indices[p]
+                if i <= j or first[j] <= maxfirst[i]:
+                    continue  # not a new leaf of row i's subtree
+                maxfirst[i] = first[j]
+                jprev = prevleaf[i]
+                prevleaf[i] = j
+                delta[j] += 1
+                if jprev != -1:  # the previous leaf's lowest unfinished ancestor
+                    q = jprev
+                    while q != anc[q]:
+                        q = anc[q]
+                    s = jprev
+                    while s != q:
+                        nxt_i = anc[s]
+                        anc[s] = q
+                        s = nxt_i
+                    delta[q] -= 1
+            if parent[j] != -1:
+                anc[j] = parent[j]
+        for k in range(n):
+            j = post[k]
+            if parent[j] != -1:
+                delta[parent[j]] += delta[j]
+    return delta_a

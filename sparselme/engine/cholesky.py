@@ -28,7 +28,7 @@ import scipy.sparse as sp
 from scipy.linalg import blas, lapack
 from sksparse import cholmod
 
-from . import _gram, selinv
+from . import _gram, limits, selinv
 from .crossprod import CrossProducts
 from .terms import RandomEffectsTerm, sandwich
 from .threads import dense_blas_threads, kernel_threads
@@ -36,6 +36,7 @@ from .threads import dense_blas_threads, kernel_threads
 __all__ = [
     "SparseCholesky",
     "BlockCholesky",
+    "FixedEffectsNotPositiveDefinite",
     "choose_factorization",
     "batched_cholesky",
     "batched_lower_inverse",
@@ -78,6 +79,39 @@ def batched_lower_inverse(L: np.ndarray) -> np.ndarray:
         out[:, 1, 0] = -L[:, 1, 0] * i00 * i11
         return out
     return np.linalg.inv(L)
+
+
+class FixedEffectsNotPositiveDefinite(np.linalg.LinAlgError):
+    """The [X y] block's XᵀV⁻¹X part has a non-positive pivot (collinear columns)."""
+
+
+def _check_pivots(info: int, q: int, r: int) -> None:
+    """Raise for a failed dpotrf of [A-part (q), [X y] (r)], unless only the last pivot —
+    the penalized residual sum of squares r² — is not positive (the caller records r² = 0)."""
+    if info < 0:
+        raise RuntimeError(f"dpotrf: illegal argument {-info}")
+    if 0 < info <= q:
+        raise np.linalg.LinAlgError(f"Schur complement not positive definite (info={info})")
+    if q < info < q + r:
+        raise FixedEffectsNotPositiveDefinite(
+            "the fixed effects' Schur complement XᵀV⁻¹X is not positive definite "
+            f"(pivot {info - q} of {r - 1})"
+        )
+
+
+def fixed_effects_factor(tail: np.ndarray, gram: np.ndarray) -> np.ndarray:
+    """(r, r) upper R with RᵀR = gram − tailᵀtail: the factor's last block from its tail.
+
+    ``tail`` (q, r) = L⁻¹ΛᵀZᵀW[X y], ``gram`` (r, r) = [X y]ᵀW[X y]. R's last pivot is
+    √r² (0 where r² ≤ 0); other failures raise LinAlgError.
+    """
+    r = gram.shape[0]
+    C = blas.dsyrk(-1.0, tail, beta=1.0, c=np.array(gram, order="F"), trans=1, lower=0)
+    R, info = lapack.dpotrf(C, lower=0, overwrite_a=1, clean=1)
+    _check_pivots(info, 0, r)
+    if info:
+        R[-1, -1] = 0.0
+    return R
 
 
 def _offsets(terms: Sequence[RandomEffectsTerm]) -> np.ndarray:
@@ -148,7 +182,12 @@ class SparseCholesky:
         )
         self.ordering = ordering
         self.factor = cholmod.analyze(self.A, mode="supernodal", ordering_method=ordering)
+        self._tail = self._R = None
         self.blas_threads = 1  # supernodes here are small: threads mostly contend
+
+    def estimate(self, r: int) -> limits.FitEstimate:
+        """Predicted memory and flops per evaluation, from the symbolic analysis."""
+        return limits.sparse_estimate(self.A, np.asarray(self.factor.P()))
 
     def __getstate__(self) -> dict:
         """Everything but the CHOLMOD factor, which does not pickle (see __setstate__)."""
@@ -164,14 +203,28 @@ class SparseCholesky:
             warnings.simplefilter("ignore", cholmod.CholmodWarning)
             self.factor.cholesky_inplace(self.A, beta=1.0)
 
-    def update(self, T: list[np.ndarray]) -> None:
+    def update(self, T: list[np.ndarray], xy: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+        """Refactor at the templates T; with ``xy`` = (ΛᵀZᵀW[X y] (q, r), [X y]ᵀW[X y] (r, r))
+        also the [X y] block (see `fixed_part`), by one forward solve."""
         cp = self.cp
         pieces = [scaled_diag(T, cp, s)[:, a, b].ravel() for s, (a, b) in enumerate(self._tril)]
         pieces += [scaled_cross(T, cp, key).ravel() for key in cp.cross]
         np.take(np.concatenate(pieces), self._gather, out=self.A.data)
+        self._tail = self._R = None
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", cholmod.CholmodWarning)
             self.factor.cholesky_inplace(self.A, beta=1.0)
+        if xy is not None:
+            self._tail = np.asfortranarray(self.forward(xy[0]))
+            self._R = fixed_effects_factor(self._tail, xy[1])
+
+    def fixed_part(self) -> np.ndarray:
+        """(r, r) upper triangular R with RᵀR = [X y]ᵀV⁻¹[X y]: [[R_X, c_β], [0, √r²]]."""
+        return self._R
+
+    def fixed_tail(self) -> np.ndarray:
+        """(q, r) L⁻¹PΛᵀZᵀW[X y] = [R_ZX  c_u]."""
+        return self._tail
 
     def refresh(self) -> None:
         """Nothing is derived from the cross-products' values here."""
@@ -186,6 +239,11 @@ class SparseCholesky:
     def backward(self, C: np.ndarray) -> np.ndarray:
         f = self.factor
         return f.apply_Pt(f.solve_Lt(C, use_LDLt_decomposition=False))
+
+    def inverse_on_pattern(self) -> tuple[list[np.ndarray], dict]:
+        """A⁻¹ where A has blocks (see `BlockCholesky.inverse_on_pattern`), by
+        selected inversion of the factor."""
+        return selinv.cholmod_pattern_inverse(self.factor, self.terms, self.cp)
 
     def inverse_diagonal_blocks(self, max_entries: int = 2**24) -> list[np.ndarray]:
         """Diagonal blocks of A⁻¹; never forms the q×q inverse.
@@ -234,19 +292,22 @@ class BlockCholesky:
         self.offsets = off = _offsets(terms) - self.q1  # offsets within the Schur block
         self.q = int(off[-1]) + self.q1
         self.q2 = self.q - self.q1
-        # where A₂₂'s block values go in the dense (C-ordered) q₂×q₂ matrix
-        flat = []
+        # where A₂₂'s block values go in the dense Schur complement: (row, col) pairs
+        rows, cols = [np.zeros(0, dtype=np.intp)], [np.zeros(0, dtype=np.intp)]
         for s in range(1, len(terms)):
             lv = np.arange(terms[s].nlevels)
             r, c = _block_entries(off[s], off[s], lv, lv, terms[s].k, terms[s].k)
-            flat.append(r * self.q2 + c)
+            rows.append(r)
+            cols.append(c)
         self._a22_keys = [key for key in cross if key[1] >= 1]
         for s, t in self._a22_keys:
             blk = cross[(s, t)]
             r, c = _block_entries(off[s], off[t], blk.rows, blk.cols, terms[s].k, terms[t].k)
-            flat.append(r * self.q2 + c)
-        self._a22_flat = np.concatenate(flat) if flat else np.zeros(0, dtype=np.intp)
-        if len(np.unique(self._a22_flat)) != len(self._a22_flat):  # the blocks never overlap
+            rows.append(r)
+            cols.append(c)
+        self._a22_rows, self._a22_cols = np.concatenate(rows), np.concatenate(cols)
+        flat = self._a22_rows * self.q2 + self._a22_cols
+        if len(np.unique(flat)) != len(flat):  # the blocks never overlap
             raise AssertionError("A₂₂ blocks overlap in the Schur complement")
         # the fixed CSC pattern of L₂₁ (q₂ × q₁) and a gather map from block values
         self._a21_keys = [key for key in cross if key[1] == 0]
@@ -276,7 +337,7 @@ class BlockCholesky:
             entry_col = np.repeat(np.arange(self.q1), counts)
             self._base_flat = self.L21.indices.astype(np.int64) * self.q1 + entry_col
             self.refresh()
-            self._L21_dense = np.zeros((self.q2, self.q1), order="F")
+            self._L21_dense = np.zeros((self.q2, self.q1), order="F")  # + the tail's rows
         else:  # L₂₁ by columns (its CSC), indexed by rows: each entry's CSC position
             self._col_ptr = self.L21.indptr.astype(np.int64)
             self._col_rows = self.L21.indices.astype(np.int32)
@@ -288,41 +349,69 @@ class BlockCholesky:
             self._row_cols = order.indices.astype(np.int32)
             self._row_pos = order.data.astype(np.int64)
         self._pairs = pairs
-        self._S = np.zeros((self.q2, self.q2))  # C-ordered; its lower triangle becomes U₂₂ᵀ
-        self.U22 = np.zeros((0, 0))
+        self._resize(0)
         self.L11 = np.zeros((self.L1, self.k1, self.k1))
         self.L11inv = np.zeros_like(self.L11)
+        self._LX1t = np.zeros((self.q1, 0))
+
+    def estimate(self, r: int) -> limits.FitEstimate:
+        """Predicted memory and flops per evaluation with r tail columns [X y]."""
+        dense = (self.q2 + r) * self.q1 + self.q2 * self.q1 if self.dense_cross else 0
+        # beside S: L₂₁'s values and the tail's (q, r) temporaries
+        return limits.dense_estimate(self.q2, r, dense + self.L21.nnz + 3 * self.q * r)
+
+    def _resize(self, r: int) -> None:
+        """Schur buffer of order q₂ + r (r tail columns [X y], or none)."""
+        m = self.q2 + r
+        self._S = np.zeros((m, m))  # C-ordered; its lower triangle becomes Uᵀ
+        self._U = self._S.T[:0, :0]  # the factor: none yet
+        self._a22_flat = self._a22_rows * m + self._a22_cols
+        if self.dense_cross:
+            self._L21_dense = np.zeros((m, self.q1), order="F")
+
+    @property
+    def U22(self) -> np.ndarray:
+        """(q₂, q₂) upper-triangular factor of the Schur complement S = U₂₂ᵀU₂₂."""
+        return self._U[: self.q2, : self.q2]
 
     def __getstate__(self) -> dict:
-        """All but the Schur buffer, whose factored content U₂₂ is pickled (once)."""
+        """All but the Schur buffer, whose factored content U is pickled (once)."""
         state = self.__dict__.copy()
         del state["_S"]
         return state
 
     def __setstate__(self, state: dict) -> None:
-        """The buffer again, sharing memory with U₂₂ as after update()."""
+        """The buffer again, sharing memory with U as after update()."""
         self.__dict__.update(state)
-        if self.U22.shape == (self.q2, self.q2):
-            self._S = np.ascontiguousarray(self.U22.T)
-            self.U22 = self._S.T
-        else:
-            self._S = np.zeros((self.q2, self.q2))
+        self._S = np.ascontiguousarray(self._U.T)
+        self._U = self._S.T
 
     # ---- factorization --------------------------------------------------------------------
-    def update(self, T: list[np.ndarray]) -> None:
+    def update(self, T: list[np.ndarray], xy: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+        """Refactor at the templates T; with ``xy`` = (ΛᵀZᵀW[X y] (q, r), [X y]ᵀW[X y] (r, r))
+        the r columns [X y] are the factor's last block (see `fixed_part`)."""
         cp = self.cp
         self.L11 = batched_cholesky(scaled_diag(T, cp, 0) + np.eye(self.k1))
         self.L11inv = batched_lower_inverse(self.L11)
-        if self.q2 == 0:
+        r = 0 if xy is None else xy[1].shape[0]
+        if self._S.shape[0] != self.q2 + r:
+            self._resize(r)
+        q1, q2 = self.q1, self.q2
+        if r:  # L_X1ᵀ = L₁₁⁻¹ Λ₁ᵀZ₁ᵀW[X y]: the tail's rows of the first block column
+            self._LX1t = self._l11_solve(xy[0][:q1], transpose=False)
+        if q2 + r == 0:
             return
         pieces = [scaled_diag(T, cp, s).ravel() for s in range(1, len(self.terms))]
         pieces += [scaled_cross(T, cp, key).ravel() for key in self._a22_keys]
-        # S = A₂₂ + I − L₂₁L₂₁ᵀ in its lower triangle (C order); LAPACK reads that as the
-        # upper triangle of the F-ordered view Sᵀ and overwrites it with U₂₂.
+        # S = A₂₂ + I − L₂₁L₂₁ᵀ (and the tail's rows) in its lower triangle (C order);
+        # LAPACK reads that as the upper triangle of the F-ordered view Sᵀ and overwrites
+        # it with U. The strictly upper triangle of S keeps stale values (never read).
         S = self._S
         if self.dense_cross:
-            self._L21_dense = self._dense_l21(T)
-            blas.dsyrk(-1.0, self._L21_dense, beta=0.0, c=S.T, lower=0, overwrite_c=1)
+            D = self._L21_dense
+            D[:q2] = self._dense_l21(T)
+            D[q2:] = self._LX1t.T
+            blas.dsyrk(-1.0, D, beta=0.0, c=S.T, lower=0, overwrite_c=1)
         else:
             self._update_sparse_l21(T)
             _gram.negative_lower_gram(
@@ -332,17 +421,34 @@ class BlockCholesky:
                 self._col_ptr,
                 self._col_rows,
                 self.L21.data,
-                S,
+                S[:q2, :q2],
                 self._kernel_threads(),
             )
+            if r:
+                S[q2:, :q2] = (self.L21 @ self._LX1t).T
+                S[q2:, q2:] = self._LX1t.T @ self._LX1t
+                S[q2:] *= -1.0
+        if r:
+            S[q2:, :q2] += xy[0][q1:].T
+            S[q2:, q2:] += xy[1]
         flat = S.reshape(-1)
         if pieces:  # A₂₂'s stored blocks sit at distinct positions (checked in __init__)
             flat[self._a22_flat] += np.concatenate(pieces)
-        flat[:: self.q2 + 1] += 1.0
-        U, info = lapack.dpotrf(S.T, lower=0, overwrite_a=1, clean=1)
-        if info != 0:
-            raise np.linalg.LinAlgError(f"Schur complement not positive definite (info={info})")
-        self.U22 = U
+        flat[: q2 * (q2 + r + 1) : q2 + r + 1] += 1.0
+        U, info = lapack.dpotrf(S.T, lower=0, overwrite_a=1, clean=0)
+        self._U = U
+        _check_pivots(info, q2, r)
+        if info:  # the last pivot: r² ≤ 0, the response is fitted exactly
+            U[-1, -1] = 0.0
+
+    def fixed_part(self) -> np.ndarray:
+        """(r, r) upper triangular R with RᵀR = [X y]ᵀV⁻¹[X y]: [[R_X, c_β], [0, √r²]]."""
+        r = self._LX1t.shape[1]
+        return np.triu(self._U[self.q2 :, self.q2 :]) if r else np.zeros((0, 0))
+
+    def fixed_tail(self) -> np.ndarray:
+        """(q, r) L⁻¹ΛᵀZᵀW[X y] = [R_ZX  c_u], read off the factor's last block."""
+        return np.concatenate([self._LX1t, self._U[: self.q2, self.q2 :]], axis=0)
 
     @property
     def blas_threads(self) -> int | None:
@@ -372,7 +478,7 @@ class BlockCholesky:
         np.take(np.concatenate([b.ravel() for b in blocks]), self._a21_gather, out=self.L21.data)
 
     def _dense_l21(self, T: list[np.ndarray]) -> np.ndarray:
-        """(q₂, q₁) F-ordered L₂₁ = Λ₂ᵀ A₂₁ Λ₁ L₁₁⁻ᵀ from the stored dense A₂₁: O(q₂q₁)."""
+        """(q₂, q₁) L₂₁ = Λ₂ᵀ A₂₁ Λ₁ L₁₁⁻ᵀ from the stored dense A₂₁: O(q₂q₁)."""
         if self.k1 == 1:
             D = self._A21_base * (T[0][0, 0] * self.L11inv[:, 0, 0])[None, :]
         else:  # columns of level l times T₁ L₁₁[l]⁻ᵀ
@@ -386,11 +492,11 @@ class BlockCholesky:
             else:
                 block = D[rows].reshape(-1, k, self.q1)
                 D[rows] = np.einsum("ba,lbc->lac", T[s], block).reshape(-1, self.q1)
-        return np.asfortranarray(D)
+        return D
 
     def _l21(self):
         """L₂₁ in the form the products use: dense (F-ordered) or sparse CSC."""
-        return self._L21_dense if self.dense_cross else self.L21
+        return self._L21_dense[: self.q2] if self.dense_cross else self.L21
 
     def logdet(self) -> float:
         ld = 2.0 * float(np.sum(np.log(np.diagonal(self.L11, axis1=1, axis2=2))))
@@ -429,25 +535,36 @@ class BlockCholesky:
         Y = np.concatenate([self._l11_solve(rhs1, transpose=True)] + parts, axis=0)
         return Y[:, 0] if vec else Y
 
-    def inverse_diagonal_blocks(self) -> list[np.ndarray]:
+    def schur_inverse(self) -> np.ndarray:
+        """(q₂, q₂) S⁻¹ = (A⁻¹)₂₂, symmetric and C-ordered (LAPACK dpotri on U₂₂)."""
+        if not self.q2:
+            return np.zeros((0, 0))
+        Sinv, _ = lapack.dpotri(self.U22, lower=0)  # F-ordered, upper triangle
+        return _symmetric_from_upper(Sinv)
+
+    def inverse_on_pattern(self) -> tuple[list[np.ndarray], dict]:
+        """A⁻¹ where A has blocks: per term (L, k, k) diagonal blocks, per cross key
+        (m, k_s, k_t) blocks at the cross-products' level pairs (see `.selinv`)."""
+        return selinv.block_pattern_inverse(self, self.schur_inverse())
+
+    def inverse_diagonal_blocks(self, Sinv: np.ndarray | None = None) -> list[np.ndarray]:
         """Diagonal blocks of A⁻¹ from S⁻¹ (q₂×q₂) and L₂₁; never the q×q inverse.
 
         (A⁻¹)₂₂ = S⁻¹, and the level blocks of (A⁻¹)₁₁ = L₁₁⁻ᵀ(I + L₂₁ᵀS⁻¹L₂₁)L₁₁⁻¹ need
-        S⁻¹ only at the row pairs that share a column block of L₂₁.
+        S⁻¹ only at the row pairs that share a column block of L₂₁. ``Sinv``: S⁻¹ if known.
         """
         k1 = self.k1
         G = np.zeros((self.L1, k1, k1))  # level blocks of L₂₁ᵀ S⁻¹ L₂₁
         rest = []
         if self.q2:
-            Sinv, _ = lapack.dpotri(self.U22, lower=0)  # F-ordered, upper triangle
-            Sinv = _symmetric_from_upper(Sinv)
+            Sinv = self.schur_inverse() if Sinv is None else Sinv
             for s in range(1, len(self.terms)):
                 t = self.terms[s]
                 base = self.offsets[s] + np.arange(t.nlevels)[:, None, None] * t.k
                 a = np.arange(t.k)
                 rest.append(Sinv[base + a[None, :, None], base + a[None, None, :]])
             if self.dense_cross:
-                D = self._L21_dense
+                D = self._l21()
                 M = (Sinv @ D).reshape(self.q2, self.L1, k1)
                 D3 = D.reshape(self.q2, k1, self.L1, order="F")  # column l·k₁+a → [:, a, l]
                 G += np.einsum("ial,ilb->lab", D3, M)

@@ -27,6 +27,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .rows import TermRows
+from .threads import blas_threads
 
 __all__ = [
     "CrossBlocks",
@@ -264,7 +265,8 @@ def chunk_crossproducts(
     w = np.ones(n) if weights is None else np.asarray(weights, dtype=float)
     Xy = np.asfortranarray(np.column_stack([X, y]))  # the level sums read it by columns
     wXy = Xy if weights is None else Xy * w[:, None]
-    G = Xy.T @ wXy  # (p+1, p+1) [X y]ᵀW[X y]
+    with blas_threads(1):  # tall and skinny: a second thread only adds contention
+        G = Xy.T @ wXy  # (p+1, p+1) [X y]ᵀW[X y]
     diag = [_level_gram(t, w) for t in rows]
     cross = {(s, t): _cross_blocks(rows[s], rows[t], w) for s in range(len(rows)) for t in range(s)}
     sums = [_level_sums(t, wXy) for t in rows]

@@ -4,16 +4,20 @@ For a given θ the engine factors
 
     P (Λᵀ ZᵀWZ Λ + I) Pᵀ = L Lᵀ
 
-with CHOLMOD. The pattern of ΛᵀZᵀWZΛ is that of ZᵀWZ (Λ is block diagonal with the
-same block structure), so the symbolic analysis is done once and each θ only rescales
-stored block values — through each term's k×k template — and refactors numerically.
-With
+(`sparselme.engine.cholesky`). The pattern of ΛᵀZᵀWZΛ is that of ZᵀWZ (Λ is block
+diagonal with the same block structure), so the symbolic analysis is done once and each θ
+only rescales stored block values — through each term's k×k template — and refactors
+numerically. The columns [X y] are the factor's last block (Bates, Alday & Kokandakar,
+2025):
 
-    c_u  = L⁻¹ P Λᵀ ZᵀWy              (q,)
-    R_ZX = L⁻¹ P Λᵀ ZᵀWX              (q, p)
-    R_XᵀR_X = XᵀWX − R_ZXᵀR_ZX        (p, p), dense Cholesky
-    c_β  = R_X⁻ᵀ (XᵀWy − R_ZXᵀ c_u),  β = R_X⁻¹ c_β
-    r²   = yᵀWy − ‖c_u‖² − ‖c_β‖²     (penalized weighted residual sum of squares)
+    [R_ZX  c_u] = L⁻¹ P Λᵀ ZᵀW[X y]                    (q, p + 1)
+    RᵀR = [X y]ᵀW[X y] − [R_ZX  c_u]ᵀ[R_ZX  c_u],  R = [[R_X, c_β], [0, r]]
+
+with R upper triangular (r + 1 columns), β = R_X⁻¹ c_β and r² the penalized weighted
+residual sum of squares. The deviance needs only log|L|², R's diagonal and r², so an
+evaluation solves for neither β nor u. The block factorization appends [X y] to its
+dense Schur complement and gets R from the same LAPACK call; CHOLMOD's path forms the
+tail by one forward solve.
 
 the deviance at a residual variance σ² is (`deviance`, the one formula)
 
@@ -44,15 +48,19 @@ import scipy.linalg as la
 from sksparse.cholmod import CholmodError
 
 from ..errors import NumericalError
-from .cholesky import choose_factorization
+from .cholesky import FixedEffectsNotPositiveDefinite, choose_factorization
 from .crossprod import CrossProducts
 from .fixed_scaling import FixedScaling
+from .limits import check_feasible
 from .terms import RandomEffectsTerm
 from .threads import blas_threads
 
 __all__ = ["PenalizedLeastSquares", "PLSSolution", "deviance"]
 
 _LOG_2PI = math.log(2 * math.pi)
+# r² is the factor's last pivot, yᵀWy less sums of squares: it carries a rounding error of
+# order ε·yᵀWy. At or below this fraction of yᵀWy it is rounding: y is fitted exactly.
+EXACT_FIT_RSS = 8 * np.finfo(float).eps
 
 
 @dataclass
@@ -162,6 +170,7 @@ class PenalizedLeastSquares:
         self.upper_bounds = np.concatenate([t.upper_bounds for t in self.terms])
         self.initial_theta = np.concatenate([t.initial_theta for t in self.terms])
         self.chol = choose_factorization(self.terms, cp, ordering, factorization)
+        check_feasible(self.chol.estimate(self.p + 1))  # before the first factorization
         self.refresh()
         self.n_evaluations = 0
 
@@ -176,10 +185,19 @@ class PenalizedLeastSquares:
 
         Residual variance structures re-weight the cross-products between evaluations.
         """
-        # [ZᵀWX  ZᵀWy] per term, stored (L, p+1, k) so Λᵀ applies as one GEMM
-        self._zxy_t = [np.ascontiguousarray(B.transpose(0, 2, 1)) for B in self.cp.ZXy]
+        self._read_response(self.cp)
         self.chol.refresh()
         self.chol.theta = None
+
+    def _read_response(self, cp: CrossProducts) -> None:
+        """[ZᵀWX  ZᵀWy] per term, stored (L, p+1, k) so Λᵀ applies as one GEMM, and the
+        (p+1, p+1) [X y]ᵀW[X y]."""
+        self._zxy_t = [np.ascontiguousarray(B.transpose(0, 2, 1)) for B in cp.ZXy]
+        xy = np.empty((cp.p + 1, cp.p + 1))
+        xy[: cp.p, : cp.p] = cp.XtX
+        xy[: cp.p, cp.p] = xy[cp.p, : cp.p] = cp.Xty
+        xy[cp.p, cp.p] = cp.yty
+        self._xy_gram = xy
 
     def with_crossproducts(self, cp: CrossProducts) -> PenalizedLeastSquares:
         """The objective for another response on the same design, sharing the factorization.
@@ -190,7 +208,7 @@ class PenalizedLeastSquares:
         """
         twin = copy.copy(self)
         twin.cp = cp
-        twin._zxy_t = [np.ascontiguousarray(B.transpose(0, 2, 1)) for B in cp.ZXy]
+        twin._read_response(cp)
         return twin
 
     def _lambda_t_zxy(self, T: list[np.ndarray]) -> np.ndarray:
@@ -206,71 +224,74 @@ class PenalizedLeastSquares:
         return np.concatenate(out, axis=0)
 
     def _factor(self, theta: np.ndarray) -> list[np.ndarray]:
-        """Templates at θ, with the factor made current (kept if it already holds θ)."""
+        """Templates at θ, with the factor made current (kept if it already holds θ).
+
+        The factor's last block is the response's, so a factor shared with a twin of
+        another response (`with_crossproducts`) is current only for the one that made it.
+        """
         theta = np.asarray(theta, dtype=float)
         T = self.templates(theta)
-        current = self.chol.theta
-        if current is None or not np.array_equal(current, theta):
-            self.chol.theta = None  # until the update succeeds, the factor holds no θ
+        chol = self.chol
+        current = chol.theta
+        if (
+            current is None
+            or getattr(chol, "response", None) is not self._zxy_t
+            or not np.array_equal(current, theta)
+        ):
+            chol.theta = None  # until the update succeeds, the factor holds no θ
             try:
-                self.chol.update(T)
+                chol.update(T, (self._lambda_t_zxy(T), self._xy_gram))
+            except FixedEffectsNotPositiveDefinite as exc:
+                raise NumericalError(
+                    "XᵀV⁻¹X of the fixed effects is not positive definite in double "
+                    "precision (nearly collinear fixed-effect columns): remove or rescale "
+                    "the columns that are almost linear combinations of others"
+                ) from exc
             except (np.linalg.LinAlgError, CholmodError) as exc:
                 raise NumericalError(
                     "the penalized system Λ'Z'WZΛ + I is not positive definite in double "
                     f"precision at θ = {np.array2string(theta, precision=3)}: rescale the "
                     "random-effects columns (and weights) to moderate sizes"
                 ) from exc
-            self.chol.theta = theta.copy()  # which θ the (possibly shared) factor holds
+            chol.theta = theta.copy()  # which θ the (possibly shared) factor holds
+            chol.response = self._zxy_t  # ... and for which response
         return T
 
-    def _solve_fixed(self, T: list[np.ndarray]):
-        """c_u, R_ZX, R_X, c_β, β after the factor is current."""
-        cp = self.cp
-        # one forward solve for [ΛᵀZᵀWX  ΛᵀZᵀWy]
-        sol = self.chol.forward(self._lambda_t_zxy(T))
-        RZX, cu = sol[:, :-1], np.ascontiguousarray(sol[:, -1])
-        if self.p:
-            XtVX = cp.XtX - RZX.T @ RZX
-            try:
-                RX = la.cholesky(XtVX, lower=False, check_finite=False)
-            except la.LinAlgError as exc:
-                raise NumericalError(
-                    "XᵀV⁻¹X of the fixed effects is not positive definite in double "
-                    "precision (nearly collinear fixed-effect columns): remove or rescale "
-                    "the columns that are almost linear combinations of others"
-                ) from exc
-            cbeta = la.solve_triangular(RX, cp.Xty - RZX.T @ cu, trans="T", check_finite=False)
-            beta = la.solve_triangular(RX, cbeta, check_finite=False)
-        else:
-            RX = np.zeros((0, 0))
-            cbeta = beta = np.zeros(0)
-        return cu, RZX, RX, cbeta, beta
+    def _pieces(self) -> tuple[float, float, float, np.ndarray]:
+        """(log|L|², log|R_X|², r², R̃) of the current factor; R̃ (p+1, p+1) its last block
+        in the engine's X̃ (log|R_X|² is the user's X's)."""
+        R = self.chol.fixed_part()
+        p = self.p
+        pwrss = float(R[p, p]) ** 2
+        if pwrss <= EXACT_FIT_RSS * self.cp.yty:  # y fitted exactly, to rounding: σ̂² = 0
+            pwrss = 0.0
+        return self.chol.logdet(), self._logdet_rx(R[:p, :p]), pwrss, R
 
     def deviance(self, theta: np.ndarray, reml: bool = True) -> float:
         """Profiled deviance (−2 log-likelihood, or the REML criterion) at θ."""
         self.n_evaluations += 1
-        T = self._factor(theta)
-        cu, _, RX, cbeta, _ = self._solve_fixed(T)
-        pwrss = self.cp.yty - cu @ cu - cbeta @ cbeta
-        return deviance(
-            self.chol.logdet(), self._logdet_rx(RX), pwrss, self.n, self.p, reml,
-            self.cp.sum_log_weights,
-        )
+        self._factor(theta)
+        logdet_l, logdet_rx, pwrss, _ = self._pieces()
+        return deviance(logdet_l, logdet_rx, pwrss, self.n, self.p, reml, self.cp.sum_log_weights)
 
     def solve(self, theta: np.ndarray) -> PLSSolution:
         """β, the conditional modes and the pieces of the deviance at θ."""
         T = self._factor(theta)
-        cu, RZX, RX, cbeta, beta = self._solve_fixed(T)
-        u = self.chol.backward(cu - RZX @ beta)
+        logdet_l, logdet_rx, pwrss, R = self._pieces()
+        p = self.p
+        RX, cbeta = np.ascontiguousarray(R[:p, :p]), R[:p, p]
+        beta = la.solve_triangular(RX, cbeta, check_finite=False) if p else np.zeros(0)
+        tail = self.chol.fixed_tail()
+        u = self.chol.backward(tail[:, p] - tail[:, :p] @ beta)
         fixed = self.fixed
         return PLSSolution(
             theta=np.asarray(theta, dtype=float).copy(),
             beta=fixed.beta(beta),
             u=u,
             b=self.lambda_times(T, u),
-            pwrss=float(self.cp.yty - cu @ cu - cbeta @ cbeta),
-            logdet_L=self.chol.logdet(),
-            logdet_RX=self._logdet_rx(RX),
+            pwrss=pwrss,
+            logdet_L=logdet_l,
+            logdet_RX=logdet_rx,
             RX=fixed.factor(RX),
             cov_unscaled=fixed.cov(_inverse_gram(RX)),
             RX_engine=RX,
@@ -297,5 +318,3 @@ class PenalizedLeastSquares:
         with blas_threads(self.chol.blas_threads):
             self._factor(theta)
             return self.chol.inverse_diagonal_blocks()
-
-

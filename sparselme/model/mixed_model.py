@@ -38,7 +38,7 @@ from ..engine.fixed_scaling import FixedScaling
 from ..engine.objective import PenalizedLeastSquares, PLSSolution, deviance
 from ..engine.optimize import OptSummary
 from ..engine.start import initial_steps, moment_start, theta_scales
-from ..engine.threads import blas_threads
+from ..engine.threads import fit_threads, look_again
 from ..errors import NumericalError
 from ..progress import FitProgress
 from .results import ModelFit
@@ -191,7 +191,7 @@ class MixedModel:
         theta, values = self.split(params)
         if not self._set_blocks(values):
             return np.inf
-        with blas_threads(self.pls.chol.blas_threads):
+        with fit_threads(self.pls.chol.blas_threads):
             try:
                 return self.pls.deviance(theta, reml=reml)
             except (np.linalg.LinAlgError, CholmodNotPositiveDefiniteError, NumericalError):
@@ -203,7 +203,7 @@ class MixedModel:
         theta, values = self.split(params)
         if not self._set_blocks(values):
             raise ValueError(f"parameters {params} are outside the parameter space")
-        with blas_threads(self.pls.chol.blas_threads):
+        with fit_threads(self.pls.chol.blas_threads):
             return self.pls.solve(theta)
 
     def deviance_of(
@@ -292,7 +292,8 @@ class MixedModel:
             if callback is not None:
                 callback(evaluation, x, value)
 
-        with blas_threads(self.pls.chol.blas_threads), progress:
+        look_again()  # a competing process may have started since the last fit
+        with fit_threads(self.pls.chol.blas_threads), progress:
             optsum = fit_blocks(
                 lambda params: self.objective(params, reml),
                 blocks,

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .. import plotting
-from ..analysis import inference, predict, profile, resampling
 from ..model.results import ModelFit
 from .summary import lme4_summary
 
@@ -52,6 +50,8 @@ class MixedLMResults(ModelFit):
             Three panels: residuals vs fitted, QQ plot of the standardized residuals, QQ
             plots of the standardized conditional modes.
         """
+        from .. import plotting
+
         return plotting.plot_diagnostics(self, **kwargs)
 
     def plot_ranef(self, **kwargs):
@@ -68,6 +68,8 @@ class MixedLMResults(ModelFit):
         matplotlib.figure.Figure
             One row of panels per grouping factor, one panel per random-effect column.
         """
+        from .. import plotting
+
         return plotting.plot_ranef(self, **kwargs)
 
     # ---- inference and prediction -----------------------------------------------------------
@@ -85,6 +87,8 @@ class MixedLMResults(ModelFit):
         pandas.DataFrame
             One row per fixed effect: Estimate, Std. Error, df, t value, Pr(>|t|).
         """
+        from ..analysis import inference
+
         return inference.coef_table(self, ddf)
 
     def anova(
@@ -97,6 +101,8 @@ class MixedLMResults(ModelFit):
     ):
         """F tests of the fixed-effect terms (``type``, ``ddf``), or with other fits the
         likelihood-ratio table (``names``, ``refit``); see `sparselme.analysis.inference`."""
+        from ..analysis import inference
+
         if others:
             if type is not None or ddf is not None:
                 raise TypeError("anova(): type and ddf apply to the F tests of a single fit")
@@ -130,6 +136,8 @@ class MixedLMResults(ModelFit):
             Rows sd_/cor_ of each term, sigma, then the fixed effects; columns the lower
             and upper limits (``"2.5 %"``, ``"97.5 %"`` at level 0.95).
         """
+        from ..analysis import profile
+
         return profile.confint(self, parm, level=level, method=method, **kwargs)
 
     def profile(self, which=None, **kwargs):
@@ -150,6 +158,8 @@ class MixedLMResults(ModelFit):
             ``trace`` (one row per point: parameter, value, ζ and every parameter),
             ``confint(level)`` and ``plot()``.
         """
+        from ..analysis import profile
+
         return profile.profile(self, which, **kwargs)
 
     def bootstrap(self, nsim: int = 500, func=None, seed=None, **kwargs):
@@ -173,12 +183,16 @@ class MixedLMResults(ModelFit):
         BootstrapResult
             The replicates ``t`` and ``confint()``, ``summary()``.
         """
+        from ..analysis import resampling
+
         return resampling.bootstrap(self, nsim, func, seed, **kwargs)
 
     def predict(
         self, newdata=None, re_form=None, allow_new_levels: bool = False, offset=None
     ) -> pd.Series:
         """lme4's predictions with random effects (``predict.predict``)."""
+        from ..analysis import predict
+
         return predict.predict(self, newdata, re_form, allow_new_levels, offset)
 
     def simulate(
@@ -195,6 +209,8 @@ class MixedLMResults(ModelFit):
 
         ``re_form``, ``newdata``, ``allow_new_levels`` and ``offset`` as in lme4.
         """
+        from ..analysis import predict
+
         return predict.simulate(
             self, nsim, seed, use_u, re_form, newdata, allow_new_levels, offset
         )

@@ -6,7 +6,6 @@ from functools import cached_property
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from ..residual_covariance.model import ResidualModel, residual_covariance
 from ..residual_covariance.structures import BoundVarIdent, ResidualSpec
@@ -61,6 +60,8 @@ class ResidualMixedLMResults(MixedLMResults):
         eta = s.to_free(est)
         h = 1e-6 * np.maximum(np.abs(eta), 1.0)
         slope = (s.from_free(eta + h) - s.from_free(eta - h)) / (2 * h)
+        from scipy import stats
+
         z = stats.norm.ppf(0.5 + level / 2)
         lo, hi = s.from_free(eta - z * se / slope), s.from_free(eta + z * se / slope)
         a = 100 * (1 - level) / 2

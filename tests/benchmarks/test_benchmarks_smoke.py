@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import re
 import sys
+import time
 from dataclasses import asdict, fields
 from pathlib import Path
 
@@ -30,7 +31,10 @@ def _variables(formula: str) -> set[str]:
 
 def test_registry_has_the_spec_problems():
     assert {"insteval", "sleepstudy", "dietox", "slopes_100k", "crossed_1m"} <= set(PROBLEMS)
-    assert PROBLEMS["insteval"].reps == 5 and PROBLEMS["crossed_1m"].reps == 1
+    assert PROBLEMS["insteval"].reps == 9 and PROBLEMS["crossed_1m"].reps == 1
+    assert PROBLEMS["insteval"].warm and not PROBLEMS["insteval"].competitor
+    busy = PROBLEMS["insteval_busy"]
+    assert busy.competitor and busy.formula == PROBLEMS["insteval"].formula
     pair = [p for p in PROBLEMS.values() if p.pair == "flat"]
     assert len(pair) == 2 and pair[0].params["n"] * 2 == pair[1].params["n"]
     assert {k: v for k, v in pair[0].params.items() if k != "n"} == {
@@ -89,6 +93,29 @@ def test_worker_subprocess_reports_a_run():
     run = runner.run_one(PROBLEMS["sleepstudy"], "sparselme", 1, tiny=True, limit_s=120)
     assert run.status == "ok", run.note
     assert run.nobs == 180 and run.peak_rss_mb and run.peak_rss_mb > 10
+
+
+def test_sparselme_adapter_records_evaluations_and_the_cholesky_floor():
+    problem = PROBLEMS["flat_200k"]
+    m = adapters.load("sparselme").run(problem, problem.make_data(tiny=True))
+    assert m.schur_order == 50  # the tiny problem's second factor: a dense Schur complement
+    assert m.cholesky_s and 0 < m.cholesky_s < m.fit_s
+    assert 0 < m.eval_median_s <= m.eval_max_s < m.fit_s
+
+
+def test_a_busy_problem_runs_beside_a_competitor_for_sparselme_only():
+    busy = PROBLEMS["insteval_busy"]
+    assert lme4_adapter.skip_reason(busy) == adapters.COMPETITOR_SKIP
+    assert sm_adapter.skip_reason(busy) == adapters.COMPETITOR_SKIP
+    from benchmarks.worker import competing_process
+
+    with competing_process(True) as burner:
+        assert burner.poll() is None  # running while the block runs
+        before = sum(map(int, Path(f"/proc/{burner.pid}/stat").read_text().split()[13:15]))
+        time.sleep(0.3)
+        after = sum(map(int, Path(f"/proc/{burner.pid}/stat").read_text().split()[13:15]))
+        assert after > before  # and using the CPU
+    assert burner.returncode is not None  # gone after it
 
 
 def test_worker_past_its_time_limit_is_killed_and_recorded():
@@ -152,7 +179,7 @@ def test_report_from_results(tmp_path):
     md.unlink()
     again, _ = report.write(tmp_path / "no-results.csv", tmp_path / "missing.json", docs)
     assert again.read_text() == text
-    assert any("lme4/sparselme 15.0: met" in line for line in report.targets_lines(rows))
+    assert any("15.0x (lme4 15 s): met" in line for line in report.targets_lines(rows))
 
 
 def test_published_record_draws_the_docs_page(tmp_path):
@@ -185,3 +212,29 @@ def test_evaluation_counts_per_step_factor(tmp_path, capsys):
     excess = [float(c) for c in rows["criterion − lme4's, largest"].split("|")[2:4]]
     assert max(excess) < 1e-6  # each fit reaches lme4's optimum
     assert (tmp_path / "evaluations.md").read_text().count("| dyestuff |") == 1
+
+
+def test_spec_targets_and_page_figures_of_the_second_round():
+    from benchmarks import page
+
+    quiet = report.Row("insteval", "sparselme", 0.24, 0.22, 0.3, 9, 17, 9.0, 260, -1.0, 73421)
+    quiet.p90_s, quiet.eval_median_ms, quiet.eval_max_ms = 0.26, 8.8, 12.0
+    quiet.schur_order, quiet.cholesky_ms = 1128, 7.0
+    busy = report.Row("insteval_busy", "sparselme", 0.33, 0.3, 0.4, 9, 17, 13.0, 260, -1.0, 73421)
+    lme4 = report.Row("insteval", "lme4", 3.0, 2.9, 3.2, 9, 31, 90.0, 400, -1.0, 73421)
+    rows = [quiet, lme4, busy]
+    verdicts = {
+        label: (figure, ok) for label, figure, ok in report.targets(rows, {"import_s": 0.05})
+    }
+    assert verdicts["InstEval median <= 0.25 s"] == ("240 ms", True)
+    assert verdicts["InstEval >= 10x lme4"][1] is True
+    assert verdicts["InstEval p90/median <= 1.3"] == ("1.08 (9 fits)", True)
+    assert verdicts["InstEval beside a CPU-bound process <= 1.5x quiet"][0].startswith("1.38x")
+    figure, ok = verdicts["per evaluation <= 1.5x one Cholesky of the Schur order"]
+    assert figure.startswith("1.29x") and ok
+    assert verdicts["import sparselme <= 0.3 s"] == ("50 ms", True)
+    text = page.markdown(rows, {"import_s": 0.05}, {})
+    assert "an evaluation costs 1.29 of them" in text
+    assert "p90 of the 9 fit times 260 ms, 1.08× the median" in text
+    assert "beside one CPU-bound process: 1.38× the median of `insteval` without it" in text
+    assert "`import sparselme` took 50 ms" in text

@@ -97,3 +97,28 @@ def test_symmetric_from_upper_in_blocks(order):
     out = cholesky._symmetric_from_upper(M, block=16)  # several blocks and a partial one
     assert out.flags.c_contiguous
     np.testing.assert_array_equal(out, full)
+
+
+@pytest.mark.parametrize("dense_cross", [False, True])
+@pytest.mark.parametrize("name,make", FACTORS)
+def test_inverse_on_the_pattern_of_a_matches_the_dense_inverse(
+    name, make, dense_cross, monkeypatch
+):
+    monkeypatch.setattr(cholesky, "DENSE_CROSS_FLOPS_PER_PAIR", 1e12 if dense_cross else 0.0)
+    terms, cp, T, A = _design()
+    chol = make(terms, cp)
+    chol.update(T)
+    diag, cross = chol.inverse_on_pattern()
+    Ainv = np.linalg.inv(A)
+    off = np.concatenate([[0], np.cumsum([t.q for t in terms])])
+    for s, t in enumerate(terms):
+        for lev in range(t.nlevels):
+            at = slice(off[s] + lev * t.k, off[s] + (lev + 1) * t.k)
+            np.testing.assert_allclose(diag[s][lev], Ainv[at, at], rtol=1e-9, atol=1e-12)
+    assert set(cross) == set(cp.cross)
+    for (s, t), blk in cp.cross.items():
+        ks, kt = terms[s].k, terms[t].k
+        for i, (r, c) in enumerate(zip(blk.rows, blk.cols)):
+            rows = slice(off[s] + r * ks, off[s] + (r + 1) * ks)
+            cols = slice(off[t] + c * kt, off[t] + (c + 1) * kt)
+            np.testing.assert_allclose(cross[(s, t)][i], Ainv[rows, cols], rtol=1e-9, atol=1e-12)

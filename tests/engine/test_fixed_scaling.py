@@ -171,12 +171,15 @@ def test_random_slope_on_a_huge_offset_says_to_centre_it(sleep):
 def test_no_raw_linear_algebra_error_when_the_fixed_part_fails(sleep, monkeypatch):
     """A Schur complement XᵀV⁻¹X that is not positive definite is a NumericalError."""
     model = sl.LinearMixedModel.from_formula("Reaction ~ Days + (1 | Subject)", sleep)
-    import scipy.linalg
+    from sparselme.engine import cholesky
 
-    def broken(*args, **kwargs):
-        raise np.linalg.LinAlgError("2-th leading minor of the array is not positive definite")
+    real = cholesky.lapack.dpotrf
 
-    monkeypatch.setattr(scipy.linalg, "cholesky", broken)
+    def broken(a, **kwargs):  # [X y] is the factor's last block: its pivot 2 (Days) fails
+        U, _ = real(a, **kwargs)
+        return U, model.pls.chol.q2 + 2
+
+    monkeypatch.setattr(cholesky.lapack, "dpotrf", broken)
     with pytest.raises(sl.errors.NumericalError, match="fixed-effect columns"):
         model.pls.solve(np.array([1.0]))
     assert model.objective(np.array([1.0])) == np.inf  # the optimizer backs off

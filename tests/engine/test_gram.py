@@ -52,3 +52,16 @@ def test_gram_block_forms_equal_dense_quadratic_forms(k):
     dense = L.toarray().reshape(m, levels, k)
     want = np.einsum("ila,ij,jlb->lab", dense, M, dense)
     np.testing.assert_allclose(out, want, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_pattern_product_is_the_dense_product_on_the_pattern(threads):
+    L = _random_pattern(30, 80, 0.15, seed=7)
+    rng = np.random.default_rng(7)
+    M = rng.normal(size=(30, 30))
+    out = np.full(L.nnz, np.nan)
+    _gram.pattern_product(
+        L.indptr.astype(np.int64), L.indices.astype(np.int32), L.data, M, out, threads
+    )
+    cols = np.repeat(np.arange(80), np.diff(L.indptr))
+    np.testing.assert_allclose(out, (M @ L.toarray())[L.indices, cols], rtol=1e-12, atol=1e-13)

@@ -1,10 +1,12 @@
-"""The thread policy: idle cores from /proc, one thread for small dense work."""
+"""The thread policy: idle cores from /proc, one thread for small dense work, one BLAS
+library for the dense work and one setting per fit."""
 
 import sys
 
 import numpy as np
 import pytest
 
+import sparselme.engine.cholesky  # noqa: F401 - all the engine's BLAS libraries are loaded
 from sparselme.engine import threads
 
 
@@ -14,7 +16,7 @@ from sparselme.engine import threads
 )
 def test_idle_core_limit(monkeypatch, others, cores, want):
     monkeypatch.setattr(threads, "_runnable_elsewhere", lambda: others)
-    monkeypatch.setattr(threads.os, "cpu_count", lambda: cores)
+    monkeypatch.setattr(threads, "available_cores", lambda: cores)
     monkeypatch.setattr(threads.os, "getloadavg", lambda: (0.2, 0.2, 0.2))  # the fallback
     monkeypatch.setitem(threads._IDLE_CHECK, "at", -1e9)  # no cached answer
     assert threads.idle_core_limit() == want
@@ -73,7 +75,84 @@ def test_blas_threads_limits_and_restores():
 
 def test_blas_controller_is_looked_up_again_after_an_import(monkeypatch):
     # a BLAS may load with a later import (scipy.linalg, an extension): it must be limited
-    first = threads._blas_controller()
-    assert threads._blas_controller() is first
+    first = threads._controller()
+    assert threads._controller() is first
     monkeypatch.setitem(sys.modules, "_sparselme_fake_extension", object())
-    assert threads._blas_controller() is not first
+    assert threads._controller() is not first
+
+
+def test_needed_libraries_of_scipys_lapack_name_a_loaded_blas():
+    from scipy.linalg import _flapack
+
+    needed = threads._needed_libraries(_flapack.__file__)
+    assert needed  # an ELF shared object with dependencies
+    found = threads.dense_library()
+    if found is not None:  # the wheel's or the system's BLAS, as threadpoolctl lists it
+        assert any(found.endswith(name) for name in needed)
+
+
+def test_needed_libraries_of_a_non_elf_file(tmp_path):
+    path = tmp_path / "not-elf.so"
+    path.write_bytes(b"MZ" + bytes(100))
+    assert threads._needed_libraries(str(path)) == []
+
+
+def _blas_counts() -> dict[str, int]:
+    from threadpoolctl import threadpool_info
+
+    return {p["filepath"]: p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"}
+
+
+def test_fit_threads_holds_other_libraries_at_one_and_keeps_one_setting():
+    dense = threads.dense_library()
+    before = _blas_counts()
+    with threads.fit_threads(2):
+        inside = _blas_counts()
+        for path, n in inside.items():
+            assert n == (2 if dense is None or path == dense else 1)
+        with threads.fit_threads(1):  # an evaluation seeing a busier machine
+            pass
+        # the new count stays until the fit ends: no switching back after each call
+        assert _blas_counts()[dense or next(iter(inside))] == 1
+        with threads.fit_threads(1):
+            assert _blas_counts() == {p: 1 for p in inside}
+    assert _blas_counts() == before
+
+
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [("max 100000\n", None), ("150000 100000\n", 1.5), ("50000 100000\n", 0.5)],
+)
+def test_cgroup_quota(tmp_path, text, want):
+    (tmp_path / "cpu.max").write_text(text)
+    assert threads._cgroup_cpus(str(tmp_path)) == want
+
+
+def test_available_cores_is_capped_by_the_quota(monkeypatch):
+    monkeypatch.setattr(threads, "_cgroup_cpus", lambda: 1.5)
+    assert threads.available_cores() == 1
+    monkeypatch.setattr(threads, "_cgroup_cpus", lambda: None)
+    assert threads.available_cores() >= 1
+
+
+def test_fit_threads_never_raises_a_limit_the_user_set():
+    dense = threads.dense_library()
+    with threads.blas_threads(1):  # as OPENBLAS_NUM_THREADS=1 or a threadpoolctl limit
+        with threads.fit_threads(2):
+            assert set(_blas_counts().values()) == {1}
+    before = _blas_counts()
+    key = dense or next(iter(before))
+    with threads.fit_threads(None):  # all cores, as far as the library's own setting goes
+        assert _blas_counts()[key] == min(threads.available_cores(), before[key])
+
+
+def test_a_new_fit_looks_at_the_load_again(monkeypatch):
+    others = [0]
+    monkeypatch.setattr(threads, "_runnable_elsewhere", lambda: others[0])
+    monkeypatch.setattr(threads, "available_cores", lambda: 2)
+    threads.look_again()
+    assert threads.idle_core_limit() is None
+    others[0] = 1  # a CPU-bound process starts
+    assert threads.idle_core_limit() is None  # within a fit: the answer of a few seconds ago
+    threads.look_again()  # the next fit
+    assert threads.idle_core_limit() == 1
