@@ -17,6 +17,7 @@ _EXPORTS = {
     "lmer": "sparselme.lme4",
     "LinearMixedModel": "sparselme.lme4",
     "MixedLMResults": "sparselme.results",
+    "load": "sparselme.results.storage",
     "anova": "sparselme.analysis.inference",
     "bootstrap": "sparselme.analysis.resampling",
     "VarIdent": "sparselme.residual_covariance",
@@ -31,6 +32,7 @@ __all__ = [
     "lmer",
     "LinearMixedModel",
     "MixedLMResults",
+    "load",
     "anova",
     "bootstrap",
     "VarIdent",
@@ -66,4 +68,5 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from .lme4 import LinearMixedModel, lmer
     from .residual_covariance import AR1, VarIdent
     from .results import MixedLMResults
+    from .results.storage import load
     from .statsmodels_compat import MixedLM, MixedLMParams, mixedlm

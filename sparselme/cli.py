@@ -285,6 +285,9 @@ def _message(exc: BaseException) -> str:
         text = f"no such file: {exc.filename}"
     else:
         text = str(exc)
+    # the remedies the library's messages give as Python keywords, as options of the command
+    text = text.replace("pass missing='drop'", "pass --missing drop")
+    text = text.replace("Pass missing='drop'", "Pass --missing drop")
     return " ".join(text.split()) or type(exc).__name__
 
 

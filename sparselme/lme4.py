@@ -19,7 +19,7 @@ from .data.formula import parse_formula
 from .engine.fit import FitOptions
 from .model.mixed_model import MixedModel
 from .residual_covariance import model as residual_model
-from .results import MixedLMResults, ResidualMixedLMResults
+from .results import MixedLMResults, ResidualMixedLMResults, storage
 
 __all__ = ["lmer", "LinearMixedModel", "ResidualModel", "fit_model"]
 
@@ -71,7 +71,7 @@ class _LmerFit:
             polish=polish,
             keep_log=keep_log,
         )
-        return fit_model(
+        res = fit_model(
             self,
             self.results_class,
             REML,
@@ -82,6 +82,40 @@ class _LmerFit:
             verbose=verbose,
             name_style="r" if r_names else "formulaic",
         )
+        res.na_action = getattr(self, "na_action", "omit")
+        return res
+
+    def restore_optsum(
+        self,
+        source,
+        REML: bool | None = None,  # noqa: N803 - lme4's argument name
+        *,
+        r_names: bool = True,
+    ) -> MixedLMResults:
+        """The fit recorded by ``res.save_optsum``, restored without optimizing
+        (MixedModels.jl's ``restoreoptsum!``).
+
+        Parameters
+        ----------
+        source : str, os.PathLike, text file object or dict
+            The JSON record (or its contents).
+        REML : bool, optional
+            The criterion expected; default: the record's.
+        r_names : bool, default True
+            Fixed effects named as R does (``(Intercept)``) or as formulaic does.
+
+        Returns
+        -------
+        MixedLMResults
+            The results at the recorded parameters, with the recorded ``optsum``.
+
+        Raises
+        ------
+        sparselme.errors.DataError
+            The record was made on other data or another model (what differs is named).
+        """
+        fit = storage.restore_optsum(self, source, REML)
+        return self.results_class.from_fit(fit, name_style="r" if r_names else "formulaic")
 
 
 def fit_model(
@@ -120,8 +154,22 @@ class LinearMixedModel(_LmerFit, MixedModel):
         """
         parsed = parse_formula(formula)
         validation.check_has_random_terms(parsed.bars, formula)
-        design = build_design(parsed, data, weights=weights, offset=offset, missing=missing)
-        return cls(design, **engine)
+        rows, na_action = _na_action(missing)
+        design = build_design(parsed, data, weights=weights, offset=offset, missing=rows)
+        model = cls(design, **engine)
+        model.na_action = na_action
+        # how the model was built, for update() (the data are referenced, not copied)
+        model.call = dict(
+            formula=formula, data=data, weights=weights, offset=offset, missing=missing,
+            engine=engine,
+        )
+        return model
+
+
+def _na_action(missing: str) -> tuple[str, str]:
+    """(the design's ``missing``, the results' ``na_action``): ``"exclude"`` is R's
+    na.exclude, rows dropped as with ``"drop"`` and NaN-padded in the row outputs."""
+    return ("drop", "exclude") if missing == "exclude" else (missing, "omit")
 
 
 class ResidualModel(_LmerFit, residual_model.ResidualModel):
@@ -148,6 +196,7 @@ def lmer(
     offset: np.ndarray | str | None = None,
     missing: str = "raise",
     residual=None,
+    optsum=None,
     **fit_kwargs,
 ) -> MixedLMResults:
     """Fit a linear mixed model written in lme4's formula language; returns the results.
@@ -161,21 +210,32 @@ def lmer(
         Response, fixed effects and bar terms, e.g. ``"Reaction ~ Days + (Days | Subject)"``:
         ``(expr | g)`` correlated, ``(expr || g)`` independent, ``(1 | a/b)`` nested,
         ``(1 | a) + (1 | b)`` crossed random effects.
-    data : pandas.DataFrame, dict of columns, str or pathlib.Path, pyarrow or Dask data
-        The n rows. A Parquet file or folder, a ``pyarrow.dataset.Dataset`` or ``Table``,
-        or a ``dask.dataframe.DataFrame`` is read in chunks and never held in memory.
+    data : DataFrame (pandas, polars, pyarrow ...), dict of columns, path, Dask data
+        The n rows. Other libraries' frames (and anything with the Arrow PyCapsule or
+        dataframe interchange protocol) are converted to pandas, a CSV file up to 256 MB
+        is read. A Parquet file or folder, a larger CSV file, a
+        ``pyarrow.dataset.Dataset`` or a ``dask.dataframe.DataFrame`` is read in chunks
+        and never held in memory.
     REML : bool, default True
-        Restricted maximum likelihood; False fits by maximum likelihood.
+        Restricted maximum likelihood; False fits by maximum likelihood. (statsmodels'
+        spelling ``reml=`` is refused with a message that points here.)
     weights : array_like of shape (n,) or str, optional
         Prior weights, or the name of their column (a column name for streamed data).
     offset : array_like of shape (n,) or str, optional
         A known term added to the linear predictor, or the name of its column.
-    missing : {"raise", "drop"}, default "raise"
+    missing : {"raise", "drop", "exclude"}, default "raise"
         Rows with missing values in the model's columns raise
-        `sparselme.errors.MissingDataError`, or are dropped with a warning.
+        `sparselme.errors.MissingDataError` (R's na.fail), or are dropped with a warning:
+        with "drop" (R's na.omit) ``fittedvalues`` and ``resid`` have the kept rows, with
+        "exclude" (R's na.exclude) they have every row given, NaN where a row was dropped
+        (``res.na_action`` switches between the two afterwards).
     residual : VarIdent or AR1, optional
         A residual variance structure, ``sl.VarIdent(...)`` or ``sl.AR1(...)`` (see
         `sparselme.residual`); data in memory only.
+    optsum : str, os.PathLike, text file object or dict, optional
+        A record written by ``res.save_optsum(path)``: the fit is restored from it on
+        these data without optimizing (`LinearMixedModel.restore_optsum`); data that do
+        not match the record's raise `sparselme.errors.DataError`.
     **fit_kwargs
         Settings of the fit (`LinearMixedModel.fit`):
 
@@ -218,24 +278,39 @@ def lmer(
     Days            10.47
     Name: fe_params, dtype: float64
     """
+    if "reml" in fit_kwargs:
+        raise TypeError(
+            "lmer() has no argument 'reml': lme4 spells it REML (REML=False fits by maximum "
+            "likelihood); reml= is the statsmodels API's spelling, sl.mixedlm(...).fit(reml=...)"
+        )
     if residual is not None:
         if validation.is_streamable(data):
             raise NotImplementedError(
                 f"residual structures ({residual}) need the data in memory (a DataFrame); "
                 "streamed and Dask data are not supported"
             )
+        rows, na_action = _na_action(missing)
         model = ResidualModel.from_formula(
-            formula, data, residual, weights=weights, offset=offset, missing=missing
+            formula, data, residual, weights=weights, offset=offset, missing=rows
         )
-        return model.fit(REML=REML, **fit_kwargs)
-    if validation.is_streamable(data):  # a Parquet path, pyarrow Dataset or Dask DataFrame
+        model.na_action = na_action
+    elif validation.is_streamable(data):  # a Parquet path, pyarrow Dataset or Dask DataFrame
+        missing = _na_action(missing)[0]  # streamed outputs are computed chunk by chunk
         engine = {k: fit_kwargs.pop(k) for k in ("ordering", "factorization") if k in fit_kwargs}
         chunk_size = fit_kwargs.pop("chunk_size", None)
         from .streaming import streamed_design  # the distributed code only for such inputs
 
         design, cp = streamed_design(formula, data, weights, offset, missing, chunk_size)
-        return LinearMixedModel(design, cp=cp, **engine).fit(REML=REML, **fit_kwargs)
-    model = LinearMixedModel.from_formula(
-        formula, data, weights=weights, offset=offset, missing=missing
-    )
-    return model.fit(REML=REML, **fit_kwargs)
+        model = LinearMixedModel(design, cp=cp, **engine)
+    else:
+        model = LinearMixedModel.from_formula(
+            formula, data, weights=weights, offset=offset, missing=missing
+        )
+    if optsum is None:
+        return model.fit(REML=REML, **fit_kwargs)
+    unused = sorted(set(fit_kwargs) - {"r_names", "verbose"})
+    if unused:
+        raise TypeError(
+            f"lmer(optsum=...) restores a fit without optimizing: {unused} do not apply"
+        )
+    return model.restore_optsum(optsum, REML, r_names=fit_kwargs.get("r_names", True))

@@ -1,29 +1,29 @@
-"""Progress output for long work: optimizer fits, bootstraps and profiles.
+"""Progress of long work (optimizer fits, bootstraps, profiles), shown by tqdm.
 
-Both reporters write to stderr and follow one rule: ``verbose=False`` is silent,
-``verbose=True`` always reports, and ``verbose=None`` (the default) reports only when
-stderr is a terminal and the work has already run longer than ``delay`` seconds. Short
-fits, pipes, log files and test runs therefore see nothing.
+Every reporter follows one rule: ``verbose=False`` is silent, ``verbose=True`` always
+reports, and ``verbose=None`` (the default) reports only where someone is watching (stderr
+is a terminal, or the code runs in a Jupyter kernel) and once the work has run longer than
+``delay`` seconds. Short fits, pipes, log files and test runs therefore see nothing. In
+Jupyter the bar is tqdm's notebook widget (``tqdm.auto``; plain text without ipywidgets).
 
-* `FitProgress` is the optimizer callback ``callback(feval, x, value)``: the
-  number of evaluations and the best criterion so far, rewritten in place.
-* `ProgressBar` is a bar for a known number of steps (bootstrap replicates,
-  profile points); `progress` wraps an iterable in one.
+* `FitProgress` is the optimizer callback ``callback(evaluation, x, value)``: the number
+  of evaluations and the best criterion so far.
+* `ProgressBar` is a bar for a known number of steps (bootstrap replicates, profiled
+  parameters); `progress` wraps an iterable in one.
 """
 
 from __future__ import annotations
 
 import math
 import sys
-import time
 from collections.abc import Iterable, Iterator
-from typing import TextIO, TypeVar
+from typing import Any, TextIO, TypeVar
 
-__all__ = ["FitProgress", "ProgressBar", "progress", "DEFAULT_DELAY"]
+__all__ = ["FitProgress", "ProgressBar", "progress", "DEFAULT_DELAY", "watched"]
 
 # Work that finishes within this many seconds prints nothing.
 DEFAULT_DELAY = 2.0
-# At most one update per interval (seconds) on a terminal, and per 10 intervals elsewhere.
+# At most one update per interval (seconds).
 _INTERVAL = 0.2
 
 T = TypeVar("T")
@@ -36,67 +36,46 @@ def _isatty(stream: TextIO) -> bool:
         return False
 
 
-class _Reporter:
-    """Shared timing, throttling and line handling."""
-
-    def __init__(self, verbose: bool | None, delay: float, stream: TextIO | None):
-        self.stream = sys.stderr if stream is None else stream
-        self.tty = _isatty(self.stream)
-        self.enabled = verbose is True or (verbose is None and self.tty)
-        self.delay = 0.0 if verbose is True else delay
-        self.start = time.perf_counter()
-        self._last = -math.inf
-        self._shown = False
-        self._width = 0
-        self._text = ""
-
-    @property
-    def elapsed(self) -> float:
-        return time.perf_counter() - self.start
-
-    def _due(self, force: bool = False) -> bool:
-        if not self.enabled:
-            return False
-        now = time.perf_counter()
-        if now - self.start < self.delay:
-            return False
-        interval = _INTERVAL if self.tty else 10 * _INTERVAL
-        if not force and now - self._last < interval:
-            return False
-        self._last = now
-        return True
-
-    def _write(self, text: str) -> None:
-        if self.tty:  # rewrite the line in place
-            pad = " " * max(0, self._width - len(text))
-            self.stream.write("\r" + text + pad)
-            self._width = len(text)
-        else:
-            self.stream.write(text + "\n")
-        self.stream.flush()
-        self._shown = True
-        self._text = text
-
-    def _finish(self, text: str) -> None:
-        """Final state of a line that was shown; nothing if it never was."""
-        if not self._shown:
-            return
-        if self.tty or text != self._text:
-            self._write(text)
-        if self.tty:
-            self.stream.write("\n")
-            self.stream.flush()
-        self._shown = False
+def _in_jupyter() -> bool:
+    """True inside a Jupyter kernel (where stderr is no terminal but a person watches)."""
+    shell = getattr(sys.modules.get("IPython"), "get_ipython", lambda: None)()
+    return shell is not None and "IPKernelApp" in getattr(shell, "config", {})
 
 
-class FitProgress(_Reporter):
-    """Optimizer callback that reports the evaluation count and the criterion.
+def watched(stream: TextIO | None = None) -> bool:
+    """Whether progress written to ``stream`` (default stderr) is seen as it happens."""
+    if stream is None or stream is sys.stderr:
+        return _isatty(sys.stderr) or _in_jupyter()
+    return _isatty(stream)
 
-    Pass it as ``callback`` to `minimize_bobyqa` and call
-    `close` (or use it as a context manager) when the fit is done:
+
+def _bar(verbose: bool | None, delay: float, stream: TextIO | None, **kwargs: Any):
+    """A tqdm bar under the module's rule; ``tqdm.auto`` (a notebook widget) on stderr."""
+    enabled = verbose is True or (verbose is None and watched(stream))
+    if stream is None:
+        from tqdm.auto import tqdm
+    else:  # an explicit stream is written to as text
+        from tqdm import tqdm
+    return tqdm(
+        disable=not enabled,
+        delay=0.0 if verbose is True else delay,
+        file=stream,
+        mininterval=_INTERVAL,
+        dynamic_ncols=True,
+        **kwargs,
+    )
+
+
+class FitProgress:
+    """Optimizer callback that reports the evaluation count and the best criterion.
+
+    Pass it as ``callback`` to the optimizer and close it (or use it as a context manager)
+    when the fit is done:
 
         with FitProgress("REML criterion") as progress:
             minimize_bobyqa(f, x0, lower, callback=progress)
+
+    The line reads ``fitting: 412 evaluations, REML criterion 1743.628067 [00:03]``.
     """
 
     def __init__(
@@ -106,26 +85,26 @@ class FitProgress(_Reporter):
         delay: float = DEFAULT_DELAY,
         stream: TextIO | None = None,
     ):
-        super().__init__(verbose, delay, stream)
         self.criterion = criterion
         self.evaluations = 0
         self.best = math.inf
+        self.bar = _bar(
+            verbose,
+            delay,
+            stream,
+            desc="fitting",
+            bar_format="{desc}: {n} evaluations{postfix} [{elapsed}]",
+        )
 
-    def __call__(self, feval: int, x: object, value: float) -> None:
+    def __call__(self, evaluation: int, x: object, value: float) -> None:
         self.evaluations += 1  # counted here: restarts reset the optimizer's own count
         if value < self.best:
             self.best = value
-        if self._due():
-            self._write(self._line())
-
-    def _line(self) -> str:
-        return (
-            f"fitting: {self.evaluations} evaluations, {self.criterion} {self.best:.6f} "
-            f"({self.elapsed:.1f} s)"
-        )
+            self.bar.postfix = f"{self.criterion} {self.best:.6f}"
+        self.bar.update(1)
 
     def close(self) -> None:
-        self._finish(self._line() + " done" if self.tty else self._line())
+        self.bar.close()
 
     def __enter__(self) -> FitProgress:
         return self
@@ -134,8 +113,8 @@ class FitProgress(_Reporter):
         self.close()
 
 
-class ProgressBar(_Reporter):
-    """A text progress bar for ``total`` steps of long work (bootstraps, profiles).
+class ProgressBar:
+    """A progress bar for ``total`` steps of long work (bootstraps, profiles).
 
     For example:
 
@@ -145,9 +124,9 @@ class ProgressBar(_Reporter):
                 bar.update()
 
     ``update(n)`` advances by n steps (call it from the process that owns the bar, e.g.
-    as results of parallel workers come back). The bar shows steps done, elapsed time
-    and an estimate of the time left; it is silent under the rule in the module
-    docstring.
+    as results of parallel workers come back); ``note(text)`` shows what is being done
+    (the parameter being profiled). The bar shows steps done, elapsed time and an estimate
+    of the time left; it is silent under the rule in the module docstring.
     """
 
     def __init__(
@@ -157,33 +136,21 @@ class ProgressBar(_Reporter):
         verbose: bool | None = None,
         delay: float = DEFAULT_DELAY,
         stream: TextIO | None = None,
-        width: int = 30,
     ):
-        super().__init__(verbose, delay, stream)
         self.total = max(int(total), 0)
-        self.desc = desc
-        self.width = width
-        self.n = 0
+        self.n = 0  # steps done (counted here: a silent tqdm counts nothing)
+        self.bar = _bar(verbose, delay, stream, total=self.total or None, desc=desc or None)
 
     def update(self, n: int = 1) -> None:
-        self.n = min(self.n + n, self.total) if self.total else self.n + n
-        if self._due(force=self.total > 0 and self.n == self.total):
-            self._write(self._line())
+        self.n += n
+        self.bar.update(n)
 
-    def _line(self) -> str:
-        elapsed = self.elapsed
-        label = f"{self.desc}: " if self.desc else ""
-        if not self.total:
-            return f"{label}{self.n} done ({elapsed:.1f} s)"
-        frac = self.n / self.total
-        filled = int(round(frac * self.width))
-        bar = "#" * filled + "." * (self.width - filled)
-        left = elapsed * (1 - frac) / frac if frac > 0 else math.nan
-        eta = f", {left:.0f} s left" if self.n < self.total and math.isfinite(left) else ""
-        return f"{label}[{bar}] {self.n}/{self.total} ({elapsed:.1f} s{eta})"
+    def note(self, text: str) -> None:
+        """Show ``text`` after the bar (what the current step is)."""
+        self.bar.set_postfix_str(text, refresh=False)
 
     def close(self) -> None:
-        self._finish(self._line())
+        self.bar.close()
 
     def __enter__(self) -> ProgressBar:
         return self

@@ -138,3 +138,15 @@ def test_the_installed_command_runs_in_a_subprocess(sleep_csv):
     assert done.returncode == 2
     assert done.stderr == "sparselme: error: column 'x' not found in data\n"
     assert done.stdout == ""
+
+
+def test_missing_values_are_reported_with_the_commands_option(capsys, tmp_path):
+    data = sl.datasets.load("sleepstudy")
+    data.loc[3, "Reaction"] = None
+    path = tmp_path / "holes.csv"
+    data.to_csv(path, index=False)
+    code, _, err = run(capsys, "fit", str(path), SLEEP)
+    assert code == 2 and "Pass --missing drop to drop these rows" in err
+    assert "missing='drop'" not in err
+    code, out, err = run(capsys, "fit", str(path), SLEEP, "--missing", "drop")
+    assert code == 0 and "Number of obs: 179" in out and "dropped 1 of 180 rows" in err

@@ -61,6 +61,8 @@ FORWARDING = {
     "MixedLMResults.plot_diagnostics": lambda d: ((), {}),
     "MixedLMResults.plot_ranef": lambda d: ((), {}),
     "Profile.plot": lambda d: ((), {}),
+    "anova": lambda d: ((), {}),  # keywords name fitted models: anything else is refused
+    "MixedLMResults.anova": lambda d: ((), {}),
 }
 
 
@@ -87,6 +89,7 @@ def objects(tmp_path_factory) -> dict:
         dyestuff = sl.lmer("Yield ~ 1 + (1 | Batch)", sl.datasets.load("Dyestuff"))
         profile = dyestuff.profile()
         boot = sl.bootstrap(dyestuff, nsim=3, seed=1)
+        influence = lme4.influence(groups="Subject", units=["308", "309"])
     instances = [
         lme4,
         lme4.model,
@@ -99,6 +102,8 @@ def objects(tmp_path_factory) -> dict:
         streamed_lme4.model,
         profile,
         boot,
+        influence,
+        lme4.fixef,
         lme4.ranef(),
         compat.t_test("Days = 0"),
         compat.params_object,
@@ -277,6 +282,20 @@ def test_parameters_that_apply_to_one_case_only_are_checked(objects, dyestuff_mo
     x = np.column_stack([np.ones(3), np.arange(3.0)])
     assert sm.add_constant(x, has_constant="add").shape == (3, 3)
     assert sm.add_constant(x).shape == (3, 2)
+
+
+def test_lme4_methods_check_the_arguments_that_apply_to_one_case_only(objects):
+    lme4 = objects["instances"][0]
+    with pytest.raises(TypeError, match="offset"):
+        lme4.predict(random_only=True, offset=np.zeros(180))
+    with pytest.raises(TypeError, match="add_dropped"):
+        lme4.fixef(add_dropped=1.0)
+    with pytest.raises(TypeError, match=BOGUS):
+        lme4.fixef(**{BOGUS: 1})
+    with pytest.raises(ValueError, match="F tests need"):
+        lme4.drop1(test="F", ddf="normal")
+    with pytest.raises(TypeError, match="REML"):
+        lme4.update(REML="no")
 
 
 def test_statsmodels_results_predict_takes_no_unknown_keyword(objects):

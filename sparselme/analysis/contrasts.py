@@ -95,7 +95,8 @@ def zapsmall(x: np.ndarray, digits: int = 7) -> np.ndarray:
 
 def _synthetic_frame(spec, p: int, seed: int = 0) -> pd.DataFrame:
     """Every combination of the categorical levels (repeated), random numeric variables."""
-    names = sorted({str(v) for src in spec.variables_by_source.values() for v in src})
+    by_source = spec.variables_by_source  # transforms (I, log, ...) are functions, not data
+    names = sorted({str(v) for src, vs in by_source.items() if src != "transforms" for v in vs})
     levels, poly = categorical_levels(spec)
     cats = [n for n in names if n in levels]
     rng = np.random.default_rng(seed)

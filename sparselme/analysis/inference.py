@@ -29,6 +29,7 @@ from ..errors import NumericalError
 from ..model.results import ModelFit
 from .contrasts import type1_contrasts, type3_contrasts
 from .kenward_roger import kenward_roger
+from .tables import Table, as_table
 
 __all__ = [
     "anova",
@@ -39,6 +40,7 @@ __all__ = [
     "varpar_derivatives",
     "refit_ml",
     "with_theta",
+    "caller_names",
 ]
 
 _LOG_2PI = math.log(2 * math.pi)
@@ -68,22 +70,40 @@ def with_theta(res: ModelFit, theta: np.ndarray) -> np.ndarray:
 
 
 def anova(
-    *models: ModelFit, names: Sequence[str] | None = None, refit: bool = True
+    *models: ModelFit,
+    names: Sequence[str] | None = None,
+    refit: bool = True,
+    **named: ModelFit,
 ) -> pd.DataFrame:
     """Likelihood-ratio tests of nested models, as lme4's ``anova(m1, m2, ...)``.
 
-    Returns a DataFrame with one row per model, sorted by number of parameters, and columns
+    Models come positionally, by keyword (``anova(small=m0, big=m1)``: the keywords name
+    the rows) or both. Rows are named by ``names`` (lme4's ``model.names``), else by the
+    keywords, else by the caller's variable bound to each model (as R deparses the
+    arguments), else ``m1``, ``m2``... They are sorted by number of parameters (stable), as
+    lme4 does. Returns a `Table` (printed whole, under the models' formulas) with columns
     npar, AIC, BIC, logLik, deviance, Chisq, Df, Pr(>Chisq). REML fits are refit with ML
     first (with a message on stderr), unless ``refit=False``. With a single model, the F
     tests of its fixed-effect terms are returned (`f_tests`).
     """
+    for key, value in named.items():
+        if not isinstance(value, ModelFit):
+            raise TypeError(
+                f"anova() got an unexpected keyword argument {key!r} (keyword arguments name "
+                f"fitted models, not {type(value).__name__})"
+            )
+    models = (*models, *named.values())
     if len(models) == 1:
         return f_tests(models[0])
     if not models:
         raise ValueError("anova() needs at least one fitted model")
-    names = list(names) if names is not None else [f"m{i + 1}" for i in range(len(models))]
+    if names is None:
+        names = [*caller_names(models[: len(models) - len(named)], sys._getframe(1)), *named]
+    names = [str(n) for n in names]
     if len(names) != len(models):
         raise ValueError(f"{len(names)} names for {len(models)} models")
+    if len(set(names)) != len(names):
+        raise ValueError(f"model names must differ: {names}")
     nobs = {m.nobs for m in models}
     if len(nobs) > 1:
         raise ValueError(f"models were not all fitted to the same number of observations: {nobs}")
@@ -117,8 +137,23 @@ def anova(
         },
         index=pd.Index([names[i] for i in order], name="model"),
     )
-    table.attrs["formulas"] = {names[i]: _formula_text(models[i]) for i in order}
-    return table
+    formulas = {names[i]: _formula_text(models[i]) for i in order}
+    table.attrs["formulas"] = formulas
+    return as_table(table, ["Models:", *(f"{n}: {f}" for n, f in formulas.items())])
+
+
+def caller_names(models: Sequence[ModelFit], frame) -> list[str]:
+    """Per model, the one variable of ``frame`` (the caller's) bound to it, else m1, m2..."""
+    out = []
+    for i, m in enumerate(models):
+        name = f"m{i + 1}"
+        for scope in (frame.f_locals, frame.f_globals):  # locals first, as R's deparse
+            found = [k for k, v in scope.items() if v is m and not k.startswith("_")]
+            if found:
+                name = found[0] if len(found) == 1 else name
+                break
+        out.append(name)
+    return out if len(set(out)) == len(out) else [f"m{i + 1}" for i in range(len(models))]
 
 
 def _formula_text(res: ModelFit) -> str:
@@ -293,7 +328,7 @@ def coef_table(res: ModelFit, ddf: str = "Satterthwaite") -> pd.DataFrame:
         se = np.sqrt(np.diag(res.cov_fe))
         df = np.full(p, np.inf)
     t = beta / se
-    return pd.DataFrame(
+    return Table(
         {
             "Estimate": beta,
             "Std. Error": se,
@@ -382,4 +417,4 @@ def f_tests(res: ModelFit, type: int | str = 3, ddf: str = "Satterthwaite") -> p
         f"Type {'I' * int(t)} Analysis of Variance Table with {_check_ddf(ddf)}'s method"
     )
     table.attrs["hypotheses"] = hyps
-    return table
+    return as_table(table)

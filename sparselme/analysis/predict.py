@@ -23,8 +23,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from ..data.coding import check_columns, column_names, fixed_rows, term_rows
-from ..data.formula import parse_formula
+from ..data.coding import check_columns, column_names, fixed_rows, formula_offset, term_rows
+from ..data.formula import parse_re_form
+from ..data.frames import level_labels, to_pandas
 from ..errors import DataError, FormulaError
 from ..model.results import ModelFit
 
@@ -64,7 +65,7 @@ def select_columns(res: ModelFit, re_form) -> list[np.ndarray]:
     if _is_population(re_form):
         return masks
     text = str(re_form).strip()
-    bars = parse_formula(text if "~" in text else "~" + text).bars
+    bars = parse_re_form(text)
     if not bars:
         raise FormulaError("re_form has no random-effects terms; use '~0' for none", text)
     for bar in bars:
@@ -107,9 +108,10 @@ def select_terms(res: ModelFit, re_form) -> list[int]:
 def _as_frame(newdata) -> pd.DataFrame:
     if isinstance(newdata, dict):
         newdata = pd.DataFrame(newdata)
-    if not isinstance(newdata, pd.DataFrame):
-        raise TypeError("newdata must be a pandas DataFrame (or a dict of columns)")
-    return newdata
+    frame = to_pandas(newdata, "newdata")  # polars, pyarrow ... as pandas
+    if frame is None:
+        raise TypeError("newdata must be a DataFrame (pandas, polars ...) or a dict of columns")
+    return frame
 
 
 def _group_index(term: RandomEffectsTerm, newdata: pd.DataFrame) -> np.ndarray:
@@ -120,7 +122,7 @@ def _group_index(term: RandomEffectsTerm, newdata: pd.DataFrame) -> np.ndarray:
     for var in term.group_vars:
         col = newdata[var]
         missing |= col.isna().to_numpy()
-        parts.append(col.astype(object).map(str).to_numpy().astype(object))
+        parts.append(level_labels(col))  # as the fit labelled its levels
     keys = parts[0]
     for part in parts[1:]:
         keys = keys + ":" + part
@@ -141,11 +143,15 @@ def _check_new_levels(term: RandomEffectsTerm, newdata, idx, allow_new_levels: b
 
 
 def _offset(res: ModelFit, newdata: pd.DataFrame, offset) -> np.ndarray | float:
-    if res.design.offset is not None and offset is None:
+    """The offset of new rows: the formula's offset() terms plus the ``offset`` given."""
+    design = res.design
+    in_formula = formula_offset(design, newdata)
+    if design.offset is not None and getattr(design, "offset_argument", True) and offset is None:
         raise ValueError("the model has an offset: pass offset= (array or column) for newdata")
     if offset is None:
-        return 0.0
-    return newdata[offset].to_numpy(float) if isinstance(offset, str) else np.asarray(offset)
+        return in_formula
+    given = newdata[offset].to_numpy(float) if isinstance(offset, str) else np.asarray(offset)
+    return in_formula + given
 
 
 def predict(

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from html import escape as html_escape
 
 import nlopt
 import numpy as np
@@ -30,6 +31,7 @@ from ..engine.threads import blas_threads
 from ..errors import NumericalError
 from ..model.results import ModelFit
 from ..plotting import plot_profile
+from ..progress import ProgressBar
 from .inference import refit_ml, with_theta
 from .parameters import (
     parameter_names,
@@ -39,6 +41,7 @@ from .parameters import (
     theta_to_sdcor,
 )
 from .resampling import bootstrap
+from .tables import Table, as_table
 
 __all__ = [
     "Profile",
@@ -264,7 +267,7 @@ class Profile:
             df.insert(0, "value", rows[:, 1 + w])
             df.insert(0, "parameter", name)
             frames.append(df)
-        self.trace = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+        self.trace = Table(pd.concat(frames, ignore_index=True) if frames else pd.DataFrame())
 
     @property
     def parameters(self) -> list[str]:
@@ -282,7 +285,7 @@ class Profile:
                 lo = self._crossing(w, rows, -z, prof.lower[w])
                 hi = self._crossing(w, rows, z, prof.upper[w])
                 out[name] = (lo, hi)
-        return pd.DataFrame.from_dict(out, orient="index", columns=_percent_labels(a))
+        return Table.from_dict(out, orient="index", columns=_percent_labels(a))
 
     def _crossing(self, w: int, rows: np.ndarray, target: float, bound: float) -> float:
         zeta, vals = rows[:, 0], rows[:, 1 + w]
@@ -317,8 +320,31 @@ class Profile:
         """ζ against each parameter (see `sparselme.plotting.plot_profile`)."""
         return plot_profile(self.trace[["parameter", "value", "zeta"]], **kwargs)
 
+    def table(self) -> pd.DataFrame:
+        """Per profiled parameter: its estimate, the number of points and the range of
+        values and of ζ that the trace covers."""
+        rows = {}
+        for name, rows_w in self._traces.items():
+            w = self._profiler.names.index(name)
+            values, zeta = rows_w[:, 1 + w], rows_w[:, 0]
+            rows[name] = (
+                self._profiler.opt[w],
+                len(rows_w),
+                *np.nanmin([values, zeta], axis=1),
+                *np.nanmax([values, zeta], axis=1),
+            )
+        cols = ["estimate", "points", "lowest", "lowest zeta", "highest", "highest zeta"]
+        table = pd.DataFrame.from_dict(rows, orient="index", columns=cols)
+        return table[["estimate", "points", "lowest", "highest", "lowest zeta", "highest zeta"]]
+
     def __repr__(self) -> str:
-        return f"<Profile of {len(self._traces)} parameters, {len(self.trace)} points>"
+        """The whole trace, under a line that says what it holds."""
+        head = f"Profile of {len(self._traces)} parameters, {len(self.trace)} points:"
+        return "\n".join([head, self.trace.to_string()])
+
+    def _repr_html_(self) -> str:
+        head = f"<p><strong>Profile</strong> of the ML deviance: {html_escape(repr(self))}</p>"
+        return head + self.table()._repr_html_()
 
 
 def _which(names: list[str], nvp: int, parm) -> list[str]:
@@ -345,22 +371,38 @@ def profile(
     alphamax: float = 0.01,
     maxpts: int = 100,
     delta_cutoff: float = 1 / 8,
+    verbose: bool | None = None,
 ) -> Profile:
     """Profile the ML deviance over each parameter (lme4's ``profile(m)``).
 
     ``which``: parameter names (default all), or ``"theta_"`` / ``"beta_"``. Traces step
-    out until |ζ| exceeds √χ²_{1−alphamax}(npar).
+    out until |ζ| exceeds √χ²_{1−alphamax}(npar). ``verbose``: a progress bar over the
+    parameters (None: when someone watches and it takes more than a couple of seconds;
+    see `sparselme.progress`).
     """
     prof = _Profiler(res)
     cutoff = math.sqrt(stats.chi2.ppf(1 - alphamax, len(prof.opt)))
-    return _profile(
-        prof, _which(prof.names, prof.nvp, which), cutoff, cutoff * delta_cutoff, maxpts
-    )
+    names = _which(prof.names, prof.nvp, which)
+    return _profile(prof, names, cutoff, cutoff * delta_cutoff, maxpts, verbose)
 
 
-def _profile(prof: _Profiler, names: list[str], cutoff: float, delta: float, maxpts: int):
-    with blas_threads(prof.model.pls.chol.blas_threads):
-        traces = {n: prof.trace(prof.names.index(n), cutoff, delta, maxpts) for n in names}
+def _profile(
+    prof: _Profiler,
+    names: list[str],
+    cutoff: float,
+    delta: float,
+    maxpts: int,
+    verbose: bool | None = None,
+) -> Profile:
+    traces = {}
+    with (
+        blas_threads(prof.model.pls.chol.blas_threads),
+        ProgressBar(len(names), "profile", verbose=verbose) as bar,
+    ):
+        for name in names:
+            bar.note(name)
+            traces[name] = prof.trace(prof.names.index(name), cutoff, delta, maxpts)
+            bar.update()
     return Profile(prof, traces)
 
 
@@ -383,7 +425,7 @@ def wald_confint(res: ModelFit, level: float = 0.95) -> pd.DataFrame:
     se = np.sqrt(np.diag(res.cov_fe))
     lo = np.r_[np.full(nvp, np.nan), beta - z * se]
     hi = np.r_[np.full(nvp, np.nan), beta + z * se]
-    return pd.DataFrame(np.column_stack([lo, hi]), index=names, columns=_percent_labels(a))
+    return Table(np.column_stack([lo, hi]), index=names, columns=_percent_labels(a))
 
 
 def confint(
@@ -393,13 +435,15 @@ def confint(
     method: str = "profile",
     nsim: int | None = None,
     seed: int | None = None,
+    verbose: bool | None = None,
     **boot_kwargs,
 ) -> pd.DataFrame:
     """Confidence intervals in lme4's layout: rows sd_/cor_..., sigma, fixed effects.
 
     ``method``: "profile" (likelihood profile, ML), "wald" (fixed effects only) or "boot"
     (parametric bootstrap percentiles; ``nsim`` (default 500), ``seed`` and the further
-    keywords of `sparselme.analysis.resampling.bootstrap` apply to it only).
+    keywords of `sparselme.analysis.resampling.bootstrap` apply to it only). ``verbose``:
+    progress of the profile or the bootstrap (`sparselme.progress`).
     """
     m = method.lower()
     boot_only = ["nsim"] * (nsim is not None) + ["seed"] * (seed is not None) + list(boot_kwargs)
@@ -412,13 +456,14 @@ def confint(
         z = stats.norm.ppf(0.5 + level / 2)
         prof = _Profiler(res)
         names = _which(prof.names, prof.nvp, parm)
-        table = _profile(prof, names, 1.05 * z, z / 3, 100).confint(level)
+        table = _profile(prof, names, 1.05 * z, z / 3, 100, verbose).confint(level)
     elif m in ("boot", "bootstrap"):
-        boot = bootstrap(res, nsim=500 if nsim is None else nsim, seed=seed, **boot_kwargs)
+        nsim = 500 if nsim is None else nsim
+        boot = bootstrap(res, nsim=nsim, seed=seed, verbose=verbose, **boot_kwargs)
         table = boot.confint(level)
     else:
         raise ValueError(f"method must be 'profile', 'wald' or 'boot', not {method!r}")
     if parm is not None:
         names = parameter_names(res)
         table = table.loc[_which(names, len(names) - res.k_fe, parm)]
-    return table
+    return as_table(table)

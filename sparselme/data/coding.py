@@ -20,6 +20,7 @@ from formulaic.transforms.contrasts import PolyContrasts
 from ..errors import DataError, UnknownColumnError
 from . import validation as check
 from .design import Design, prepare_frame, r_style_name
+from .transforms import R_TRANSFORMS
 from .variables import formula_variables
 
 if TYPE_CHECKING:
@@ -32,6 +33,7 @@ __all__ = [
     "term_rows",
     "column_names",
     "check_columns",
+    "formula_offset",
 ]
 
 
@@ -67,9 +69,16 @@ def known_levels(design: Design) -> tuple[dict[str, list], set[str]]:
 
 
 def _spec_variables(spec) -> set[str]:
-    """The data variables a formulaic spec evaluated (ordered factors came as context)."""
-    by_source = spec.variables_by_source
-    return {str(v) for source, names in by_source.items() if source != "transforms" for v in names}
+    """The data variables a formulaic spec evaluated (ordered factors came as context, as
+    did R's transforms, which are not variables)."""
+    out: set[str] = set()
+    for source, names in spec.variables_by_source.items():
+        if source == "transforms":
+            continue
+        out |= {
+            str(v) for v in names if source != "context" or str(v).split(".")[0] not in R_TRANSFORMS
+        }
+    return out
 
 
 def check_columns(newdata: pd.DataFrame, names: set[str]) -> None:
@@ -120,6 +129,16 @@ def fixed_rows(design: Design, newdata: pd.DataFrame) -> tuple[np.ndarray, np.nd
     X = mm[design.fixed_names].to_numpy(dtype=float)
     missing = newdata[sorted(names)].isna().any(axis=1).to_numpy() if names else None
     return X, np.zeros(len(newdata), bool) if missing is None else missing
+
+
+def formula_offset(design: Design, newdata: pd.DataFrame) -> np.ndarray | float:
+    """(m,) the formula's ``offset(...)`` terms on newdata (0.0 when it has none)."""
+    total: np.ndarray | float = 0.0
+    for spec in getattr(design, "offset_specs", ()):
+        frame, context = _frame(design, newdata, _spec_variables(spec) - set(design.formula_env))
+        context.update(design.formula_env)
+        total = total + np.asarray(_coded(spec, frame, context, "offset"), dtype=float)[:, 0]
+    return total
 
 
 def term_rows(design: Design, term: RandomEffectsTerm, newdata: pd.DataFrame) -> np.ndarray:

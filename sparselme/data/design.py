@@ -10,7 +10,6 @@ one. The formulaic model specs are kept so new data can be coded the same way.
 
 from __future__ import annotations
 
-import re
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -30,8 +29,11 @@ from ..errors import (
     RankDeficiencyWarning,
 )
 from . import validation as check
-from .formula import BarTerm, ParsedFormula
+from .formula import BarTerm, ParsedFormula, expand_dot
+from .frames import level_labels
 from .rank import engine_columns, redundant_columns_and_residual
+from .rnames import r_label
+from .transforms import R_TRANSFORMS
 from .variables import formula_variables
 
 __all__ = [
@@ -41,24 +43,36 @@ __all__ = [
     "r_style_name",
     "prepare_frame",
     "group_codes",
+    "lme4_term_order",
 ]
 
 
 def r_style_name(name: str) -> str:
-    """formulaic column name → R's: ``Intercept``→``(Intercept)``, ``f[T.b]``→``fb``."""
+    """formulaic column name → R's: ``Intercept``→``(Intercept)``, ``f[T.b]``→``fb``,
+    ``I(x ** 2)``→``I(x^2)``, ``x 2``→`` `x 2` `` (see `sparselme.data.rnames`)."""
     if name == "Intercept":
         return "(Intercept)"
-    name = re.sub(r"\[T\.([^\]]*)\]", r"\1", name)
-    return re.sub(r"\[([^\]]*)\]", r"\1", name)
+    return r_label(name)
+
+
+def lme4_term_order(nlevels: Sequence[int]) -> list[int]:
+    """The order lme4 1.1 (``mkReTrms``) gives random-effects terms with these numbers of
+    levels (formula order): kept when the counts never increase, else R's
+    ``rev(order(nlevels))``, most levels first with ties in reverse formula order."""
+    counts = list(nlevels)
+    if all(a >= b for a, b in zip(counts, counts[1:])):
+        return list(range(len(counts)))
+    return sorted(range(len(counts)), key=lambda i: (counts[i], i), reverse=True)
 
 
 def prepare_frame(data: pd.DataFrame, variables: set[str]) -> tuple[pd.DataFrame, dict]:
     """Split data for formulaic: ordered categoricals go to the context with poly contrasts.
 
-    Unused categories are dropped so that they do not create empty columns.
+    Unused categories are dropped so that they do not create empty columns. The context
+    also holds R's transforms (`sparselme.data.transforms`).
     """
     frame = {}
-    context = {}
+    context = dict(R_TRANSFORMS)
     for name in variables:
         if name not in data.columns:
             continue
@@ -84,11 +98,11 @@ def group_codes(data: pd.DataFrame, variables: Sequence[str]) -> tuple[np.ndarra
         col = data[name]
         if isinstance(col.dtype, pd.CategoricalDtype):  # unused categories drop out below
             c = col.cat.codes.to_numpy().astype(np.int64)
-            lev = np.asarray(col.cat.categories.astype(str))
+            lev = level_labels(col.cat.categories)
         else:
             c, lev = pd.factorize(col, sort=True)
             c = c.astype(np.int64)
-            lev = np.asarray(pd.Index(lev).astype(str))
+            lev = level_labels(lev)
         if codes is None:
             codes, labels = c, [lev]
         else:
@@ -148,6 +162,9 @@ class Design:
     row_index: pd.Index | None = None
     source: RowSource | None = None  # where the rows are when they are not held (streamed)
     term_specs: dict[str, ModelSpec] = field(default_factory=dict)  # by a term's lhs
+    offset_specs: tuple[ModelSpec, ...] = ()  # the formula's offset() terms, for new data
+    offset_argument: bool = True  # whether ``offset`` includes an offset= argument
+    data_index: pd.Index | None = None  # the rows given, before any were dropped
     formula_env: dict = field(default_factory=dict)  # names formulas use beyond the data
 
     nrows: int | None = None  # the number of rows when they are not held
@@ -186,7 +203,9 @@ def build_design(
 ) -> Design:
     """Materialize a parsed lme4 formula on a DataFrame.
 
-    Terms are returned in lme4's order: by decreasing number of levels (stable).
+    Terms are returned in lme4's order (`lme4_term_order`). ``.`` in the fixed part
+    stands for the columns of data other than the response's; ``offset()`` terms of the
+    formula add to ``offset``.
     ``env``: values of names the formulas use that are not data columns (a caller's
     functions, as statsmodels' ``eval_env``); data columns take precedence.
     """
@@ -194,8 +213,12 @@ def build_design(
     if parsed.response is None:
         raise DataError("the formula has no response: write it as 'y ~ ...'")
     check.check_missing_option(missing)
+    response_vars = formula_variables(f"~ {parsed.response}")
+    parsed = expand_dot(parsed, data.columns, response_vars)
     fixed_text = parsed.fixed_formula()
     needed = formula_variables(fixed_text)
+    for expr in parsed.offsets:
+        needed |= formula_variables(f"~ I({expr})")
     predictors = set(needed)
     for bar in parsed.bars:
         lhs_vars = formula_variables("~" + bar.lhs)
@@ -205,13 +228,13 @@ def build_design(
     needed -= set(env)
     predictors -= set(env)
     check.check_columns(data, needed, parsed.text)
-    response_vars = formula_variables(f"~ {parsed.response}") - set(env)
+    response_vars -= set(env)
     check.check_variable_types(data, response_vars, predictors - response_vars)
     data = check.numbers_as_float(data, predictors | response_vars)
 
     w = check.data_vector(data, weights, "weights")
     off = check.data_vector(data, offset, "offset")
-    original = len(data)
+    original, data_index = len(data), data.index
     keep = _missing_rows(data, needed, w, off, missing)
     zero = check.zero_weight_rows(w)
     check.check_weight_range(w)
@@ -225,6 +248,9 @@ def build_design(
     check.check_not_empty(len(data), original)
 
     response_name = str(parsed.response).strip()
+    offset_specs, formula_offset = formula_offsets(parsed, data, needed, env)
+    if formula_offset is not None:  # offset() terms add to the offset= argument, as in R
+        off = formula_offset if off is None else off + formula_offset
     frame, context, y, Xdf = _fixed_part(parsed, data, needed, env)
     bad = check.nonfinite_model_rows(
         [(response_name, y), *((r_style_name(str(c)), Xdf[c]) for c in Xdf.columns)],
@@ -235,6 +261,7 @@ def build_design(
         data = data.loc[~bad]
         w = None if w is None else w[~bad]
         off = None if off is None else off[~bad]
+        offset_specs = formula_offsets(parsed, data, needed, env)[0]
         check.check_not_empty(len(data), original)
         frame, context, y, Xdf = _fixed_part(parsed, data, needed, env)
     X = np.asarray(Xdf, dtype=float)
@@ -258,7 +285,7 @@ def build_design(
 
     term_specs: dict[str, ModelSpec] = {}
     coded = [_make_term(bar, data, frame, context, term_specs) for bar in parsed.bars]
-    coded.sort(key=lambda pair: -pair[0].nlevels)  # lme4's order, stable
+    coded = [coded[i] for i in lme4_term_order([t.nlevels for t, _ in coded])]
     terms, rows = [t for t, _ in coded], [r for _, r in coded]
     check.check_random_terms(terms, rows, len(y), stacklevel=3)
     return Design(
@@ -275,6 +302,9 @@ def build_design(
         parsed=parsed,
         row_index=data.index,
         term_specs=term_specs,
+        offset_specs=offset_specs,
+        offset_argument=offset is not None,
+        data_index=data_index,
         formula_env=env,
     )
 
@@ -286,6 +316,26 @@ def _fixed_part(parsed: ParsedFormula, data: pd.DataFrame, needed: set[str], env
     with check.formula_evaluation(parsed.text):
         mm = model_matrix(parsed.fixed_formula(), frame, context=context, na_action="ignore")
     return frame, context, check.check_response_matrix(mm.lhs, str(parsed.response).strip()), mm.rhs
+
+
+def formula_offsets(
+    parsed: ParsedFormula, data: pd.DataFrame, needed: set[str], env: dict | None = None
+) -> tuple[tuple[ModelSpec, ...], np.ndarray | None]:
+    """(formulaic specs, (n,) their sum) of the formula's ``offset(expr)`` terms."""
+    if not parsed.offsets:
+        return (), None
+    frame, context = prepare_frame(data, needed)
+    context.update(env or {})
+    specs, total = [], np.zeros(len(data))
+    for expr in parsed.offsets:
+        with check.formula_evaluation(parsed.text, f"offset({expr})"):
+            mm = model_matrix(f"~ 0 + I({expr})", frame, context=context, na_action="ignore")
+        values = np.asarray(mm, dtype=float)
+        if values.shape[1] != 1:
+            raise DataError(f"offset({expr}) must be one numeric value per row")
+        specs.append(mm.model_spec)
+        total += values[:, 0]
+    return tuple(specs), total
 
 
 def _make_term(

@@ -16,18 +16,33 @@ Operators keep lme4's (R's) meaning where Python's differs:
   of a random-effects term; inside parentheses R and formulaic disagree, so they raise.
 * A response that is an expression (``Reaction^2``, ``y/10``, ``y - 3``) is evaluated
   as arithmetic, as R does: it becomes ``I(...)``.
+* A bar outside parentheses takes the whole right-hand side, as R's precedence does:
+  ``y ~ x | g`` is ``y ~ (x | g)`` (fixed part: the intercept).
+* ``offset(expr)`` terms are kept apart (`ParsedFormula.offsets`); ``.`` (every other
+  column) is expanded by `expand_dot` once the data's columns are known.
+* R's names: ``Petal.Width`` and ``x.1`` are column names (backquoted for formulaic),
+  ``splines::bs`` a function of a namespace, ``TRUE``/``FALSE``/``NULL`` constants.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import NamedTuple
 
 from ..errors import FormulaError
+from .rsyntax import is_offset, name_for_formulaic, quoted, unparenthesized_bar
 
-__all__ = ["BarTerm", "ParsedFormula", "parse_formula", "parse_re_formula", "parse_one_sided"]
+__all__ = [
+    "BarTerm",
+    "ParsedFormula",
+    "parse_formula",
+    "parse_re_formula",
+    "parse_one_sided",
+    "parse_re_form",
+    "expand_dot",
+]
 
 
 @dataclass(frozen=True)
@@ -57,6 +72,7 @@ class ParsedFormula:
     response: str | None
     fixed: str
     bars: tuple[BarTerm, ...]
+    offsets: tuple[str, ...] = ()  # Python code of each offset(...) term, e.g. "Days * 2"
 
     def fixed_formula(self) -> str:
         """The fixed-effects formula, ``"response ~ fixed"`` (or ``"~ fixed"``)."""
@@ -75,16 +91,55 @@ def parse_formula(text: str) -> ParsedFormula:
     response = None if tilde == 0 else p.response(tilde)
     if tilde == n - 1:
         raise p.error("missing right-hand side after '~'", tilde)
+    whole = unparenthesized_bar(p, tilde + 1, n)
+    if whole is not None:  # y ~ x | g: the whole right-hand side is one bar term (R's precedence)
+        bars = p.bar_terms(_Term("+", tilde + 1, n, None), tilde + 1, n, whole)
+        return ParsedFormula(text, response, "1", tuple(bars))
     fixed: list[_Term] = []
-    bars: list[BarTerm] = []
+    bars = []
+    offsets: list[str] = []
     for term in p.split_terms(tilde + 1, n):
         bar = p.find_bar(term.lo, term.hi)
-        if bar is None:
+        if bar is not None:
+            bars.extend(p.bar_terms(term, *bar))
+        elif is_offset(p, term):
+            offsets.append(p.render(term.lo + 2, term.hi - 1, python=True))
+        else:
             p.check_term(term.lo, term.hi)
             fixed.append(term)
-        else:
-            bars.extend(p.bar_terms(term, *bar))
-    return ParsedFormula(text, response, p.render_terms(fixed) or "1", tuple(bars))
+    return ParsedFormula(text, response, p.render_terms(fixed) or "1", tuple(bars), tuple(offsets))
+
+
+def parse_re_form(text: str) -> tuple[BarTerm, ...]:
+    """The bar terms of lme4's ``re.form``: ``"~(1 | g)"``, ``"~1 | g"``, ``"(~1 | g)"``,
+    ``"(1 | g)"`` (nesting ``a/b`` expanded)."""
+    p = _Parser(text)
+    if p.toks and p.toks[0].text == "(" and p.match[0] == len(p.toks) - 1:
+        inner = text[p.toks[0].pos + 1 : p.toks[-1].pos]
+        if inner.lstrip().startswith("~"):  # (~1 | g): R's parenthesized formula
+            text = inner
+    return parse_formula(text if "~" in text else "~" + text).bars
+
+
+def expand_dot(parsed: ParsedFormula, columns, exclude: set[str]) -> ParsedFormula:
+    """R's ``.`` in the fixed part: every column of the data but the response's variables
+    (``exclude``), in the data's order. Other terms (``- g``) apply after it, as in R."""
+    p = _Parser(parsed.fixed)
+    dots = [k for k in p.top(0, len(p.toks)) if p.toks[k].text == "."]
+    if not dots:
+        return parsed
+    names = [quoted(str(c)) for c in columns if str(c) not in exclude]
+    if not names:
+        raise FormulaError("'.' stands for no column: the data have only the response", parsed.text)
+    out, at = [], 0
+    sum_of_names = " + ".join(names)
+    for k in dots:
+        alone = (k == 0 or p.toks[k - 1].text in "+-~") and (
+            k + 1 == len(p.toks) or p.toks[k + 1].text in "+-"
+        )
+        out += [parsed.fixed[at : p.toks[k].pos], sum_of_names if alone else f"({sum_of_names})"]
+        at = p.toks[k].pos + 1
+    return replace(parsed, fixed="".join(out) + parsed.fixed[at:])
 
 
 def parse_re_formula(text: str) -> str:
@@ -118,12 +173,13 @@ def _one_sided(text: str, what: str) -> tuple[str, bool]:
 
 # --------------------------------------------------------------------------- internals
 
+
 _TOKEN_RE = re.compile(
     r"""
     (?P<ws>\s+)
   | (?P<str>[rRbBuUfF]{0,2}(?:'(?:[^'\\\n]|\\.)*'|"(?:[^"\\\n]|\\.)*"))
   | (?P<num>(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9][0-9_]*)(?:[eE][+-]?[0-9]+)?[jJ]?)
-  | (?P<name>(?:[^\W\d]|\.)[\w.]*)
+  | (?P<name>(?:[^\W\d]|\.)[\w.]*(?::::?(?:[^\W\d]|\.)[\w.]*)?)
   | (?P<bq>`[^`\n]+`)
   | (?P<op>%in%|\|\||\*\*|//|==|!=|<=|>=|<<|>>|[~+\-*/:|^,=<>&%@!])
   | (?P<open>[(\[{])
@@ -475,6 +531,8 @@ class _Parser:
                 t = t._replace(text="**")
             elif t.text == "%in%" and not code:
                 t = t._replace(text=":")
+            elif t.kind == "name":
+                t = t._replace(text=name_for_formulaic(self.toks, k, code))
             after_operand = prev is not None and prev.kind in (*_WORDS, "close")
             spaced = t.kind == "op" and t.text in _SPACED
             spaced = spaced and (after_operand or t.text not in ("+", "-"))

@@ -30,6 +30,7 @@ from ..errors import (
     ScaleWarning,
     UnknownColumnError,
 )
+from . import frames
 from .overlap import check_distinct_terms
 from .rank import redundant_columns
 
@@ -73,22 +74,27 @@ _EXACT_FIT_MAX_FLOPS = 1e10
 
 # ---- arguments ------------------------------------------------------------------------------
 def is_streamable(data: object) -> bool:
-    """True for inputs fitted out of core: a path, a pyarrow Dataset/Table, a Dask frame.
+    """True for inputs fitted out of core: a Parquet path, a CSV file too large for memory
+    (`sparselme.data.frames.is_large_csv`), a pyarrow Dataset, a Dask frame.
 
-    Decided from the type's module, so neither pyarrow nor Dask is imported to ask.
+    Decided from the type's module, so neither pyarrow nor Dask is imported to ask. An
+    in-memory pyarrow ``Table`` or ``RecordBatch`` is not streamed: `as_data_frame`
+    converts it (wrap it in ``pyarrow.dataset.dataset(table)`` to stream it).
     """
     if isinstance(data, (str, os.PathLike)):
-        return True
+        return not frames.is_csv_path(data) or frames.is_large_csv(data)
     module = type(data).__module__
     if module.startswith("pyarrow"):
-        return hasattr(data, "schema") and hasattr(data, "to_batches")
+        return type(data).__name__.endswith("Dataset") and hasattr(data, "to_batches")
     if module.startswith("dask"):
         return hasattr(data, "map_partitions") and hasattr(data, "columns")
     return False
 
 
 def as_data_frame(data: object, name: str = "data") -> pd.DataFrame:
-    """A DataFrame from a DataFrame or a mapping of equal-length columns."""
+    """A pandas DataFrame from any data frame, a mapping of equal-length columns or the
+    path of a CSV file (`sparselme.data.frames.to_pandas`: polars, pyarrow, the Arrow
+    PyCapsule and dataframe interchange protocols)."""
     if isinstance(data, pd.DataFrame):
         return data
     if isinstance(data, Mapping) or (isinstance(data, np.ndarray) and data.dtype.names):
@@ -96,8 +102,13 @@ def as_data_frame(data: object, name: str = "data") -> pd.DataFrame:
             return pd.DataFrame(data)
         except ValueError as exc:
             raise DataError(f"{name} cannot be made into a DataFrame: {exc}") from exc
+    frame = frames.to_pandas(data, name)
+    if frame is not None:
+        return frame
     raise DataTypeError(
-        f"{name} must be a pandas DataFrame or a dict of columns, not {type(data).__name__}"
+        f"{name} must be a DataFrame (pandas, polars, pyarrow, or any with the Arrow "
+        "PyCapsule or dataframe interchange protocol), a dict of columns or the path of a "
+        f"CSV or Parquet file, not {type(data).__name__}"
     )
 
 

@@ -9,6 +9,7 @@ own rows: Σ_c (column count)²/2 multiply-adds, no index arrays of that size.
 
 ``gram_block_forms`` gives, per block of k consecutive columns of L, the k × k matrix
 L[:, block]ᵀ M L[:, block] for a dense symmetric M: the conditional variances' counterpart.
+``negative_tail_rows`` gives the last rows of S for dense rows appended below L ([X y]).
 ``pattern_product`` gives M L on L's own pattern (the selected inverse's cross block).
 ``cholesky_column_counts`` predicts a sparse Cholesky factor's size before it is formed.
 """
@@ -207,3 +208,49 @@ def cholesky_column_counts(const int64_t[::1] indptr, const int32_t[::1] indices
             if parent[j] != -1:
                 delta[parent[j]] += delta[j]
     return delta_a
+
+
+def negative_tail_rows(
+    const int64_t[::1] col_ptr,
+    const int32_t[::1] col_rows,
+    const double[::1] col_vals,
+    const double[:, ::1] D,
+    double[:, :] S,
+    int threads,
+):
+    """The Schur complement's last r rows for r dense rows D (r, q₁) below a sparse L
+    (m × q₁, CSC as in ``negative_lower_gram``): S[j, i] = −(D Lᵀ)[j, i] for i < m and
+    S[j, m + t] = −(D Dᵀ)[j, t] for t ≤ j. S (r, m + r) has contiguous rows.
+
+    Each thread writes whole rows j: r·nnz(L) + r²q₁/2 multiply-adds.
+    """
+    cdef Py_ssize_t r = D.shape[0]
+    cdef Py_ssize_t q1 = D.shape[1]
+    cdef Py_ssize_t m = S.shape[1] - r
+    cdef Py_ssize_t j, t, c, e
+    cdef double v, acc
+    cdef double* Sj
+    cdef const int32_t* rows = NULL
+    cdef const double* vals = NULL
+    if r == 0:
+        return
+    if S.strides[1] != sizeof(double):
+        raise ValueError("the rows of S must be contiguous")
+    if col_rows.shape[0]:
+        rows = &col_rows[0]
+        vals = &col_vals[0]
+    for j in prange(r, nogil=True, schedule="dynamic", chunksize=1, num_threads=threads):
+        Sj = &S[j, 0]
+        for e in range(m):
+            Sj[e] = 0.0
+        if rows != NULL:
+            for c in range(q1):
+                v = D[j, c]
+                if v != 0.0:
+                    for e in range(col_ptr[c], col_ptr[c + 1]):
+                        Sj[rows[e]] -= v * vals[e]
+        for t in range(j + 1):
+            acc = 0.0
+            for c in range(q1):
+                acc = acc + D[j, c] * D[t, c]
+            Sj[m + t] = -acc

@@ -424,10 +424,15 @@ class BlockCholesky:
                 S[:q2, :q2],
                 self._kernel_threads(),
             )
-            if r:
-                S[q2:, :q2] = (self.L21 @ self._LX1t).T
-                S[q2:, q2:] = self._LX1t.T @ self._LX1t
-                S[q2:] *= -1.0
+            if r:  # the tail's rows: −L_X1 L₂₁ᵀ and −L_X1 L_X1ᵀ
+                _gram.negative_tail_rows(
+                    self._col_ptr,
+                    self._col_rows,
+                    self.L21.data,
+                    np.ascontiguousarray(self._LX1t.T),
+                    S[q2:],
+                    self._kernel_threads(),
+                )
         if r:
             S[q2:, :q2] += xy[0][q1:].T
             S[q2:, q2:] += xy[1]

@@ -312,6 +312,17 @@ class PenalizedLeastSquares:
             [(u[o[i] : o[i + 1]].reshape(-1, Ts.shape[0]) @ Ts.T).ravel() for i, Ts in enumerate(T)]
         )
 
+    def joint_factor(self, theta: np.ndarray) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+        """(templates T, R_ZX (q, p), R̃_X (p, p)) at θ, the factor L made current.
+
+        With L these are the blocks of the Cholesky factor of the joint system of (u, β̃)
+        (X̃ the engine's columns): [[L, 0], [R_ZXᵀ, R̃_Xᵀ]] times its transpose is
+        [[ΛᵀZᵀWZΛ + I, ΛᵀZᵀWX̃], [X̃ᵀWZΛ, X̃ᵀWX̃]] (P applied to the u rows).
+        """
+        T = self._factor(theta)
+        _, RZX, RX, _, _ = self._solve_fixed(T)
+        return T, RZX, RX
+
     # ---- conditional variances ---------------------------------------------------------
     def inverse_diagonal_blocks(self, theta: np.ndarray) -> list[np.ndarray]:
         """Per term, the (L, k, k) diagonal blocks of (ΛᵀZᵀWZΛ + I)⁻¹ at θ."""

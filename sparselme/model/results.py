@@ -40,6 +40,17 @@ class RandomEffects(dict):
         super().__init__(frames)
         self.condvar = condvar
 
+    def __repr__(self) -> str:
+        return "\n\n".join(f"${name}\n{frame}" for name, frame in self.items())
+
+    def _repr_html_(self) -> str:
+        """Each grouping factor's table (long ones shortened as pandas does)."""
+        parts = [
+            f"<p><strong>{name}</strong> ({len(frame)} levels)</p>{frame._repr_html_()}"
+            for name, frame in self.items()
+        ]
+        return "\n".join(parts)
+
 
 class ModelFit:
     """The estimates of one fit (see the module docstring for naming rules).
@@ -195,15 +206,17 @@ class ModelFit:
             grp = t.name if count == 0 else f"{t.name}.{count}"
             sd = np.sqrt(np.diag(cov))
             for i, c in enumerate(t.columns):
-                rows.append((grp, c, None, cov[i, i], sd[i]))
+                rows.append((grp, c, np.nan, cov[i, i], sd[i]))
             if t.covariance.correlated:
                 for j in range(t.k):
                     for i in range(j + 1, t.k):
                         denom = sd[i] * sd[j]
                         corr = cov[i, j] / denom if denom > 0 else np.nan
                         rows.append((grp, t.columns[j], t.columns[i], cov[i, j], corr))
-        rows.append(("Residual", None, None, self.scale, self.sigma))
-        return pd.DataFrame(rows, columns=["grp", "var1", "var2", "vcov", "sdcor"])
+        rows.append(("Residual", np.nan, np.nan, self.scale, self.sigma))
+        table = pd.DataFrame(rows, columns=["grp", "var1", "var2", "vcov", "sdcor"])
+        # one convention for what is absent, whatever the fit: NaN in object columns
+        return table.astype({"grp": object, "var1": object, "var2": object})
 
     @property
     def is_singular(self) -> bool:

@@ -9,31 +9,168 @@ estimates and the engine handle) with the methods that call the analysis layer
 
 from __future__ import annotations
 
+import sys
+from typing import TYPE_CHECKING
+
+import numpy as np
 import pandas as pd
 
 from ..model.results import ModelFit
+from . import storage
+from .report import Summary, lme4_sections, overview, overview_text
 from .summary import lme4_summary
+
+if TYPE_CHECKING:
+    from ..analysis import diagnostics
 
 __all__ = ["MixedLMResults"]
 
 
 class MixedLMResults(ModelFit):
-    """Results of a linear mixed-model fit (see `sparselme.model.results.ModelFit`)."""
+    """Results of a linear mixed-model fit (see `sparselme.model.results.ModelFit`).
+
+    Besides lme4's names, the fixed effects have statsmodels' ``params``, ``bse``,
+    ``tvalues`` and ``pvalues`` (t tests with ``ddf`` degrees of freedom, Satterthwaite's
+    by default, as lmerTest). Row outputs (``fittedvalues``, ``resid``) are Series on the
+    data's index; ``na_action`` says how rows dropped before the fit appear in them.
+    """
+
+    #: denominator degrees of freedom of ``pvalues``: "Satterthwaite", "Kenward-Roger" or
+    #: "normal" (see `coef_table`)
+    ddf = "Satterthwaite"
+    #: rows dropped before the fit (``missing="drop"``): "omit" leaves them out of
+    #: ``fittedvalues``/``resid`` (R's na.omit); "exclude" gives NaN there (R's na.exclude)
+    na_action = "omit"
 
     # ---- printing -------------------------------------------------------------------------
-    def summary(self) -> str:
+    def summary(self, correlation: bool | None = None) -> Summary:
         """An lme4-style printout of the fit.
+
+        Parameters
+        ----------
+        correlation : bool, optional
+            Print the "Correlation of Fixed Effects" block; by default when there are at
+            most 12 fixed effects, as lme4 does.
 
         Returns
         -------
-        str
+        Summary
             lme4's ``summary(m)`` layout: the criterion, scaled residuals, the variance
-            components, the number of observations and groups, the fixed effects.
+            components, the number of observations and groups, the fixed effects and
+            their correlations (``correlation``: None shows them for at most 12 fixed effects).
+            ``print()`` and ``str()`` give the text; ``as_html()``, ``as_latex()`` the same
+            tables in HTML and LaTeX (Jupyter shows the HTML).
         """
-        return lme4_summary(self)
+        return Summary(
+            lme4_summary(self, correlation), lambda: lme4_sections(self, correlation=correlation)
+        )
+
+    # ---- statsmodels' names for the fixed effects ---------------------------------------
+    @property
+    def params(self) -> pd.Series:
+        """The fixed-effects estimates (lme4's ``fixef``)."""
+        return self.fe_params.rename("params")
+
+    def _coef_table(self) -> pd.DataFrame:
+        from ..analysis import inference
+
+        key = ("coef_table", self.ddf)
+        if key not in self.cache:
+            self.cache[key] = inference.coef_table(self, self.ddf)
+        return self.cache[key]
+
+    @property
+    def bse(self) -> pd.Series:
+        """Standard errors of the fixed effects (Kenward-Roger's adjusted ones when ``ddf``
+        is "Kenward-Roger")."""
+        if self.ddf == "Kenward-Roger":
+            return self._coef_table()["Std. Error"].rename("bse")
+        return self.bse_fe.rename("bse")
+
+    @property
+    def tvalues(self) -> pd.Series:
+        """t statistics of the fixed effects, ``params / bse``."""
+        return (self.params / self.bse).rename("tvalues")
+
+    @property
+    def pvalues(self) -> pd.Series:
+        """Two-sided p-values of the fixed effects' t tests with ``ddf`` degrees of freedom
+        (lmerTest's ``Pr(>|t|)``)."""
+        return self._coef_table()["Pr(>|t|)"].rename("pvalues")
+
+    # ---- row outputs ----------------------------------------------------------------------
+    def rows_series(self, values, name: str | None = None):
+        """An (n,) output for the fitted rows as a Series on the data's index; with
+        ``na_action == "exclude"`` NaN-padded to every row given (R's ``naresid``).
+        Streamed fits (no rows held) get ``values`` back."""
+        d = self.design
+        if d.row_index is None or not isinstance(values, (np.ndarray, pd.Series)):
+            return values
+        out = pd.Series(np.asarray(values, dtype=float), index=d.row_index, name=name)
+        if self.na_action == "exclude" and d.data_index is not None:
+            out = out.reindex(d.data_index)
+        elif self.na_action not in ("omit", "exclude"):
+            raise ValueError(f"na_action must be 'omit' or 'exclude', not {self.na_action!r}")
+        return out
+
+    def _fitted_array(self):
+        if "fitted_rows" not in self.cache:
+            self.cache["fitted_rows"] = ModelFit.fittedvalues.func(self)
+        return self.cache["fitted_rows"]
+
+    @property
+    def fittedvalues(self):
+        """Xβ + Zb (+ offset) of the fitted rows (see ``na_action``)."""
+        return self.rows_series(self._fitted_array(), "fittedvalues")
+
+    @property
+    def resid(self):
+        """Response residuals y − fitted (see ``na_action``)."""
+        fitted = self._fitted_array()
+        if self.design.row_index is None:  # streamed: computed chunk by chunk
+            return self.engine.response() - fitted
+        return self.rows_series(self.engine.response() - fitted, "resid")
 
     def __repr__(self) -> str:
         return f"<MixedLMResults {self.method} nobs={self.nobs} logLik={self.llf:.4f}>"
+
+    # ---- saving ----------------------------------------------------------------------------
+    def save(self, fname) -> None:
+        """Pickle the results to ``fname`` (a path or a binary file), statsmodels' ``save``.
+
+        `sparselme.load` (or ``MixedLMResults.load``) reads them back; a pickle needs a
+        compatible version of sparselme. `save_optsum` writes a portable record instead.
+        """
+        storage.save(self, fname)
+
+    @classmethod
+    def load(cls, fname):
+        """Results saved with `save` (unpickled: load only files you trust)."""
+        return storage.load(fname)
+
+    def save_optsum(self, fname) -> None:
+        """Write the optimizer's summary as JSON (MixedModels.jl's ``saveoptsum``).
+
+        Parameters
+        ----------
+        fname : str, os.PathLike or text file object
+            Where to write. The record holds θ (and any further parameters), β, σ, the
+            criterion, the evaluation count and log (``keep_log=True``), the settings and
+            the versions, and what identifies the data; no data and no code.
+
+        Notes
+        -----
+        ``sl.lmer(formula, data, optsum=fname)`` or ``model.restore_optsum(fname)`` give
+        the fit back on the same data without optimizing; other data are refused.
+        """
+        storage.save_optsum(self, fname)
+
+    def __str__(self) -> str:
+        """lme4's ``print(m)``: the criterion, standard deviations and fixed effects."""
+        return overview_text(self)
+
+    def _repr_html_(self) -> str:
+        return overview(self).as_html()
 
     # ---- plots (matplotlib, the optional extra ``plot``) --------------------------------
     def plot_diagnostics(self, **kwargs):
@@ -98,16 +235,20 @@ class MixedLMResults(ModelFit):
         ddf: str | None = None,
         names=None,
         refit: bool | None = None,
+        **named,
     ):
         """F tests of the fixed-effect terms (``type``, ``ddf``), or with other fits the
-        likelihood-ratio table (``names``, ``refit``); see `sparselme.analysis.inference`."""
+        likelihood-ratio table (``names``, ``refit``; other fits by keyword name their
+        rows); see `sparselme.analysis.inference`."""
         from ..analysis import inference
 
-        if others:
+        if others or named:
             if type is not None or ddf is not None:
                 raise TypeError("anova(): type and ddf apply to the F tests of a single fit")
             refit = True if refit is None else refit
-            return inference.anova(self, *others, names=names, refit=refit)
+            if names is None:
+                names = inference.caller_names((self, *others), sys._getframe(1)) + list(named)
+            return inference.anova(self, *others, names=names, refit=refit, **named)
         if names is not None or refit is not None:
             raise TypeError("anova(): names and refit apply to comparisons with other fits")
         return inference.f_tests(self, 3 if type is None else type, ddf or "Satterthwaite")
@@ -150,7 +291,9 @@ class MixedLMResults(ModelFit):
         **kwargs
             ``alphamax`` (default 0.01): each trace steps out until |ζ| exceeds the square
             root of the 1 − alphamax quantile of χ² with npar degrees of freedom;
-            ``maxpts`` (default 100): at most that many points on each side.
+            ``maxpts`` (default 100): at most that many points on each side; ``verbose``:
+            a progress bar over the parameters (None: only when someone watches and it
+            takes more than a couple of seconds; see `sparselme.progress`).
 
         Returns
         -------
@@ -188,12 +331,30 @@ class MixedLMResults(ModelFit):
         return resampling.bootstrap(self, nsim, func, seed, **kwargs)
 
     def predict(
-        self, newdata=None, re_form=None, allow_new_levels: bool = False, offset=None
-    ) -> pd.Series:
-        """lme4's predictions with random effects (``predict.predict``)."""
-        from ..analysis import predict
+        self,
+        newdata=None,
+        re_form=None,
+        allow_new_levels: bool = False,
+        offset=None,
+        *,
+        random_only: bool = False,
+        se_fit: bool = False,
+        interval: str | None = None,
+        level: float = 0.95,
+    ) -> pd.Series | pd.DataFrame:
+        """lme4's predictions with random effects (``predict.predict``), and their exact
+        standard errors and intervals given θ (``intervals.predict``).
 
-        return predict.predict(self, newdata, re_form, allow_new_levels, offset)
+        ``random_only``: Zb alone (lme4's ``random.only``). ``se_fit``, ``interval``
+        ("confidence" or "prediction") and ``level`` return a DataFrame with columns
+        fit, se_fit, lwr, upr.
+        """
+        from ..analysis import intervals
+
+        return intervals.predict(
+            self, newdata, re_form, allow_new_levels, offset,
+            random_only=random_only, se_fit=se_fit, interval=interval, level=level,
+        )
 
     def simulate(
         self,
@@ -214,3 +375,86 @@ class MixedLMResults(ModelFit):
         return predict.simulate(
             self, nsim, seed, use_u, re_form, newdata, allow_new_levels, offset
         )
+
+    # ---- diagnostics (lme4's methods; ``sparselme.analysis.diagnostics``) ---------------
+    @property
+    def fixef(self) -> diagnostics.FixedEffects:
+        """β̂ as a Series; ``fixef(add_dropped=True)`` adds redundant columns as NaN."""
+        from ..analysis import diagnostics
+
+        return diagnostics.FixedEffects.of(self)
+
+    @property
+    def df_resid(self) -> int:
+        """lme4's ``df.residual``: nobs − the number of parameters."""
+        from ..analysis import diagnostics
+
+        return diagnostics.df_resid(self)
+
+    def residuals(self, type: str = "response", scaled: bool = False) -> pd.Series:  # noqa: A002
+        """Residuals: "response" (= "working") or "pearson" (= "deviance"), over σ if
+        ``scaled`` (lme4's ``residuals(m, type, scaled)``)."""
+        from ..analysis import diagnostics
+
+        return diagnostics.residuals(self, type, scaled)
+
+    def hatvalues(self) -> pd.Series:
+        """Leverages: the diagonal of the hat matrix of the fitted values (lme4's)."""
+        from ..analysis import diagnostics
+
+        return diagnostics.hatvalues(self)
+
+    def cooks_distance(self) -> pd.Series:
+        """lme4's ``cooks.distance(m)`` (one-step; see `influence` for exact deletions)."""
+        from ..analysis import diagnostics
+
+        return diagnostics.cooks_distance(self)
+
+    def rstudent(self) -> pd.Series:
+        """lme4's ``rstudent(m)``: Pearson residuals over σ√(1 − h)."""
+        from ..analysis import diagnostics
+
+        return diagnostics.rstudent(self)
+
+    def influence(
+        self, groups=None, maxeval: int = 1000, verbose: bool | None = None, units=None
+    ):
+        """Refits without each case or group (lme4's ``influence(m, groups)``); ``units``
+        deletes only some. Returns an `sparselme.analysis.influence.Influence`
+        (``dfbeta()``, ``dfbetas()``, ``cooks_distance()``)."""
+        from ..analysis import influence as deletion
+
+        return deletion.influence(self, groups, maxeval=maxeval, verbose=verbose, units=units)
+
+    def coef(self) -> dict[str, pd.DataFrame]:
+        """lme4's ``coef(m)``: per grouping factor, fixed plus random effects by level."""
+        from ..analysis import diagnostics
+
+        return diagnostics.coef(self)
+
+    # ---- refits and tests of terms ------------------------------------------------------
+    def update(self, formula: str | None = None, data=None, REML: bool | None = None):  # noqa: N803
+        """Refit with an updated formula (lme4's ``update(m, . ~ . - x)``); see
+        `sparselme.analysis.refits.update`."""
+        from ..analysis import refits
+
+        return refits.update(self, formula, data=data, REML=REML)
+
+    def refit(self, newresp):
+        """The same model fitted to a new response (lme4's ``refit(m, newresp)``)."""
+        from ..analysis import refits
+
+        return refits.refit(self, newresp)
+
+    def drop1(self, test: str = "F", ddf: str = "Satterthwaite") -> pd.DataFrame:
+        """Single-term deletions of the fixed effects: lmerTest's F tests (``test="F"``)
+        or lme4's likelihood-ratio tests (``test="Chisq"``) or AIC (``"none"``)."""
+        from ..analysis import terms_tests
+
+        return terms_tests.drop1(self, test, ddf)
+
+    def ranova(self) -> pd.DataFrame:
+        """lmerTest's ``ranova(m)``: likelihood-ratio tests of the random-effects terms."""
+        from ..analysis import terms_tests
+
+        return terms_tests.ranova(self)

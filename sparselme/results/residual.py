@@ -10,6 +10,8 @@ import pandas as pd
 from ..residual_covariance.model import ResidualModel, residual_covariance
 from ..residual_covariance.structures import BoundVarIdent, ResidualSpec
 from .mixed import MixedLMResults
+from .report import Section, Summary, lme4_sections
+from .summary import lme4_summary
 
 __all__ = ["ResidualMixedLMResults"]
 
@@ -70,9 +72,13 @@ class ResidualMixedLMResults(MixedLMResults):
             index=s.names,
         )
 
-    def summary(self) -> str:
-        """lme4's layout with a block for the residual structure before the fixed effects."""
-        return with_residual_block(super().summary(), self)
+    def summary(self, correlation: bool | None = None) -> Summary:
+        """lme4's layout with a block for the residual structure before the fixed effects
+        (``correlation`` as in `MixedLMResults.summary`)."""
+        head, table = residual_frame(self)
+        extra = [Section(head, table=table)]
+        text = with_residual_block(lme4_summary(self, correlation), self)
+        return Summary(text, lambda: lme4_sections(self, extra, correlation))
 
     def __repr__(self) -> str:
         rho = ", ".join(f"{k}={v:.4g}" for k, v in self.residual_params.items())
@@ -113,8 +119,9 @@ class ResidualMixedLMResults(MixedLMResults):
         return super().anova(*others, type=type, ddf=ddf, names=names, refit=refit)
 
 
-def residual_block(res: ResidualMixedLMResults) -> list[str]:
-    """Lines describing the residual structure and its estimates (the reference δ as 1)."""
+def residual_frame(res: ResidualMixedLMResults) -> tuple[str, pd.DataFrame]:
+    """(heading, table of strings) of the residual structure's estimates (the reference δ
+    as 1)."""
     s = res._structure
     table = res.residual_table()
     cells = [[f"{v:.5g}" for v in row] for row in table.to_numpy()]
@@ -122,8 +129,14 @@ def residual_block(res: ResidualMixedLMResults) -> list[str]:
     if isinstance(s, BoundVarIdent):
         cells.insert(0, ["1", "(fixed)", "", ""])
         names.insert(0, s.levels[0])
-    body = pd.DataFrame(cells, index=names, columns=table.columns).to_string()
-    return [f"Residual structure: {s.describe()}"] + [" " + line for line in body.splitlines()]
+    frame = pd.DataFrame(cells, index=names, columns=table.columns)
+    return f"Residual structure: {s.describe()}", frame
+
+
+def residual_block(res: ResidualMixedLMResults) -> list[str]:
+    """Lines describing the residual structure and its estimates (the reference δ as 1)."""
+    head, frame = residual_frame(res)
+    return [head] + [" " + line for line in frame.to_string().splitlines()]
 
 
 def with_residual_block(text: str, res: ResidualMixedLMResults) -> str:

@@ -229,7 +229,11 @@ class ResidualCompatResults(ResidualMixedLMResults, MixedLMCompatResults):
         smry = MixedLMCompatResults.summary(self, yname, xname_fe, xname_re, title, alpha)
         table = self.residual_table(1 - alpha)
         cells = [[f"{v:.3f}" if np.isfinite(v) else "" for v in row] for row in table.to_numpy()]
-        smry.add_df(pd.DataFrame(cells, index=table.index, columns=table.columns), align="r")
+        # the names as a column of their own: the summary pads every column separator to
+        # reach the frame's width, and counts the separator after a row index as none
+        names = [str(n).ljust(max(len(str(m)) for m in table.index)) for n in table.index]
+        frame = pd.DataFrame(cells, columns=table.columns).assign(**{"": names})
+        smry.add_df(frame[["", *table.columns]], index=False, align="r")
         smry.add_text(f"Residual structure: {self._structure.describe()}")
         return smry
 

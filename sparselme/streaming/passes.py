@@ -48,11 +48,13 @@ from numpy.lib.mixins import NDArrayOperatorsMixin
 from ..data.design import (
     Design,
     group_codes,
+    lme4_term_order,
     missing_mask,
     r_style_name,
     warn_dropped_columns,
 )
 from ..data.formula import BarTerm, ParsedFormula, parse_formula
+from ..data.frames import csv_dataset, is_csv_path
 from ..data.overlap import check_distinct_terms
 from ..data.rank import redundant_columns
 from ..data.validation import is_streamable  # the input test lives with the other checks
@@ -94,6 +96,8 @@ def as_source(data: Any, chunk_size: int | None = None) -> ParquetSource | DaskS
     if rows < 1:
         raise ValueError(f"chunk_size must be a positive number of rows, not {chunk_size!r}")
     if isinstance(data, (str, os.PathLike)):
+        if is_csv_path(data):  # a large CSV file (small ones are read into memory)
+            return ParquetSource(csv_dataset(data), rows)
         return ParquetSource.from_path(data, rows)
     module = type(data).__module__
     if module.startswith("pyarrow"):
@@ -510,8 +514,7 @@ class ChunkCoder:
                     keys=keys,
                 )
             )
-        # lme4's order: by decreasing number of levels (stable)
-        order = sorted(range(len(terms)), key=lambda i: -len(terms[i].levels))
+        order = lme4_term_order([len(t.levels) for t in terms])  # lme4's order
         self.terms = [terms[i] for i in order]
         self._check_specs([mm.model_spec.lhs, mm.model_spec.rhs] + [t.spec for t in terms])
 
@@ -915,6 +918,11 @@ def streamed_design(
     if missing not in ("none", "raise", "drop"):
         raise ValueError(f"missing must be 'none', 'raise' or 'drop', not {missing!r}")
     weights, offset = _column_arg(weights, "weights"), _column_arg(offset, "offset")
+    if parsed.offsets:
+        raise DataError(
+            f"streamed fits take the offset as a column: compute offset({parsed.offsets[0]}) "
+            "into a column and pass offset='<column>'"
+        )
     _check_chunkable([parsed.fixed_formula()] + ["~" + bar.lhs for bar in parsed.bars])
     needed = _formula_variables(parsed.fixed_formula())
     for bar in parsed.bars:

@@ -32,7 +32,7 @@ def test_anova_dietox_public(capsys):
     assert list(table.columns) == [
         "npar", "AIC", "BIC", "logLik", "deviance", "Chisq", "Df", "Pr(>Chisq)"
     ]  # fmt: skip
-    assert list(table.index) == ["m2", "m1"]
+    assert list(table.index) == ["m1", "m2"]  # the variables' names, as R's deparse
     np.testing.assert_array_equal(table["npar"], ref["npar"])
     for col in ["AIC", "BIC", "logLik", "deviance"]:
         np.testing.assert_allclose(table[col], ref[col], atol=2e-4)

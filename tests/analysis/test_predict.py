@@ -248,12 +248,6 @@ def test_statsmodels_api_predict_codes_transforms_like_training():
     np.testing.assert_allclose(mdf.predict(new), expected, rtol=1e-10)
 
 
-def test_extrapolating_a_spline_basis_is_a_formula_error():
-    res = fit("Reaction ~ bs(Days, 3) + (1 | Subject)", "sleepstudy")
-    with pytest.raises(FormulaError, match="on newdata"):
-        res.predict(pd.DataFrame({"Days": [12.0], "Subject": ["308"]}))
-
-
 # ---- simulate with re_form and newdata ---------------------------------------------------------
 
 

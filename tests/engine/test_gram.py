@@ -65,3 +65,20 @@ def test_pattern_product_is_the_dense_product_on_the_pattern(threads):
     )
     cols = np.repeat(np.arange(80), np.diff(L.indptr))
     np.testing.assert_allclose(out, (M @ L.toarray())[L.indices, cols], rtol=1e-12, atol=1e-13)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("density", [0.0, 0.1, 1.0])
+def test_negative_tail_rows_continue_the_lower_gram_with_dense_rows(threads, density):
+    L = _random_pattern(40, 70, density, seed=11)
+    D = np.random.default_rng(11).normal(size=(5, 70))
+    S = np.full((45, 45), 7.0)
+    _gram.negative_tail_rows(
+        L.indptr.astype(np.int64), L.indices.astype(np.int32), L.data, D, S[40:], threads
+    )
+    full = np.vstack([L.toarray(), D])
+    want = -full @ full.T
+    np.testing.assert_allclose(S[40:, :40], want[40:, :40], rtol=1e-13, atol=1e-12)
+    for j in range(5):  # the tail's own block: its lower triangle, the rest untouched
+        np.testing.assert_allclose(S[40 + j, 40 : 41 + j], want[40 + j, 40 : 41 + j], rtol=1e-13)
+        np.testing.assert_array_equal(S[40 + j, 41 + j :], 7.0)

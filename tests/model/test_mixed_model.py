@@ -160,7 +160,7 @@ def test_optsum_records_the_optimization():
 
 def test_summary_reports_the_lme4_layout():
     _, _, res = fitted("sleepstudy_rs")
-    text = res.summary()
+    text = str(res.summary())
     for piece in ("REML criterion at convergence: 1743.6", "Subject", "(Intercept)",
                   "Days", "Residual", "Number of obs: 180, groups:  Subject, 18"):
         assert piece in text

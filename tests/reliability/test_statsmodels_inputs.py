@@ -111,7 +111,7 @@ def test_empty_arrays():
 
 
 def test_formula_data_that_is_not_a_table():
-    with pytest.raises(DataTypeError, match="data must be a pandas DataFrame"):
+    with pytest.raises(DataTypeError, match="data must be a DataFrame"):
         slf.mixedlm("y ~ x", [1, 2, 3], groups="g")
 
 

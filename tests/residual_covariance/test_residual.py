@@ -331,7 +331,7 @@ def test_statsmodels_covariance_by_finite_differences_matches_analytic(sleep):
 
 
 def test_summary_shows_the_structure(fits):
-    text = fits["dietox_varident_ri"].summary()
+    text = str(fits["dietox_varident_ri"].summary())
     assert "Residual structure: VarIdent by Evit" in text
     lines = text.splitlines()
     at = next(i for i, line in enumerate(lines) if line.strip().startswith("Evit000"))

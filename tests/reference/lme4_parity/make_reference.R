@@ -298,7 +298,9 @@ influence_fields <- function(inf) {
        var_cov_comps_names = arr(names(inf$var.cov.comps)),
        var_cov_comps = arr(inf$var.cov.comps),
        var_cov_comps_deleted = mat(inf[[vdel]]),
-       dfbeta = mat(dfbeta(inf)), dfbetas = mat(dfbetas(inf)),
+       dfbeta = mat(dfbeta(inf)),
+       ## lme4 1.1-31's dfbetas() fails with one fixed effect ("non-conformable arrays")
+       dfbetas = tryCatch(mat(dfbetas(inf)), error = function(e) NULL),
        cooks_distance = arr(cooks.distance(inf)),
        converged = arr(inf$converged), function_evals = arr(inf$function.evals))
 }
@@ -417,3 +419,109 @@ ref$cases$summary_dietox_rs <- summary_case(m_dx, "dietox")
 writeLines(toJSON(ref, digits = NA, auto_unbox = TRUE, pretty = TRUE, na = "null", null = "null"),
            file.path(out_dir, "reference.json"))
 cat("wrote", file.path(out_dir, "reference.json"), "with", length(ref$cases), "cases\n")
+
+## ======================================================================================
+## (h) diagnostics and methods on more designs (crossed, nested, weighted, factors):
+##     written to methods.json, beside reference.json
+## ===============================================================================
+## ======================================================================================
+meth <- list(versions = ref$versions, cases = list())
+leverage_fields <- function(m) {
+  list(hatvalues = arr(hatvalues(m)), cooks_distance = arr(cooks.distance(m)),
+       rstudent = arr(rstudent(m)), fitted = arr(fitted(m)),
+       residuals = list(response = arr(residuals(m, type = "response")),
+                        pearson = arr(residuals(m, type = "pearson")),
+                        scaled = arr(residuals(m, scaled = TRUE))),
+       df_residual = df.residual(m))
+}
+coef_fields <- function(m) lapply(coef(m), function(cf)
+  c(list(levels = arr(rownames(cf)), columns = arr(colnames(cf))), lapply(cf, arr)))
+meth$cases$diagnostics_penicillin_crossed <- c(fit_info(m_cross, "Penicillin"),
+  leverage_fields(m_cross), list(
+    influence_sample = influence_fields(influence(m_cross, groups = "sample", data = pen)),
+    coef = coef_fields(m_cross)))
+m_nested <- lmer(strength ~ 1 + (1 | batch/cask), pastes)
+meth$cases$diagnostics_pastes_nested <- c(fit_info(m_nested, "Pastes"),
+  leverage_fields(m_nested))
+sleep_w <- sleep; sleep_w$w <- 1 + (sleep_w$Days %% 3)
+m_w <- lmer(Reaction ~ Days + (Days | Subject), sleep_w, weights = w)
+meth$cases$diagnostics_sleepstudy_weighted <- c(
+  fit_info(m_w, "sleepstudy with weights w = 1 + Days %% 3"),
+  list(weights = "1 + Days %% 3"), leverage_fields(m_w))
+m_noslope <- lmer(Reaction ~ 1 + (Days | Subject), sleep)
+meth$cases$coef_random_slope_without_fixed_slope <- c(fit_info(m_noslope, "sleepstudy"),
+  list(coef = coef_fields(m_noslope)))
+m_cake_ml <- lmer(angle ~ recipe * temperature + (1 | recipe:replicate), cake, REML = FALSE)
+meth$cases$drop1_cake_chisq <- c(fit_info(m_cake_ml, "cake"), list(
+  call = "drop1(m, test = \"Chisq\")", table = table_fields(drop1(m_cake_ml, test = "Chisq"))))
+m_cake <- lmer(angle ~ recipe + temperature + (1 | recipe:replicate), cake)
+meth$cases$drop1_cake_main_effects_lmerTest <- c(fit_info(m_cake, "cake"), list(
+  call = "lmerTest drop1(m)", table = table_fields(drop1(lmerTest::as_lmerModLmerTest(m_cake)))))
+m_dye <- lmer(Yield ~ 1 + (1 | Batch), load_data("Dyestuff"))
+meth$cases$ranova_dyestuff <- ranova_case(m_dye, "Dyestuff")
+m_dye_ml <- lmer(Yield ~ 1 + (1 | Batch), load_data("Dyestuff"), REML = FALSE)
+meth$cases$ranova_dyestuff_ml <- ranova_case(m_dye_ml, "Dyestuff")
+m_q2 <- lmer(Reaction ~ Days + (Days + I(Days^2) | Subject), sleep)
+meth$cases$ranova_two_slopes <- ranova_case(m_q2, "sleepstudy")
+meth$cases$update_add_fixed <- c(fit_info(update(m_rs, . ~ . + I(Days^2)), "sleepstudy"),
+  list(update = "update(lmer(Reaction ~ Days + (Days | Subject)), . ~ . + I(Days^2))"))
+meth$cases$update_swap_random <- c(
+  fit_info(update(m_rs, . ~ . - (Days | Subject) + (1 | Subject)), "sleepstudy"),
+  list(update = "update(m, . ~ . - (Days | Subject) + (1 | Subject))"))
+
+writeLines(toJSON(meth, digits = NA, auto_unbox = TRUE, pretty = TRUE, na = "null", null = "null"),
+           file.path(out_dir, "methods.json"))
+cat("wrote", file.path(out_dir, "methods.json"), "with", length(meth$cases), "cases\n")
+=======
+## (i) printing, spline bases beyond the data, na.exclude: written to output_and_splines.json
+## ======================================================================================
+out2 <- list(versions = ref$versions, cases = list())
+cake_o <- load_data("cake")
+cake_o$temp <- as.numeric(as.character(cake_o$temperature))
+m_cake_num <- lmer(angle ~ recipe * temp + (1 | recipe:replicate), cake_o)
+m_cake_add <- lmer(angle ~ recipe + temperature + (1 | recipe:replicate), cake_o)
+m_cake_int <- lmer(angle ~ recipe * temperature + (1 | recipe:replicate), cake_o)
+print_case <- function(m, data_name) {  # print's message (p > 12) goes to summary_message
+  msg <- capture.output(out <- capture.output(print(summary(m))), type = "message")
+  c(fit_info(m, data_name), list(summary_lines = arr(out), summary_message = arr(msg)))
+}
+out2$cases$print_sleepstudy_rs <- print_case(m_rs, "sleepstudy")
+out2$cases$print_cake_numeric <- print_case(m_cake_num, "cake with temp = temperature as a number")
+out2$cases$print_cake_additive <- print_case(m_cake_add, "cake")
+out2$cases$print_cake_interaction <- print_case(m_cake_int, "cake")  # p = 18 > 12
+abbr_names <- c("(Intercept)", "Days", "recipeB", "temperature.L", "temperature^4",
+                "recipeB:temperature.Q", "I(Days^2)", "log(Days + 1)", "x", "Petal.Width",
+                "poly(Days, 2)1", "splines::bs(Days, 3)2", "AB CD", "Machine", "ab", "UPPER")
+out2$cases$abbreviate <- list(names = arr(abbr_names),
+                              minlength_6 = arr(abbreviate(abbr_names, minlength = 6)),
+                              minlength_11 = arr(abbreviate(abbr_names, minlength = 11)))
+sx <- c(0.5, 1, 1.2, 2, 3.3, 4, 4.1, 5, 6.5, 7, 8, 9.5, 10)
+snew <- c(-3, -0.5, 0.5, 0.7, 4.5, 9, 10, 11, 15)
+basis_case <- function(call_text) {
+  b <- eval(parse(text = call_text), list(x = sx))
+  list(call = call_text, basis = mat(b), predict_new = mat(suppressWarnings(predict(b, snew))),
+       knots = arr(attr(b, "knots")), boundary_knots = arr(attr(b, "Boundary.knots")),
+       colnames = arr(colnames(b)))
+}
+out2$cases$spline_bases <- list(
+  x = arr(sx), new = arr(snew),
+  bases = list(
+    bs_df6 = basis_case("splines::bs(x, df = 6)"),
+    bs_knots_deg2 = basis_case("splines::bs(x, knots = c(2, 5), degree = 2)"),
+    bs_intercept = basis_case("splines::bs(x, df = 5, intercept = TRUE)"),
+    ns_df5 = basis_case("splines::ns(x, df = 5)"),
+    ns_knot_intercept = basis_case("splines::ns(x, knots = 3, intercept = TRUE)"),
+    ns_boundary = basis_case("splines::ns(x, df = 4, Boundary.knots = c(1, 8))"),
+    poly_3 = basis_case("poly(x, 3)")))
+sleep_na <- sleep
+sleep_na$Reaction[c(3, 50, 100)] <- NA
+sleep_na$Days[7] <- NA
+m_excl <- lmer(Reaction ~ Days + (Days | Subject), sleep_na, na.action = na.exclude)
+m_omit <- lmer(Reaction ~ Days + (Days | Subject), sleep_na, na.action = na.omit)
+out2$cases$na_action <- c(fit_info(m_excl, "sleepstudy with Reaction NA at rows 3, 50, 100 and Days NA at row 7"),
+  list(missing_rows = arr(c(3, 7, 50, 100)),
+       fitted_exclude = arr(fitted(m_excl)), residuals_exclude = arr(residuals(m_excl)),
+       fitted_omit = arr(fitted(m_omit)), fitted_omit_names = arr(names(fitted(m_omit)))))
+writeLines(toJSON(out2, digits = NA, auto_unbox = TRUE, pretty = TRUE, na = "null", null = "null"),
+           file.path(out_dir, "output_and_splines.json"))
+cat("wrote", file.path(out_dir, "output_and_splines.json"), "with", length(out2$cases), "cases\n")
