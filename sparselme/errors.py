@@ -19,6 +19,8 @@ __all__ = [
     "IdentifiabilityError",
     "NumericalError",
     "ProblemTooLargeError",
+    "NoLikelihoodError",
+    "EstimatorError",
     "ConvergenceWarning",
     "SingularFitWarning",
     "RankDeficiencyWarning",
@@ -26,6 +28,7 @@ __all__ = [
     "DroppedRowsWarning",
     "NewLevelsWarning",
     "IdentifiabilityWarning",
+    "EstimatorChoiceWarning",
 ]
 
 
@@ -80,6 +83,17 @@ class ProblemTooLargeError(SparselmeError):
         self.estimate = estimate
 
 
+class NoLikelihoodError(SparselmeError):
+    """The fit has no likelihood: a method-of-moments fit (``estimator="moments"``) gives
+    no log-likelihood, deviance, AIC/BIC, likelihood-ratio tests, profiles, denominator
+    degrees of freedom, conditional variances or bootstrap."""
+
+
+class EstimatorError(SparselmeError, ValueError):
+    """The model is outside what the chosen ``estimator`` can fit (the message says which
+    estimator can)."""
+
+
 class UnknownColumnError(SparselmeError, KeyError, ValueError):
     """A variable named in a formula or argument is not a column of the data.
 
@@ -126,3 +140,8 @@ class IdentifiabilityWarning(UserWarning):
     """A term has at least as many random effects as observations (lme4's
     ``check.nobs.vs.nRE = "warning"``): its variances and the residual variance may be
     confounded. The statsmodels API fits such models, as statsmodels does."""
+
+
+class EstimatorChoiceWarning(UserWarning):
+    """``estimator="auto"`` chose the method of moments because the exact fit is too large
+    (the results' ``estimator`` and ``estimator_reason`` say so too)."""

@@ -72,6 +72,7 @@ __all__ = [
     "StreamedRows",
     "StreamedColumn",
     "streamed_design",
+    "level_pass",
     "mixedlm_formula",
     "mixedlm_streamed",
 ]
@@ -905,14 +906,16 @@ def _column_arg(value, what: str) -> str | None:
     )
 
 
-def streamed_design(
+def level_pass(
     parsed: ParsedFormula,
-    source: ParquetSource | DaskSource,
+    source: Any,
     weights: str | None = None,
     offset: str | None = None,
     missing: str = "raise",
-) -> tuple[Design, CrossProducts]:
-    """Both passes over ``source``: the design (structure only) and its cross-products."""
+) -> ChunkCoder:
+    """Pass 1 over ``source``: the global levels and missing values, as a `ChunkCoder`
+    that codes any chunk as the in-memory path codes all the data. ``source``: anything
+    with ``columns`` and ``reduce(fn, columns, *args)`` (`ParquetSource`, `DaskSource`)."""
     if parsed.response is None:
         raise DataError("the formula has no response: write it as 'y ~ ...'")
     if missing not in ("none", "raise", "drop"):
@@ -936,15 +939,26 @@ def streamed_design(
         missing=missing,
     )
     _check_names(source, plan.columns)
-
-    # ---- pass 1: levels and missing values
     summary: _LevelSummary | None = source.reduce(_summarize_levels, plan.columns, plan)
     if summary is None or summary.nrows == 0:
         raise DataError("no observations: the data are empty")
     _report_missing(summary, plan)
     if summary.nrows == summary.bad:
         raise DataError("no observations: every row has missing values")
-    coder = ChunkCoder(parsed, summary)
+    return ChunkCoder(parsed, summary)
+
+
+def streamed_design(
+    parsed: ParsedFormula,
+    source: ParquetSource | DaskSource,
+    weights: str | None = None,
+    offset: str | None = None,
+    missing: str = "raise",
+) -> tuple[Design, CrossProducts]:
+    """Both passes over ``source``: the design (structure only) and its cross-products."""
+    # ---- pass 1: levels and missing values
+    coder = level_pass(parsed, source, weights, offset, missing)
+    plan = coder.plan
 
     # ---- pass 2: cross-products
     moments: _Moments = source.reduce(_chunk_moments, plan.columns, coder)
@@ -997,7 +1011,7 @@ def _report_missing(summary: _LevelSummary, plan: _Plan) -> None:
             f"dropped {summary.bad} of {summary.nrows} rows with missing or non-finite values "
             f"in: {listed}",
             DroppedRowsWarning,
-            stacklevel=5,
+            stacklevel=6,
         )
         return
     raise MissingDataError(
