@@ -8,9 +8,8 @@ the same `sparselme.results.MixedLMResults`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import warnings
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd

@@ -200,7 +200,8 @@ def fit_formula_moments(
     parsed = parse_formula(formula)
     check_moments_formula(parsed, formula)
     source, in_memory = _source(data, chunk_size)
-    coder = level_pass(parsed, source, None, None, "drop" if missing in ("drop", "exclude") else "raise")
+    rows = "drop" if missing in ("drop", "exclude") else "raise"
+    coder = level_pass(parsed, source, None, None, rows)
     layout = _layout(coder)
     fit = fit_moments(_reducer(source, coder), layout, **options)
     terms = [
