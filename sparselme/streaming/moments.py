@@ -37,8 +37,8 @@ from ..moments import Layout, MomentsFit, fit_moments
 from .passes import (
     DEFAULT_CHUNK_ROWS,
     ChunkCoder,
+    ParquetSource,
     StreamedRows,
-    _Accumulator,
     as_source,
     level_pass,
 )
@@ -66,16 +66,9 @@ class FrameSource:
         for start in range(0, len(self.frame), self.chunk_size):
             yield self.frame.iloc[start : start + self.chunk_size][cols]
 
-    def reduce(self, fn: Callable, columns: Sequence[str], *args):
-        """Σ fn(chunk, *args) over the slices (``None`` results are skipped)."""
-        acc = _Accumulator()
-        for df in self.chunks(columns):
-            acc.add(fn(df, *args))
-        return acc.result()
-
-    def map_chunks(self, fn: Callable, columns: Sequence[str], *args) -> Iterator[Any]:
-        for df in self.chunks(columns):
-            yield fn(df, *args)
+    # the same reduction as a Parquet source's, over these chunks
+    reduce = ParquetSource.reduce
+    map_chunks = ParquetSource.map_chunks
 
 
 def check_moments_formula(parsed: ParsedFormula, formula: str) -> None:
