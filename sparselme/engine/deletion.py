@@ -80,8 +80,7 @@ def factorization_twin(
         twin.factor = chol.factor.copy()
     else:
         twin.L21 = chol.L21.copy()
-        twin._S = np.zeros_like(chol._S)
-        twin.U22 = np.zeros((0, 0))
+        twin._resize(chol._S.shape[0] - chol.q2)  # its own Schur buffer (and [X y] rows)
         twin.refresh()
     return twin
 

@@ -320,8 +320,9 @@ class PenalizedLeastSquares:
         [[ΛᵀZᵀWZΛ + I, ΛᵀZᵀWX̃], [X̃ᵀWZΛ, X̃ᵀWX̃]] (P applied to the u rows).
         """
         T = self._factor(theta)
-        _, RZX, RX, _, _ = self._solve_fixed(T)
-        return T, RZX, RX
+        p = self.p
+        RX = np.ascontiguousarray(self.chol.fixed_part()[:p, :p])
+        return T, np.ascontiguousarray(self.chol.fixed_tail()[:, :p]), RX
 
     # ---- conditional variances ---------------------------------------------------------
     def inverse_diagonal_blocks(self, theta: np.ndarray) -> list[np.ndarray]:
