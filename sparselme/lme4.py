@@ -239,6 +239,16 @@ def lmer(
         A record written by ``res.save_optsum(path)``: the fit is restored from it on
         these data without optimizing (`LinearMixedModel.restore_optsum`); data that do
         not match the record's raise `sparselme.errors.DataError`.
+    estimator : {"exact", "moments", "auto"}, default "exact"
+        "exact" minimizes the REML (or ML) criterion. "moments" fits crossed random
+        intercepts ``(1 | a) + (1 | b) (+ (1 | a:b))`` by the method of moments and GLS in
+        time linear in the rows (`sparselme.results.moments.MomentsResults`: no
+        likelihood; see the Very large crossed designs page); its settings are
+        ``variance_reps``, ``seed``, ``solver``, ``tol``, ``max_iter``, ``cell_budget``,
+        ``chunk_size``. "auto" fits exactly unless the exact fit's estimate of its memory
+        or time refuses it (`sparselme.errors.ProblemTooLargeError`), then by moments with
+        an `sparselme.errors.EstimatorChoiceWarning`; ``res.estimator`` and
+        ``res.estimator_reason`` say which.
     **fit_kwargs
         Settings of the fit (`LinearMixedModel.fit`):
 
@@ -270,6 +280,12 @@ def lmer(
     sparselme.errors.DataError
         The data cannot be used as given (missing values, a random-effects structure the
         data cannot estimate...); the message says what to change.
+    sparselme.errors.ProblemTooLargeError
+        The exact fit would not fit in memory or would take over an hour per evaluation
+        (the message names ``estimator="moments"``).
+    sparselme.errors.EstimatorError
+        ``estimator="moments"`` was asked for a model it does not fit (random slopes,
+        weights, offsets, residual structures, ``REML=False``).
 
     Examples
     --------
