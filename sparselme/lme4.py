@@ -376,7 +376,9 @@ def _lmer_by_estimator(
         return _moments_results(formula, data, missing, fit_kwargs)
     exact_args = {k: v for k, v in fit_kwargs.items() if k not in MOMENTS_OPTIONS}
     moments_args = {k: v for k, v in fit_kwargs.items() if k in MOMENTS_OPTIONS}
-    moments_args["chunk_size"] = fit_kwargs.get("chunk_size")
+    for shared in ("chunk_size", "r_names"):
+        if shared in fit_kwargs:
+            moments_args[shared] = fit_kwargs[shared]
     try:
         check_moments_formula(parse(formula), formula)
         moments_ok = not reasons
