@@ -140,9 +140,12 @@ def run_lmer_fit(args) -> dict:
 
 def run_refuse_fit(args) -> dict:
     """In this process: the exact fit until it refuses (ProblemTooLargeError)."""
+    import faulthandler
+
     import sparselme as sl
     from sparselme.errors import ProblemTooLargeError
 
+    faulthandler.dump_traceback_later(120, repeat=True)  # where the time goes, on stderr
     t0 = time.perf_counter()
     try:
         sl.lmer(FORMULA, str(args.data), chunk_size=args.chunk_rows)
@@ -164,7 +167,9 @@ def run_parquet(args, fit_mode: str = "parquet-fit") -> dict:
         stamp.write_text(json.dumps(meta))
         print(f"wrote {folder} in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
     cmd = [sys.executable, "-m", "benchmarks.moments_scale", fit_mode, *sys.argv[2:]]
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=OUT.parent.parent)
+    out = subprocess.run(cmd, capture_output=True, text=True, cwd=OUT.parent.parent)
+    sys.stderr.write(out.stderr)  # the fit's warnings and tracebacks
+    out.check_returncode()
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
