@@ -167,8 +167,8 @@ def run_parquet(args, fit_mode: str = "parquet-fit") -> dict:
         stamp.write_text(json.dumps(meta))
         print(f"wrote {folder} in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
     cmd = [sys.executable, "-m", "benchmarks.moments_scale", fit_mode, *sys.argv[2:]]
-    out = subprocess.run(cmd, capture_output=True, text=True, cwd=OUT.parent.parent)
-    sys.stderr.write(out.stderr)  # the fit's warnings and tracebacks
+    # the fit's warnings and tracebacks go to this process's stderr as they come
+    out = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, cwd=OUT.parent.parent)
     out.check_returncode()
     return json.loads(out.stdout.strip().splitlines()[-1])
 
