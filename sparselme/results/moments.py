@@ -99,6 +99,11 @@ class MomentsResults(MixedLMResults):
     def npar(self) -> int:
         return self.k_fe + len(self.theta) + 1
 
+    @property
+    def block_params(self) -> pd.Series:
+        """No parameter blocks beyond θ (an empty Series)."""
+        return pd.Series([], dtype=float)
+
     def term_thetas(self) -> list[np.ndarray]:
         return [self.theta[i : i + 1] for i in range(len(self.terms))]
 

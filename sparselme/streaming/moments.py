@@ -129,6 +129,16 @@ class MomentsModel:
     def response(self):
         return self.design.source.response(self.design)
 
+    def __getattr__(self, name: str):
+        """What the exact engine has and this handle has not (the penalized least-squares
+        system, the criterion, ...): EstimatorError, never a raw AttributeError."""
+        if name.startswith("__"):
+            raise AttributeError(name)
+        raise EstimatorError(
+            f"the exact engine's {name!r} is not available for a fit by estimator='moments' "
+            "(no likelihood); refit with estimator='exact' where that is feasible"
+        )
+
 
 def _reducer(source: Any, coder: ChunkCoder):
     columns = coder.plan.columns

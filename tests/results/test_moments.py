@@ -71,6 +71,7 @@ LIKELIHOOD = {
     "condvar": lambda r: r.ranef(condvar=True),
     "drop1": lambda r: r.drop1(),
     "ranova": lambda r: r.ranova(),
+    "sl.anova": lambda r: sl.anova(r, r),
 }
 
 
@@ -88,6 +89,8 @@ def test_what_needs_a_likelihood_raises(res, what):
         lambda r: r.hatvalues(),
         lambda r: r.update(". ~ . - z"),
         lambda r: r.refit(np.zeros(5_000)),
+        lambda r: sl.bootstrap(r, 5),
+        lambda r: r.engine.pls,
     ],
 )
 def test_what_needs_the_exact_engine_raises(res, call):
@@ -96,6 +99,7 @@ def test_what_needs_the_exact_engine_raises(res, call):
 
 
 def test_rows(res):
+    assert res.block_params.empty
     np.testing.assert_allclose(res.predict(), res.fittedvalues)
     np.testing.assert_allclose(res.residuals(scaled=True), res.resid / res.sigma)
     assert "MomentsResults" in repr(res)
