@@ -4,7 +4,7 @@ PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed-stamp
 SYSDEPS := libsuitesparse-dev libopenblas0-pthread
 
-.PHONY: install sysdeps demo test test-all bench lint docs serve clean
+.PHONY: install sysdeps demo test test-all bench bench-large lint docs serve clean
 
 install: $(STAMP)
 
@@ -38,6 +38,16 @@ test-all: install
 
 bench: install
 	$(PY) -m benchmarks
+	@if [ -n "$(LARGE)" ]; then $(MAKE) bench-large; fi
+
+# Optional large problem (issue 21): 30M rows, 200,000 x 80,000 power-law crossed levels,
+# streamed from a Parquet folder generated on first use under $TMPDIR and cached; the
+# moments fit through lmer(estimator="moments"), then the exact path's refusal.
+# `make bench LARGE=1` runs it after the standard benchmarks.
+BENCH_LARGE = --rows 30000000 --levels-a 200000 --levels-b 80000
+bench-large: install
+	$(PY) -m benchmarks.moments_scale lmer $(BENCH_LARGE)
+	$(PY) -m benchmarks.moments_scale refuse $(BENCH_LARGE)
 
 # The docs site (MkDocs Material) in site/: open site/index.html from disk. Every example
 # runs during the build (docs/hooks.py), and what it prints is shown under it.

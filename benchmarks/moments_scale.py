@@ -11,6 +11,15 @@
   (:func:`sparselme.moments.adapters.parquet_reducer`): wall time and peak RSS. This is
   the issue's scale target at ``--rows 30000000 --levels-a 200000 --levels-b 80000``
   (≤ 600 s, ≤ 8 GB); run it on a quiet machine.
+* ``lmer --rows N ...``: the same Parquet folder fitted through the formula front end,
+  ``sl.lmer("y ~ x1 + x2 + x3 + (1|a) + (1|b)", folder, estimator="moments")`` (pass 1
+  codes the levels, every pass codes its chunks with the formula), in a fresh process.
+* ``refuse --rows N ...``: the exact fit on that folder, ``sl.lmer(formula, folder)``,
+  timed until it raises ProblemTooLargeError (its two passes and the cost estimate), in a
+  fresh process; reports the seconds, the peak RSS and the message.
+
+``make bench-large`` runs ``lmer`` and ``refuse`` at the issue's scale (optional: the
+folder, about 1.2 GB, is generated under the temporary directory on first use and reused).
 
 Output: one JSON line per run on stdout and in ``benchmarks/out/moments_scale.jsonl``.
 """
@@ -113,7 +122,42 @@ def run_parquet_fit(args) -> dict:
     return _report(fit, wall, _about(args, "parquet", data=str(args.data)))
 
 
-def run_parquet(args) -> dict:
+FORMULA = "y ~ x1 + x2 + x3 + (1|a) + (1|b)"
+
+
+def run_lmer_fit(args) -> dict:
+    """In this process: the formula front end's moments fit, streamed from the folder."""
+    import sparselme as sl
+
+    t0 = time.perf_counter()
+    res = sl.lmer(
+        FORMULA, str(args.data), estimator="moments", variance_reps=args.reps,
+        solver=args.solver, chunk_size=args.chunk_rows,
+    )
+    wall = time.perf_counter() - t0
+    return _report(res.moments, wall, _about(args, "lmer", data=str(args.data)))
+
+
+def run_refuse_fit(args) -> dict:
+    """In this process: the exact fit until it refuses (ProblemTooLargeError)."""
+    import faulthandler
+
+    import sparselme as sl
+    from sparselme.errors import ProblemTooLargeError
+
+    faulthandler.dump_traceback_later(120, repeat=True)  # where the time goes, on stderr
+    t0 = time.perf_counter()
+    try:
+        sl.lmer(FORMULA, str(args.data), chunk_size=args.chunk_rows)
+        message = "not refused"
+    except ProblemTooLargeError as exc:
+        message = str(exc)
+    wall = time.perf_counter() - t0
+    return {**_about(args, "refuse", data=str(args.data)), "wall_s": wall,
+            "message": message, "peak_rss_gb": _rss_gb()}
+
+
+def run_parquet(args, fit_mode: str = "parquet-fit") -> dict:
     folder = Path(args.data)
     stamp = folder / "_complete.json"
     meta = {"rows": args.rows, "levels_a": args.levels_a, "levels_b": args.levels_b}
@@ -122,14 +166,19 @@ def run_parquet(args) -> dict:
         cp.write_parquet(folder, args.rows, args.levels_a, args.levels_b, files=args.files)
         stamp.write_text(json.dumps(meta))
         print(f"wrote {folder} in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
-    cmd = [sys.executable, "-m", "benchmarks.moments_scale", "parquet-fit", *sys.argv[2:]]
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=OUT.parent.parent)
+    cmd = [sys.executable, "-m", "benchmarks.moments_scale", fit_mode, *sys.argv[2:]]
+    # the fit's warnings and tracebacks go to this process's stderr as they come
+    out = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, cwd=OUT.parent.parent)
+    out.check_returncode()
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("mode", choices=["memory", "parquet", "parquet-fit"])
+    ap.add_argument(
+        "mode",
+        choices=["memory", "parquet", "parquet-fit", "lmer", "lmer-fit", "refuse", "refuse-fit"],
+    )
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--levels-a", type=int, default=50_000)
     ap.add_argument("--levels-b", type=int, default=5_000)
@@ -142,10 +191,18 @@ def main(argv: list[str] | None = None) -> None:
     if args.data is None:
         name = f"sparselme-moments-{args.rows}-{args.levels_a}-{args.levels_b}"
         args.data = Path(tempfile.gettempdir()) / name
-    run = {"memory": run_memory, "parquet": run_parquet, "parquet-fit": run_parquet_fit}
+    run = {
+        "memory": run_memory,
+        "parquet": run_parquet,
+        "parquet-fit": run_parquet_fit,
+        "lmer": lambda a: run_parquet(a, "lmer-fit"),
+        "lmer-fit": run_lmer_fit,
+        "refuse": lambda a: run_parquet(a, "refuse-fit"),
+        "refuse-fit": run_refuse_fit,
+    }
     result = run[args.mode](args)
     line = json.dumps(result)
-    if args.mode != "parquet-fit":
+    if not args.mode.endswith("-fit"):
         OUT.mkdir(exist_ok=True)
         with open(OUT / "moments_scale.jsonl", "a") as fh:
             fh.write(line + "\n")

@@ -25,6 +25,8 @@ __all__ = [
     "NeedsRowsError",
     "CorruptDataError",
     "DataChangedError",
+    "NoLikelihoodError",
+    "EstimatorError",
     "ConvergenceWarning",
     "SingularFitWarning",
     "RankDeficiencyWarning",
@@ -32,6 +34,7 @@ __all__ = [
     "DroppedRowsWarning",
     "NewLevelsWarning",
     "IdentifiabilityWarning",
+    "EstimatorChoiceWarning",
 ]
 
 
@@ -146,6 +149,17 @@ class NonlinearStructureError(StructureError):
     reduced rank) is not."""
 
 
+class NoLikelihoodError(SparselmeError):
+    """The fit has no likelihood: a method-of-moments fit (``estimator="moments"``) gives
+    no log-likelihood, deviance, AIC/BIC, likelihood-ratio tests, profiles, denominator
+    degrees of freedom, conditional variances or bootstrap."""
+
+
+class EstimatorError(SparselmeError, ValueError):
+    """The model is outside what the chosen ``estimator`` can fit (the message says which
+    estimator can)."""
+
+
 class UnknownColumnError(SparselmeError, KeyError, ValueError):
     """A variable named in a formula or argument is not a column of the data.
 
@@ -192,3 +206,8 @@ class IdentifiabilityWarning(UserWarning):
     """A term has at least as many random effects as observations (lme4's
     ``check.nobs.vs.nRE = "warning"``): its variances and the residual variance may be
     confounded. The statsmodels API fits such models, as statsmodels does."""
+
+
+class EstimatorChoiceWarning(UserWarning):
+    """``estimator="auto"`` chose the method of moments because the exact fit is too large
+    (the results' ``estimator`` and ``estimator_reason`` say so too)."""

@@ -8,6 +8,7 @@ the same `sparselme.results.MixedLMResults`.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 
 import numpy as np
@@ -17,6 +18,7 @@ from .data import validation
 from .data.design import build_design
 from .data.formula import parse_formula
 from .engine.fit import FitOptions
+from .errors import EstimatorChoiceWarning, EstimatorError, ProblemTooLargeError
 from .model.mixed_model import MixedModel
 from .residual_covariance import model as residual_model
 from .results import MixedLMResults, ResidualMixedLMResults, storage
@@ -197,6 +199,7 @@ def lmer(
     missing: str = "raise",
     residual=None,
     optsum=None,
+    estimator: str = "exact",
     **fit_kwargs,
 ) -> MixedLMResults:
     """Fit a linear mixed model written in lme4's formula language; returns the results.
@@ -238,6 +241,16 @@ def lmer(
         A record written by ``res.save_optsum(path)``: the fit is restored from it on
         these data without optimizing (`LinearMixedModel.restore_optsum`); data that do
         not match the record's raise `sparselme.errors.DataError`.
+    estimator : {"exact", "moments", "auto"}, default "exact"
+        "exact" minimizes the REML (or ML) criterion. "moments" fits crossed random
+        intercepts ``(1 | a) + (1 | b) (+ (1 | a:b))`` by the method of moments and GLS in
+        time linear in the rows (`sparselme.results.moments.MomentsResults`: no
+        likelihood; see the Very large crossed designs page); its settings are
+        ``variance_reps``, ``seed``, ``solver``, ``tol``, ``max_iter``, ``cell_budget``,
+        ``chunk_size``. "auto" fits exactly unless the exact fit's estimate of its memory
+        or time refuses it (`sparselme.errors.ProblemTooLargeError`), then by moments with
+        an `sparselme.errors.EstimatorChoiceWarning`; ``res.estimator`` and
+        ``res.estimator_reason`` say which.
     **fit_kwargs
         Settings of the fit (`LinearMixedModel.fit`):
 
@@ -269,6 +282,12 @@ def lmer(
     sparselme.errors.DataError
         The data cannot be used as given (missing values, a random-effects structure the
         data cannot estimate...); the message says what to change.
+    sparselme.errors.ProblemTooLargeError
+        The exact fit would not fit in memory or would take over an hour per evaluation
+        (the message names ``estimator="moments"``).
+    sparselme.errors.EstimatorError
+        ``estimator="moments"`` was asked for a model it does not fit (random slopes,
+        weights, offsets, residual structures, ``REML=False``).
 
     Examples
     --------
@@ -285,6 +304,27 @@ def lmer(
             "lmer() has no argument 'reml': lme4 spells it REML (REML=False fits by maximum "
             "likelihood); reml= is the statsmodels API's spelling, sl.mixedlm(...).fit(reml=...)"
         )
+    if estimator not in ("exact", "moments", "auto"):
+        raise ValueError(f"estimator must be 'exact', 'moments' or 'auto', not {estimator!r}")
+    if estimator != "exact":
+        return _lmer_by_estimator(
+            estimator, formula, data, REML, weights, offset, missing, residual, optsum,
+            fit_kwargs,
+        )
+    model = _exact_model(formula, data, weights, offset, missing, residual, fit_kwargs)
+    if optsum is None:
+        return model.fit(REML=REML, **fit_kwargs)
+    unused = sorted(set(fit_kwargs) - {"r_names", "verbose"})
+    if unused:
+        raise TypeError(
+            f"lmer(optsum=...) restores a fit without optimizing: {unused} do not apply"
+        )
+    return model.restore_optsum(optsum, REML, r_names=fit_kwargs.get("r_names", True))
+
+
+def _exact_model(formula, data, weights, offset, missing, residual, fit_kwargs: dict):
+    """The exact model of lmer's input (pops the engine and chunk settings from
+    ``fit_kwargs``); raises ProblemTooLargeError where the exact fit cannot run."""
     if residual is not None:
         if validation.is_streamable(data):
             raise NotImplementedError(
@@ -308,11 +348,69 @@ def lmer(
         model = LinearMixedModel.from_formula(
             formula, data, weights=weights, offset=offset, missing=missing
         )
+    return model
+
+
+def _lmer_by_estimator(
+    estimator, formula, data, REML, weights, offset, missing, residual, optsum,  # noqa: N803
+    fit_kwargs: dict,
+) -> MixedLMResults:
+    """lmer with ``estimator="moments"`` or ``"auto"`` (see `lmer`)."""
+    from .data.formula import parse_formula as parse
+    from .streaming.moments import MOMENTS_OPTIONS, check_moments_formula
+
+    reasons = []
+    if residual is not None:
+        reasons.append("a residual structure (residual=)")
+    if weights is not None:
+        reasons.append("weights")
+    if offset is not None:
+        reasons.append("an offset")
+    if optsum is not None:
+        reasons.append("optsum= (a record of the exact optimizer)")
+    if not REML:
+        reasons.append("REML=False (maximum likelihood)")
+    if estimator == "moments":
+        if reasons:
+            raise EstimatorError(
+                f'estimator="moments" cannot take {", ".join(reasons)}: use estimator="exact"'
+            )
+        return _moments_results(formula, data, missing, fit_kwargs)
+    exact_args = {k: v for k, v in fit_kwargs.items() if k not in MOMENTS_OPTIONS}
+    moments_args = {k: v for k, v in fit_kwargs.items() if k in MOMENTS_OPTIONS}
+    for shared in ("chunk_size", "r_names"):
+        if shared in fit_kwargs:
+            moments_args[shared] = fit_kwargs[shared]
+    try:
+        check_moments_formula(parse(formula), formula)
+        moments_ok = not reasons
+    except EstimatorError as exc:
+        moments_ok, reasons = False, [str(exc)]
+    try:
+        model = _exact_model(formula, data, weights, offset, missing, residual, exact_args)
+    except ProblemTooLargeError as exc:
+        if not moments_ok:
+            raise
+        why = f'estimator="auto" chose "moments": {exc}'
+        warnings.warn(why, EstimatorChoiceWarning, stacklevel=3)
+        res = _moments_results(formula, data, missing, moments_args)
+        res.estimator_reason = why
+        return res
     if optsum is None:
-        return model.fit(REML=REML, **fit_kwargs)
-    unused = sorted(set(fit_kwargs) - {"r_names", "verbose"})
-    if unused:
-        raise TypeError(
-            f"lmer(optsum=...) restores a fit without optimizing: {unused} do not apply"
-        )
-    return model.restore_optsum(optsum, REML, r_names=fit_kwargs.get("r_names", True))
+        res = model.fit(REML=REML, **exact_args)
+    else:
+        res = model.restore_optsum(optsum, REML, r_names=exact_args.get("r_names", True))
+    res.estimator_reason = 'estimator="auto" chose "exact": the exact fit is feasible'
+    return res
+
+
+def _moments_results(formula, data, missing, fit_kwargs: dict) -> MixedLMResults:
+    from .results.moments import MomentsResults
+    from .streaming.moments import fit_formula_moments
+
+    args = dict(fit_kwargs)
+    args.pop("verbose", None)
+    name_style = "r" if args.pop("r_names", True) else "formulaic"
+    chunk_size = args.pop("chunk_size", None)
+    engine = fit_formula_moments(formula, data, missing, chunk_size, **args)
+    return MomentsResults(engine, name_style=name_style)

@@ -25,7 +25,7 @@ import pandas as pd
 from scipy import stats
 
 from ..engine.threads import blas_threads
-from ..errors import NumericalError
+from ..errors import NoLikelihoodError, NumericalError
 from ..model.results import ModelFit
 from .contrasts import type1_contrasts, type3_contrasts
 from .kenward_roger import kenward_roger
@@ -93,6 +93,11 @@ def anova(
                 f"fitted models, not {type(value).__name__})"
             )
     models = (*models, *named.values())
+    if any(getattr(m, "estimator", "exact") == "moments" for m in models):
+        raise NoLikelihoodError(
+            "anova() compares likelihoods or uses estimated degrees of freedom: a fit by "
+            "estimator='moments' has no likelihood; refit with estimator='exact'"
+        )
     if len(models) == 1:
         return f_tests(models[0])
     if not models:

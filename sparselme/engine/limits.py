@@ -37,6 +37,7 @@ __all__ = [
     "dense_estimate",
     "sparse_estimate",
     "check_feasible",
+    "symbolic_overflow",
     "available_memory",
     "MAX_SECONDS_PER_EVALUATION",
     "SUPERNODAL_BYTES_PER_ENTRY",
@@ -169,6 +170,20 @@ def check_feasible(estimate: FitEstimate, memory: float | None = None) -> None:
         'estimator="moments" (method-of-moments estimates without factoring), or fewer '
         "levels in the grouping factors.",
         estimate=estimate,
+    )
+
+
+def symbolic_overflow(order: int, nnz: int, detail: str) -> ProblemTooLargeError:
+    """The refusal when CHOLMOD's symbolic analysis itself reports the factor too large
+    to index (its entries or flops overflow CHOLMOD's integers: over 2³¹ entries, i.e.
+    more than ~17 GB of factor), before any estimate could be formed."""
+    return ProblemTooLargeError(
+        f"the exact fit's sparse Cholesky factor of order {order:,} ({nnz:,} entries in the "
+        f"lower triangle of ZᵀZ) is too large for CHOLMOD to analyse ({detail.strip()}): "
+        "more than 2³¹ factor entries, over 17 GB. Use estimator=\"moments\" "
+        "(method-of-moments estimates without factoring), or fewer levels in the grouping "
+        "factors.",
+        estimate=None,
     )
 
 

@@ -61,7 +61,10 @@ class SparseCholesky:
             shape=(self.q, self.q),
         )
         self.ordering = ordering
-        self.factor = cholmod.analyze(self.A, mode="supernodal", ordering_method=ordering)
+        try:
+            self.factor = cholmod.analyze(self.A, mode="supernodal", ordering_method=ordering)
+        except cholmod.CholmodTooLargeError as exc:  # its symbolic factor overflows
+            raise limits.symbolic_overflow(self.q, self.A.nnz, str(exc)) from None
         self._tail = self._R = None
         self.blas_threads = 1  # supernodes here are small: threads mostly contend
 

@@ -41,6 +41,11 @@ class MixedLMResults(ModelFit):
     #: rows dropped before the fit (``missing="drop"``): "omit" leaves them out of
     #: ``fittedvalues``/``resid`` (R's na.omit); "exclude" gives NaN there (R's na.exclude)
     na_action = "omit"
+    #: what produced the estimates: "exact" (REML/ML) here, "moments" in
+    #: `sparselme.results.moments.MomentsResults`
+    estimator = "exact"
+    #: with ``estimator="auto"``: why that estimator was chosen (None otherwise)
+    estimator_reason: str | None = None
 
     # ---- printing -------------------------------------------------------------------------
     def summary(self, correlation: bool | None = None) -> Summary:

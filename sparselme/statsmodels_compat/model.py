@@ -456,6 +456,7 @@ class MixedLM:
         free: MixedLMParams | None = None,
         full_output: bool = False,
         method=None,
+        estimator: str = "exact",
         **fit_kwargs,
     ) -> MixedLMCompatResults:
         """Fit by REML (default) or ML with BOBYQA over θ (statsmodels' arguments).
@@ -485,6 +486,10 @@ class MixedLM:
             Keep the optimizer's record in ``hist``.
         method : str or list of str, optional
             statsmodels' optimizer choice; not used.
+        estimator : {"exact", "moments", "auto"}, default "exact"
+            "moments" fits crossed random intercepts by the method of moments + GLS (no
+            likelihood; see the Very large crossed designs page), "auto" does so only where
+            the exact fit is too large (`sparselme.statsmodels_compat.moments`).
         **fit_kwargs
             The engine's settings, as for `sparselme.lmer`: ``maxeval``, ``ftol_abs``,
             ``xtol_abs``, ``verbose``, ``check_derivatives``, ``max_restarts``, ``polish``,
@@ -499,6 +504,17 @@ class MixedLM:
             statsmodels' results: ``params``, ``bse``, ``summary()``... with the lme4-style
             extras of `MixedLMResults`.
         """
+        if estimator != "exact":
+            from .moments import MOMENTS_OPTIONS, fit_by_estimator
+
+            exact_kwargs = {k: v for k, v in fit_kwargs.items() if k not in MOMENTS_OPTIONS}
+            return fit_by_estimator(
+                self, estimator, reml, fit_kwargs,
+                lambda: self.fit(
+                    start_params, reml, niter_sa, do_cg, fe_pen, cov_pen, free, full_output,
+                    method, **exact_kwargs,
+                ),
+            )
         if cov_pen is not None:
             raise NotImplementedError("cov_pen (a penalty on cov_re) is not supported")
         reml, theta_start, engine_opts = split_fit_kwargs(fit_kwargs, reml, method, niter_sa)

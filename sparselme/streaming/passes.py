@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -36,10 +37,10 @@ from ..engine.rows import TermRows
 from ..engine.terms import RandomEffectsTerm
 from ..errors import DataError
 from .columns import StreamedRows
-from .levels import LevelSummary, coder_of, plan_of, summarize_levels
+from .levels import LevelSummary, Plan, coder_of, plan_of, summarize_levels
 from .sources import DaskSource, ParquetSource
 
-__all__ = ["ChunkMoments", "chunk_moments", "streamed_design"]
+__all__ = ["ChunkMoments", "LevelPass", "chunk_moments", "level_pass", "streamed_design"]
 
 
 @dataclass
@@ -104,18 +105,26 @@ def _column_arg(value, what: str) -> str | None:
     )
 
 
-def streamed_design(
+class LevelPass(NamedTuple):
+    """What pass 1 gives: the one coder, the plan of the columns read, the rows seen."""
+
+    coder: Coder
+    plan: Plan
+    nrows: int
+
+
+def level_pass(
     parsed: ParsedFormula,
-    source: ParquetSource | DaskSource,
+    source,
     weights: str | None = None,
     offset: str | None = None,
     missing: str = "raise",
     stacklevel: int = 4,
-) -> tuple[Design, CrossProducts]:
-    """Both passes over ``source``: the design (structure only) and its cross-products.
-
-    The input checks are those of data in memory, made on the chunks' summed summaries.
-    """
+) -> LevelPass:
+    """Pass 1 over ``source``: the global levels, missing values and weights, as the one
+    coder (which codes any chunk as the in-memory path codes all the data), the plan of
+    the columns read and the number of rows. ``source``: anything with ``columns`` and
+    ``reduce(fn, columns, *args)`` (`ParquetSource`, `DaskSource`, a frame in slices)."""
     if parsed.response is None:
         raise DataError("the formula has no response: write it as 'y ~ ...'")
     validation.check_missing_option(missing)
@@ -134,7 +143,6 @@ def streamed_design(
         if name is not None and name not in source.columns:
             validation.data_vector(columns, name, what)  # the in-memory error
 
-    # ---- pass 1: levels, missing values, weights
     summary: LevelSummary | None = source.reduce(summarize_levels, plan.columns, plan)
     nrows = 0 if summary is None else summary.nrows
     if summary is not None:
@@ -145,7 +153,23 @@ def streamed_design(
     checks.check_weights(summary.weights, nrows, stacklevel=stacklevel)
     zero = summary.weights.zero if summary.weights is not None else 0
     validation.check_not_empty(nrows - summary.bad - zero, nrows)
-    coder = coder_of(parsed, summary)
+    return LevelPass(coder_of(parsed, summary), plan, nrows)
+
+
+def streamed_design(
+    parsed: ParsedFormula,
+    source: ParquetSource | DaskSource,
+    weights: str | None = None,
+    offset: str | None = None,
+    missing: str = "raise",
+    stacklevel: int = 4,
+) -> tuple[Design, CrossProducts]:
+    """Both passes over ``source``: the design (structure only) and its cross-products.
+
+    The input checks are those of data in memory, made on the chunks' summed summaries.
+    """
+    # ---- pass 1: levels, missing values, weights
+    coder, plan, nrows = level_pass(parsed, source, weights, offset, missing, stacklevel + 1)
 
     # ---- pass 2: cross-products and the summaries the checks need
     moments: ChunkMoments = source.reduce(chunk_moments, plan.columns, coder, missing == "drop")
