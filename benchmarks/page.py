@@ -274,6 +274,7 @@ def markdown(rows: list[Row], meta: dict, plots: dict[str, str]) -> str:
             else ""
         ),
         "",
+        *([meta["conditions"], ""] if meta.get("conditions") else []),
         *_machine(meta, rows),
         "## At a glance",
         "",
