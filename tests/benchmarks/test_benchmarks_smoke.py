@@ -307,3 +307,11 @@ def test_checksums_reads_a_folder_both_ways(tmp_path):
     assert checksums.read_pass(tmp_path, True) > 0
     assert checksums.read_pass(tmp_path, False) > 0
     assert checksums.fingerprint_seconds(tmp_path) > 0
+
+
+def test_evaluation_times_of_one_tree():
+    from benchmarks import evaluation_times
+
+    evals, fit_s = evaluation_times.run_tree(REPO, "sleepstudy", 1)
+    assert len(evals) > 5 and len(fit_s) == 1 and all(e > 0 for e in evals)
+    assert "over twice the median" in evaluation_times.summary(evals, fit_s)
