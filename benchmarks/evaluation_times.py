@@ -11,12 +11,10 @@ the median (the spikes), and the median fit time.
 from __future__ import annotations
 
 import argparse
-import ast
-import os
 import statistics
-import subprocess
-import sys
 from pathlib import Path
+
+from .trees import run_worker
 
 # The objective's module in the tree (the package layout changed once).
 _MODULES = ("sparselme.engine.objective", "sparselme.pls")
@@ -57,19 +55,7 @@ print(repr((times, fit_s, sparselme.__file__)))
 def run_tree(tree: Path, problem: str, fits: int) -> tuple[list[float], list[float]]:
     """One worker importing sparselme from ``tree``: (evaluation seconds, fit seconds)."""
     code = _WORKER.format(modules=_MODULES, repo=str(Path(__file__).resolve().parents[1]))
-    env = dict(os.environ, PYTHONPATH=str(tree))
-    proc = subprocess.run(
-        [sys.executable, "-c", code, str(tree), problem, str(fits)],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tree,
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(f"{tree}: {proc.stderr.strip()[-800:]}")
-    evals, fit_s, where = ast.literal_eval(proc.stdout.strip().splitlines()[-1])
-    if not str(where).startswith(str(tree)):
-        raise RuntimeError(f"{tree}: sparselme was imported from {where}")
+    evals, fit_s = run_worker(tree, code, [str(tree), problem, str(fits)])
     return evals, fit_s
 
 

@@ -9,7 +9,7 @@ hands R the same order.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -143,32 +143,31 @@ _CROSSED_SM = StatsmodelsSpec("y ~ x", groups="", vc_formula={"a": "0 + C(a)", "
 _FLAT_LEVELS = {"levels_a": 2_000, "levels_b": 500}
 _FLAT_TINY = {"n": 2_000, "levels_a": 200, "levels_b": 50}
 
-_REGISTRY: list[Problem] = [
-    Problem(
-        name="insteval",
-        title="InstEval: students rating lecturers, crossed",
-        description="InstEval, y ~ service*dept + (1|s) + (1|d), REML (73,421 rows, q = 4,100)",
-        formula="y ~ service*dept + (1|s) + (1|d)",
-        build=bundled,
-        params={"name": "InstEval"},
-        tiny_params={"name": "InstEval"},
-        reps=9,
-        warm=True,
-        statsmodels=StatsmodelsSpec(
-            "y ~ service*dept", groups="", vc_formula={"s": "0 + C(s)", "d": "0 + C(d)"}
-        ),
-        statsmodels_skip=_CROSSED_SM_SKIP,
+_INSTEVAL = Problem(
+    name="insteval",
+    title="InstEval: students rating lecturers, crossed",
+    description="InstEval, y ~ service*dept + (1|s) + (1|d), REML (73,421 rows, q = 4,100)",
+    formula="y ~ service*dept + (1|s) + (1|d)",
+    build=bundled,
+    params={"name": "InstEval"},
+    tiny_params={"name": "InstEval"},
+    reps=9,
+    warm=True,
+    statsmodels=StatsmodelsSpec(
+        "y ~ service*dept", groups="", vc_formula={"s": "0 + C(s)", "d": "0 + C(d)"}
     ),
-    Problem(
+    statsmodels_skip=_CROSSED_SM_SKIP,
+)
+
+_REGISTRY: list[Problem] = [
+    _INSTEVAL,
+    replace(
+        _INSTEVAL,
         name="insteval_busy",
         title="InstEval beside a CPU-bound process",
         description="InstEval as above, with one CPU-bound process running beside the fit",
-        formula="y ~ service*dept + (1|s) + (1|d)",
-        build=bundled,
-        params={"name": "InstEval"},
-        tiny_params={"name": "InstEval"},
-        reps=9,
-        warm=True,
+        statsmodels=None,
+        statsmodels_skip="",
         competitor=True,
     ),
     Problem(

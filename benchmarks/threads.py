@@ -15,13 +15,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import pickle
 import statistics
 import tempfile
 from pathlib import Path
 
 from . import problems
-from .trees import time_tree
+from .trees import problem_data_file, time_tree
 from .worker import competing_process
 
 DEFAULT_PROBLEMS = ("insteval", "flat_200k", "slopes_100k")
@@ -51,9 +50,7 @@ def measure(names: list[str], reps: int, rounds: int, busy: bool) -> dict:
     with tempfile.TemporaryDirectory(prefix="bench-threads-") as tmp:
         for name in names:
             problem = problems.get(name)
-            data_file = Path(tmp) / f"{name}.pkl"
-            with open(data_file, "wb") as fh:
-                pickle.dump(problem.make_data(), fh)
+            data_file = problem_data_file(Path(tmp), problem)
             record: dict[str, list[float]] = {s: [] for s in settings(cores)}
             for _ in range(rounds):
                 for label, env in settings(cores).items():

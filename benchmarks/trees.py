@@ -43,20 +43,37 @@ print(repr((times, float(res.llf), sparselme.__file__)))
 """
 
 
+def run_worker(tree: Path, code: str, args: list[str], env: dict | None = None) -> tuple:
+    """Run ``code`` in a fresh interpreter importing sparselme from ``tree`` (with extra
+    environment variables ``env``); it prints a tuple literal whose last item is
+    ``sparselme.__file__``, which must lie in ``tree``. Returns the other items."""
+    full_env = dict(os.environ, PYTHONPATH=str(tree), **(env or {}))
+    proc = subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, env=full_env, cwd=tree
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"{tree}: {proc.stderr.strip()[-800:]}")
+    *values, where = ast.literal_eval(proc.stdout.strip().splitlines()[-1])
+    if not str(where).startswith(str(tree)):
+        raise RuntimeError(f"{tree}: sparselme was imported from {where}")
+    return tuple(values)
+
+
+def problem_data_file(directory: Path, problem: problems.Problem) -> Path:
+    """The problem's data pickled into ``directory`` (what every worker reads)."""
+    data_file = Path(directory) / f"{problem.name}.pkl"
+    with open(data_file, "wb") as fh:
+        pickle.dump(problem.make_data(), fh)
+    return data_file
+
+
 def time_tree(
     tree: Path, data_file: Path, problem: problems.Problem, reps: int, env: dict | None = None
 ) -> dict:
     """One worker process importing sparselme from ``tree`` (with extra environment
     variables ``env``): its fit times and llf."""
-    env = dict(os.environ, PYTHONPATH=str(tree), **(env or {}))
-    args = [sys.executable, "-c", _WORKER, str(data_file), problem.formula]
-    args += ["1" if problem.reml else "0", str(reps)]
-    proc = subprocess.run(args, capture_output=True, text=True, env=env, cwd=tree)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{tree}: {proc.stderr.strip()[-800:]}")
-    times, llf, where = ast.literal_eval(proc.stdout.strip().splitlines()[-1])
-    if not str(where).startswith(str(tree)):
-        raise RuntimeError(f"{tree}: sparselme was imported from {where}")
+    args = [str(data_file), problem.formula, "1" if problem.reml else "0", str(reps)]
+    times, llf = run_worker(tree, _WORKER, args, env)
     return {"times": times, "llf": llf}
 
 
@@ -66,9 +83,7 @@ def compare(trees: list[Path], names: list[str], reps: int, rounds: int) -> dict
     with tempfile.TemporaryDirectory(prefix="bench-trees-") as tmp:
         for name in names:
             problem = problems.get(name)
-            data_file = Path(tmp) / f"{name}.pkl"
-            with open(data_file, "wb") as fh:
-                pickle.dump(problem.make_data(), fh)
+            data_file = problem_data_file(Path(tmp), problem)
             record = {str(t): {"times": [], "llf": None} for t in trees}
             for _ in range(rounds):
                 for tree in trees:

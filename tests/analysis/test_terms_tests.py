@@ -118,7 +118,6 @@ def test_ranova_where_lme4_stops_short_is_at_least_as_good():
     """(Days + I(Days^2) | Subject): lme4 warns that the full and one reduced fit did not
     converge; sparselme's likelihoods are at least as high, the table's layout the same."""
     ref = reference("ranova_two_slopes")
-    assert ref["warnings_ranova"]  # lme4 did not converge here
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", sl.errors.ConvergenceWarning)  # so does the gradient check
         got = fitted("ranova_two_slopes").ranova()
