@@ -9,7 +9,7 @@ own rows: Σ_c (column count)²/2 multiply-adds, no index arrays of that size.
 
 ``gram_block_forms`` gives, per block of k consecutive columns of L, the k × k matrix
 L[:, block]ᵀ M L[:, block] for a dense symmetric M: the conditional variances' counterpart.
-``negative_tail_rows`` gives the last rows of S for dense rows appended below L ([X y]).
+``sparse_times_dense`` gives L B for a dense B: the [X y] rows of S, −(L L_X1ᵀ)ᵀ.
 ``pattern_product`` gives M L on L's own pattern (the selected inverse's cross block).
 ``cholesky_column_counts`` predicts a sparse Cholesky factor's size before it is formed.
 """
@@ -210,47 +210,37 @@ def cholesky_column_counts(const int64_t[::1] indptr, const int32_t[::1] indices
     return delta_a
 
 
-def negative_tail_rows(
-    const int64_t[::1] col_ptr,
-    const int32_t[::1] col_rows,
+def sparse_times_dense(
+    const int64_t[::1] row_ptr,
+    const int32_t[::1] row_cols,
+    const int64_t[::1] row_pos,
     const double[::1] col_vals,
-    const double[:, ::1] D,
-    double[:, :] S,
+    const double[:, ::1] B,
+    double[:, ::1] out,
     int threads,
 ):
-    """The Schur complement's last r rows for r dense rows D (r, q₁) below a sparse L
-    (m × q₁, CSC as in ``negative_lower_gram``): S[j, i] = −(D Lᵀ)[j, i] for i < m and
-    S[j, m + t] = −(D Dᵀ)[j, t] for t ≤ j. S (r, m + r) has contiguous rows.
+    """out (m, r) = L B for L (m × q₁), indexed by rows as in ``negative_lower_gram``, and
+    a dense B (q₁, r): r·nnz(L) multiply-adds, each a contiguous row update of out.
 
-    Each thread writes whole rows j: r·nnz(L) + r²q₁/2 multiply-adds.
+    The block factorization's [X y] rows of the Schur complement are −(L B)ᵀ with
+    B = L_X1ᵀ.
     """
-    cdef Py_ssize_t r = D.shape[0]
-    cdef Py_ssize_t q1 = D.shape[1]
-    cdef Py_ssize_t m = S.shape[1] - r
-    cdef Py_ssize_t j, t, c, e
-    cdef double v, acc
-    cdef double* Sj
-    cdef const int32_t* rows = NULL
-    cdef const double* vals = NULL
+    cdef Py_ssize_t m = out.shape[0]
+    cdef Py_ssize_t r = out.shape[1]
+    cdef Py_ssize_t i, p, j
+    cdef double v
+    cdef double* o
+    cdef const double* b
+    if B.shape[1] != r:
+        raise ValueError("B and out must have the same number of columns")
     if r == 0:
         return
-    if S.strides[1] != sizeof(double):
-        raise ValueError("the rows of S must be contiguous")
-    if col_rows.shape[0]:
-        rows = &col_rows[0]
-        vals = &col_vals[0]
-    for j in prange(r, nogil=True, schedule="dynamic", chunksize=1, num_threads=threads):
-        Sj = &S[j, 0]
-        for e in range(m):
-            Sj[e] = 0.0
-        if rows != NULL:
-            for c in range(q1):
-                v = D[j, c]
-                if v != 0.0:
-                    for e in range(col_ptr[c], col_ptr[c + 1]):
-                        Sj[rows[e]] -= v * vals[e]
-        for t in range(j + 1):
-            acc = 0.0
-            for c in range(q1):
-                acc = acc + D[j, c] * D[t, c]
-            Sj[m + t] = -acc
+    for i in prange(m, nogil=True, schedule="static", num_threads=threads):
+        o = &out[i, 0]
+        for j in range(r):
+            o[j] = 0.0
+        for p in range(row_ptr[i], row_ptr[i + 1]):
+            v = col_vals[row_pos[p]]
+            b = &B[row_cols[p], 0]
+            for j in range(r):
+                o[j] = o[j] + v * b[j]

@@ -96,7 +96,6 @@ class BlockCholesky:
         if self.dense_cross:  # unscaled A₂₁ = Z₂ᵀWZ₁, dense; rescaled per θ at fixed cost
             entry_col = np.repeat(np.arange(self.q1), counts)
             self._base_flat = self.L21.indices.astype(np.int64) * self.q1 + entry_col
-            self.refresh()
             self._L21_dense = np.zeros((self.q2, self.q1), order="F")  # + the tail's rows
         else:  # L₂₁ by columns (its CSC), indexed by rows: each entry's CSC position
             self._col_ptr = self.L21.indptr.astype(np.int64)
@@ -109,6 +108,13 @@ class BlockCholesky:
             self._row_cols = order.indices.astype(np.int32)
             self._row_pos = order.data.astype(np.int64)
         self._pairs = pairs
+        # all terms scalar: L₂₁'s entries are A₂₁'s times a column scale T₁/l₁ and a row
+        # scale T_s, so each θ costs one gather and two products (no block algebra)
+        self._scalar = all(t.k == 1 for t in terms)
+        self._entry_col = np.repeat(np.arange(self.q1), counts)
+        row_term = np.searchsorted(off[1:], self.L21.indices, side="right")
+        self._entry_term = None if len(terms) == 2 else row_term - 1  # index into T[1:]
+        self.refresh()
         self._resize(0)
         self.L11 = np.zeros((self.L1, self.k1, self.k1))
         self.L11inv = np.zeros_like(self.L11)
@@ -128,6 +134,8 @@ class BlockCholesky:
         self._a22_flat = self._a22_rows * m + self._a22_cols
         if self.dense_cross:
             self._L21_dense = np.zeros((m, self.q1), order="F")
+        else:  # L₂₁ L_X1ᵀ (q₂, r)
+            self._tail = np.zeros((self.q2, r))
 
     @property
     def U22(self) -> np.ndarray:
@@ -172,6 +180,9 @@ class BlockCholesky:
             D[:q2] = self._dense_l21(T)
             D[q2:] = self._LX1t.T
             blas.dsyrk(-1.0, D, beta=0.0, c=S.T, lower=0, overwrite_c=1)
+            if r:
+                S[q2:, :q2] += xy[0][q1:].T
+                S[q2:, q2:] += xy[1]
         else:
             self._update_sparse_l21(T)
             _gram.negative_lower_gram(
@@ -184,18 +195,19 @@ class BlockCholesky:
                 S[:q2, :q2],
                 self._kernel_threads(),
             )
-            if r:  # the tail's rows: −L_X1 L₂₁ᵀ and −L_X1 L_X1ᵀ
-                _gram.negative_tail_rows(
-                    self._col_ptr,
-                    self._col_rows,
+            if r:  # the tail's rows: −L_X1 L₂₁ᵀ and −L_X1 L_X1ᵀ (a SYRK's upper triangle)
+                LX1t = np.ascontiguousarray(self._LX1t)
+                _gram.sparse_times_dense(
+                    self._row_ptr,
+                    self._row_cols,
+                    self._row_pos,
                     self.L21.data,
-                    np.ascontiguousarray(self._LX1t.T),
-                    S[q2:],
+                    LX1t,
+                    self._tail,
                     self._kernel_threads(),
                 )
-        if r:
-            S[q2:, :q2] += xy[0][q1:].T
-            S[q2:, q2:] += xy[1]
+                np.subtract(xy[0][q1:].T, self._tail.T, out=S[q2:, :q2])
+                np.subtract(xy[1], blas.dsyrk(1.0, LX1t, trans=1).T, out=S[q2:, q2:])
         flat = S.reshape(-1)
         if pieces:  # A₂₂'s stored blocks sit at distinct positions (checked in __init__)
             flat[self._a22_flat] += np.concatenate(pieces)
@@ -225,15 +237,26 @@ class BlockCholesky:
 
     def refresh(self) -> None:
         """Re-read values derived from the cross-products (after they were changed in place)."""
+        values = [self.cp.cross[key].values.ravel() for key in self._a21_keys]
+        in_csc = np.concatenate(values or [np.zeros(0)])[self._a21_gather]
         if self.dense_cross:
             base = np.zeros(self.q2 * self.q1)
-            values = [self.cp.cross[key].values.ravel() for key in self._a21_keys]
-            base[self._base_flat] = np.concatenate(values or [np.zeros(0)])[self._a21_gather]
+            base[self._base_flat] = in_csc
             self._A21_base = base.reshape(self.q2, self.q1)
+        elif self._scalar:
+            self._A21_csc = in_csc
 
     def _update_sparse_l21(self, T: list[np.ndarray]) -> None:
         """L₂₁ = A₂₁ L₁₁⁻ᵀ on its sparse pattern, block by block."""
         if not self._a21_keys:
+            return
+        if self._scalar:
+            out = self.L21.data
+            np.multiply(self._A21_csc, (T[0][0, 0] * self.L11inv[:, 0, 0])[self._entry_col], out=out)
+            if self._entry_term is None:  # one term after the leading one
+                out *= T[1][0, 0]
+            else:
+                out *= np.array([t[0, 0] for t in T[1:]])[self._entry_term]
             return
         Linv_t = self.L11inv.transpose(0, 2, 1)
         blocks = []

@@ -11,23 +11,26 @@ from sparselme.engine.rows import TermRows
 from sparselme.engine.terms import RandomEffectsTerm
 
 
-def _design(seed: int = 0, n: int = 300):
-    """Crossed (1 + x | g1) with 25 levels, (1 | g2) with 8, (1 | g3) with 5."""
+def _design(seed: int = 0, n: int = 300, scalar: bool = False):
+    """Crossed (1 + x | g1) with 25 levels, (1 | g2) with 8, (1 | g3) with 5; with
+    ``scalar``, (1 | g1): every term scalar (the block form's scalar path)."""
     rng = np.random.default_rng(seed)
     x = rng.normal(size=n)
+    lead = np.ones((n, 1)) if scalar else np.column_stack([np.ones(n), x])
     rows = [
-        TermRows.of(rng.integers(0, 25, n), np.column_stack([np.ones(n), x]), 25),
+        TermRows.of(rng.integers(0, 25, n), lead, 25),
         TermRows.of(rng.integers(0, 8, n), np.ones((n, 1)), 8),
         TermRows.of(rng.integers(0, 5, n), np.ones((n, 1)), 5),
     ]
+    lead_cols = ("1",) if scalar else ("(Intercept)", "x")
     terms = [
         RandomEffectsTerm(f"g{i}", cols, pd.Index(range(r.nlevels)))
-        for i, (r, cols) in enumerate(zip(rows, [("(Intercept)", "x"), ("1",), ("1",)]))
+        for i, (r, cols) in enumerate(zip(rows, [lead_cols, ("1",), ("1",)]))
     ]
     X = np.column_stack([np.ones(n), rng.normal(size=n)])
     w = rng.uniform(0.5, 2.0, n)
     cp = chunk_crossproducts(rows, X, rng.normal(size=n), w)
-    theta = [np.array([0.8, -0.3, 0.5]), np.array([1.3]), np.array([0.4])]
+    theta = [np.array([0.7] if scalar else [0.8, -0.3, 0.5]), np.array([1.3]), np.array([0.4])]
     T = [t.template(th) for t, th in zip(terms, theta)]
     Z = np.hstack([r.z_matrix().toarray() for r in rows])
     Lam = la.block_diag(*[np.kron(np.eye(t.nlevels), Ts) for t, Ts in zip(terms, T)])
@@ -41,11 +44,12 @@ FACTORS = [
 ]
 
 
+@pytest.mark.parametrize("scalar", [False, True])
 @pytest.mark.parametrize("dense_cross", [False, True])
 @pytest.mark.parametrize("name,make", FACTORS)
-def test_factor_matches_the_dense_matrix(name, make, dense_cross, monkeypatch):
+def test_factor_matches_the_dense_matrix(name, make, dense_cross, scalar, monkeypatch):
     monkeypatch.setattr(block_cholesky, "DENSE_CROSS_FLOPS_PER_PAIR", 1e12 if dense_cross else 0.0)
-    terms, cp, T, A = _design()
+    terms, cp, T, A = _design(scalar=scalar)
     chol = make(terms, cp)
     chol.update(T)
     assert chol.logdet() == pytest.approx(np.linalg.slogdet(A)[1], rel=1e-12)

@@ -69,16 +69,19 @@ def test_pattern_product_is_the_dense_product_on_the_pattern(threads):
 
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("density", [0.0, 0.1, 1.0])
-def test_negative_tail_rows_continue_the_lower_gram_with_dense_rows(threads, density):
+def test_sparse_times_dense_equals_dense_product(threads, density):
     L = _random_pattern(40, 70, density, seed=11)
-    D = np.random.default_rng(11).normal(size=(5, 70))
-    S = np.full((45, 45), 7.0)
-    _gram.negative_tail_rows(
-        L.indptr.astype(np.int64), L.indices.astype(np.int32), L.data, D, S[40:], threads
+    B = np.random.default_rng(11).normal(size=(70, 5))
+    rows = sp.csc_matrix((np.arange(L.nnz, dtype=np.int64), L.indices, L.indptr), shape=L.shape)
+    rows = rows.tocsr()
+    out = np.full((40, 5), 7.0)
+    _gram.sparse_times_dense(
+        rows.indptr.astype(np.int64),
+        rows.indices.astype(np.int32),
+        rows.data.astype(np.int64),
+        L.data,
+        B,
+        out,
+        threads,
     )
-    full = np.vstack([L.toarray(), D])
-    want = -full @ full.T
-    np.testing.assert_allclose(S[40:, :40], want[40:, :40], rtol=1e-13, atol=1e-12)
-    for j in range(5):  # the tail's own block: its lower triangle, the rest untouched
-        np.testing.assert_allclose(S[40 + j, 40 : 41 + j], want[40 + j, 40 : 41 + j], rtol=1e-13)
-        np.testing.assert_array_equal(S[40 + j, 41 + j :], 7.0)
+    np.testing.assert_allclose(out, L.toarray() @ B, rtol=1e-13, atol=1e-12)
