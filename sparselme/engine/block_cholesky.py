@@ -252,7 +252,8 @@ class BlockCholesky:
             return
         if self._scalar:
             out = self.L21.data
-            np.multiply(self._A21_csc, (T[0][0, 0] * self.L11inv[:, 0, 0])[self._entry_col], out=out)
+            column_scale = T[0][0, 0] * self.L11inv[:, 0, 0]
+            np.multiply(self._A21_csc, column_scale[self._entry_col], out=out)
             if self._entry_term is None:  # one term after the leading one
                 out *= T[1][0, 0]
             else:
