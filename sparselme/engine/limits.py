@@ -93,12 +93,14 @@ def flop_rate() -> float:
     return _RATE["dense"]
 
 
-def dense_estimate(q2: int, r: int, other_entries: int = 0) -> FitEstimate:
+def dense_estimate(
+    q2: int, r: int, other_entries: int = 0, path: str = "dense Schur complement"
+) -> FitEstimate:
     """The block path: a dense Schur complement of order q₂ + r (r = p + 1 columns [X y]),
     plus ``other_entries`` doubles beside it (L₂₁, dense where it is held dense)."""
     m = q2 + r
     return FitEstimate(
-        path="dense Schur complement",
+        path=path,
         order=m,
         entries=m * (m + 1) / 2,
         memory_bytes=8.0 * (m * m + other_entries),
@@ -145,10 +147,10 @@ def available_memory() -> float | None:
     return min(found) if found else None
 
 
-def check_feasible(estimate: FitEstimate, memory: float | None = None) -> None:
+def check_feasible(estimate: FitEstimate, memory: float | None = None, note: str = "") -> None:
     """Raise ProblemTooLargeError where the exact fit would not fit in memory or would
     take over MAX_SECONDS_PER_EVALUATION per evaluation. ``memory``: bytes available
-    (default `available_memory`)."""
+    (default `available_memory`); ``note`` ends the message."""
     memory = available_memory() if memory is None else memory
     too_big = memory is not None and estimate.memory_bytes > memory
     if not too_big and estimate.flops < 1e12:
@@ -168,7 +170,7 @@ def check_feasible(estimate: FitEstimate, memory: float | None = None) -> None:
     raise ProblemTooLargeError(
         f"the exact fit {' and '.join(reasons)}: {estimate.describe()}. Use "
         'estimator="moments" (method-of-moments estimates without factoring), or fewer '
-        "levels in the grouping factors.",
+        f"levels in the grouping factors.{' ' + note if note else ''}",
         estimate=estimate,
     )
 
