@@ -16,7 +16,8 @@
   codes the levels, every pass codes its chunks with the formula), in a fresh process.
 * ``refuse --rows N ...``: the exact fit on that folder, ``sl.lmer(formula, folder)``,
   timed until it raises ProblemTooLargeError (its two passes and the cost estimate), in a
-  fresh process; reports the seconds, the peak RSS and the message.
+  fresh process; reports the seconds, the peak RSS, the message and the seconds spent
+  choosing the factorization (the refusal's check) apart from those before it.
 
 ``make bench-large`` runs ``lmer`` and ``refuse`` at the issue's scale (optional: the
 folder, about 1.2 GB, is generated under the temporary directory on first use and reused).
@@ -143,9 +144,20 @@ def run_refuse_fit(args) -> dict:
     import faulthandler
 
     import sparselme as sl
+    from sparselme.engine import objective
     from sparselme.errors import ProblemTooLargeError
 
     faulthandler.dump_traceback_later(120, repeat=True)  # where the time goes, on stderr
+    choose, spent = objective.choose_factorization, []
+
+    def timed_choice(*a, **kw):  # the check vs the passes before it
+        start = time.perf_counter()
+        try:
+            return choose(*a, **kw)
+        finally:
+            spent.append(time.perf_counter() - start)
+
+    objective.choose_factorization = timed_choice
     t0 = time.perf_counter()
     try:
         sl.lmer(FORMULA, str(args.data), chunk_size=args.chunk_rows)
@@ -154,7 +166,8 @@ def run_refuse_fit(args) -> dict:
         message = str(exc)
     wall = time.perf_counter() - t0
     return {**_about(args, "refuse", data=str(args.data)), "wall_s": wall,
-            "message": message, "peak_rss_gb": _rss_gb()}
+            "choose_factorization_s": sum(spent), "message": message,
+            "peak_rss_gb": _rss_gb()}
 
 
 def run_parquet(args, fit_mode: str = "parquet-fit") -> dict:

@@ -15,6 +15,12 @@ provide the same operations on P A Pᵀ = L Lᵀ:
 block diagonal, one k×k block per level — and factors the Schur complement of the
 remaining terms densely with LAPACK. It is chosen when that complement is small or fills
 in anyway (crossed designs), and it needs no CHOLMOD at all for a single term.
+
+A complement too large for LAPACK (order over DENSE_SCHUR_MAX) goes to CHOLMOD, whose
+ordering of a crossed pattern with hundreds of thousands of levels can itself take
+minutes. When a sample of the complement's rows shows that it fills in anyway
+(`sampled_schur_fill`), the dense complement's cost is checked first
+(`sparselme.engine.limits.check_feasible`), so such a fit is refused in seconds.
 """
 
 from __future__ import annotations
@@ -22,7 +28,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import scipy.sparse as sp
 
+from . import limits
 from .block_cholesky import BlockCholesky
 from .crossprod import CrossProducts
 from .factor_blocks import (
@@ -38,6 +46,7 @@ __all__ = [
     "BlockCholesky",
     "FixedEffectsNotPositiveDefinite",
     "choose_factorization",
+    "sampled_schur_fill",
     "batched_cholesky",
     "batched_lower_inverse",
 ]
@@ -46,6 +55,10 @@ __all__ = [
 DENSE_SCHUR_MAX = 12000
 # ... when at least this fraction of their lower triangle is structurally nonzero.
 DENSE_SCHUR_MIN_FILL = 0.05
+# Rows of a larger complement whose fill is measured exactly (`sampled_schur_fill`) ...
+SCHUR_FILL_SAMPLE = 256
+# ... leaving out this fraction of the leading term's levels, those of highest degree.
+SCHUR_FILL_HUBS = 0.01
 
 
 def choose_factorization(
@@ -56,7 +69,9 @@ def choose_factorization(
 ) -> SparseCholesky | BlockCholesky:
     """BlockCholesky when the Schur complement is small or fills in, else CHOLMOD.
 
-    ``method`` forces one: ``"sparse"`` (CHOLMOD) or ``"block"``.
+    ``method`` forces one: ``"sparse"`` (CHOLMOD) or ``"block"``. With ``"auto"``, a
+    complement too large for LAPACK that fills in anyway is first checked at its dense
+    cost: ProblemTooLargeError before CHOLMOD's analysis where that cost is infeasible.
     """
     if method == "sparse":
         return SparseCholesky(terms, cp, ordering)
@@ -72,7 +87,82 @@ def choose_factorization(
         fill = _schur_fill(terms, cp.cross, q1, q2)
         if q2 <= 500 or fill >= DENSE_SCHUR_MIN_FILL:
             return BlockCholesky(terms, cp)
+    elif _schur_fill(terms, cp.cross, q1, q2) >= DENSE_SCHUR_MIN_FILL:
+        _check_dense_schur(terms, cp, q2)
     return SparseCholesky(terms, cp, ordering)
+
+
+def _check_dense_schur(terms, cp: CrossProducts, q2: int) -> None:
+    """ProblemTooLargeError where the complement fills in (sampled) and its dense cost is
+    infeasible; otherwise nothing (CHOLMOD's ordering may still do better)."""
+    fill = sampled_schur_fill(terms, cp)
+    if fill < DENSE_SCHUR_MIN_FILL:
+        return
+    path = (
+        f"dense Schur complement (left by eliminating term {terms[0].name!r} first; "
+        f"{100 * fill:.3g}% filled in a sample of its rows)"
+    )
+    limits.check_feasible(
+        limits.dense_estimate(q2, cp.p + 1, path=path),
+        note='factorization="sparse" runs CHOLMOD\'s own fill-reducing ordering instead, '
+        "whose analysis can itself take minutes at this size.",
+    )
+
+
+def sampled_schur_fill(
+    terms: Sequence[RandomEffectsTerm],
+    cp: CrossProducts,
+    sample: int = SCHUR_FILL_SAMPLE,
+    hubs: float = SCHUR_FILL_HUBS,
+    seed: int = 0,
+) -> float:
+    """Structural fill of the Schur complement A₂₂ − L₂₁L₂₁ᵀ left by eliminating the
+    leading term first, as a fraction of its lower triangle (q₂(q₂+1)/2).
+
+    At level granularity, levels i, j of the later terms are joined where they share an
+    observation (A₂₂) or a level of the leading term (L₂₁L₂₁ᵀ), and a pair covers
+    k_i·k_j entries. ``sample`` of those levels (seeded; all when fewer) are expanded
+    exactly, by a sparse product of their rows of the level incidence with its transpose,
+    and their mean row count is scaled to all q₂ rows.
+
+    The ``hubs`` fraction of the leading term's levels of highest degree is left out: a
+    fill-reducing ordering eliminates such levels last, where they add a few dense rows,
+    not a dense complement. With every row sampled and ``hubs=0`` the fill is exact.
+    """
+    later = terms[1:]
+    start = np.concatenate([[0], np.cumsum([t.nlevels for t in later])]).astype(np.int64)
+    n2, n1 = int(start[-1]), terms[0].nlevels
+    k = np.concatenate([np.full(t.nlevels, float(t.k)) for t in later])
+    q2 = float(k.sum())
+    # (n2, n1) incidence of the later terms' levels with the leading term's; each block's
+    # pairs are sorted by (row, col) and unique, so stacking the terms gives its CSR form
+    lead = [(blk, start[s - 1]) for (s, t), blk in sorted(cp.cross.items()) if t == 0]
+    r = np.concatenate([blk.rows + off for blk, off in lead] + [np.zeros(0, np.int64)])
+    c = np.concatenate([blk.cols for blk, _ in lead] + [np.zeros(0, np.int64)]).astype(np.int32)
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(r, minlength=n2))])
+    B = sp.csr_matrix((np.ones(len(c), np.float32), c, indptr), shape=(n2, n1))
+    # later levels that share observations (both ways), and each level with itself
+    diag = np.arange(n2)
+    other = [(blk, start[s - 1], start[t - 1]) for (s, t), blk in cp.cross.items() if t > 0]
+    ar = [diag] + [b.rows + o for b, o, _ in other] + [b.cols + o for b, _, o in other]
+    ac = [diag] + [b.cols + o for b, _, o in other] + [b.rows + o for b, o, _ in other]
+    ones = np.ones(sum(len(x) for x in ar), np.float32)
+    A22 = sp.csc_matrix((ones, (np.concatenate(ar), np.concatenate(ac))), shape=(n2, n2))
+    cols = diag
+    if n2 > sample:
+        cols = np.sort(np.random.default_rng(seed).choice(n2, sample, replace=False))
+    sampled = B[cols]  # without the leading term's hubs
+    n_hubs = int(hubs * n1)
+    if n_hubs:
+        hub = np.zeros(n1, dtype=bool)
+        hub[np.argpartition(np.bincount(c, minlength=n1), -n_hubs)[-n_hubs:]] = True
+        sampled.data[hub[sampled.indices]] = 0.0
+        sampled.eliminate_zeros()
+    # (n2, len(cols)) pattern of the sampled columns: one pass over B, no transpose of it
+    reach = (B @ sampled.T + A22[:, cols]).tocsc()
+    reach.data[:] = 1.0
+    both_triangles = n2 * float(np.mean(k[cols] * (reach.T @ k)))
+    return min(1.0, (both_triangles + q2) / (q2 * (q2 + 1)))
 
 
 def _schur_fill(terms, cross, q1: int, q2: int) -> float:
