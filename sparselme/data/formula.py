@@ -550,6 +550,13 @@ class _Parser:
             elif t.text == "%in%" and not code:
                 t = t._replace(text=":")
             elif t.kind == "name":
+                nxt = self.toks[k + 1].text if k + 1 < len(self.toks) else None
+                if "::" in t.text and nxt != "(":
+                    raise self.error(
+                        f"'{t.text}' names an object of a package; only a package's "
+                        "functions can be used in a formula, as in splines::bs(x)",
+                        k,
+                    )
                 t = t._replace(text=name_for_formulaic(self.toks, k, code))
             after_operand = prev is not None and prev.kind in (*_WORDS, "close")
             spaced = t.kind == "op" and t.text in _SPACED

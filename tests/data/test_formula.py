@@ -299,3 +299,10 @@ def test_parse_one_sided_spells_r_operators_for_formulaic():
     assert parse_one_sided("0 + C(c)") == "0 + C(c)"
     with pytest.raises(FormulaError, match="one-sided"):
         parse_one_sided("y ~ x", "vc_formula")
+
+
+@pytest.mark.parametrize("text", ["~a::a", "y ~ x::y + (1|g)", "y ~ (1 + a::b | g)"])
+def test_a_package_object_that_is_not_called_raises(text):
+    # found by the alphabet fuzz: `a::a` became the term a.a, which re-parses as `a.a`
+    with pytest.raises(FormulaError, match="only a package's functions"):
+        parse_formula(text)
