@@ -22,7 +22,8 @@ evaluation without changing anything):
   between calls.
 
 The compiled kernels' OpenMP threads sleep when idle instead of spinning
-(``OMP_WAIT_POLICY=PASSIVE`` before the OpenMP runtime loads; a value the user set wins).
+(``OMP_WAIT_POLICY=PASSIVE``, set by the package's ``__init__`` before the OpenMP runtime
+can load; a value the user set wins).
 """
 
 from __future__ import annotations
@@ -49,8 +50,6 @@ __all__ = [
     "SINGLE_THREAD_MAX",
     "KERNEL_PARALLEL_MIN_PAIRS",
 ]
-
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 # Dense factorizations up to this order run on one thread: a second one does not pay.
 SINGLE_THREAD_MAX = 1000

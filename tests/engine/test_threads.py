@@ -156,3 +156,24 @@ def test_a_new_fit_looks_at_the_load_again(monkeypatch):
     assert threads.idle_core_limit() is None  # within a fit: the answer of a few seconds ago
     threads.look_again()  # the next fit
     assert threads.idle_core_limit() == 1
+
+
+def test_openmp_wait_policy_is_set_before_any_submodule_loads_the_runtime():
+    # a kernel module imported first must still find the policy set (the runtime reads it
+    # once, at load); a value the user set is kept
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import os\n"
+        "import sparselme.engine._gram\n"
+        "maps = open('/proc/self/maps').read()\n"
+        "print(os.environ.get('OMP_WAIT_POLICY'), 'gomp' in maps)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.stdout.split() == ["PASSIVE", "True"], out.stderr
+    env["OMP_WAIT_POLICY"] = "ACTIVE"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.stdout.split()[0] == "ACTIVE", out.stderr
