@@ -8,15 +8,12 @@ penalized system with CHOLMOD. The public names below are imported on first use,
 from __future__ import annotations
 
 import importlib
-import os
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+# first: thread settings that OpenMP and OpenBLAS read once, when they load
+from . import runtime as _runtime  # noqa: F401
 
-# OpenMP threads (the compiled kernels', CHOLMOD's) sleep when idle instead of spinning
-# beside the BLAS threads. The runtime reads this once, when it loads, so it is set before
-# any submodule can load it (a value the user set wins; see `sparselme.engine.threads`).
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+__version__ = "0.1.0"
 
 # public name → the module that defines it (all below this package's front ends)
 _EXPORTS = {

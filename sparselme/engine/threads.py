@@ -22,8 +22,10 @@ evaluation without changing anything):
   between calls.
 
 The compiled kernels' OpenMP threads sleep when idle instead of spinning
-(``OMP_WAIT_POLICY=PASSIVE``, set by the package's ``__init__`` before the OpenMP runtime
-can load; a value the user set wins).
+(``OMP_WAIT_POLICY=PASSIVE``), and OpenBLAS workers sleep within a millisecond of a call
+(``OPENBLAS_THREAD_TIMEOUT``); both are set when the package is imported
+(`sparselme.runtime`). Only then do the kernels run on two threads beside a two-thread
+dense factorization: a spinning BLAS worker would hold the second core.
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 
 from threadpoolctl import ThreadpoolController
 
+from ..runtime import blas_sleeps_promptly
+
 __all__ = [
     "blas_threads",
     "fit_threads",
@@ -49,12 +53,15 @@ __all__ = [
     "kernel_threads",
     "SINGLE_THREAD_MAX",
     "KERNEL_PARALLEL_MIN_PAIRS",
+    "KERNEL_BESIDE_SPINNING_MIN_PAIRS",
 ]
 
 # Dense factorizations up to this order run on one thread: a second one does not pay.
 SINGLE_THREAD_MAX = 1000
-# The Schur kernels use more threads above this many multiply-adds (~20 ms on one core).
-KERNEL_PARALLEL_MIN_PAIRS = 20_000_000
+# The Schur kernels use more threads above this many multiply-adds (~1 ms on one core) ...
+KERNEL_PARALLEL_MIN_PAIRS = 250_000
+# ... or, where the dense library's workers may still be spinning, above this many (~20 ms).
+KERNEL_BESIDE_SPINNING_MIN_PAIRS = 20_000_000
 
 _IDLE_CHECK = {"at": -1e9, "limit": None}
 _LOCK = threading.RLock()
@@ -224,6 +231,8 @@ def dense_blas_threads(order: int) -> int | None:
 def kernel_threads(pairs: int, blas_limit: int | None) -> int:
     """Threads for the compiled kernels: one for small work, else as many as BLAS gets."""
     if pairs <= KERNEL_PARALLEL_MIN_PAIRS:
+        return 1
+    if pairs <= KERNEL_BESIDE_SPINNING_MIN_PAIRS and not blas_sleeps_promptly(dense_library()):
         return 1
     return blas_limit or available_cores()
 

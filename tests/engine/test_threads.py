@@ -158,22 +158,14 @@ def test_a_new_fit_looks_at_the_load_again(monkeypatch):
     assert threads.idle_core_limit() == 1
 
 
-def test_openmp_wait_policy_is_set_before_any_submodule_loads_the_runtime():
-    # a kernel module imported first must still find the policy set (the runtime reads it
-    # once, at load); a value the user set is kept
-    import os
-    import subprocess
-    import sys
-
-    code = (
-        "import os\n"
-        "import sparselme.engine._gram\n"
-        "maps = open('/proc/self/maps').read()\n"
-        "print(os.environ.get('OMP_WAIT_POLICY'), 'gomp' in maps)\n"
-    )
-    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
-    assert out.stdout.split() == ["PASSIVE", "True"], out.stderr
-    env["OMP_WAIT_POLICY"] = "ACTIVE"
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
-    assert out.stdout.split()[0] == "ACTIVE", out.stderr
+def test_kernels_share_the_cores_only_where_blas_workers_sleep_promptly(monkeypatch):
+    # mid-sized kernels get two threads beside a BLAS whose workers sleep within a
+    # millisecond, one beside a BLAS that loaded before the settings (still spinning)
+    mid = threads.KERNEL_PARALLEL_MIN_PAIRS + 1
+    big = threads.KERNEL_BESIDE_SPINNING_MIN_PAIRS + 1
+    monkeypatch.setattr(threads, "available_cores", lambda: 2)
+    monkeypatch.setattr(threads, "blas_sleeps_promptly", lambda path: True)
+    assert threads.kernel_threads(mid, None) == 2
+    monkeypatch.setattr(threads, "blas_sleeps_promptly", lambda path: False)
+    assert threads.kernel_threads(mid, None) == 1
+    assert threads.kernel_threads(big, None) == 2
