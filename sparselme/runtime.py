@@ -14,6 +14,7 @@ does not reach them); `blas_sleeps_promptly` tells whether one loaded under it.
 
 from __future__ import annotations
 
+import functools
 import os
 
 __all__ = ["BLAS_THREAD_TIMEOUT", "PRELOADED_BLAS", "blas_sleeps_promptly"]
@@ -34,6 +35,11 @@ def _mapped_libraries(fragment: str) -> frozenset[str] | None:
         return None
 
 
+@functools.lru_cache(maxsize=8)
+def _real(path: str) -> str:
+    return os.path.realpath(path)
+
+
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", str(BLAS_THREAD_TIMEOUT))
 PRELOADED_BLAS = _mapped_libraries("openblas")
@@ -42,7 +48,7 @@ PRELOADED_BLAS = _mapped_libraries("openblas")
 def blas_sleeps_promptly(path: str | None) -> bool:
     """Whether the OpenBLAS library file ``path`` loaded after these settings, with a
     worker timeout of at most 2^BLAS_THREAD_TIMEOUT cycles (False where unknown)."""
-    if path is None or PRELOADED_BLAS is None or os.path.realpath(path) in PRELOADED_BLAS:
+    if path is None or PRELOADED_BLAS is None or _real(path) in PRELOADED_BLAS:
         return False
     try:
         return int(os.environ.get("OPENBLAS_THREAD_TIMEOUT", "")) <= BLAS_THREAD_TIMEOUT

@@ -185,6 +185,7 @@ class BlockCholesky:
                 S[q2:, q2:] += xy[1]
         else:
             self._update_sparse_l21(T)
+            threads = self._kernel_threads()
             _gram.negative_lower_gram(
                 self._row_ptr,
                 self._row_cols,
@@ -193,7 +194,7 @@ class BlockCholesky:
                 self._col_rows,
                 self.L21.data,
                 S[:q2, :q2],
-                self._kernel_threads(),
+                threads,
             )
             if r:  # the tail's rows: −L_X1 L₂₁ᵀ and −L_X1 L_X1ᵀ (a SYRK's upper triangle)
                 LX1t = np.ascontiguousarray(self._LX1t)
@@ -204,7 +205,7 @@ class BlockCholesky:
                     self.L21.data,
                     LX1t,
                     self._tail,
-                    self._kernel_threads(),
+                    threads,
                 )
                 np.subtract(xy[0][q1:].T, self._tail.T, out=S[q2:, :q2])
                 np.subtract(xy[1], blas.dsyrk(1.0, LX1t, trans=1).T, out=S[q2:, q2:])
