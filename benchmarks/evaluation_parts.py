@@ -10,11 +10,11 @@ one setting of the environment, alternating setting by setting:
 * ``spinning OpenMP``: ``OMP_WAIT_POLICY=ACTIVE``: idle OpenMP threads spin.
 
 It times each call, inside the fits, of the profiled deviance, of the factorization's
-update within it and of the update's parts: the
-−L₂₁L₂₁ᵀ kernel, the [X y] rows kernel and LAPACK's ``dpotrf``. In the same process
-it times one ``dpotrf`` of the Schur complement's order alone (the better of one thread and
-the default, as ``make bench``). Prints per setting the medians, the update's
-multiples of that floor and the median fit time.
+update within it and of the update's parts: the −L₂₁L₂₁ᵀ kernel, the [X y] rows kernel
+and LAPACK's ``dpotrf``. In the same process it times one ``dpotrf`` alone of the order
+factored (the Schur complement with [X y] appended), the better of one thread and the
+default, as ``make bench`` does. Prints per setting the medians, the deviance's and the
+update's multiples of that floor and the median fit time.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ p = get(problem)
 data = p.make_data()
 warnings.simplefilter("ignore")
 res = sparselme.lmer(p.formula, data, REML=p.reml)
-order = int(res.model.pls.chol.q2)
+order = int(res.model.pls.chol.order)
 floor = cholesky_seconds(order)
 from sparselme.engine.objective import PenalizedLeastSquares
 timed("deviance", PenalizedLeastSquares, "deviance")

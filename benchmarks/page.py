@@ -149,7 +149,8 @@ def _spread(r: Row, rows: list[Row]) -> list[str]:
         out.append(f"evaluations {_ms(r.eval_median_ms)} (median), slowest {_ms(r.eval_max_ms)}")
     if r.cholesky_ms and r.ms_per_eval and r.schur_order:
         out.append(
-            f"one LAPACK Cholesky of the dense Schur complement's order ({r.schur_order:,}) "
+            "one LAPACK Cholesky of the order factored at each evaluation (the dense Schur "
+            f"complement with [X y] appended, {r.schur_order:,}) "
             f"took {_ms(r.cholesky_ms)} in the same process: an evaluation costs "
             f"{r.ms_per_eval / r.cholesky_ms:.2f} of them"
         )

@@ -2,7 +2,8 @@
 
 Beside the fit time it records each evaluation's time (from the optimizer's callback: the
 time between consecutive calls) and, where the fit factors a dense Schur complement, the
-median time of one LAPACK Cholesky (``dpotrf``) of the same order measured right after the
+median time of one LAPACK Cholesky (``dpotrf``) of the order factored at each evaluation
+(the Schur complement with the [X y] columns appended) measured right after the
 fit in the same process, on one BLAS thread and on the default number, the better of the
 two: the floor an evaluation is compared with.
 """
@@ -75,7 +76,8 @@ def run(problem: Problem, data: pd.DataFrame) -> Measurement:
         notes.insert(0, "not converged")
     evals = np.diff(stamps) if len(stamps) > 1 else np.zeros(0)  # from the second on
     chol = getattr(getattr(res.model, "pls", None), "chol", None)
-    order = int(getattr(chol, "q2", 0) or 0)
+    # the order LAPACK factors: the Schur complement with [X y] appended (older trees: q₂)
+    order = int(getattr(chol, "order", getattr(chol, "q2", 0)) or 0)
     return Measurement(
         fit_s=fit_s,
         evals=int(res.optsum.feval),

@@ -138,6 +138,12 @@ class BlockCholesky:
             self._tail = np.zeros((self.q2, r))
 
     @property
+    def order(self) -> int:
+        """Order of the dense matrix factored at each evaluation: q₂ plus the [X y] columns
+        appended (after the first update with them)."""
+        return int(self._S.shape[0])
+
+    @property
     def U22(self) -> np.ndarray:
         """(q₂, q₂) upper-triangular factor of the Schur complement S = U₂₂ᵀU₂₂."""
         return self._U[: self.q2, : self.q2]

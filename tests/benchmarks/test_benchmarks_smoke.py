@@ -131,7 +131,9 @@ def test_worker_subprocess_reports_a_run():
 def test_sparselme_adapter_records_evaluations_and_the_cholesky_floor():
     problem = PROBLEMS["flat_200k"]
     m = adapters.load("sparselme").run(problem, problem.make_data(tiny=True))
-    assert m.schur_order == 50  # the tiny problem's second factor: a dense Schur complement
+    # the tiny problem's second factor (50 levels) is a dense Schur complement, factored
+    # with [X y] appended: y ~ x + (1|a) + (1|b) adds the intercept, x and y
+    assert m.schur_order == 50 + 3
     assert m.cholesky_s and 0 < m.cholesky_s < m.fit_s
     assert 0 < m.eval_median_s <= m.eval_max_s < m.fit_s
 
