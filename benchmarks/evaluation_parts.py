@@ -1,6 +1,7 @@
 """Where an evaluation's time goes, under the process-wide thread settings.
 
-``python -m benchmarks.evaluation_parts [--problem insteval] [--fits 5] [--rounds 3]``
+``python -m benchmarks.evaluation_parts [--problem insteval] [--fits 5] [--rounds 3]
+[--settings default,...]``
 fits a block-path problem in fresh worker processes (one untimed fit first), each under
 one setting of the environment, alternating setting by setting:
 
@@ -81,12 +82,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--fits", type=int, default=5, help="timed fits per worker")
     ap.add_argument("--rounds", type=int, default=3, help="workers per setting, alternating")
     ap.add_argument("--tree", type=Path, default=Path(__file__).resolve().parents[1])
+    ap.add_argument("--settings", default=",".join(SETTINGS), help="comma-separated")
     args = ap.parse_args(argv)
+    chosen = {name: SETTINGS[name] for name in args.settings.split(",")}
     tree = args.tree.resolve()
-    collected: dict = {name: {"parts": {}, "fits": [], "floor": []} for name in SETTINGS}
+    collected: dict = {name: {"parts": {}, "fits": [], "floor": []} for name in chosen}
     order = 0
     for _ in range(args.rounds):
-        for name, env in SETTINGS.items():
+        for name, env in chosen.items():
             parts, fit_s, floor, order = run_setting(tree, env, args.problem, args.fits)
             record = collected[name]
             for part, times in parts.items():

@@ -77,7 +77,8 @@ def run(problem: Problem, data: pd.DataFrame) -> Measurement:
     evals = np.diff(stamps) if len(stamps) > 1 else np.zeros(0)  # from the second on
     chol = getattr(getattr(res.model, "pls", None), "chol", None)
     # the order LAPACK factors: the Schur complement with [X y] appended (older trees: q₂)
-    order = int(getattr(chol, "order", getattr(chol, "q2", 0)) or 0)
+    q2 = int(getattr(chol, "q2", 0) or 0)  # 0: no dense Schur complement, no floor
+    order = int(getattr(chol, "order", q2)) if q2 else 0
     return Measurement(
         fit_s=fit_s,
         evals=int(res.optsum.feval),
