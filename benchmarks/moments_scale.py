@@ -15,9 +15,10 @@
   ``sl.lmer("y ~ x1 + x2 + x3 + (1|a) + (1|b)", folder, estimator="moments")`` (pass 1
   codes the levels, every pass codes its chunks with the formula), in a fresh process.
 * ``refuse --rows N ...``: the exact fit on that folder, ``sl.lmer(formula, folder)``,
-  timed until it raises ProblemTooLargeError (its two passes and the cost estimate), in a
-  fresh process; reports the seconds, the peak RSS, the message and the seconds spent
-  choosing the factorization (the refusal's check) apart from those before it.
+  timed until it raises ProblemTooLargeError, in a fresh process; reports the seconds,
+  the peak RSS, the message and, apart, the seconds of the level pass, of the check on a
+  subset of the rows before the cross-products pass (`refuse_from_subset`) and of
+  choosing the factorization after it (where the first check did not refuse).
 
 ``make bench-large`` runs ``lmer`` and ``refuse`` at the issue's scale (optional: the
 folder, about 1.2 GB, is generated under the temporary directory on first use and reused).
@@ -146,18 +147,26 @@ def run_refuse_fit(args) -> dict:
     import sparselme as sl
     from sparselme.engine import objective
     from sparselme.errors import ProblemTooLargeError
+    from sparselme.streaming import passes
 
     faulthandler.dump_traceback_later(120, repeat=True)  # where the time goes, on stderr
-    choose, spent = objective.choose_factorization, []
+    spent = {"level_pass": 0.0, "refuse_from_subset": 0.0, "choose_factorization": 0.0}
 
-    def timed_choice(*a, **kw):  # the check vs the passes before it
-        start = time.perf_counter()
-        try:
-            return choose(*a, **kw)
-        finally:
-            spent.append(time.perf_counter() - start)
+    def timed(module, name: str) -> None:  # the checks vs the passes around them
+        fn = getattr(module, name)
 
-    objective.choose_factorization = timed_choice
+        def run(*a, **kw):
+            start = time.perf_counter()
+            try:
+                return fn(*a, **kw)
+            finally:
+                spent[name] += time.perf_counter() - start
+
+        setattr(module, name, run)
+
+    timed(passes, "level_pass")
+    timed(passes, "refuse_from_subset")
+    timed(objective, "choose_factorization")
     t0 = time.perf_counter()
     try:
         sl.lmer(FORMULA, str(args.data), chunk_size=args.chunk_rows)
@@ -166,7 +175,7 @@ def run_refuse_fit(args) -> dict:
         message = str(exc)
     wall = time.perf_counter() - t0
     return {**_about(args, "refuse", data=str(args.data)), "wall_s": wall,
-            "choose_factorization_s": sum(spent), "message": message,
+            **{f"{name}_s": s for name, s in spent.items()}, "message": message,
             "peak_rss_gb": _rss_gb()}
 
 

@@ -342,7 +342,10 @@ def _exact_model(formula, data, weights, offset, missing, residual, fit_kwargs: 
         chunk_size = fit_kwargs.pop("chunk_size", None)
         from .streaming import streamed_design  # the distributed code only for such inputs
 
-        design, cp = streamed_design(formula, data, weights, offset, missing, chunk_size)
+        design, cp = streamed_design(
+            formula, data, weights, offset, missing, chunk_size,
+            factorization=engine.get("factorization", "auto"),
+        )
         model = LinearMixedModel(design, cp=cp, **engine)
     else:
         model = LinearMixedModel.from_formula(

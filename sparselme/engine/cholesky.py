@@ -46,6 +46,8 @@ __all__ = [
     "BlockCholesky",
     "FixedEffectsNotPositiveDefinite",
     "choose_factorization",
+    "check_dense_schur",
+    "dense_schur_infeasible",
     "sampled_schur_fill",
     "batched_cholesky",
     "batched_lower_inverse",
@@ -88,22 +90,38 @@ def choose_factorization(
         if q2 <= 500 or fill >= DENSE_SCHUR_MIN_FILL:
             return BlockCholesky(terms, cp)
     elif _schur_fill(terms, cp.cross, q1, q2) >= DENSE_SCHUR_MIN_FILL:
-        _check_dense_schur(terms, cp, q2)
+        check_dense_schur(terms, cp, cp.p)
     return SparseCholesky(terms, cp, ordering)
 
 
-def _check_dense_schur(terms, cp: CrossProducts, q2: int) -> None:
-    """ProblemTooLargeError where the complement fills in (sampled) and its dense cost is
-    infeasible; otherwise nothing (CHOLMOD's ordering may still do better)."""
+def dense_schur_infeasible(terms: Sequence[RandomEffectsTerm], p: int) -> bool:
+    """Whether the Schur complement is too large for LAPACK and its dense cost (with p
+    fixed-effects columns) infeasible: then `check_dense_schur` refuses a fit where the
+    complement fills in (known from the terms' levels alone, before any cross-product)."""
+    q2 = sum(t.q for t in terms[1:])
+    return q2 > DENSE_SCHUR_MAX and not limits.is_feasible(limits.dense_estimate(q2, p + 1))
+
+
+def check_dense_schur(
+    terms: Sequence[RandomEffectsTerm], cp: CrossProducts, p: int, subset: str = ""
+) -> None:
+    """ProblemTooLargeError where the complement fills in (`sampled_schur_fill` of
+    ``cp``) and its dense cost with p fixed-effects columns is infeasible; otherwise
+    nothing (CHOLMOD's ordering may still do better).
+
+    ``subset`` says which rows ``cp`` sums when not all of them: its level pairs are a
+    subset of all rows', so is its fill (for the same sampled levels): a lower bound.
+    """
     fill = sampled_schur_fill(terms, cp)
     if fill < DENSE_SCHUR_MIN_FILL:
         return
+    where = f"; measured on {subset}, a lower bound for all rows" if subset else ""
     path = (
         f"dense Schur complement (left by eliminating term {terms[0].name!r} first; "
-        f"{100 * fill:.3g}% filled in a sample of its rows)"
+        f"{100 * fill:.3g}% filled in a sample of its rows{where})"
     )
     limits.check_feasible(
-        limits.dense_estimate(q2, cp.p + 1, path=path),
+        limits.dense_estimate(sum(t.q for t in terms[1:]), p + 1, path=path),
         note='factorization="sparse" runs CHOLMOD\'s own fill-reducing ordering instead, '
         "whose analysis can itself take minutes at this size.",
     )
@@ -127,7 +145,8 @@ def sampled_schur_fill(
 
     The ``hubs`` fraction of the leading term's levels of highest degree is left out: a
     fill-reducing ordering eliminates such levels last, where they add a few dense rows,
-    not a dense complement. With every row sampled and ``hubs=0`` the fill is exact.
+    not a dense complement. The fraction is of the levels that occur in ``cp`` (all of
+    them when it sums all rows). With every row sampled and ``hubs=0`` the fill is exact.
     """
     later = terms[1:]
     start = np.concatenate([[0], np.cumsum([t.nlevels for t in later])]).astype(np.int64)
@@ -152,10 +171,11 @@ def sampled_schur_fill(
     if n2 > sample:
         cols = np.sort(np.random.default_rng(seed).choice(n2, sample, replace=False))
     sampled = B[cols]  # without the leading term's hubs
-    n_hubs = int(hubs * n1)
+    degree = np.bincount(c, minlength=n1)
+    n_hubs = int(hubs * np.count_nonzero(degree))  # of the levels in cp's rows
     if n_hubs:
         hub = np.zeros(n1, dtype=bool)
-        hub[np.argpartition(np.bincount(c, minlength=n1), -n_hubs)[-n_hubs:]] = True
+        hub[np.argpartition(degree, -n_hubs)[-n_hubs:]] = True
         sampled.data[hub[sampled.indices]] = 0.0
         sampled.eliminate_zeros()
     # (n2, len(cols)) pattern of the sampled columns: one pass over B, no transpose of it

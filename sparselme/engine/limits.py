@@ -44,6 +44,7 @@ __all__ = [
     "dense_estimate",
     "sparse_estimate",
     "check_feasible",
+    "is_feasible",
     "symbolic_overflow",
     "available_memory",
     "MAX_SECONDS_PER_EVALUATION",
@@ -154,17 +155,29 @@ def available_memory() -> float | None:
     return min(found) if found else None
 
 
+def is_feasible(estimate: FitEstimate, memory: float | None = None) -> bool:
+    """Whether `check_feasible` would pass ``estimate``."""
+    return not _infeasible(estimate, available_memory() if memory is None else memory)
+
+
+def _infeasible(estimate: FitEstimate, memory: float | None) -> tuple[bool, ...]:
+    """(too big for ``memory`` bytes, too slow), or () where the estimate is feasible."""
+    too_big = memory is not None and estimate.memory_bytes > memory
+    if not too_big and estimate.flops < 1e12:
+        return ()  # well under a minute anywhere: no need to measure the machine
+    too_slow = estimate.seconds > MAX_SECONDS_PER_EVALUATION
+    return (too_big, too_slow) if too_big or too_slow else ()
+
+
 def check_feasible(estimate: FitEstimate, memory: float | None = None, note: str = "") -> None:
     """Raise ProblemTooLargeError where the exact fit would not fit in memory or would
     take over MAX_SECONDS_PER_EVALUATION per evaluation. ``memory``: bytes available
     (default `available_memory`); ``note`` ends the message."""
     memory = available_memory() if memory is None else memory
-    too_big = memory is not None and estimate.memory_bytes > memory
-    if not too_big and estimate.flops < 1e12:
-        return  # well under a minute anywhere: no need to measure the machine
-    too_slow = estimate.seconds > MAX_SECONDS_PER_EVALUATION
-    if not (too_big or too_slow):
+    found = _infeasible(estimate, memory)
+    if not found:
         return
+    too_big, too_slow = found
     reasons = []
     if too_big:
         need, have = _gigabytes(estimate.memory_bytes), _gigabytes(memory)

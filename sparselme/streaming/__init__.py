@@ -38,8 +38,13 @@ def streamed_design(
     offset: str | None = None,
     missing: str = "raise",
     chunk_size: int | None = None,
+    factorization: str | None = None,
 ) -> tuple[Design, CrossProducts]:
     """(design, cross-products) of an lme4 formula on a Parquet path, pyarrow dataset or
-    Dask DataFrame, in two passes over the data."""
+    Dask DataFrame, in two passes over the data. ``factorization``: the exact fit's, when
+    the design is for one ("auto": refused between the passes where a subset of the rows
+    shows it infeasible, `sparselme.streaming.passes.refuse_from_subset`)."""
     source = data if isinstance(data, (ParquetSource, DaskSource)) else as_source(data, chunk_size)
-    return _two_passes(parse_formula(formula), source, weights, offset, missing)
+    return _two_passes(
+        parse_formula(formula), source, weights, offset, missing, factorization=factorization
+    )

@@ -7,6 +7,9 @@ driver:
 1. **Levels** (`sparselme.streaming.levels`): every chunk reports its levels, missing values
    and weights; the union gives the global levels, from which the one coder
    (`sparselme.data.coder.Coder`) is built.
+   Where the exact fit's dense Schur complement would be infeasible, the rows of a
+   sample of the leading term's levels are coded first: if their cross-products already
+   show the complement filled in, the fit is refused before pass 2 (`refuse_from_subset`).
 2. **Moments**: each chunk is coded with that coder and its cross-products are summed
    (``CrossProducts.__add__``), together with the chunk-additive summaries of [X, y] and of
    each term's columns (`sparselme.data.moments.ColumnMoments`). The checks of data in
@@ -27,11 +30,12 @@ import numpy as np
 import pandas as pd
 
 from ..data import checks, validation
-from ..data.coder import Coder, refuse_stateful_transforms
+from ..data.coder import CodedChunk, Coder, refuse_stateful_transforms
 from ..data.design import Design, bar_covariance
 from ..data.formula import ParsedFormula
 from ..data.missing import report_missing
 from ..data.moments import ColumnMoments
+from ..engine import cholesky
 from ..engine.crossprod import CrossProducts, chunk_crossproducts
 from ..engine.rows import TermRows
 from ..engine.terms import RandomEffectsTerm
@@ -40,7 +44,16 @@ from .columns import StreamedRows
 from .levels import LevelSummary, Plan, coder_of, plan_of, summarize_levels
 from .sources import DaskSource, ParquetSource
 
-__all__ = ["ChunkMoments", "LevelPass", "chunk_moments", "level_pass", "streamed_design"]
+__all__ = [
+    "SUBSET_ROWS",
+    "ChunkMoments",
+    "LevelPass",
+    "chunk_moments",
+    "level_pass",
+    "refuse_from_subset",
+    "streamed_design",
+    "subset_levels",
+]
 
 
 @dataclass
@@ -77,7 +90,7 @@ def chunk_moments(df: pd.DataFrame, coder: Coder, drop_missing: bool) -> ChunkMo
     enc = coder.code(df, drop_missing)
     if len(enc.y) == 0 and not enc.ndropped:
         return None
-    rows = [TermRows.of(c, m, len(t.levels)) for c, m, t in zip(enc.codes, enc.models, coder.terms)]
+    rows = _term_rows(enc, coder)
     y = enc.y_minus_offset
     return ChunkMoments(
         cp=chunk_crossproducts(rows, enc.X, y, enc.weights),
@@ -87,6 +100,10 @@ def chunk_moments(df: pd.DataFrame, coder: Coder, drop_missing: bool) -> ChunkMo
         dropped=enc.dropped,
         ndropped=enc.ndropped,
     )
+
+
+def _term_rows(enc: CodedChunk, coder: Coder) -> list[TermRows]:
+    return [TermRows.of(c, m, len(t.levels)) for c, m, t in zip(enc.codes, enc.models, coder.terms)]
 
 
 def _stacked(X: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -156,6 +173,63 @@ def level_pass(
     return LevelPass(coder_of(parsed, summary), plan, nrows)
 
 
+# Rows whose cross-products are summed before pass 2 to show that the exact fit's dense
+# Schur complement fills in (`refuse_from_subset`; in expectation: whole levels are taken).
+SUBSET_ROWS = 4_000_000
+
+
+def refuse_from_subset(coder: Coder, source, plan: Plan, nrows: int, drop_missing: bool) -> None:
+    """ProblemTooLargeError where the rows of a sample of the leading term's levels already
+    show that the exact fit's dense Schur complement fills in and is infeasible.
+
+    Known from pass 1 (``coder``, ``plan``, ``nrows``): the terms' levels, so the order of
+    the complement and its dense cost (`sparselme.engine.cholesky.dense_schur_infeasible`);
+    where that cost is infeasible, the fill decides the refusal
+    (`sparselme.engine.cholesky.check_dense_schur`). The level pairs of a subset of the
+    rows are a subset of all rows', so is its fill (for the same sampled levels): a fill
+    that reaches DENSE_SCHUR_MIN_FILL on the subset is reached on all rows. Below it
+    nothing is decided and pass 2 runs: this check can only refuse earlier, never accept.
+
+    The subset is every row of a seeded sample of the leading term's levels (of its first
+    grouping variable), about SUBSET_ROWS rows: a share f of the levels keeps about f of
+    the fill, where a share f of the rows at random keeps about f² of it. The fill leaves
+    out the 1% of the leading levels of highest degree (hubs) among those sampled, each
+    with all its rows, not among all: the bound holds up to which levels count as hubs.
+    The dense cost counts every fixed-effects column the formula codes (pass 2 may still
+    drop collinear ones).
+    """
+    terms = [RandomEffectsTerm(t.bar.group_name, t.columns, t.levels) for t in coder.terms]
+    p = len(coder.fixed_names)
+    if len(terms) < 2 or not cholesky.dense_schur_infeasible(terms, p):
+        return  # nothing to prove: the complement is factored, or refused, anyway
+    var = coder.terms[0].bar.group[0]
+    levels = coder.group_levels[var]
+    chosen = subset_levels(levels, nrows)
+    cp = source.reduce(_subset_crossproducts, plan.columns, coder, drop_missing, var, chosen)
+    if cp is not None:
+        subset = f"the {cp.nobs:,} rows of {len(chosen):,} of the {len(levels):,} {var!r} levels"
+        cholesky.check_dense_schur(terms, cp, p, subset=subset)
+
+
+def subset_levels(levels: pd.Index, nrows: int) -> pd.Index:
+    """The levels whose rows `refuse_from_subset` reads: a seeded sample of about
+    SUBSET_ROWS / nrows of them (all when nrows ≤ SUBSET_ROWS)."""
+    share = min(1.0, SUBSET_ROWS / max(nrows, 1))
+    return levels[np.random.default_rng(0).random(len(levels)) < share]
+
+
+def _subset_crossproducts(
+    df: pd.DataFrame, coder: Coder, drop_missing: bool, var: str, chosen: pd.Index
+) -> CrossProducts | None:
+    """The cross-products of a chunk's rows at the ``chosen`` levels of ``var``, coded as
+    pass 2 codes them."""
+    at = df[var].isin(chosen).to_numpy()
+    enc = coder.code(df.loc[at], drop_missing) if at.any() else None
+    if enc is None or len(enc.y) == 0:
+        return None
+    return chunk_crossproducts(_term_rows(enc, coder), enc.X, enc.y_minus_offset, enc.weights)
+
+
 def streamed_design(
     parsed: ParsedFormula,
     source: ParquetSource | DaskSource,
@@ -163,13 +237,19 @@ def streamed_design(
     offset: str | None = None,
     missing: str = "raise",
     stacklevel: int = 4,
+    factorization: str | None = None,
 ) -> tuple[Design, CrossProducts]:
     """Both passes over ``source``: the design (structure only) and its cross-products.
 
     The input checks are those of data in memory, made on the chunks' summed summaries.
+    ``factorization``: the exact fit's (`sparselme.engine.cholesky.choose_factorization`)
+    when the design is for one; with ``"auto"`` an exact fit that a subset of the rows
+    shows infeasible is refused between the passes (`refuse_from_subset`).
     """
     # ---- pass 1: levels, missing values, weights
     coder, plan, nrows = level_pass(parsed, source, weights, offset, missing, stacklevel + 1)
+    if factorization == "auto":
+        refuse_from_subset(coder, source, plan, nrows, missing == "drop")
 
     # ---- pass 2: cross-products and the summaries the checks need
     moments: ChunkMoments = source.reduce(chunk_moments, plan.columns, coder, missing == "drop")

@@ -60,6 +60,35 @@ def test_sampled_fill_with_every_row_equals_the_dense_schur_complement():
     )
 
 
+def test_the_fill_of_a_subset_of_the_rows_is_at_most_that_of_all_rows():
+    """More rows only add level pairs: for the same sampled levels a subset's fill is a
+    lower bound of all rows' (what `sparselme.streaming.passes.refuse_from_subset` uses)."""
+    rng = np.random.default_rng(5)
+    n, sizes, ks = 3000, [400, 100, 20], [1, 2, 1]
+    codes = [rng.integers(0, L, n) for L in sizes]
+    terms, cp, _ = _design(codes, sizes, ks)
+    subsets = {
+        "first rows": np.arange(n) < n // 4,
+        "random rows": rng.random(n) < 0.3,
+        "rows of a quarter of g0's levels": np.isin(codes[0], rng.choice(400, 100, False)),
+    }
+    for sample in (40, 10_000):  # a sample of the 120 later levels, and all of them
+        full = cholesky.sampled_schur_fill(terms, cp, sample=sample, hubs=0.0)
+        assert full > 0.2
+        for name, rows in subsets.items():
+            _, sub, _ = _design([c[rows] for c in codes], sizes, ks)
+            got = cholesky.sampled_schur_fill(terms, sub, sample=sample, hubs=0.0)
+            assert 0.01 < got < full, name
+        # nested subsets: the first rows, then more of them
+        fills = [
+            cholesky.sampled_schur_fill(
+                terms, _design([c[:m] for c in codes], sizes, ks)[1], sample=sample, hubs=0.0
+            )
+            for m in (300, 1000, 2000, n)
+        ]
+        assert fills == sorted(fills) and fills[-1] == full
+
+
 def _hub_design(seed: int = 0):
     """(1|g0) with 150 levels over (1|g1) with 75, nested (g0's level l within g1's level
     l // 2) but for g0's level 0, which touches every level of g1 (the top 1%: one hub)."""
