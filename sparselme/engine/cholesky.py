@@ -21,6 +21,8 @@ ordering of a crossed pattern with hundreds of thousands of levels can itself ta
 minutes. When a sample of the complement's rows shows that it fills in anyway
 (`sampled_schur_fill`), the dense complement's cost is checked first
 (`sparselme.engine.limits.check_feasible`), so such a fit is refused in seconds.
+`check_dense_schur` also takes the cross-products of a subset of the rows, whose fill is
+a lower bound: streamed fits are checked so before their cross-products pass.
 """
 
 from __future__ import annotations
