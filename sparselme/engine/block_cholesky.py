@@ -93,8 +93,8 @@ class BlockCholesky:
             self.q2 * self.q1 <= DENSE_CROSS_MAX_ENTRIES
             and self.q2 * self.q2 * self.q1 / 2 < DENSE_CROSS_FLOPS_PER_PAIR * pairs
         )
+        entry_col = np.repeat(np.arange(self.q1), counts)  # each entry's column (CSC order)
         if self.dense_cross:  # unscaled A₂₁ = Z₂ᵀWZ₁, dense; rescaled per θ at fixed cost
-            entry_col = np.repeat(np.arange(self.q1), counts)
             self._base_flat = self.L21.indices.astype(np.int64) * self.q1 + entry_col
             self._L21_dense = np.zeros((self.q2, self.q1), order="F")  # + the tail's rows
         else:  # L₂₁ by columns (its CSC), indexed by rows: each entry's CSC position
@@ -110,10 +110,11 @@ class BlockCholesky:
         self._pairs = pairs
         # all terms scalar: L₂₁'s entries are A₂₁'s times a column scale T₁/l₁ and a row
         # scale T_s, so each θ costs one gather and two products (no block algebra)
-        self._scalar = all(t.k == 1 for t in terms)
-        self._entry_col = np.repeat(np.arange(self.q1), counts)
-        row_term = np.searchsorted(off[1:], self.L21.indices, side="right")
-        self._entry_term = None if len(terms) == 2 else row_term - 1  # index into T[1:]
+        self._scalar = not self.dense_cross and all(t.k == 1 for t in terms)
+        if self._scalar:
+            self._entry_col = entry_col
+            row_term = np.searchsorted(off[1:], self.L21.indices, side="right")
+            self._entry_term = None if len(terms) == 2 else row_term - 1  # index into T[1:]
         self.refresh()
         self._resize(0)
         self.L11 = np.zeros((self.L1, self.k1, self.k1))

@@ -18,9 +18,10 @@ cost first and refuses an infeasible fit before CHOLMOD runs. Streamed data are 
 earlier still, between the level pass and the cross-products pass, on the rows of a
 sample of the leading term's levels, whose fill is a lower bound
 (`sparselme.streaming.passes.refuse_from_subset`): the 30M-row, 200,000 × 80,000-level
-crossed benchmark is refused after 9.6 s (4.0 s level pass, 5.4 s the check on 4.05M
-rows: 6.12% filled); with the check after both passes it took 36 s, and CHOLMOD's
-analysis overflowed (`symbolic_overflow`) only after 471 s.
+crossed benchmark (``python -m benchmarks.moments_scale refuse``) is refused after 9.6 s
+(4.0 s level pass, 5.4 s the check on 4.05M rows: 6.12% filled); with the check after
+both passes it took 36 s, and CHOLMOD's analysis overflowed (`symbolic_overflow`) only
+after 471 s.
 
 Seconds follow from this machine's measured rate of a small dense Cholesky (one thread);
 memory is compared with what the system (and a cgroup limit) has available.

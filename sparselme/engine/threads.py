@@ -63,7 +63,7 @@ KERNEL_PARALLEL_MIN_PAIRS = 250_000
 # ... or, where the dense library's workers may still be spinning, above this many (~20 ms).
 KERNEL_BESIDE_SPINNING_MIN_PAIRS = 20_000_000
 
-_IDLE_CHECK = {"at": -1e9, "limit": None}
+_IDLE_CHECK = {"at": -1e9, "limit": None, "cores": None}
 _LOCK = threading.RLock()
 _STATE: dict = {"controller": None, "modules": -1, "dense": None, "active": None}
 
@@ -162,7 +162,8 @@ def _cgroup_cpus(root: str = "/sys/fs/cgroup") -> float | None:
 
 
 def available_cores() -> int:
-    """Cores this process may run on: its CPU affinity, capped by a cgroup CPU quota."""
+    """Cores this process may run on: its CPU affinity, capped by a cgroup CPU quota (read
+    afresh; `idle_core_limit` keeps the count of its last look)."""
     try:
         cores = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
@@ -216,7 +217,7 @@ def idle_core_limit(max_age: float = 5.0) -> int | None:
         others = min(samples)
     free = cores - others
     limit = None if free >= cores else max(1, free)
-    _IDLE_CHECK.update(at=now, limit=limit)
+    _IDLE_CHECK.update(at=now, limit=limit, cores=cores)
     return limit
 
 
@@ -229,12 +230,13 @@ def dense_blas_threads(order: int) -> int | None:
 
 
 def kernel_threads(pairs: int, blas_limit: int | None) -> int:
-    """Threads for the compiled kernels: one for small work, else as many as BLAS gets."""
+    """Threads for the compiled kernels: one for small work, else as many as BLAS gets
+    (all cores: as counted at the last look at the load, not re-read per evaluation)."""
     if pairs <= KERNEL_PARALLEL_MIN_PAIRS:
         return 1
     if pairs <= KERNEL_BESIDE_SPINNING_MIN_PAIRS and not blas_sleeps_promptly(dense_library()):
         return 1
-    return blas_limit or available_cores()
+    return blas_limit or _IDLE_CHECK["cores"] or available_cores()
 
 
 # ---- the setting during a fit --------------------------------------------------------------

@@ -164,6 +164,7 @@ def test_kernels_share_the_cores_only_where_blas_workers_sleep_promptly(monkeypa
     mid = threads.KERNEL_PARALLEL_MIN_PAIRS + 1
     big = threads.KERNEL_BESIDE_SPINNING_MIN_PAIRS + 1
     monkeypatch.setattr(threads, "available_cores", lambda: 2)
+    monkeypatch.setitem(threads._IDLE_CHECK, "cores", None)  # no earlier look at the load
     monkeypatch.setattr(threads, "blas_sleeps_promptly", lambda path: True)
     assert threads.kernel_threads(mid, None) == 2
     monkeypatch.setattr(threads, "blas_sleeps_promptly", lambda path: False)

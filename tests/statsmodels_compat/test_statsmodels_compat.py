@@ -354,7 +354,7 @@ def test_array_api_variance_components(students):
     assert again.llf == pytest.approx(ours.llf, abs=1e-8)
 
 
-# ---- where statsmodels stops short --------------------------------------------------------------
+# ---- likelihoods at least statsmodels' -----------------------------------------------------------
 
 
 def test_dietox_random_slopes_ml_reaches_lme4(dietox):
