@@ -59,6 +59,8 @@ from sparselme.engine.objective import PenalizedLeastSquares
 timed("deviance", PenalizedLeastSquares, "deviance")
 timed("update", bc.BlockCholesky, "update")
 timed("L21 L21'", bc._gram, "negative_lower_gram")
+if hasattr(bc._gram, "negative_lower_gram_counts"):  # the count kernel (scalar indicators)
+    timed("L21 L21'", bc._gram, "negative_lower_gram_counts")
 timed("[X y] rows", bc._gram, "sparse_times_dense")
 timed("dpotrf", bc.lapack, "dpotrf")
 fit_s = []

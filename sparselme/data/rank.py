@@ -1,4 +1,4 @@
-"""Linear dependence among columns, by one Householder QR (LAPACK ``geqrf``).
+"""Linear dependence among columns, by a Householder QR (LAPACK ``geqrf``).
 
 Used for the fixed-effects matrix (lme4 drops redundant columns with a warning) and for
 the columns of a random-effects term (whose variances are not identifiable then). The
@@ -73,11 +73,31 @@ def _column_norms(X: np.ndarray) -> np.ndarray:
     return np.sqrt(np.einsum("ij,ij->j", X, X))
 
 
+# rows per block of a tall QR: the block (with 30 columns, 480 KB) stays in cache while
+# its reflectors are applied, where one QR of all rows streams the matrix once per column
+QR_BLOCK_ROWS = 2048
+
+
 def qr_r(M: np.ndarray, overwrite: bool = False) -> np.ndarray:
-    """(min(n, m), m) triangular factor R of M (n, m), by LAPACK's Householder QR."""
+    """(min(n, m), m) triangular factor R of M (n, m), by LAPACK's Householder QR.
+
+    A tall M is factored in blocks of `QR_BLOCK_ROWS` rows, then the blocks' R factors
+    stacked (a tall-skinny QR: the same R up to the signs of its rows, as stable).
+    """
     (geqrf,) = la.get_lapack_funcs(("geqrf",), (M,))
+    n, m = M.shape
     with blas_threads(1):  # tall and skinny: threads only add contention
-        qr, _, _, info = geqrf(M, lwork=max(1, 64 * M.shape[1]), overwrite_a=overwrite)
+        if n > 2 * QR_BLOCK_ROWS and n > 4 * m:
+            blocks = [
+                _householder_r(geqrf, M[s : s + QR_BLOCK_ROWS], False)
+                for s in range(0, n, QR_BLOCK_ROWS)
+            ]
+            return _householder_r(geqrf, np.asfortranarray(np.vstack(blocks)), True)
+        return _householder_r(geqrf, M, overwrite)
+
+
+def _householder_r(geqrf, M: np.ndarray, overwrite: bool) -> np.ndarray:
+    qr, _, _, info = geqrf(M, lwork=max(1, 64 * M.shape[1]), overwrite_a=overwrite)
     if info != 0:
         raise NumericalError(f"QR of the fixed-effects matrix failed (LAPACK info={info})")
     return np.triu(qr[: min(M.shape)])

@@ -7,6 +7,10 @@ indexed by rows (for each row, its columns and the entry's position in the CSC a
 Row i of S is built from the columns that row i of L touches, so each thread writes its
 own rows: Σ_c (column count)²/2 multiply-adds, no index arrays of that size.
 
+``negative_lower_gram_counts`` is its form for L = diag(r) C diag(√w) with C a matrix of
+counts (scalar indicator terms: C = Z₂ᵀZ₁), each entry repeated as often as its count, so
+the inner loop reads 2-byte row indices only; S is scaled by r after each row.
+
 ``gram_block_forms`` gives, per block of k consecutive columns of L, the k × k matrix
 L[:, block]ᵀ M L[:, block] for a dense symmetric M: the conditional variances' counterpart.
 ``sparse_times_dense`` gives L B for a dense B: the [X y] rows of S, −(L L_X1ᵀ)ᵀ.
@@ -17,7 +21,23 @@ L[:, block]ᵀ M L[:, block] for a dense symmetric M: the conditional variances'
 import numpy as np
 
 from cython.parallel cimport prange
-from libc.stdint cimport int32_t, int64_t
+from libc.stdint cimport int32_t, int64_t, uint16_t
+
+
+cdef extern from *:
+    """
+    #if defined(__GNUC__) || defined(__clang__)
+    #define SPARSELME_PREFETCH(p) __builtin_prefetch((p), 0, 0)
+    #else
+    #define SPARSELME_PREFETCH(p) ((void)0)
+    #endif
+    """
+    void SPARSELME_PREFETCH(const void* p) nogil
+
+# columns ahead whose entries are requested from memory while the current one is summed:
+# the columns a row touches are scattered, and the inner loops are short
+cdef enum:
+    AHEAD = 6
 
 
 def negative_lower_gram(
@@ -38,7 +58,7 @@ def negative_lower_gram(
     the entries of column c from its start up to that position are those with row ≤ i.
     """
     cdef Py_ssize_t m = S.shape[0]
-    cdef Py_ssize_t i, p, e, last
+    cdef Py_ssize_t i, p, e, last, end, ahead
     cdef int32_t c
     cdef double v
     cdef double* Si
@@ -57,12 +77,71 @@ def negative_lower_gram(
         Si = &S[i, 0]
         for e in range(i + 1):
             Si[e] = 0.0
-        for p in range(row_ptr[i], row_ptr[i + 1]):
+        end = row_ptr[i + 1]
+        for p in range(row_ptr[i], end):
+            if p + AHEAD < end:
+                ahead = col_ptr[row_cols[p + AHEAD]]
+                SPARSELME_PREFETCH(&rows[ahead])
+                SPARSELME_PREFETCH(&vals[ahead])
             c = row_cols[p]
             last = row_pos[p]
             v = vals[last]
             for e in range(col_ptr[c], last + 1):
                 Si[rows[e]] -= v * vals[e]
+
+
+def negative_lower_gram_counts(
+    const int64_t[::1] row_ptr,
+    const int32_t[::1] row_cols,
+    const int64_t[::1] row_pos,
+    const int64_t[::1] col_ptr,
+    const uint16_t[::1] col_rows,
+    const double[::1] w,
+    const double[::1] r,
+    double[:, :] S,
+    int threads,
+):
+    """S[i, j] = −r_i r_j Σ_c w_c C[i, c] C[j, c] for j < i (and, for i = j, the same with
+    C[i, c]² replaced by C[i, c](C[i, c] + 1)/2), for a count matrix C (m × q₁).
+
+    The pattern is C's with each entry (i, c) repeated C[i, c] times (``col_rows``, rows
+    sorted within columns; m ≤ 65,536), indexed by rows as in ``negative_lower_gram``;
+    w (q₁,), r (m,). The caller adds the diagonal's remainder, r_i² Σ_c w_c C(C − 1)/2,
+    which only repeated entries have.
+    """
+    cdef Py_ssize_t m = S.shape[0]
+    cdef Py_ssize_t i, p, e, last, end, ahead
+    cdef int32_t c
+    cdef double v
+    cdef double* Si
+    cdef const uint16_t* rows
+    if m and S.strides[1] != sizeof(double):
+        raise ValueError("the rows of S must be contiguous")
+    if r.shape[0] != m or w.shape[0] != col_ptr.shape[0] - 1:
+        raise ValueError("r must have one entry per row of S and w one per column of C")
+    if col_rows.shape[0] == 0:
+        for i in range(m):
+            for e in range(i + 1):
+                S[i, e] = 0.0
+        return
+    rows = &col_rows[0]
+    for i in prange(m, nogil=True, schedule="dynamic", chunksize=16, num_threads=threads):
+        Si = &S[i, 0]
+        for e in range(i + 1):
+            Si[e] = 0.0
+        end = row_ptr[i + 1]
+        for p in range(row_ptr[i], end):
+            if p + AHEAD < end:
+                ahead = col_ptr[row_cols[p + AHEAD]]
+                SPARSELME_PREFETCH(&rows[ahead])
+            c = row_cols[p]
+            last = row_pos[p]
+            v = w[c]
+            for e in range(col_ptr[c], last + 1):
+                Si[rows[e]] -= v
+        v = r[i]
+        for e in range(i + 1):
+            Si[e] *= v * r[e]
 
 
 def gram_block_forms(

@@ -115,6 +115,8 @@ class BlockCholesky:
             self._entry_col = entry_col
             row_term = np.searchsorted(off[1:], self.L21.indices, side="right")
             self._entry_term = None if len(terms) == 2 else row_term - 1  # index into T[1:]
+            self._schur_term = np.searchsorted(off[1:], np.arange(self.q2), side="right") - 1
+        self._counts: CountPattern | None = None  # set by refresh() where A₂₁ holds counts
         self.refresh()
         self._resize(0)
         self.L11 = np.zeros((self.L1, self.k1, self.k1))
@@ -193,16 +195,19 @@ class BlockCholesky:
         else:
             self._update_sparse_l21(T)
             threads = self._kernel_threads()
-            _gram.negative_lower_gram(
-                self._row_ptr,
-                self._row_cols,
-                self._row_pos,
-                self._col_ptr,
-                self._col_rows,
-                self.L21.data,
-                S[:q2, :q2],
-                threads,
-            )
+            if self._counts is not None:
+                self._counts.negative_gram(self._column_scale(T), self._row_scale(T), S, threads)
+            else:
+                _gram.negative_lower_gram(
+                    self._row_ptr,
+                    self._row_cols,
+                    self._row_pos,
+                    self._col_ptr,
+                    self._col_rows,
+                    self.L21.data,
+                    S[:q2, :q2],
+                    threads,
+                )
             if r:  # the tail's rows: −L_X1 L₂₁ᵀ and −L_X1 L_X1ᵀ (a SYRK's upper triangle)
                 LX1t = np.ascontiguousarray(self._LX1t)
                 _gram.sparse_times_dense(
@@ -252,6 +257,8 @@ class BlockCholesky:
             base[self._base_flat] = in_csc
             self._A21_base = base.reshape(self.q2, self.q1)
         elif self._scalar:
+            if self._counts is None or not np.array_equal(in_csc, self._A21_csc):
+                self._counts = CountPattern.of(self.L21, in_csc, self._entry_col, self._pairs)
             self._A21_csc = in_csc
 
     def _update_sparse_l21(self, T: list[np.ndarray]) -> None:
@@ -260,8 +267,7 @@ class BlockCholesky:
             return
         if self._scalar:
             out = self.L21.data
-            column_scale = T[0][0, 0] * self.L11inv[:, 0, 0]
-            np.multiply(self._A21_csc, column_scale[self._entry_col], out=out)
+            np.multiply(self._A21_csc, self._column_scale(T)[self._entry_col], out=out)
             if self._entry_term is None:  # one term after the leading one
                 out *= T[1][0, 0]
             else:
@@ -273,6 +279,14 @@ class BlockCholesky:
             V = scaled_cross(T, self.cp, key)
             blocks.append(V * Linv_t[lv] if self.k1 == 1 else np.matmul(V, Linv_t[lv]))
         np.take(np.concatenate([b.ravel() for b in blocks]), self._a21_gather, out=self.L21.data)
+
+    def _column_scale(self, T: list[np.ndarray]) -> np.ndarray:
+        """(q₁,) all terms scalar: L₂₁'s column scale T₁ / l₁ (after update's L₁₁)."""
+        return T[0][0, 0] * self.L11inv[:, 0, 0]
+
+    def _row_scale(self, T: list[np.ndarray]) -> np.ndarray:
+        """(q₂,) all terms scalar: L₂₁'s row scale, T_s of each row's term."""
+        return np.array([t[0, 0] for t in T[1:]])[self._schur_term]
 
     def _dense_l21(self, T: list[np.ndarray]) -> np.ndarray:
         """(q₂, q₁) L₂₁ = Λ₂ᵀ A₂₁ Λ₁ L₁₁⁻ᵀ from the stored dense A₂₁: O(q₂q₁)."""
@@ -373,6 +387,69 @@ class BlockCholesky:
         inner = np.eye(k1)[None, :, :] + G
         lead = np.matmul(np.matmul(self.L11inv.transpose(0, 2, 1), inner), self.L11inv)
         return [lead] + rest
+
+
+class CountPattern:
+    """L₂₁ = diag(r) C diag(c) with C (q₂, q₁) a matrix of counts (scalar indicator terms
+    without weights: C = Z₂ᵀZ₁), laid out for `_gram.negative_lower_gram_counts`: each
+    entry repeated as often as its count, 2-byte row indices, indexed by rows.
+    """
+
+    # counts repeat entries; beyond this many times the pairs of the plain kernel, it pays
+    # no longer (the count kernel reads a sixth of the bytes per pair)
+    MAX_PAIR_GROWTH = 1.5
+
+    def __init__(self, L21: sp.csc_matrix, counts: np.ndarray, entry_col: np.ndarray):
+        k = counts.astype(np.int64)
+        rows = np.repeat(L21.indices, k).astype(np.uint16)
+        cols = np.repeat(entry_col, k)
+        per_col = np.bincount(entry_col, weights=k, minlength=L21.shape[1]).astype(np.int64)
+        self.col_ptr = np.concatenate([[0], np.cumsum(per_col)])
+        order = np.argsort(rows, kind="stable")  # by row, positions ascending within
+        self.row_ptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=L21.shape[0]))])
+        self.row_cols = cols[order].astype(np.int32)
+        self.row_pos = order.astype(np.int64)
+        self.col_rows = rows
+        repeated = k > 1  # the diagonal's remainder: r_i² Σ_c w_c C(C − 1)/2
+        self._rep_rows = L21.indices[repeated]
+        self._rep_cols = entry_col[repeated]
+        self._rep_half = (k[repeated] * (k[repeated] - 1) / 2).astype(float)
+
+    @classmethod
+    def of(
+        cls, L21: sp.csc_matrix, values: np.ndarray, entry_col: np.ndarray, pairs: int
+    ) -> CountPattern | None:
+        """The layout where A₂₁'s values (CSC order) are positive integers, q₂ fits 16 bits
+        and the repeats add few pairs; otherwise None (the general kernel)."""
+        q2 = L21.shape[0]
+        if q2 > np.iinfo(np.uint16).max + 1 or not len(values):
+            return None
+        if not (np.all(values >= 1) and np.all(values == np.round(values))):
+            return None
+        per_col = np.bincount(entry_col, weights=values, minlength=L21.shape[1])
+        if np.sum(per_col * (per_col + 1) / 2) > cls.MAX_PAIR_GROWTH * max(pairs, 1):
+            return None
+        return cls(L21, values, entry_col)
+
+    def negative_gram(self, c: np.ndarray, r: np.ndarray, S: np.ndarray, threads: int) -> None:
+        """Lower triangle of S[:q₂, :q₂] = −L₂₁L₂₁ᵀ for column scales c (q₁,), row scales
+        r (q₂,)."""
+        q2 = len(r)
+        w = c * c
+        _gram.negative_lower_gram_counts(
+            self.row_ptr,
+            self.row_cols,
+            self.row_pos,
+            self.col_ptr,
+            self.col_rows,
+            w,
+            r,
+            S[:q2, :q2],
+            threads,
+        )
+        if len(self._rep_rows):
+            extra = np.bincount(self._rep_rows, self._rep_half * w[self._rep_cols], minlength=q2)
+            S.reshape(-1)[: q2 * S.shape[1] : S.shape[1] + 1] -= r * r * extra
 
 
 def symmetric_from_upper(M: np.ndarray, block: int = 1024) -> np.ndarray:

@@ -236,16 +236,17 @@ def _index_dtype(*sizes: int) -> type:
 def _level_sums(term: TermRows, wv: np.ndarray) -> np.ndarray:
     """(L, k, r) per-level Σ m ⊗ v for v of shape (n, r) (already weighted, F-ordered).
 
-    Sparse products Z_aᵀv[:, j], one per column a of the term's model and column j of v.
+    One weighted count per column a of the term's model and column j of v (a column of
+    ones, an intercept, weighs by v alone).
     """
     L, k = term.nlevels, term.k
-    n, r = wv.shape
+    r = wv.shape[1]
     out = np.empty((L, k, r))
-    row_ptr = np.arange(n + 1)
     for a in range(k):
-        Zt = sp.csc_matrix((term.model[:, a], term.codes, row_ptr), shape=(L, n))
+        m = term.model[:, a]
+        ones = bool(np.all(m == 1.0))
         for j in range(r):
-            out[:, a, j] = Zt @ wv[:, j]
+            out[:, a, j] = np.bincount(term.codes, wv[:, j] if ones else m * wv[:, j], minlength=L)
     return out
 
 

@@ -11,9 +11,10 @@ from sparselme.engine.rows import TermRows
 from sparselme.engine.terms import RandomEffectsTerm
 
 
-def _design(seed: int = 0, n: int = 300, scalar: bool = False):
+def _design(seed: int = 0, n: int = 300, scalar: bool = False, weighted: bool = True):
     """Crossed (1 + x | g1) with 25 levels, (1 | g2) with 8, (1 | g3) with 5; with
-    ``scalar``, (1 | g1): every term scalar (the block form's scalar path)."""
+    ``scalar``, (1 | g1): every term scalar (the block form's scalar path). Without
+    ``weighted``, unit weights: A₂₁ holds counts."""
     rng = np.random.default_rng(seed)
     x = rng.normal(size=n)
     lead = np.ones((n, 1)) if scalar else np.column_stack([np.ones(n), x])
@@ -28,7 +29,7 @@ def _design(seed: int = 0, n: int = 300, scalar: bool = False):
         for i, (r, cols) in enumerate(zip(rows, [lead_cols, ("1",), ("1",)]))
     ]
     X = np.column_stack([np.ones(n), rng.normal(size=n)])
-    w = rng.uniform(0.5, 2.0, n)
+    w = rng.uniform(0.5, 2.0, n) if weighted else np.ones(n)
     cp = chunk_crossproducts(rows, X, rng.normal(size=n), w)
     theta = [np.array([0.7] if scalar else [0.8, -0.3, 0.5]), np.array([1.3]), np.array([0.4])]
     T = [t.template(th) for t, th in zip(terms, theta)]
@@ -67,6 +68,44 @@ def test_factor_matches_the_dense_matrix(name, make, dense_cross, scalar, monkey
             sl = slice(at + lev * t.k, at + (lev + 1) * t.k)
             np.testing.assert_allclose(blocks[lev], Ainv[sl, sl], rtol=1e-9, atol=1e-12)
         at += t.q
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_count_kernel_gives_the_general_kernels_factor(weighted, monkeypatch):
+    """Unweighted scalar indicator terms (A₂₁ = counts, here with repeated cells) take the
+    count kernel; its factor, [X y] block included, is the general kernel's."""
+    monkeypatch.setattr(block_cholesky, "DENSE_CROSS_FLOPS_PER_PAIR", 0.0)
+    monkeypatch.setattr(block_cholesky.CountPattern, "MAX_PAIR_GROWTH", 10.0)
+    terms, cp, T, A = _design(scalar=True, weighted=weighted)
+    rng = np.random.default_rng(5)
+    q, r = A.shape[0], 3
+    xy = (rng.normal(size=(q, r)), np.eye(r) * 50.0)
+    counted = cholesky.BlockCholesky(terms, cp)
+    assert (counted._counts is not None) == (not weighted)
+    if not weighted:
+        assert len(counted._counts._rep_rows) > 0  # cells with more than one row
+    counted.update(T, xy)
+    assert counted.logdet() == pytest.approx(np.linalg.slogdet(A)[1], rel=1e-12)
+    monkeypatch.setattr(block_cholesky.CountPattern, "of", classmethod(lambda *a: None))
+    general = cholesky.BlockCholesky(terms, cp)
+    general.update(T, xy)
+    assert general._counts is None
+    np.testing.assert_allclose(np.triu(counted._U), np.triu(general._U), rtol=1e-12, atol=1e-12)
+
+
+def test_count_layout_only_where_it_pays():
+    """Non-integer values, a Schur block beyond 16-bit rows and repeats that add many
+    pairs keep the general kernel."""
+    import scipy.sparse as sp
+
+    L = sp.csc_matrix(np.array([[1.0, 0.0], [2.0, 1.0], [0.0, 3.0]]))
+    col = np.repeat(np.arange(2), np.diff(L.indptr))
+    pairs = 6  # two columns of two entries: 2·3/2 each
+    assert block_cholesky.CountPattern.of(L, L.data, col, pairs) is None  # 1+2, 1+3: growth
+    assert block_cholesky.CountPattern.of(L, L.data, col, 100) is not None
+    assert block_cholesky.CountPattern.of(L, L.data + 0.5, col, 100) is None
+    tall = sp.csc_matrix(([1.0], ([70_000], [0])), shape=(70_001, 1))
+    assert block_cholesky.CountPattern.of(tall, tall.data, np.zeros(1, int), 1) is None
 
 
 def test_choose_factorization_picks_the_block_form_for_a_small_complement():

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from sparselme.engine import _gram
+from sparselme.engine import _gram, block_cholesky
 
 
 def _random_pattern(m: int, ncols: int, density: float, seed: int) -> sp.csc_matrix:
@@ -38,6 +38,32 @@ def test_negative_lower_gram_equals_dense_product(threads, density):
     np.testing.assert_allclose(S[lower], want[lower], rtol=1e-13, atol=1e-12)
     upper = np.triu_indices(60, 1)
     np.testing.assert_array_equal(S[upper], before[upper])  # the upper triangle is untouched
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_count_kernel_equals_dense_product(threads):
+    """−diag(r) C diag(c)² Cᵀ diag(r) for counts C (repeats, an empty column, empty rows);
+    the rows below q₂ (the [X y] rows) and the upper triangle are untouched."""
+    rng = np.random.default_rng(4)
+    q2, q1, tail = 40, 90, 3
+    D = (rng.random((q2, q1)) < 0.1) * rng.integers(1, 4, (q2, q1)).astype(float)
+    D[:, 7] = 0.0
+    D[5, :] = 0.0
+    C = sp.csc_matrix(D)
+    C.sort_indices()
+    col = np.repeat(np.arange(q1), np.diff(C.indptr))
+    layout = block_cholesky.CountPattern(C, C.data, col)
+    c, r = rng.uniform(0.2, 2.0, q1), rng.uniform(0.5, 1.5, q2)
+    S = rng.normal(size=(q2 + tail, q2 + tail))
+    before = S.copy()
+    layout.negative_gram(c, r, S, threads)
+    L = (C.toarray() * r[:, None]) * c[None, :]
+    want = -L @ L.T
+    lower = np.tril_indices(q2)
+    np.testing.assert_allclose(S[:q2, :q2][lower], want[lower], rtol=1e-13, atol=1e-12)
+    untouched = np.ones_like(S, dtype=bool)
+    untouched[:q2, :q2][lower] = False
+    np.testing.assert_array_equal(S[untouched], before[untouched])
 
 
 @pytest.mark.parametrize("k", [1, 2, 3])
