@@ -13,7 +13,8 @@ the inner loop reads 2-byte row indices only; S is scaled by r after each row.
 
 ``gram_block_forms`` gives, per block of k consecutive columns of L, the k × k matrix
 L[:, block]ᵀ M L[:, block] for a dense symmetric M: the conditional variances' counterpart.
-``sparse_times_dense`` gives L B for a dense B: the [X y] rows of S, −(L L_X1ᵀ)ᵀ.
+``sparse_times_dense`` gives L B for a dense B: the [X y] rows of S, −(L L_X1ᵀ)ᵀ;
+``sparse_times_dense_counts`` the same for a count matrix laid out as above.
 ``pattern_product`` gives M L on L's own pattern (the selected inverse's cross block).
 ``cholesky_column_counts`` predicts a sparse Cholesky factor's size before it is formed.
 """
@@ -306,7 +307,7 @@ def sparse_times_dense(
     """
     cdef Py_ssize_t m = out.shape[0]
     cdef Py_ssize_t r = out.shape[1]
-    cdef Py_ssize_t i, p, j
+    cdef Py_ssize_t i, p, j, end
     cdef double v
     cdef double* o
     cdef const double* b
@@ -318,8 +319,48 @@ def sparse_times_dense(
         o = &out[i, 0]
         for j in range(r):
             o[j] = 0.0
-        for p in range(row_ptr[i], row_ptr[i + 1]):
+        end = row_ptr[i + 1]
+        for p in range(row_ptr[i], end):
+            if p + AHEAD < end:
+                SPARSELME_PREFETCH(&col_vals[row_pos[p + AHEAD]])
+                SPARSELME_PREFETCH(&B[row_cols[p + AHEAD], 0])
             v = col_vals[row_pos[p]]
             b = &B[row_cols[p], 0]
             for j in range(r):
                 o[j] = o[j] + v * b[j]
+
+
+def sparse_times_dense_counts(
+    const int64_t[::1] row_ptr,
+    const int32_t[::1] row_cols,
+    const double[::1] r,
+    const double[:, ::1] B,
+    double[:, ::1] out,
+    int threads,
+):
+    """out (m, s) = diag(r) C B for a count matrix C (m × q₁) whose entries are repeated
+    by their counts and indexed by rows (as in ``negative_lower_gram_counts``), r (m,), a
+    dense B (q₁, s): each repeat adds a row of B, no values are read.
+    """
+    cdef Py_ssize_t m = out.shape[0]
+    cdef Py_ssize_t s = out.shape[1]
+    cdef Py_ssize_t i, p, j, end
+    cdef double* o
+    cdef const double* b
+    if B.shape[1] != s or r.shape[0] != m:
+        raise ValueError("B and out must have the same columns, r one entry per row of out")
+    if s == 0:
+        return
+    for i in prange(m, nogil=True, schedule="static", num_threads=threads):
+        o = &out[i, 0]
+        for j in range(s):
+            o[j] = 0.0
+        end = row_ptr[i + 1]
+        for p in range(row_ptr[i], end):
+            if p + AHEAD < end:
+                SPARSELME_PREFETCH(&B[row_cols[p + AHEAD], 0])
+            b = &B[row_cols[p], 0]
+            for j in range(s):
+                o[j] = o[j] + b[j]
+        for j in range(s):
+            o[j] = o[j] * r[i]

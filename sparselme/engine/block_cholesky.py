@@ -194,31 +194,8 @@ class BlockCholesky:
                 S[q2:, q2:] += xy[1]
         else:
             self._update_sparse_l21(T)
-            threads = self._kernel_threads()
-            if self._counts is not None:
-                self._counts.negative_gram(self._column_scale(T), self._row_scale(T), S, threads)
-            else:
-                _gram.negative_lower_gram(
-                    self._row_ptr,
-                    self._row_cols,
-                    self._row_pos,
-                    self._col_ptr,
-                    self._col_rows,
-                    self.L21.data,
-                    S[:q2, :q2],
-                    threads,
-                )
+            LX1t = self._sparse_products(T, S, r)
             if r:  # the tail's rows: −L_X1 L₂₁ᵀ and −L_X1 L_X1ᵀ (a SYRK's upper triangle)
-                LX1t = np.ascontiguousarray(self._LX1t)
-                _gram.sparse_times_dense(
-                    self._row_ptr,
-                    self._row_cols,
-                    self._row_pos,
-                    self.L21.data,
-                    LX1t,
-                    self._tail,
-                    threads,
-                )
                 np.subtract(xy[0][q1:].T, self._tail.T, out=S[q2:, :q2])
                 np.subtract(xy[1], blas.dsyrk(1.0, LX1t, trans=1).T, out=S[q2:, q2:])
         flat = S.reshape(-1)
@@ -230,6 +207,25 @@ class BlockCholesky:
         check_pivots(info, q2, r)
         if info:  # the last pivot: r² ≤ 0, the response is fitted exactly
             U[-1, -1] = 0.0
+
+    def _sparse_products(self, T: list[np.ndarray], S: np.ndarray, r: int) -> np.ndarray:
+        """The compiled kernels: −L₂₁L₂₁ᵀ into S's lower triangle and, with r tail columns,
+        L₂₁L_X1ᵀ (q₂, r) into the tail buffer. Returns L_X1ᵀ (q₁, r), C-ordered."""
+        threads = self._kernel_threads()
+        LX1t = np.ascontiguousarray(self._LX1t)
+        if self._counts is not None:  # L₂₁ = diag(r) C diag(c): the counts' layout
+            col_scale, row_scale = self._column_scale(T), self._row_scale(T)
+            self._counts.negative_gram(col_scale, row_scale, S, threads)
+            if r:
+                self._counts.times_dense(col_scale, row_scale, LX1t, self._tail, threads)
+            return LX1t
+        L = (self._row_ptr, self._row_cols, self._row_pos)
+        _gram.negative_lower_gram(
+            *L, self._col_ptr, self._col_rows, self.L21.data, S[: self.q2, : self.q2], threads
+        )
+        if r:
+            _gram.sparse_times_dense(*L, self.L21.data, LX1t, self._tail, threads)
+        return LX1t
 
     def fixed_part(self) -> np.ndarray:
         """(r, r) upper triangular R with RᵀR = [X y]ᵀV⁻¹[X y]: [[R_X, c_β], [0, √r²]]."""
@@ -430,6 +426,14 @@ class CountPattern:
         if np.sum(per_col * (per_col + 1) / 2) > cls.MAX_PAIR_GROWTH * max(pairs, 1):
             return None
         return cls(L21, values, entry_col)
+
+    def times_dense(
+        self, c: np.ndarray, r: np.ndarray, B: np.ndarray, out: np.ndarray, threads: int
+    ) -> None:
+        """out (q₂, s) = L₂₁ B for B (q₁, s), column scales c (q₁,), row scales r (q₂,)."""
+        _gram.sparse_times_dense_counts(
+            self.row_ptr, self.row_cols, r, np.ascontiguousarray(B * c[:, None]), out, threads
+        )
 
     def negative_gram(self, c: np.ndarray, r: np.ndarray, S: np.ndarray, threads: int) -> None:
         """Lower triangle of S[:q₂, :q₂] = −L₂₁L₂₁ᵀ for column scales c (q₁,), row scales

@@ -41,9 +41,9 @@ def test_negative_lower_gram_equals_dense_product(threads, density):
 
 
 @pytest.mark.parametrize("threads", [1, 2])
-def test_count_kernel_equals_dense_product(threads):
-    """−diag(r) C diag(c)² Cᵀ diag(r) for counts C (repeats, an empty column, empty rows);
-    the rows below q₂ (the [X y] rows) and the upper triangle are untouched."""
+def test_count_kernels_equal_dense_products(threads):
+    """−diag(r) C diag(c)² Cᵀ diag(r) for counts C (repeats, an empty column, empty rows):
+    the rows below q₂ (the [X y] rows) and the upper triangle are untouched; and L B."""
     rng = np.random.default_rng(4)
     q2, q1, tail = 40, 90, 3
     D = (rng.random((q2, q1)) < 0.1) * rng.integers(1, 4, (q2, q1)).astype(float)
@@ -64,6 +64,10 @@ def test_count_kernel_equals_dense_product(threads):
     untouched = np.ones_like(S, dtype=bool)
     untouched[:q2, :q2][lower] = False
     np.testing.assert_array_equal(S[untouched], before[untouched])
+    B = rng.normal(size=(q1, 4))
+    out = np.full((q2, 4), np.nan)
+    layout.times_dense(c, r, B, out, threads)  # the [X y] rows' product L B
+    np.testing.assert_allclose(out, L @ B, rtol=1e-13, atol=1e-12)
 
 
 @pytest.mark.parametrize("k", [1, 2, 3])
