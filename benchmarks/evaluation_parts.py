@@ -12,7 +12,7 @@ one setting of the environment, alternating setting by setting:
 
 It times each call, inside the fits, of the profiled deviance, of the factorization's
 update within it and of the update's parts: the −L₂₁L₂₁ᵀ kernel, the [X y] rows kernel
-and LAPACK's ``dpotrf``. In the same process it times one ``dpotrf`` alone of the order
+(the general kernels or the count layout's) and LAPACK's ``dpotrf``. In the same process it times one ``dpotrf`` alone of the order
 factored (the Schur complement with [X y] appended), the better of one thread and the
 default, as ``make bench`` does. Prints per setting the medians, the deviance's and the
 update's multiples of that floor and the median fit time.
@@ -62,6 +62,8 @@ timed("L21 L21'", bc._gram, "negative_lower_gram")
 if hasattr(bc._gram, "negative_lower_gram_counts"):  # the count kernel (scalar indicators)
     timed("L21 L21'", bc._gram, "negative_lower_gram_counts")
 timed("[X y] rows", bc._gram, "sparse_times_dense")
+if hasattr(bc._gram, "sparse_times_dense_counts"):
+    timed("[X y] rows", bc._gram, "sparse_times_dense_counts")
 timed("dpotrf", bc.lapack, "dpotrf")
 fit_s = []
 for _ in range(fits):
