@@ -35,10 +35,28 @@ cdef extern from *:
     """
     void SPARSELME_PREFETCH(const void* p) nogil
 
-# columns ahead whose entries are requested from memory while the current one is summed:
-# the columns a row touches are scattered, and the inner loops are short
+# The columns a row touches are scattered in memory and each is read only down to that
+# row, so the loops over rows ask for the entries of the column AHEAD places on, every
+# 64-byte line of them, while the current one is summed (a prefetch).
 cdef enum:
     AHEAD = 6
+    LINE_ROWS16 = 32  # 2-byte row indices per 64-byte line
+    LINE_ROWS32 = 16  # 4-byte row indices per line
+    LINE_VALUES = 8  # doubles per line
+
+
+cdef bint _lower_zeroed_if_empty(double[:, :] S, Py_ssize_t nnz) except -1:
+    """Check that S's rows are contiguous; with no entries (nnz = 0), zero S's lower
+    triangle and return True."""
+    cdef Py_ssize_t i, e
+    if S.shape[0] and S.strides[1] != sizeof(double):
+        raise ValueError("the rows of S must be contiguous")
+    if nnz:
+        return False
+    for i in range(S.shape[0]):
+        for e in range(i + 1):
+            S[i, e] = 0.0
+    return True
 
 
 def negative_lower_gram(
@@ -59,18 +77,13 @@ def negative_lower_gram(
     the entries of column c from its start up to that position are those with row ≤ i.
     """
     cdef Py_ssize_t m = S.shape[0]
-    cdef Py_ssize_t i, p, e, last, end, ahead
+    cdef Py_ssize_t i, p, e, last, end, ahead, upto
     cdef int32_t c
     cdef double v
     cdef double* Si
     cdef const int32_t* rows
     cdef const double* vals
-    if m and S.strides[1] != sizeof(double):
-        raise ValueError("the rows of S must be contiguous")
-    if col_rows.shape[0] == 0:  # L = 0
-        for i in range(m):
-            for e in range(i + 1):
-                S[i, e] = 0.0
+    if _lower_zeroed_if_empty(S, col_rows.shape[0]):  # L = 0
         return
     rows = &col_rows[0]
     vals = &col_vals[0]
@@ -81,9 +94,17 @@ def negative_lower_gram(
         end = row_ptr[i + 1]
         for p in range(row_ptr[i], end):
             if p + AHEAD < end:
+                upto = row_pos[p + AHEAD]
                 ahead = col_ptr[row_cols[p + AHEAD]]
-                SPARSELME_PREFETCH(&rows[ahead])
-                SPARSELME_PREFETCH(&vals[ahead])
+                while ahead <= upto:
+                    SPARSELME_PREFETCH(&rows[ahead])
+                    ahead = ahead + LINE_ROWS32
+                ahead = col_ptr[row_cols[p + AHEAD]]
+                while ahead <= upto:
+                    SPARSELME_PREFETCH(&vals[ahead])
+                    ahead = ahead + LINE_VALUES
+                SPARSELME_PREFETCH(&rows[upto])
+                SPARSELME_PREFETCH(&vals[upto])
             c = row_cols[p]
             last = row_pos[p]
             v = vals[last]
@@ -111,19 +132,14 @@ def negative_lower_gram_counts(
     which only repeated entries have.
     """
     cdef Py_ssize_t m = S.shape[0]
-    cdef Py_ssize_t i, p, e, last, end, ahead
+    cdef Py_ssize_t i, p, e, last, end, ahead, upto
     cdef int32_t c
     cdef double v
     cdef double* Si
     cdef const uint16_t* rows
-    if m and S.strides[1] != sizeof(double):
-        raise ValueError("the rows of S must be contiguous")
     if r.shape[0] != m or w.shape[0] != col_ptr.shape[0] - 1:
         raise ValueError("r must have one entry per row of S and w one per column of C")
-    if col_rows.shape[0] == 0:
-        for i in range(m):
-            for e in range(i + 1):
-                S[i, e] = 0.0
+    if _lower_zeroed_if_empty(S, col_rows.shape[0]):  # C = 0
         return
     rows = &col_rows[0]
     for i in prange(m, nogil=True, schedule="dynamic", chunksize=16, num_threads=threads):
@@ -134,7 +150,11 @@ def negative_lower_gram_counts(
         for p in range(row_ptr[i], end):
             if p + AHEAD < end:
                 ahead = col_ptr[row_cols[p + AHEAD]]
-                SPARSELME_PREFETCH(&rows[ahead])
+                upto = row_pos[p + AHEAD]
+                while ahead <= upto:
+                    SPARSELME_PREFETCH(&rows[ahead])
+                    ahead = ahead + LINE_ROWS16
+                SPARSELME_PREFETCH(&rows[upto])
             c = row_cols[p]
             last = row_pos[p]
             v = w[c]
