@@ -14,8 +14,9 @@ It times each call, inside the fits, of the profiled deviance, of the factorizat
 update within it and of the update's parts: the −L₂₁L₂₁ᵀ kernel, the [X y] rows kernel
 (the general kernels or the count layout's) and LAPACK's ``dpotrf``. In the same process
 it times one ``dpotrf`` alone of the order factored (the Schur complement with [X y]
-appended), the better of one thread and the default, as ``make bench`` does. Prints per setting the medians, the deviance's and the
-update's multiples of that floor and the median fit time.
+appended), the better of one thread and the default, as ``make bench`` does. Prints per
+setting the medians, the deviance's and the update's multiples of that floor and the
+median fit time.
 """
 
 from __future__ import annotations
