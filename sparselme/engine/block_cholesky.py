@@ -81,7 +81,7 @@ class BlockCholesky:
         r, c = np.concatenate(rows), np.concatenate(cols)
         self._a21_gather = np.lexsort((r, c))
         indptr = np.concatenate([[0], np.cumsum(np.bincount(c, minlength=self.q1))])
-        self.L21 = sp.csc_matrix(
+        self._L21 = sp.csc_matrix(
             (np.zeros(len(r)), r[self._a21_gather], indptr), shape=(self.q2, self.q1)
         )
         # L₂₁L₂₁ᵀ: a dense SYRK when L₂₁ is dense enough that BLAS beats the sparse
@@ -95,28 +95,25 @@ class BlockCholesky:
         )
         entry_col = np.repeat(np.arange(self.q1), counts)  # each entry's column (CSC order)
         if self.dense_cross:  # unscaled A₂₁ = Z₂ᵀWZ₁, dense; rescaled per θ at fixed cost
-            self._base_flat = self.L21.indices.astype(np.int64) * self.q1 + entry_col
+            self._base_flat = self._L21.indices.astype(np.int64) * self.q1 + entry_col
             self._L21_dense = np.zeros((self.q2, self.q1), order="F")  # + the tail's rows
         else:  # L₂₁ by columns (its CSC), indexed by rows: each entry's CSC position
-            self._col_ptr = self.L21.indptr.astype(np.int64)
-            self._col_rows = self.L21.indices.astype(np.int32)
-            order = sp.csc_matrix(
-                (np.arange(self.L21.nnz, dtype=np.int64), self.L21.indices, self.L21.indptr),
-                shape=self.L21.shape,
-            ).tocsr()
-            self._row_ptr = order.indptr.astype(np.int64)
-            self._row_cols = order.indices.astype(np.int32)
-            self._row_pos = order.data.astype(np.int64)
+            self._col_ptr = self._L21.indptr.astype(np.int64)
+            self._col_rows = self._L21.indices.astype(np.int32)
+            self._row_ptr, self._row_cols, self._row_pos = row_index(
+                self._L21.indices, entry_col, self.q2
+            )
         self._pairs = pairs
         # all terms scalar: L₂₁'s entries are A₂₁'s times a column scale T₁/l₁ and a row
         # scale T_s, so each θ costs one gather and two products (no block algebra)
         self._scalar = not self.dense_cross and all(t.k == 1 for t in terms)
         if self._scalar:
             self._entry_col = entry_col
-            row_term = np.searchsorted(off[1:], self.L21.indices, side="right")
+            row_term = np.searchsorted(off[1:], self._L21.indices, side="right")
             self._entry_term = None if len(terms) == 2 else row_term - 1  # index into T[1:]
             self._schur_term = np.searchsorted(off[1:], np.arange(self.q2), side="right") - 1
         self._counts: CountPattern | None = None  # set by refresh() where A₂₁ holds counts
+        self._pending: list[np.ndarray] | None = None  # templates whose L₂₁ values are unformed
         self.refresh()
         self._resize(0)
         self.L11 = np.zeros((self.L1, self.k1, self.k1))
@@ -127,7 +124,7 @@ class BlockCholesky:
         """Predicted memory and flops per evaluation with r tail columns [X y]."""
         dense = (self.q2 + r) * self.q1 + self.q2 * self.q1 if self.dense_cross else 0
         # beside S: L₂₁'s values and the tail's (q, r) temporaries
-        return limits.dense_estimate(self.q2, r, dense + self.L21.nnz + 3 * self.q * r)
+        return limits.dense_estimate(self.q2, r, dense + self._L21.nnz + 3 * self.q * r)
 
     def _resize(self, r: int) -> None:
         """Schur buffer of order q₂ + r (r tail columns [X y], or none)."""
@@ -193,7 +190,11 @@ class BlockCholesky:
                 S[q2:, :q2] += xy[0][q1:].T
                 S[q2:, q2:] += xy[1]
         else:
-            self._update_sparse_l21(T)
+            self._pending = None
+            if self._counts is None:
+                self._update_sparse_l21(T)
+            else:  # the count kernels read no values: form them when first asked for
+                self._pending = T
             LX1t = self._sparse_products(T, S, r)
             if r:  # the tail's rows: −L_X1 L₂₁ᵀ and −L_X1 L_X1ᵀ (a SYRK's upper triangle)
                 np.subtract(xy[0][q1:].T, self._tail.T, out=S[q2:, :q2])
@@ -221,10 +222,10 @@ class BlockCholesky:
             return LX1t
         L = (self._row_ptr, self._row_cols, self._row_pos)
         _gram.negative_lower_gram(
-            *L, self._col_ptr, self._col_rows, self.L21.data, S[: self.q2, : self.q2], threads
+            *L, self._col_ptr, self._col_rows, self._L21.data, S[: self.q2, : self.q2], threads
         )
         if r:
-            _gram.sparse_times_dense(*L, self.L21.data, LX1t, self._tail, threads)
+            _gram.sparse_times_dense(*L, self._L21.data, LX1t, self._tail, threads)
         return LX1t
 
     def fixed_part(self) -> np.ndarray:
@@ -246,6 +247,7 @@ class BlockCholesky:
 
     def refresh(self) -> None:
         """Re-read values derived from the cross-products (after they were changed in place)."""
+        self._form_pending()  # unformed values belong to the old cross-products
         values = [self.cp.cross[key].values.ravel() for key in self._a21_keys]
         in_csc = np.concatenate(values or [np.zeros(0)])[self._a21_gather]
         if self.dense_cross:
@@ -254,7 +256,7 @@ class BlockCholesky:
             self._A21_base = base.reshape(self.q2, self.q1)
         elif self._scalar:
             if self._counts is None or not np.array_equal(in_csc, self._A21_csc):
-                self._counts = CountPattern.of(self.L21, in_csc, self._entry_col, self._pairs)
+                self._counts = CountPattern.of(self._L21, in_csc, self._entry_col, self._pairs)
             self._A21_csc = in_csc
 
     def _update_sparse_l21(self, T: list[np.ndarray]) -> None:
@@ -262,7 +264,7 @@ class BlockCholesky:
         if not self._a21_keys:
             return
         if self._scalar:
-            out = self.L21.data
+            out = self._L21.data
             np.multiply(self._A21_csc, self._column_scale(T)[self._entry_col], out=out)
             if self._entry_term is None:  # one term after the leading one
                 out *= T[1][0, 0]
@@ -274,7 +276,20 @@ class BlockCholesky:
         for key, lv in zip(self._a21_keys, self._a21_levels):
             V = scaled_cross(T, self.cp, key)
             blocks.append(V * Linv_t[lv] if self.k1 == 1 else np.matmul(V, Linv_t[lv]))
-        np.take(np.concatenate([b.ravel() for b in blocks]), self._a21_gather, out=self.L21.data)
+        np.take(np.concatenate([b.ravel() for b in blocks]), self._a21_gather, out=self._L21.data)
+
+    @property
+    def L21(self) -> sp.csc_matrix:
+        """(q₂, q₁) L₂₁ at the factored θ, CSC on A₂₁'s pattern. On the count path its
+        values are formed here, at the first use after an update, not at each evaluation."""
+        self._form_pending()
+        return self._L21
+
+    def _form_pending(self) -> None:
+        """Form the L₂₁ values a count-kernel update left unformed."""
+        if self._pending is not None:
+            T, self._pending = self._pending, None
+            self._update_sparse_l21(T)
 
     def _column_scale(self, T: list[np.ndarray]) -> np.ndarray:
         """(q₁,) all terms scalar: L₂₁'s column scale T₁ / l₁ (after update's L₁₁)."""
@@ -385,6 +400,15 @@ class BlockCholesky:
         return [lead] + rest
 
 
+def row_index(rows: np.ndarray, cols: np.ndarray, nrows: int):
+    """A sparse matrix's entries, given in CSC order by their rows and columns (n,), indexed
+    by rows: (row_ptr (nrows + 1,), each entry's column (n,) int32 and its CSC position
+    (n,) int64), the entries of a row in CSC order."""
+    order = np.argsort(rows, kind="stable")
+    row_ptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=nrows))])
+    return row_ptr.astype(np.int64), cols[order].astype(np.int32), order.astype(np.int64)
+
+
 class CountPattern:
     """L₂₁ = diag(r) C diag(c) with C (q₂, q₁) a matrix of counts (scalar indicator terms
     without weights: C = Z₂ᵀZ₁), laid out for `_gram.negative_lower_gram_counts`: each
@@ -401,10 +425,7 @@ class CountPattern:
         cols = np.repeat(entry_col, k)
         per_col = np.bincount(entry_col, weights=k, minlength=L21.shape[1]).astype(np.int64)
         self.col_ptr = np.concatenate([[0], np.cumsum(per_col)])
-        order = np.argsort(rows, kind="stable")  # by row, positions ascending within
-        self.row_ptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=L21.shape[0]))])
-        self.row_cols = cols[order].astype(np.int32)
-        self.row_pos = order.astype(np.int64)
+        self.row_ptr, self.row_cols, self.row_pos = row_index(rows, cols, L21.shape[0])
         self.col_rows = rows
         repeated = k > 1  # the diagonal's remainder: r_i² Σ_c w_c C(C − 1)/2
         self._rep_rows = L21.indices[repeated]

@@ -79,7 +79,8 @@ def factorization_twin(
         twin.A = chol.A.copy()
         twin.factor = chol.factor.copy()
     else:
-        twin.L21 = chol.L21.copy()
+        twin._L21 = chol.L21.copy()  # values formed at chol's θ; the twin refactors anyway
+        twin._pending = None
         twin._resize(chol._S.shape[0] - chol.q2)  # its own Schur buffer (and [X y] rows)
         twin.refresh()
     return twin

@@ -73,7 +73,8 @@ def test_factor_matches_the_dense_matrix(name, make, dense_cross, scalar, monkey
 @pytest.mark.parametrize("weighted", [False, True])
 def test_count_kernel_gives_the_general_kernels_factor(weighted, monkeypatch):
     """Unweighted scalar indicator terms (A₂₁ = counts, here with repeated cells) take the
-    count kernel; its factor, [X y] block included, is the general kernel's."""
+    count kernel; its factor, [X y] block included, its solves and inverse blocks (L₂₁'s
+    values formed when first needed) are the general kernel's."""
     monkeypatch.setattr(block_cholesky, "DENSE_CROSS_FLOPS_PER_PAIR", 0.0)
     monkeypatch.setattr(block_cholesky.CountPattern, "MAX_PAIR_GROWTH", 10.0)
     terms, cp, T, A = _design(scalar=True, weighted=weighted)
@@ -91,6 +92,14 @@ def test_count_kernel_gives_the_general_kernels_factor(weighted, monkeypatch):
     general.update(T, xy)
     assert general._counts is None
     np.testing.assert_allclose(np.triu(counted._U), np.triu(general._U), rtol=1e-12, atol=1e-12)
+    # the count path forms L₂₁'s values only when a solve needs them
+    assert (counted._pending is not None) == (not weighted)
+    B = rng.normal(size=(q, 2))
+    np.testing.assert_allclose(counted.forward(B), general.forward(B), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(counted.backward(B), general.backward(B), rtol=1e-12, atol=1e-12)
+    assert counted._pending is None
+    for a, b in zip(counted.inverse_diagonal_blocks(), general.inverse_diagonal_blocks()):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
 
 
 def test_count_layout_only_where_it_pays():

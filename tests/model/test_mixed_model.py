@@ -15,9 +15,9 @@ import sparselme as sl
 REF = REFERENCE / "lme4"
 CASES = sorted(p.stem for p in REF.glob("*.json") if p.stem != "inference_public")
 
-# Cases where lme4 stopped short of the optimum: there we must reach a higher
-# likelihood, and lme4's estimates are not a target.
-LME4_STOPPED_SHORT = {"sitka_rs"}
+# Cases where our optimum differs from lme4's frozen estimates: there lme4's estimates are
+# not a target; ours must reach at least its likelihood and be the dense criterion's optimum.
+ESTIMATES_DIFFER = {"sitka_rs"}
 
 
 def load_case(name: str) -> dict:
@@ -56,7 +56,7 @@ def test_objective_at_lme4_theta_equals_lme4_criterion(case):
     assert crit == pytest.approx(lme4_criterion(ref), rel=1e-6)
 
 
-@pytest.mark.parametrize("case", sorted(set(CASES) - LME4_STOPPED_SHORT))
+@pytest.mark.parametrize("case", sorted(set(CASES) - ESTIMATES_DIFFER))
 def test_estimates_match_lme4(case):
     ref, _, res = fitted(case)
     assert res.llf == pytest.approx(ref["logLik"], abs=1e-4)
@@ -65,8 +65,11 @@ def test_estimates_match_lme4(case):
     np.testing.assert_allclose(res.bse_fe.to_numpy(), list(ref["se"].values()), rtol=1e-4)
     # covariances relative to the standard errors (off-diagonals can be near zero)
     se = np.asarray(list(ref["se"].values()))
-    np.testing.assert_allclose(res.cov_params().to_numpy() / np.outer(se, se),
-                               np.array(ref["vcov"]) / np.outer(se, se), atol=2e-4)
+    np.testing.assert_allclose(
+        res.cov_params().to_numpy() / np.outer(se, se),
+        np.array(ref["vcov"]) / np.outer(se, se),
+        atol=2e-4,
+    )
     assert res.sigma == pytest.approx(ref["sigma"], rel=1e-3)
     assert res.AIC == pytest.approx(ref["AIC"], abs=2e-4)
     assert res.BIC == pytest.approx(ref["BIC"], abs=2e-4)
@@ -74,7 +77,7 @@ def test_estimates_match_lme4(case):
     assert res.is_singular == ref["singular"]
 
 
-@pytest.mark.parametrize("case", sorted(set(CASES) - LME4_STOPPED_SHORT))
+@pytest.mark.parametrize("case", sorted(set(CASES) - ESTIMATES_DIFFER))
 def test_variance_components_match_lme4(case):
     ref, _, res = fitted(case)
     vc = res.varcorr
@@ -89,7 +92,7 @@ def test_variance_components_match_lme4(case):
         np.testing.assert_allclose(vc["sdcor"], want["sdcor"], rtol=1e-3)
 
 
-@pytest.mark.parametrize("case", sorted(set(CASES) - LME4_STOPPED_SHORT))
+@pytest.mark.parametrize("case", sorted(set(CASES) - ESTIMATES_DIFFER))
 def test_conditional_modes_and_variances_match_lme4(case):
     ref, _, res = fitted(case)
     ranef = res.ranef()
@@ -98,15 +101,16 @@ def test_conditional_modes_and_variances_match_lme4(case):
         frame = ranef[blup["group"]]
         assert list(frame.index[:5]) == blup["levels"]
         for col, values in blup["values"].items():
-            np.testing.assert_allclose(frame[col].to_numpy()[:5], values, rtol=1e-3,
-                                       atol=1e-4 * scale)
+            np.testing.assert_allclose(
+                frame[col].to_numpy()[:5], values, rtol=1e-3, atol=1e-4 * scale
+            )
         if blup["postvar_first"] not in ({}, None, []):
             want = np.atleast_1d(np.asarray(blup["postvar_first"], dtype=float))
             got = ranef.condvar[blup["group"]][0].ravel()
             np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-6 * scale**2)
 
 
-@pytest.mark.parametrize("case", sorted(set(CASES) - LME4_STOPPED_SHORT))
+@pytest.mark.parametrize("case", sorted(set(CASES) - ESTIMATES_DIFFER))
 def test_fitted_and_residuals_match_lme4(case):
     ref, _, res = fitted(case)
     tol = 1e-4 * res.sigma
@@ -114,14 +118,23 @@ def test_fitted_and_residuals_match_lme4(case):
     np.testing.assert_allclose(res.resid[:5], ref["resid_head"], atol=tol)
 
 
-@pytest.mark.parametrize("case", sorted(LME4_STOPPED_SHORT))
-def test_where_lme4_stopped_short_we_reach_a_genuinely_higher_likelihood(case):
+@pytest.mark.parametrize("case", sorted(ESTIMATES_DIFFER))
+def test_where_estimates_differ_ours_is_the_dense_criterions_optimum(case):
+    """Likelihoods only: ours at least lme4's, and no θ near ours (nor lme4's θ) lower in a
+    dense brute-force evaluation of the criterion."""
     ref, model, res = fitted(case)
-    assert res.llf > ref["logLik"] + 1.0
     assert res.converged
-    # the improvement is the optimizer's, not a different objective: a dense brute-force
-    # evaluation agrees with the engine at our optimum
-    assert dense_deviance(model, res.theta, ref["REML"]) == pytest.approx(-2 * res.llf, rel=1e-8)
+    assert res.llf >= ref["logLik"] - 1e-6
+    ours = dense_deviance(model, res.theta, ref["REML"])
+    assert ours == pytest.approx(-2 * res.llf, rel=1e-8)  # the engine's criterion, densely
+    theirs = np.atleast_1d(np.asarray(ref["theta"], dtype=float))
+    assert dense_deviance(model, theirs, ref["REML"]) >= ours - 1e-8
+    lower = model.pls.lower_bounds
+    for j in range(len(res.theta)):
+        for step in (-1e-3, 1e-3):
+            theta = res.theta.copy()
+            theta[j] = max(theta[j] + step * max(abs(theta[j]), 1e-2), lower[j])
+            assert dense_deviance(model, theta, ref["REML"]) >= ours - 1e-8
 
 
 def test_dyestuff2_is_flagged_singular_with_a_warning():
@@ -161,8 +174,14 @@ def test_optsum_records_the_optimization():
 def test_summary_reports_the_lme4_layout():
     _, _, res = fitted("sleepstudy_rs")
     text = str(res.summary())
-    for piece in ("REML criterion at convergence: 1743.6", "Subject", "(Intercept)",
-                  "Days", "Residual", "Number of obs: 180, groups:  Subject, 18"):
+    for piece in (
+        "REML criterion at convergence: 1743.6",
+        "Subject",
+        "(Intercept)",
+        "Days",
+        "Residual",
+        "Number of obs: 180, groups:  Subject, 18",
+    ):
         assert piece in text
 
 
@@ -179,14 +198,16 @@ def test_weights_and_offset():
     rng = np.random.default_rng(1)
     w = rng.uniform(0.5, 2.0, len(data))
     off = rng.normal(size=len(data))
-    model = sl.LinearMixedModel.from_formula("Reaction ~ Days + (Days|Subject)", data,
-                                             weights=w, offset=off)
+    model = sl.LinearMixedModel.from_formula(
+        "Reaction ~ Days + (Days|Subject)", data, weights=w, offset=off
+    )
     res = model.fit()
     assert dense_deviance(model, res.theta, True) == pytest.approx(-2 * res.llf, rel=1e-9)
     # an offset equal to a fixed-effect column shifts that coefficient by one
     base = sl.lmer("Reaction ~ Days + (Days|Subject)", data, weights=w)
-    shifted = sl.lmer("Reaction ~ Days + (Days|Subject)", data, weights=w,
-                      offset=data["Days"].to_numpy(float))
+    shifted = sl.lmer(
+        "Reaction ~ Days + (Days|Subject)", data, weights=w, offset=data["Days"].to_numpy(float)
+    )
     assert shifted.fe_params["Days"] == pytest.approx(base.fe_params["Days"] - 1, rel=1e-6)
     np.testing.assert_allclose(shifted.fittedvalues, base.fittedvalues, rtol=1e-6)
 
